@@ -1,0 +1,199 @@
+//! Agent sessions: the gRPC service agents connect to.
+//!
+//! Each agent opens one bidirectional stream. This module authenticates it, registers the
+//! host, keeps its presence fresh from heartbeats, and hands task events to the engine,
+//! which owns the sending half and is the only one that sends work.
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use steward_proto::v1 as pb;
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::db::Store;
+use crate::inventory::{self, Presence};
+use crate::jobs::engine::KnownTask;
+use crate::jobs::EngineHandle;
+use crate::metrics;
+
+/// Longest log line kept; longer ones are cut (an agent bug or a binary dump).
+const MAX_LINE: usize = 16 * 1024;
+
+/// Settings sent to agents in the welcome.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Token every agent must present (per-host enrollment replaces it later).
+    pub token: String,
+    /// How often agents send heartbeats.
+    pub heartbeat_interval: Duration,
+    /// How long a first Hello may take.
+    pub hello_timeout: Duration,
+}
+
+/// The `steward.v1.AgentService` implementation.
+pub struct AgentService {
+    store: Store,
+    engine: EngineHandle,
+    presence: Arc<Presence>,
+    config: SessionConfig,
+    next_session: AtomicU64,
+}
+
+impl AgentService {
+    /// A service backed by the store, the engine and the presence table.
+    pub fn new(store: Store, engine: EngineHandle, presence: Arc<Presence>, config: SessionConfig) -> Self {
+        AgentService { store, engine, presence, config, next_session: AtomicU64::new(1) }
+    }
+
+    /// The tonic server for this service, with message size limits.
+    pub fn into_server(self) -> pb::agent_service_server::AgentServiceServer<Self> {
+        pb::agent_service_server::AgentServiceServer::new(self).max_decoding_message_size(4 * 1024 * 1024)
+    }
+
+    fn authorized<T>(&self, req: &Request<T>) -> bool {
+        let Some(v) = req.metadata().get("authorization").and_then(|v| v.to_str().ok()) else { return false };
+        let Some(token) = v.strip_prefix("Bearer ") else { return false };
+        constant_time_eq(token.as_bytes(), self.config.token.as_bytes())
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+type SessionStream = Pin<Box<dyn Stream<Item = Result<pb::ServerMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::agent_service_server::AgentService for AgentService {
+    type SessionStream = SessionStream;
+
+    async fn session(&self, req: Request<Streaming<pb::AgentMessage>>) -> Result<Response<SessionStream>, Status> {
+        if !self.authorized(&req) {
+            metrics::AGENTS_REFUSED.inc();
+            tracing::warn!(peer = ?req.remote_addr(), "agent refused: missing or wrong token");
+            return Err(Status::unauthenticated("missing or wrong agent token"));
+        }
+        let peer = req.remote_addr();
+        let inbound = req.into_inner();
+        let (tx, rx) = mpsc::channel(1024);
+        let (close_tx, close_rx) = oneshot::channel::<()>();
+        let session = Session {
+            id: self.next_session.fetch_add(1, Ordering::Relaxed),
+            store: self.store.clone(),
+            engine: self.engine.clone(),
+            presence: self.presence.clone(),
+            config: self.config.clone(),
+            tx,
+        };
+        tokio::spawn(async move {
+            session.run(inbound, peer).await;
+            let _ = close_tx.send(());
+        });
+        let out = futures::StreamExt::take_until(ReceiverStream::new(rx).map(Ok), close_rx);
+        Ok(Response::new(Box::pin(out)))
+    }
+}
+
+struct Session {
+    id: u64,
+    store: Store,
+    engine: EngineHandle,
+    presence: Arc<Presence>,
+    config: SessionConfig,
+    tx: mpsc::Sender<pb::ServerMessage>,
+}
+
+impl Session {
+    async fn refuse(&self, reason: String) {
+        metrics::AGENTS_REFUSED.inc();
+        tracing::warn!(reason = %reason, "agent session refused");
+        let _ = self.tx.send(pb::ServerMessage { msg: Some(pb::server_message::Msg::Refused(pb::Refused { reason })) }).await;
+        // Let the refusal reach the agent before the stream closes.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    async fn run(self, mut inbound: Streaming<pb::AgentMessage>, peer: Option<std::net::SocketAddr>) {
+        let hello = match tokio::time::timeout(self.config.hello_timeout, inbound.message()).await {
+            Ok(Ok(Some(pb::AgentMessage { msg: Some(pb::agent_message::Msg::Hello(h)) }))) => h,
+            Ok(Ok(Some(_))) => return self.refuse("the first message of a session must be a hello".into()).await,
+            Ok(Ok(None)) | Ok(Err(_)) => return,
+            Err(_) => return self.refuse("no hello within the time allowed".into()).await,
+        };
+        let facts = hello.facts.clone().unwrap_or_default();
+        let facts_json = serde_json::json!({
+            "os": facts.os, "kernel": facts.kernel, "arch": facts.arch, "cpus": facts.cpus,
+            "memory_bytes": facts.memory_bytes, "addresses": facts.addresses,
+        });
+        let labels = serde_json::to_value(&facts.labels).unwrap_or_default();
+        let host_id = match inventory::host_connected(&self.store.conn, &hello.hostname, &hello.agent_version, facts_json, labels).await {
+            Ok(id) => id,
+            Err(e) => return self.refuse(format!("cannot register host {:?}: {e}", hello.hostname)).await,
+        };
+        self.presence.heard(host_id, self.id);
+        metrics::AGENTS_CONNECTED.inc();
+        tracing::info!(host = %hello.hostname, host_id, session = self.id, ?peer, version = %hello.agent_version, "agent connected");
+        let welcome = pb::Welcome {
+            host_id,
+            heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() as u32,
+            metrics_interval_ms: 5000,
+            server_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        let _ = self.tx.send(pb::ServerMessage { msg: Some(pb::server_message::Msg::Welcome(welcome)) }).await;
+        let known = hello.tasks.iter().map(|t| KnownTask { task_id: t.task_id, attempt: t.attempt as i32, running: t.running }).collect();
+        if self.engine.connected(host_id, self.id, self.tx.clone(), known).await.is_err() {
+            return;
+        }
+        let silence = self.config.heartbeat_interval * 3;
+        loop {
+            let msg = match tokio::time::timeout(silence, inbound.message()).await {
+                Ok(Ok(Some(m))) => m,
+                Ok(Ok(None)) => break,
+                Ok(Err(e)) => {
+                    tracing::info!(host = %hello.hostname, error = %e, "agent stream error");
+                    break;
+                }
+                Err(_) => {
+                    tracing::warn!(host = %hello.hostname, "no heartbeat for {:?}; marking the host offline", silence);
+                    break;
+                }
+            };
+            self.presence.heard(host_id, self.id);
+            match msg.msg {
+                Some(pb::agent_message::Msg::Heartbeat(_)) | Some(pb::agent_message::Msg::Metrics(_)) => {}
+                Some(pb::agent_message::Msg::TaskEvent(mut e)) => {
+                    if let Some(pb::task_event::Kind::Log(l)) = e.kind.as_mut() {
+                        if l.line.len() > MAX_LINE {
+                            let mut cut = MAX_LINE;
+                            while !l.line.is_char_boundary(cut) {
+                                cut -= 1;
+                            }
+                            l.line.truncate(cut);
+                            l.line.push_str(" [cut]");
+                        }
+                    }
+                    if self.engine.events(host_id, vec![e]).await.is_err() {
+                        break;
+                    }
+                }
+                Some(pb::agent_message::Msg::Hello(_)) => {
+                    tracing::warn!(host = %hello.hostname, "a second hello in one session; closing it");
+                    break;
+                }
+                None => {}
+            }
+        }
+        metrics::AGENTS_CONNECTED.dec();
+        let _ = self.engine.disconnected(host_id, self.id).await;
+        if let Some(last) = self.presence.gone(host_id, self.id) {
+            if let Err(e) = inventory::host_disconnected(&self.store.conn, host_id, last).await {
+                tracing::warn!(error = %e, "cannot record host offline");
+            }
+        }
+        tracing::info!(host = %hello.hostname, session = self.id, "agent disconnected");
+    }
+}

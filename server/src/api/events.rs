@@ -1,0 +1,160 @@
+//! Streams: a task's log (plain text, or followed live as SSE) and the event feed.
+use std::collections::HashMap;
+use std::convert::Infallible;
+
+use axum::extract::State;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::Stream;
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+use utoipa::IntoParams;
+
+use super::auth::{Caller, Role};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiPath, ApiQuery};
+use super::AppState;
+use crate::events::Event;
+use crate::jobs::{Jobs, TaskState};
+
+/// Options of the log route.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    /// Stream as server-sent events until the task ends.
+    #[serde(default)]
+    follow: bool,
+}
+
+fn sse(kind: &str, data: &impl serde::Serialize) -> SseEvent {
+    SseEvent::default().event(kind).data(serde_json::to_string(data).expect("serialises"))
+}
+
+/// A task's output: all of it as text, or with `follow=true` as SSE (`log` events, then `end`).
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/tasks/{task_id}/logs", tag = "jobs",
+    params(("id" = i64, Path, description = "Job id"), ("task_id" = i64, Path, description = "Task id"), LogQuery),
+    responses((status = 200, description = "text/plain, or text/event-stream when following", body = String), (status = 404, body = ErrorBody)))]
+pub async fn task_logs(State(s): State<AppState>, caller: Caller, ApiPath((job_id, task_id)): ApiPath<(i64, i64)>, ApiQuery(q): ApiQuery<LogQuery>) -> Result<Response, ApiError> {
+    caller.require(Role::Operator)?;
+    s.jobs.task(job_id, task_id).await?;
+    if !q.follow {
+        let mut text = String::new();
+        let mut after = 0;
+        loop {
+            let page = s.jobs.logs(task_id, after, 10_000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for l in &page {
+                text.push_str(&l.line);
+                text.push('\n');
+            }
+        }
+        return Ok(([("content-type", "text/plain; charset=utf-8")], text).into_response());
+    }
+    let stream = follow_task(s.jobs.clone(), job_id, task_id);
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+}
+
+fn follow_task(jobs: Jobs, job_id: i64, task_id: i64) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    async_stream::stream! {
+        // Subscribe before reading what is stored, so nothing falls between the two.
+        let mut rx = jobs.bus().subscribe();
+        let mut last = 0i64;
+        'outer: loop {
+            match jobs.logs(task_id, last, 10_000).await {
+                Ok(page) if !page.is_empty() => {
+                    for l in page { last = l.seq; yield Ok(sse("log", &l)); }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => { yield Ok(sse("error", &serde_json::json!({"message": e.to_string()}))); return; }
+            }
+            if let Ok(t) = jobs.task(job_id, task_id).await {
+                if TaskState::parse(&t.state).is_some_and(|s| s.is_final()) {
+                    yield Ok(sse("end", &serde_json::json!({"state": t.state, "exit_code": t.exit_code, "error": t.error})));
+                    return;
+                }
+            }
+            loop {
+                match rx.recv().await {
+                    Ok(Event::Log { task_id: t, seq, stream, line, .. }) if t == task_id && seq > last => {
+                        last = seq;
+                        yield Ok(sse("log", &serde_json::json!({"seq": seq, "stream": stream, "line": line})));
+                    }
+                    Ok(Event::Task { task_id: t, state, .. }) if t == task_id && TaskState::parse(&state).is_some_and(|s| s.is_final()) => {
+                        // Logs are committed with the final state: read any we skipped, then end.
+                        continue 'outer;
+                    }
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => continue 'outer,
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        }
+    }
+}
+
+/// Options of the event feed.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Only this job's events: first its stored logs, then live events until it finishes.
+    job: Option<i64>,
+}
+
+/// Server-sent events: `job`, `task` and `log`.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventsQuery),
+    responses((status = 200, description = "text/event-stream of job, task and log events", body = Event), (status = 404, body = ErrorBody)))]
+pub async fn events(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<EventsQuery>) -> Result<Response, ApiError> {
+    caller.require(Role::Viewer)?;
+    let jobs = s.jobs.clone();
+    if let Some(id) = q.job {
+        jobs.get(id).await?;
+    }
+    let stream = async_stream::stream! {
+        let mut rx = jobs.bus().subscribe();
+        let mut last: HashMap<i64, i64> = HashMap::new();
+        if let Some(job_id) = q.job {
+            // Replay what is stored, then go live; dedupe by seq per task.
+            let Ok(job) = jobs.get(job_id).await else { return };
+            yield Ok::<_, Infallible>(sse("job", &Event::Job { job_id, state: job.state.clone(), finished: job.finished_at.is_some() }));
+            for st in &job.stages {
+                for t in &st.tasks {
+                    yield Ok(sse("task", &Event::Task { job_id, task_id: t.id, host: t.host.clone(), state: t.state.clone(), exit_code: t.exit_code }));
+                    let mut after = 0;
+                    while let Ok(page) = jobs.logs(t.id, after, 10_000).await {
+                        let Some(l) = page.last() else { break };
+                        after = l.seq;
+                        for l in page {
+                            yield Ok(sse("log", &Event::Log { job_id, task_id: t.id, seq: l.seq, stream: l.stream, line: l.line }));
+                        }
+                    }
+                    last.insert(t.id, after);
+                }
+            }
+            if job.finished_at.is_some() {
+                return;
+            }
+        }
+        loop {
+            match rx.recv().await {
+                Ok(e) => {
+                    if q.job.is_some_and(|j| j != e.job_id()) { continue; }
+                    if let Event::Log { task_id, seq, .. } = &e {
+                        let l = last.entry(*task_id).or_insert(0);
+                        if *seq <= *l { continue; }
+                        *l = *seq;
+                    }
+                    let end = matches!(e, Event::Job { finished: true, .. }) && q.job.is_some();
+                    yield Ok(sse(e.kind(), &e));
+                    if end { return; }
+                }
+                Err(RecvError::Lagged(n)) => {
+                    yield Ok(sse("lagged", &serde_json::json!({"missed": n})));
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    };
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+}

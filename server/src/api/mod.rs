@@ -1,0 +1,93 @@
+//! The HTTP interface: REST under `/api/v1`, SSE, the OpenAPI document and its viewer.
+//!
+//! Only this module knows about HTTP and JSON shapes; handlers are thin and call one
+//! function of a domain module.
+mod auth;
+mod error;
+mod events;
+mod extract;
+mod inventory;
+mod jobs;
+mod stacks;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::db::Store;
+use crate::inventory::Presence;
+use crate::jobs::Jobs;
+use crate::stacks::Catalog;
+
+pub use auth::{Caller, Role};
+pub use error::{ApiError, ErrorBody};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// The stack catalog.
+    pub catalog: Arc<Catalog>,
+    /// The jobs service.
+    pub jobs: Jobs,
+    /// Which hosts are online.
+    pub presence: Arc<Presence>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Steward API", description = "LLM-assisted operations: proposals that run only after approval."),
+    components(schemas(ErrorBody))
+)]
+struct ApiDoc;
+
+/// The whole HTTP application.
+pub fn router(state: AppState, max_body: usize) -> Router {
+    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(jobs::list_jobs, jobs::propose_job))
+        .routes(routes!(jobs::get_job))
+        .routes(routes!(jobs::approve_job))
+        .routes(routes!(jobs::reject_job))
+        .routes(routes!(jobs::cancel_job))
+        .routes(routes!(events::task_logs))
+        .routes(routes!(events::events))
+        .routes(routes!(inventory::list_clusters, inventory::create_cluster))
+        .routes(routes!(inventory::get_cluster))
+        .routes(routes!(inventory::list_hosts))
+        .routes(routes!(inventory::get_host))
+        .routes(routes!(stacks::list_stacks))
+        .routes(routes!(health))
+        .with_state(state)
+        .split_for_parts();
+    let doc = Arc::new(doc);
+    let doc_json = doc.clone();
+    api.route("/api/v1/openapi.json", get(move || async move { Json(doc_json.as_ref().clone()) }))
+        .route("/metrics", get(|| async { ([("content-type", "text/plain; version=0.0.4")], crate::metrics::render()) }))
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/api/v1/openapi-ui.json", doc.as_ref().clone()))
+        .route("/", get(index))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(DefaultBodyLimit::max(max_body))
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "The server is up", body = Object)))]
+async fn health() -> impl IntoResponse {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn index() -> impl IntoResponse {
+    (
+        StatusCode::OK,
+        [("content-type", "text/html; charset=utf-8")],
+        "<!doctype html><title>Steward</title><h1>Steward</h1><p>The web UI is not built yet. \
+         See the <a href=\"/docs\">API documentation</a>, or use the <code>steward</code> CLI.</p>",
+    )
+}

@@ -1,0 +1,175 @@
+//! Configuration: defaults, then `steward.toml`, then `STEWARD_*` environment, then flags.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Everything the server can be told.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the database, agent token and local agent state live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; SQLite under `data_dir` when unset.
+    pub database_url: Option<String>,
+    /// HTTP listen address (API, UI, docs).
+    pub http: SocketAddr,
+    /// gRPC listen address for agents.
+    pub grpc: SocketAddr,
+    /// The token agents present; generated into `data_dir/agent-token` when unset.
+    pub agent_token: Option<String>,
+    /// A stacks directory; the stacks built into the binary when unset.
+    pub stacks_dir: Option<PathBuf>,
+    /// Seconds a proposal waits for a decision before it expires.
+    pub proposal_ttl_secs: u64,
+    /// Milliseconds between agent heartbeats.
+    pub heartbeat_interval_ms: u64,
+    /// Seconds a task waits for its offline host before it fails.
+    pub offline_grace_secs: u64,
+    /// Seconds after a task's timeout the server waits for its result.
+    pub result_grace_secs: u64,
+    /// Approved jobs running at once.
+    pub max_concurrent_jobs: usize,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// LLM settings (used by the chat planner).
+    pub llm: LlmConfig,
+}
+
+/// The language model the planner uses.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmConfig {
+    /// `local` (default) or `openai`.
+    pub provider: Option<String>,
+    /// OpenAI-compatible base URL.
+    pub base_url: Option<String>,
+    /// API key.
+    pub api_key: Option<String>,
+    /// Model name.
+    pub model: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            http: "127.0.0.1:8080".parse().expect("valid"),
+            grpc: "127.0.0.1:9090".parse().expect("valid"),
+            agent_token: None,
+            stacks_dir: None,
+            proposal_ttl_secs: 24 * 3600,
+            heartbeat_interval_ms: 5000,
+            offline_grace_secs: 60,
+            result_grace_secs: 30,
+            max_concurrent_jobs: 64,
+            max_body_bytes: 1024 * 1024,
+            llm: LlmConfig::default(),
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Reads `file` (if any), then applies `STEWARD_*` environment overrides.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut c = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError(format!("{}: {e}", p.display())))?;
+                toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", p.display())))?
+            }
+            None => Config::default(),
+        };
+        c.apply_env(|k| std::env::var(k).ok())?;
+        Ok(c)
+    }
+
+    fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(key: &str, v: String) -> Result<T, ConfigError> {
+            v.parse().map_err(|_| ConfigError(format!("{key}={v:?} is not valid")))
+        }
+        if let Some(v) = get("STEWARD_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = get("STEWARD_DATABASE_URL") {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = get("STEWARD_HTTP") {
+            self.http = parse("STEWARD_HTTP", v)?;
+        }
+        if let Some(v) = get("STEWARD_GRPC") {
+            self.grpc = parse("STEWARD_GRPC", v)?;
+        }
+        if let Some(v) = get("STEWARD_AGENT_TOKEN") {
+            self.agent_token = Some(v);
+        }
+        if let Some(v) = get("STEWARD_STACKS_DIR") {
+            self.stacks_dir = Some(v.into());
+        }
+        if let Some(v) = get("STEWARD_PROPOSAL_TTL_SECS") {
+            self.proposal_ttl_secs = parse("STEWARD_PROPOSAL_TTL_SECS", v)?;
+        }
+        if let Some(v) = get("STEWARD_HEARTBEAT_INTERVAL_MS") {
+            self.heartbeat_interval_ms = parse("STEWARD_HEARTBEAT_INTERVAL_MS", v)?;
+        }
+        if let Some(v) = get("STEWARD_OFFLINE_GRACE_SECS") {
+            self.offline_grace_secs = parse("STEWARD_OFFLINE_GRACE_SECS", v)?;
+        }
+        if let Some(v) = get("STEWARD_RESULT_GRACE_SECS") {
+            self.result_grace_secs = parse("STEWARD_RESULT_GRACE_SECS", v)?;
+        }
+        if let Some(v) = get("STEWARD_LLM_PROVIDER") {
+            self.llm.provider = Some(v);
+        }
+        if let Some(v) = get("STEWARD_LLM_BASE_URL") {
+            self.llm.base_url = Some(v);
+        }
+        if let Some(v) = get("STEWARD_LLM_API_KEY") {
+            self.llm.api_key = Some(v);
+        }
+        if let Some(v) = get("STEWARD_LLM_MODEL") {
+            self.llm.model = Some(v);
+        }
+        if self.heartbeat_interval_ms < 100 {
+            return Err(ConfigError("heartbeat_interval_ms must be at least 100".into()));
+        }
+        Ok(())
+    }
+
+    /// The database URL in force.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| crate::db::sqlite_url(&self.data_dir))
+    }
+
+    /// Heartbeat interval.
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_interval_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_and_rejects_bad_values() {
+        let mut c = Config::default();
+        c.apply_env(|k| (k == "STEWARD_HTTP").then(|| "127.0.0.1:9999".to_string())).unwrap();
+        assert_eq!(c.http.port(), 9999);
+        let e = c.apply_env(|k| (k == "STEWARD_GRPC").then(|| "nope".to_string())).unwrap_err();
+        assert!(e.to_string().contains("STEWARD_GRPC"));
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        assert!(toml::from_str::<Config>("htp = \"x\"").is_err());
+        let c: Config = toml::from_str("proposal_ttl_secs = 60").unwrap();
+        assert_eq!(c.proposal_ttl_secs, 60);
+    }
+}

@@ -1,0 +1,9 @@
+//! sea-orm entities: one file per table, the same names as the domain (DESIGN.md).
+pub mod audit_event;
+pub mod cluster;
+pub mod host;
+pub mod host_component;
+pub mod job;
+pub mod stage;
+pub mod task;
+pub mod task_log;

@@ -1,0 +1,34 @@
+//! A task: one command of one component on one host, rendered at proposal time.
+use sea_orm::entity::prelude::*;
+
+/// A row of `tasks`.
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "tasks")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub job_id: i64,
+    pub stage_id: i64,
+    pub host_id: i64,
+    pub hostname: String,
+    pub state: String,
+    pub attempt: i32,
+    pub script: String,
+    /// Environment for the script (a JSON object of strings).
+    pub env: Json,
+    /// Rendered files: a JSON array of `{path, content, mode}`.
+    pub files: Json,
+    /// SHA-256 of script, env and files; part of the plan hash.
+    pub digest: String,
+    pub timeout_secs: i32,
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+    pub dispatched_at: Option<DateTimeUtc>,
+    pub started_at: Option<DateTimeUtc>,
+    pub finished_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

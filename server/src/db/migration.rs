@@ -1,0 +1,353 @@
+//! Schema migrations, portable across SQLite and PostgreSQL (nothing backend-specific).
+use sea_orm_migration::prelude::*;
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(M0001JobPath)]
+    }
+}
+
+/// Clusters, hosts, jobs, stages, tasks, logs and the audit log.
+struct M0001JobPath;
+
+impl MigrationName for M0001JobPath {
+    fn name(&self) -> &str {
+        "m0001_job_path"
+    }
+}
+
+fn id<T: Iden + 'static>(col: T) -> ColumnDef {
+    ColumnDef::new(col)
+        .big_integer()
+        .not_null()
+        .auto_increment()
+        .primary_key()
+        .to_owned()
+}
+
+fn text<T: Iden + 'static>(col: T) -> ColumnDef {
+    ColumnDef::new(col).text().not_null().to_owned()
+}
+
+fn json<T: Iden + 'static>(col: T) -> ColumnDef {
+    ColumnDef::new(col).json().not_null().to_owned()
+}
+
+fn time<T: Iden + 'static>(col: T) -> ColumnDef {
+    ColumnDef::new(col)
+        .timestamp_with_time_zone()
+        .not_null()
+        .to_owned()
+}
+
+fn time_opt<T: Iden + 'static>(col: T) -> ColumnDef {
+    ColumnDef::new(col).timestamp_with_time_zone().null().to_owned()
+}
+
+fn index(name: &str, table: impl Iden + 'static, cols: &[&'static str], unique: bool) -> IndexCreateStatement {
+    let mut idx = Index::create();
+    idx.name(name).table(table);
+    for c in cols {
+        idx.col(Alias::new(*c));
+    }
+    if unique {
+        idx.unique();
+    }
+    idx.to_owned()
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0001JobPath {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Clusters::Table)
+                .col(id(Clusters::Id))
+                .col(text(Clusters::Name).unique_key())
+                .col(text(Clusters::Stack))
+                .col(text(Clusters::StackVersion))
+                .col(json(Clusters::Config))
+                .col(time(Clusters::CreatedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Hosts::Table)
+                .col(id(Hosts::Id))
+                .col(text(Hosts::Hostname).unique_key())
+                .col(ColumnDef::new(Hosts::ClusterId).big_integer().null())
+                .col(text(Hosts::State))
+                .col(json(Hosts::Labels))
+                .col(json(Hosts::Facts))
+                .col(ColumnDef::new(Hosts::AgentVersion).text().null())
+                .col(time_opt(Hosts::LastHeartbeat))
+                .col(time(Hosts::CreatedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(HostComponents::Table)
+                .col(id(HostComponents::Id))
+                .col(ColumnDef::new(HostComponents::HostId).big_integer().not_null())
+                .col(text(HostComponents::Service))
+                .col(text(HostComponents::Component))
+                .col(text(HostComponents::State))
+                .col(time(HostComponents::UpdatedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "ux_host_components",
+            HostComponents::Table,
+            &["host_id", "service", "component"],
+            true,
+        ))
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Jobs::Table)
+                .col(id(Jobs::Id))
+                .col(ColumnDef::new(Jobs::ClusterId).big_integer().not_null())
+                .col(text(Jobs::State))
+                .col(text(Jobs::Source))
+                .col(text(Jobs::Summary))
+                .col(json(Jobs::Plan))
+                .col(text(Jobs::PlanHash))
+                .col(text(Jobs::Risk))
+                .col(text(Jobs::Rationale))
+                .col(json(Jobs::Sources))
+                .col(text(Jobs::RequestedBy))
+                .col(ColumnDef::new(Jobs::DecidedBy).text().null())
+                .col(ColumnDef::new(Jobs::DecisionComment).text().null())
+                .col(ColumnDef::new(Jobs::Error).text().null())
+                .col(time(Jobs::CreatedAt))
+                .col(time(Jobs::ExpiresAt))
+                .col(time_opt(Jobs::ApprovedAt))
+                .col(time_opt(Jobs::StartedAt))
+                .col(time_opt(Jobs::FinishedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("ix_jobs_state", Jobs::Table, &["state", "id"], false))
+            .await?;
+        m.create_table(
+            Table::create()
+                .table(Stages::Table)
+                .col(id(Stages::Id))
+                .col(ColumnDef::new(Stages::JobId).big_integer().not_null())
+                .col(ColumnDef::new(Stages::Idx).integer().not_null())
+                .col(text(Stages::Name))
+                .col(text(Stages::Service))
+                .col(text(Stages::Component))
+                .col(text(Stages::Command))
+                .col(json(Stages::DependsOn))
+                .col(text(Stages::State))
+                .col(time_opt(Stages::StartedAt))
+                .col(time_opt(Stages::FinishedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("ix_stages_job", Stages::Table, &["job_id", "idx"], true))
+            .await?;
+        m.create_table(
+            Table::create()
+                .table(Tasks::Table)
+                .col(id(Tasks::Id))
+                .col(ColumnDef::new(Tasks::JobId).big_integer().not_null())
+                .col(ColumnDef::new(Tasks::StageId).big_integer().not_null())
+                .col(ColumnDef::new(Tasks::HostId).big_integer().not_null())
+                .col(text(Tasks::Hostname))
+                .col(text(Tasks::State))
+                .col(ColumnDef::new(Tasks::Attempt).integer().not_null())
+                .col(text(Tasks::Script))
+                .col(json(Tasks::Env))
+                .col(json(Tasks::Files))
+                .col(text(Tasks::Digest))
+                .col(ColumnDef::new(Tasks::TimeoutSecs).integer().not_null())
+                .col(ColumnDef::new(Tasks::ExitCode).integer().null())
+                .col(ColumnDef::new(Tasks::Error).text().null())
+                .col(time_opt(Tasks::DispatchedAt))
+                .col(time_opt(Tasks::StartedAt))
+                .col(time_opt(Tasks::FinishedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("ix_tasks_job", Tasks::Table, &["job_id"], false))
+            .await?;
+        m.create_index(index("ix_tasks_host_state", Tasks::Table, &["host_id", "state"], false))
+            .await?;
+        m.create_table(
+            Table::create()
+                .table(TaskLogs::Table)
+                .col(id(TaskLogs::Id))
+                .col(ColumnDef::new(TaskLogs::TaskId).big_integer().not_null())
+                .col(ColumnDef::new(TaskLogs::Seq).big_integer().not_null())
+                .col(text(TaskLogs::Stream))
+                .col(text(TaskLogs::Line))
+                .col(time(TaskLogs::At))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("ux_task_logs", TaskLogs::Table, &["task_id", "seq"], true))
+            .await?;
+        m.create_table(
+            Table::create()
+                .table(AuditEvents::Table)
+                .col(id(AuditEvents::Id))
+                .col(time(AuditEvents::At))
+                .col(text(AuditEvents::Actor))
+                .col(text(AuditEvents::Action))
+                .col(text(AuditEvents::Target))
+                .col(json(AuditEvents::Details))
+                .col(text(AuditEvents::PrevHash))
+                .col(text(AuditEvents::Hash))
+                .to_owned(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for t in [
+            Alias::new("audit_events"),
+            Alias::new("task_logs"),
+            Alias::new("tasks"),
+            Alias::new("stages"),
+            Alias::new("jobs"),
+            Alias::new("host_components"),
+            Alias::new("hosts"),
+            Alias::new("clusters"),
+        ] {
+            m.drop_table(Table::drop().table(t).to_owned()).await?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(DeriveIden)]
+enum Clusters {
+    Table,
+    Id,
+    Name,
+    Stack,
+    StackVersion,
+    Config,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Hosts {
+    Table,
+    Id,
+    Hostname,
+    ClusterId,
+    State,
+    Labels,
+    Facts,
+    AgentVersion,
+    LastHeartbeat,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum HostComponents {
+    Table,
+    Id,
+    HostId,
+    Service,
+    Component,
+    State,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Jobs {
+    Table,
+    Id,
+    ClusterId,
+    State,
+    Source,
+    Summary,
+    Plan,
+    PlanHash,
+    Risk,
+    Rationale,
+    Sources,
+    RequestedBy,
+    DecidedBy,
+    DecisionComment,
+    Error,
+    CreatedAt,
+    ExpiresAt,
+    ApprovedAt,
+    StartedAt,
+    FinishedAt,
+}
+
+#[derive(DeriveIden)]
+enum Stages {
+    Table,
+    Id,
+    JobId,
+    Idx,
+    Name,
+    Service,
+    Component,
+    Command,
+    DependsOn,
+    State,
+    StartedAt,
+    FinishedAt,
+}
+
+#[derive(DeriveIden)]
+enum Tasks {
+    Table,
+    Id,
+    JobId,
+    StageId,
+    HostId,
+    Hostname,
+    State,
+    Attempt,
+    Script,
+    Env,
+    Files,
+    Digest,
+    TimeoutSecs,
+    ExitCode,
+    Error,
+    DispatchedAt,
+    StartedAt,
+    FinishedAt,
+}
+
+#[derive(DeriveIden)]
+enum TaskLogs {
+    Table,
+    Id,
+    TaskId,
+    Seq,
+    Stream,
+    Line,
+    At,
+}
+
+#[derive(DeriveIden)]
+enum AuditEvents {
+    Table,
+    Id,
+    At,
+    Actor,
+    Action,
+    Target,
+    Details,
+    PrevHash,
+    Hash,
+}

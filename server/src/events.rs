@@ -1,0 +1,87 @@
+//! The event bus behind `GET /api/v1/events` and log following: published after commit.
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+/// Something that happened, as subscribers see it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A job was proposed or changed state.
+    Job {
+        /// Job id.
+        job_id: i64,
+        /// Its new state.
+        state: String,
+        /// Nothing more will happen to it.
+        #[serde(default)]
+        finished: bool,
+    },
+    /// A task changed state.
+    Task {
+        /// Job id.
+        job_id: i64,
+        /// Task id.
+        task_id: i64,
+        /// Hostname.
+        host: String,
+        /// Its new state.
+        state: String,
+        /// Exit code, once finished.
+        exit_code: Option<i32>,
+    },
+    /// A line of a task's output.
+    Log {
+        /// Job id.
+        job_id: i64,
+        /// Task id.
+        task_id: i64,
+        /// Position in the task's output.
+        seq: i64,
+        /// `stdout` or `stderr`.
+        stream: String,
+        /// The line.
+        line: String,
+    },
+}
+
+impl Event {
+    /// The job an event belongs to.
+    pub fn job_id(&self) -> i64 {
+        match self {
+            Event::Job { job_id, .. } | Event::Task { job_id, .. } | Event::Log { job_id, .. } => *job_id,
+        }
+    }
+
+    /// The SSE event name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Job { .. } => "job",
+            Event::Task { .. } => "task",
+            Event::Log { .. } => "log",
+        }
+    }
+}
+
+/// A broadcast of events; slow subscribers lag and re-read from the database.
+#[derive(Debug, Clone)]
+pub struct Bus {
+    tx: broadcast::Sender<Event>,
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        Bus { tx: broadcast::channel(65_536).0 }
+    }
+}
+
+impl Bus {
+    /// Publishes to whoever listens (no one listening is fine).
+    pub fn publish(&self, e: Event) {
+        let _ = self.tx.send(e);
+    }
+
+    /// A new subscription, starting now.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.tx.subscribe()
+    }
+}

@@ -1,0 +1,278 @@
+//! Jobs: proposals, decisions, the plan model, and the engine that runs approved plans.
+//!
+//! Owns the `jobs`, `stages`, `tasks` and `task_logs` tables. Handlers call the functions of
+//! [`Jobs`]; only [`engine`] sends anything to agents, and it loads only approved jobs.
+pub mod engine;
+mod plan;
+pub mod state;
+mod view;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use serde_json::json;
+
+use crate::audit;
+use crate::db::entities::{job, stage, task, task_log};
+use crate::db::Store;
+use crate::events::{Bus, Event};
+use crate::inventory::{self, InventoryError};
+use crate::stacks::Catalog;
+
+pub use engine::EngineHandle;
+pub use plan::{plan_hash, Plan, PlanError, PlanStage, PlanTask, ProposeRequest, StageRequest};
+pub use state::{JobState, StageState, TaskState};
+pub use view::{JobSummary, JobView, LogLine, StageView, TaskView};
+
+/// What can go wrong with a job request.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// No such job or task.
+    #[error("{0}")]
+    NotFound(String),
+    /// The job is not in a state that allows this.
+    #[error("{0}")]
+    Conflict(String),
+    /// The approval's plan hash is not the job's.
+    #[error("{0}")]
+    HashMismatch(String),
+    /// The plan is invalid.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The cluster or host named does not exist.
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    /// The engine is not running.
+    #[error("the job engine is not running")]
+    EngineDown,
+}
+
+/// Where a proposal came from.
+pub const SOURCES: &[&str] = &["api", "chat", "anomaly", "slack", "telegram"];
+
+/// The jobs service: proposals, decisions, views.
+#[derive(Clone)]
+pub struct Jobs {
+    store: Store,
+    catalog: Arc<Catalog>,
+    engine: EngineHandle,
+    bus: Bus,
+    ttl: Duration,
+}
+
+impl Jobs {
+    /// Wires the service to its store, catalog, engine and event bus.
+    pub fn new(store: Store, catalog: Arc<Catalog>, engine: EngineHandle, bus: Bus, ttl: Duration) -> Self {
+        Jobs { store, catalog, engine, bus, ttl }
+    }
+
+    /// Validates and stores a proposal (state PROPOSED). Nothing is sent anywhere.
+    pub async fn propose(&self, actor: &str, source: &str, req: &ProposeRequest) -> Result<JobView, JobError> {
+        debug_assert!(SOURCES.contains(&source));
+        let cluster = inventory::cluster_view(&self.store.conn, &req.cluster, None).await?;
+        let built = plan::build(&self.catalog, &cluster, req)?;
+        let now = Utc::now();
+        let txn = self.store.begin_write().await?;
+        let job = job::ActiveModel {
+            cluster_id: Set(cluster.id),
+            state: Set(JobState::Proposed.as_str().into()),
+            source: Set(source.into()),
+            summary: Set(built.summary.clone()),
+            plan: Set(serde_json::to_value(&built.plan).expect("plan serialises")),
+            plan_hash: Set(built.hash.clone()),
+            risk: Set(built.risk.as_str().into()),
+            rationale: Set(req.rationale.clone().unwrap_or_default()),
+            sources: Set(json!([])),
+            requested_by: Set(actor.into()),
+            decided_by: Set(None),
+            decision_comment: Set(None),
+            error: Set(None),
+            created_at: Set(now),
+            expires_at: Set(now + chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::days(1))),
+            approved_at: Set(None),
+            started_at: Set(None),
+            finished_at: Set(None),
+            ..Default::default()
+        }
+        .insert(&*txn)
+        .await?;
+        for (idx, (ps, tasks)) in built.plan.stages.iter().zip(&built.rendered).enumerate() {
+            let st = stage::ActiveModel {
+                job_id: Set(job.id),
+                idx: Set(idx as i32),
+                name: Set(ps.name.clone()),
+                service: Set(ps.service.clone()),
+                component: Set(ps.component.clone()),
+                command: Set(ps.command.clone()),
+                depends_on: Set(json!(built.deps[idx])),
+                state: Set(StageState::Pending.as_str().into()),
+                started_at: Set(None),
+                finished_at: Set(None),
+                ..Default::default()
+            }
+            .insert(&*txn)
+            .await?;
+            let rows: Vec<task::ActiveModel> = tasks
+                .iter()
+                .zip(&ps.tasks)
+                .map(|((host_id, r), pt)| task::ActiveModel {
+                    job_id: Set(job.id),
+                    stage_id: Set(st.id),
+                    host_id: Set(*host_id),
+                    hostname: Set(pt.host.clone()),
+                    state: Set(TaskState::Pending.as_str().into()),
+                    attempt: Set(0),
+                    script: Set(r.script.clone()),
+                    env: Set(json!(r.env)),
+                    files: Set(json!(r.files)),
+                    digest: Set(r.digest.clone()),
+                    timeout_secs: Set(r.timeout_secs as i32),
+                    exit_code: Set(None),
+                    error: Set(None),
+                    dispatched_at: Set(None),
+                    started_at: Set(None),
+                    finished_at: Set(None),
+                    ..Default::default()
+                })
+                .collect();
+            for chunk in rows.chunks(500) {
+                task::Entity::insert_many(chunk.to_vec()).exec_without_returning(&*txn).await?;
+            }
+        }
+        audit::record(
+            &*txn,
+            actor,
+            "job.proposed",
+            &format!("job:{}", job.id),
+            json!({"plan_hash": built.hash, "risk": built.risk.as_str(), "summary": built.summary, "source": source}),
+        )
+        .await?;
+        txn.commit().await?;
+        self.bus.publish(Event::Job { job_id: job.id, state: JobState::Proposed.as_str().into(), finished: false });
+        self.get(job.id).await
+    }
+
+    /// Approves a PROPOSED job whose plan hash is `plan_hash`, then hands it to the engine.
+    pub async fn approve(&self, id: i64, actor: &str, plan_hash: &str, comment: Option<&str>) -> Result<JobView, JobError> {
+        let txn = self.store.begin_write().await?;
+        let j = self.decidable(&txn, id).await?;
+        if j.plan_hash != plan_hash {
+            return Err(JobError::HashMismatch(format!(
+                "plan_hash does not match job {id}'s plan (expected {}…); fetch the job again and review its plan",
+                &j.plan_hash[..12]
+            )));
+        }
+        let now = Utc::now();
+        let mut am: job::ActiveModel = j.into();
+        am.state = Set(JobState::Approved.as_str().into());
+        am.decided_by = Set(Some(actor.into()));
+        am.decision_comment = Set(comment.map(str::to_owned));
+        am.approved_at = Set(Some(now));
+        am.update(&*txn).await?;
+        audit::record(&*txn, actor, "job.approved", &format!("job:{id}"), json!({"plan_hash": plan_hash, "comment": comment})).await?;
+        txn.commit().await?;
+        self.bus.publish(Event::Job { job_id: id, state: JobState::Approved.as_str().into(), finished: false });
+        self.engine.approved(id).await.map_err(|_| JobError::EngineDown)?;
+        self.get(id).await
+    }
+
+    /// Rejects a PROPOSED job; it will never run.
+    pub async fn reject(&self, id: i64, actor: &str, comment: Option<&str>) -> Result<JobView, JobError> {
+        let txn = self.store.begin_write().await?;
+        let j = self.decidable(&txn, id).await?;
+        let mut am: job::ActiveModel = j.into();
+        am.state = Set(JobState::Rejected.as_str().into());
+        am.decided_by = Set(Some(actor.into()));
+        am.decision_comment = Set(comment.map(str::to_owned));
+        am.finished_at = Set(Some(Utc::now()));
+        am.update(&*txn).await?;
+        audit::record(&*txn, actor, "job.rejected", &format!("job:{id}"), json!({"comment": comment})).await?;
+        txn.commit().await?;
+        self.bus.publish(Event::Job { job_id: id, state: JobState::Rejected.as_str().into(), finished: true });
+        self.get(id).await
+    }
+
+    /// Cancels an approved or running job: pending tasks never run, running ones are killed.
+    pub async fn cancel(&self, id: i64, actor: &str) -> Result<JobView, JobError> {
+        let j = self.find(id).await?;
+        let state = JobState::parse(&j.state).unwrap_or(JobState::Failed);
+        if state == JobState::Proposed {
+            return Err(JobError::Conflict(format!("job {id} is PROPOSED: reject it instead of cancelling")));
+        }
+        if state.is_final() {
+            return Err(JobError::Conflict(format!("job {id} is already {state}")));
+        }
+        self.engine.cancel(id, actor).await?;
+        self.get(id).await
+    }
+
+    /// A PROPOSED, unexpired job, inside a write transaction.
+    async fn decidable(&self, txn: &crate::db::WriteTxn, id: i64) -> Result<job::Model, JobError> {
+        let j = job::Entity::find_by_id(id).one(&**txn).await?.ok_or_else(|| JobError::NotFound(format!("job {id} not found")))?;
+        if j.state != JobState::Proposed.as_str() {
+            return Err(JobError::Conflict(format!("job {id} is {}, not PROPOSED: only proposals can be decided", j.state)));
+        }
+        if j.expires_at < Utc::now() {
+            return Err(JobError::Conflict(format!("job {id} expired at {}; propose it again", j.expires_at.to_rfc3339())));
+        }
+        Ok(j)
+    }
+
+    async fn find(&self, id: i64) -> Result<job::Model, JobError> {
+        job::Entity::find_by_id(id).one(&self.store.conn).await?.ok_or_else(|| JobError::NotFound(format!("job {id} not found")))
+    }
+
+    /// A job with its stages and tasks.
+    pub async fn get(&self, id: i64) -> Result<JobView, JobError> {
+        let j = self.find(id).await?;
+        let stages = stage::Entity::find().filter(stage::Column::JobId.eq(id)).order_by_asc(stage::Column::Idx).all(&self.store.conn).await?;
+        let tasks = task::Entity::find().filter(task::Column::JobId.eq(id)).order_by_asc(task::Column::Id).all(&self.store.conn).await?;
+        let cluster = inventory::cluster_name(&self.store.conn, j.cluster_id).await?;
+        Ok(JobView::build(j, cluster, stages, tasks))
+    }
+
+    /// Jobs, newest first, optionally in one state.
+    pub async fn list(&self, state: Option<JobState>, limit: u64) -> Result<Vec<JobSummary>, JobError> {
+        let mut q = job::Entity::find().order_by_desc(job::Column::Id).limit(limit);
+        if let Some(s) = state {
+            q = q.filter(job::Column::State.eq(s.as_str()));
+        }
+        let jobs = q.all(&self.store.conn).await?;
+        let names = inventory::cluster_names(&self.store.conn).await?;
+        Ok(jobs.into_iter().map(|j| {
+            let c = names.get(&j.cluster_id).cloned().unwrap_or_default();
+            JobSummary::from_model(j, c)
+        }).collect())
+    }
+
+    /// One task of a job.
+    pub async fn task(&self, job_id: i64, task_id: i64) -> Result<task::Model, JobError> {
+        task::Entity::find_by_id(task_id)
+            .filter(task::Column::JobId.eq(job_id))
+            .one(&self.store.conn)
+            .await?
+            .ok_or_else(|| JobError::NotFound(format!("task {task_id} of job {job_id} not found")))
+    }
+
+    /// A task's stored log lines with `seq > after`, in order.
+    pub async fn logs(&self, task_id: i64, after: i64, limit: u64) -> Result<Vec<LogLine>, JobError> {
+        let rows = task_log::Entity::find()
+            .filter(task_log::Column::TaskId.eq(task_id))
+            .filter(task_log::Column::Seq.gt(after))
+            .order_by_asc(task_log::Column::Seq)
+            .limit(limit)
+            .all(&self.store.conn)
+            .await?;
+        Ok(rows.into_iter().map(LogLine::from).collect())
+    }
+
+    /// The event bus, for followers.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+}

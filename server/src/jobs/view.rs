@@ -1,0 +1,243 @@
+//! How jobs look from outside: the JSON shapes of the API and the CLI.
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::db::entities::{job, stage, task, task_log};
+
+fn ts(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<String> {
+    t.map(|t| t.to_rfc3339())
+}
+
+/// A job in lists.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JobSummary {
+    /// Id.
+    pub id: i64,
+    /// Cluster name.
+    pub cluster: String,
+    /// Lifecycle state.
+    pub state: String,
+    /// `api`, `chat`, `anomaly`, `slack`, `telegram`.
+    pub source: String,
+    /// One line: what it does where.
+    pub summary: String,
+    /// `low` or `high`.
+    pub risk: String,
+    /// Who proposed it.
+    pub requested_by: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339, once finished.
+    pub finished_at: Option<String>,
+}
+
+impl JobSummary {
+    /// From a stored job.
+    pub fn from_model(j: job::Model, cluster: String) -> Self {
+        JobSummary {
+            id: j.id,
+            cluster,
+            state: j.state,
+            source: j.source,
+            summary: j.summary,
+            risk: j.risk,
+            requested_by: j.requested_by,
+            created_at: j.created_at.to_rfc3339(),
+            finished_at: ts(j.finished_at),
+        }
+    }
+}
+
+/// A job with everything an approver needs to decide.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JobView {
+    /// Id.
+    pub id: i64,
+    /// Cluster name.
+    pub cluster: String,
+    /// Lifecycle state.
+    pub state: String,
+    /// Where it came from.
+    pub source: String,
+    /// One line.
+    pub summary: String,
+    /// `low` or `high`.
+    pub risk: String,
+    /// Why it was proposed.
+    pub rationale: String,
+    /// What the proposal cites.
+    #[schema(value_type = Object)]
+    pub sources: Value,
+    /// The canonical plan.
+    #[schema(value_type = super::Plan)]
+    pub plan: Value,
+    /// SHA-256 of the canonical plan; approvals must quote it.
+    pub plan_hash: String,
+    /// Who proposed it.
+    pub requested_by: String,
+    /// Who approved or rejected it.
+    pub decided_by: Option<String>,
+    /// The decision's comment.
+    pub decision_comment: Option<String>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// A proposal not decided by then expires.
+    pub expires_at: String,
+    /// RFC 3339.
+    pub approved_at: Option<String>,
+    /// RFC 3339.
+    pub started_at: Option<String>,
+    /// RFC 3339.
+    pub finished_at: Option<String>,
+    /// Stages in plan order with their tasks.
+    pub stages: Vec<StageView>,
+}
+
+/// A stage and its tasks.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StageView {
+    /// Position in the plan.
+    pub idx: i32,
+    /// Name.
+    pub name: String,
+    /// Service.
+    pub service: String,
+    /// Component.
+    pub component: String,
+    /// Command.
+    pub command: String,
+    /// State.
+    pub state: String,
+    /// Indexes of the stages it waits for.
+    pub depends_on: Vec<i64>,
+    /// RFC 3339.
+    pub started_at: Option<String>,
+    /// RFC 3339.
+    pub finished_at: Option<String>,
+    /// One task per host.
+    pub tasks: Vec<TaskView>,
+}
+
+/// A task: one command on one host.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TaskView {
+    /// Id (for logs).
+    pub id: i64,
+    /// Hostname.
+    pub host: String,
+    /// State.
+    pub state: String,
+    /// Dispatch attempt (0 before the first).
+    pub attempt: i32,
+    /// Exit code, once it exited.
+    pub exit_code: Option<i32>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+    /// Seconds before the agent kills it.
+    pub timeout_secs: i32,
+    /// SHA-256 of what it runs (in the plan hash).
+    pub digest: String,
+    /// The script it runs.
+    pub script: String,
+    /// Its environment.
+    #[schema(value_type = Object)]
+    pub env: Value,
+    /// Paths of the files shipped with it.
+    pub files: Vec<String>,
+    /// RFC 3339.
+    pub dispatched_at: Option<String>,
+    /// RFC 3339.
+    pub started_at: Option<String>,
+    /// RFC 3339.
+    pub finished_at: Option<String>,
+}
+
+/// One line of a task's output.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LogLine {
+    /// Position in the task's output.
+    pub seq: i64,
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    /// The line.
+    pub line: String,
+    /// RFC 3339.
+    pub at: String,
+}
+
+impl From<task_log::Model> for LogLine {
+    fn from(l: task_log::Model) -> Self {
+        LogLine { seq: l.seq, stream: l.stream, line: l.line, at: l.at.to_rfc3339() }
+    }
+}
+
+impl JobView {
+    /// Assembles a job from its rows.
+    pub fn build(j: job::Model, cluster: String, stages: Vec<stage::Model>, tasks: Vec<task::Model>) -> Self {
+        let stage_ids: Vec<i64> = stages.iter().map(|s| s.id).collect();
+        let mut stage_views: Vec<StageView> = stages
+            .into_iter()
+            .map(|s| StageView {
+                idx: s.idx,
+                name: s.name,
+                service: s.service,
+                component: s.component,
+                command: s.command,
+                state: s.state,
+                depends_on: serde_json::from_value(s.depends_on).unwrap_or_default(),
+                started_at: ts(s.started_at),
+                finished_at: ts(s.finished_at),
+                tasks: vec![],
+            })
+            .collect();
+        for t in tasks {
+            let files = match &t.files {
+                Value::Array(a) => a.iter().filter_map(|f| f.get("path").and_then(Value::as_str).map(str::to_owned)).collect(),
+                _ => vec![],
+            };
+            let view = TaskView {
+                id: t.id,
+                host: t.hostname,
+                state: t.state,
+                attempt: t.attempt,
+                exit_code: t.exit_code,
+                error: t.error,
+                timeout_secs: t.timeout_secs,
+                digest: t.digest,
+                script: t.script,
+                env: t.env,
+                files,
+                dispatched_at: ts(t.dispatched_at),
+                started_at: ts(t.started_at),
+                finished_at: ts(t.finished_at),
+            };
+            if let Some(i) = stage_ids.iter().position(|id| *id == t.stage_id) {
+                stage_views[i].tasks.push(view);
+            }
+        }
+        JobView {
+            id: j.id,
+            cluster,
+            state: j.state,
+            source: j.source,
+            summary: j.summary,
+            risk: j.risk,
+            rationale: j.rationale,
+            sources: j.sources,
+            plan: j.plan,
+            plan_hash: j.plan_hash,
+            requested_by: j.requested_by,
+            decided_by: j.decided_by,
+            decision_comment: j.decision_comment,
+            error: j.error,
+            created_at: j.created_at.to_rfc3339(),
+            expires_at: j.expires_at.to_rfc3339(),
+            approved_at: ts(j.approved_at),
+            started_at: ts(j.started_at),
+            finished_at: ts(j.finished_at),
+            stages: stage_views,
+        }
+    }
+}

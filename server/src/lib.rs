@@ -1,0 +1,16 @@
+//! Steward's server: the control plane behind the `steward` binary.
+//!
+//! See ARCHITECTURE.md for the codemap and the invariants.
+pub mod agents;
+pub mod api;
+pub mod audit;
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod events;
+pub mod inventory;
+pub mod jobs;
+pub mod metrics;
+pub mod server;
+pub mod stacks;

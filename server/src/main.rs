@@ -1,0 +1,164 @@
+//! `steward`: the server (`serve`, `up`) and the command line over its REST API.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use steward_server::cli::{self, Client, ClustersCmd, JobsCmd};
+use steward_server::config::Config;
+use steward_server::{bench, server};
+
+#[derive(Debug, Parser)]
+#[command(name = "steward", version, about = "LLM-assisted operations: proposals that run only after approval")]
+struct Cli {
+    /// The Steward server for client commands.
+    #[arg(long, global = true, env = "STEWARD_URL", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// API token for client commands.
+    #[arg(long, global = true, env = "STEWARD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Configuration file (TOML); `STEWARD_*` variables and flags override it.
+    #[arg(long, env = "STEWARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (database, agent token, local agent state).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// HTTP listen address.
+    #[arg(long)]
+    http: Option<SocketAddr>,
+    /// gRPC listen address for agents.
+    #[arg(long)]
+    grpc: Option<SocketAddr>,
+    /// Stacks directory (the built-in stacks when omitted).
+    #[arg(long)]
+    stacks_dir: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    fn config(&self) -> anyhow::Result<Config> {
+        let mut c = Config::load(self.config.as_deref())?;
+        if let Some(d) = &self.data_dir {
+            c.data_dir = d.clone();
+        }
+        if let Some(a) = self.http {
+            c.http = a;
+        }
+        if let Some(a) = self.grpc {
+            c.grpc = a;
+        }
+        if let Some(d) = &self.stacks_dir {
+            c.stacks_dir = Some(d.clone());
+        }
+        Ok(c)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server alone (production).
+    Serve(ServeArgs),
+    /// Run everything on this machine: server, a local agent, cluster `local`.
+    Up(ServeArgs),
+    /// Jobs: list, show, propose, approve, reject, cancel, logs.
+    #[command(subcommand)]
+    Jobs(JobsCmd),
+    /// Hosts and their components.
+    Hosts {
+        /// One host (name or id).
+        host: Option<String>,
+    },
+    /// The stack catalog.
+    Stacks,
+    /// Clusters.
+    #[command(subcommand)]
+    Clusters(ClustersCmd),
+    /// Benchmarks that print numbers.
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+async fn serve(args: ServeArgs, with_agent: bool) -> anyhow::Result<()> {
+    init_tracing();
+    server::raise_fd_limit();
+    let config = args.config()?;
+    if !with_agent && !config.http.ip().is_loopback() {
+        tracing::warn!("HTTP listens on {} without TLS and, until login lands, without authentication", config.http);
+    }
+    let mut running = server::start(&config).await?;
+    let agent = if with_agent {
+        let hostname = hostname::get().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "localhost".into());
+        server::ensure_local_cluster(&running.state, &hostname).await?;
+        let agent_config = steward_agent::AgentConfig {
+            server: format!("http://{}", running.grpc),
+            token: running.agent_token.clone(),
+            hostname: hostname.clone(),
+            data_dir: config.data_dir.join("agent"),
+            labels: Default::default(),
+        };
+        let stop = running.shutdown_signal();
+        Some(tokio::spawn(async move { steward_agent::run(agent_config, stop).await }))
+    } else {
+        None
+    };
+    println!("Steward is up: http://{}  (API docs: http://{}/docs; agents connect to {})", running.http, running.http, running.grpc);
+    if with_agent {
+        println!("Try:  steward hosts   ·   steward jobs propose --cluster local host host check");
+    }
+    tokio::select! {
+        r = running.wait() => { r?; }
+        _ = shutdown_signal() => { tracing::info!("shutting down"); }
+    }
+    running.stop().await?;
+    if let Some(a) = agent {
+        let _ = a.await;
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let client = Client::new(&cli.server, cli.token.clone());
+    let result: anyhow::Result<i32> = match cli.command {
+        Command::Serve(a) => serve(a, false).await.map(|_| 0),
+        Command::Up(a) => serve(a, true).await.map(|_| 0),
+        Command::Jobs(cmd) => cli::jobs::run(&client, cmd, cli.json).await,
+        Command::Hosts { host } => cli::hosts(&client, host, cli.json).await.map(|_| 0),
+        Command::Stacks => cli::stacks(&client, cli.json).await.map(|_| 0),
+        Command::Clusters(cmd) => cli::clusters(&client, cmd, cli.json).await.map(|_| 0),
+        Command::Bench(cmd) => {
+            init_tracing();
+            bench::run(cmd).await.map(|_| 0)
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

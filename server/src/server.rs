@@ -1,0 +1,219 @@
+//! Starting the whole server: storage, catalog, engine, gRPC for agents, HTTP for people.
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::agents::{AgentService, SessionConfig};
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::db::{self, Store};
+use crate::events::Bus;
+use crate::inventory::{self, Presence};
+use crate::jobs::engine::{Engine, EngineConfig};
+use crate::jobs::Jobs;
+use crate::stacks::{self, Catalog};
+
+/// A running server.
+pub struct Running {
+    /// Where HTTP listens.
+    pub http: SocketAddr,
+    /// Where agents connect.
+    pub grpc: SocketAddr,
+    /// The token agents must present.
+    pub agent_token: String,
+    /// The shared state (for `up` and benchmarks).
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Asks every part to stop, then waits for them.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        while let Some(r) = self.tasks.join_next().await {
+            r??;
+        }
+        Ok(())
+    }
+
+    /// Waits until a part stops by itself (an error) and returns it.
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
+        match self.tasks.join_next().await {
+            Some(r) => r?,
+            None => Ok(()),
+        }
+    }
+
+    /// A future that resolves when shutdown is asked.
+    pub fn shutdown_signal(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.shutdown.subscribe();
+        async move {
+            let _ = rx.wait_for(|v| *v).await;
+        }
+    }
+}
+
+/// Loads the catalog from `dir`, or the stacks built into the binary.
+pub fn load_catalog(dir: Option<&Path>) -> anyhow::Result<Catalog> {
+    let c = match dir {
+        Some(d) => stacks::load_dir(d).with_context(|| format!("invalid stack under {}", d.display()))?,
+        None => stacks::load_embedded().context("invalid built-in stack")?,
+    };
+    Ok(c)
+}
+
+/// The agent token: configured, or read from (or generated into) `data_dir/agent-token`.
+pub fn agent_token(config: &Config) -> anyhow::Result<String> {
+    if let Some(t) = &config.agent_token {
+        anyhow::ensure!(t.len() >= 16, "the agent token must be at least 16 characters");
+        return Ok(t.clone());
+    }
+    let path = config.data_dir.join("agent-token");
+    if let Ok(t) = std::fs::read_to_string(&path) {
+        return Ok(t.trim().to_owned());
+    }
+    use rand::Rng;
+    let token: String = rand::thread_rng().sample_iter(&rand::distributions::Alphanumeric).take(40).map(char::from).collect();
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).with_context(|| format!("cannot write {}", path.display()))?;
+        f.write_all(token.as_bytes())?;
+    }
+    tracing::info!(path = %path.display(), "generated the agent token");
+    Ok(token)
+}
+
+/// Starts everything `serve` runs and returns once it listens.
+pub async fn start(config: &Config) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+    let catalog = Arc::new(load_catalog(config.stacks_dir.as_deref())?);
+    let token = agent_token(config)?;
+    let url = config.database_url();
+    let conn = db::connect(&url).await.with_context(|| format!("cannot open the database {}", redact(&url)))?;
+    let store = Store::new(conn);
+    let bus = Bus::default();
+    let presence = Arc::new(Presence::default());
+    let (engine, engine_task) = Engine::start(
+        store.clone(),
+        bus.clone(),
+        EngineConfig {
+            max_concurrent_jobs: config.max_concurrent_jobs,
+            offline_grace: Duration::from_secs(config.offline_grace_secs),
+            result_grace: Duration::from_secs(config.result_grace_secs),
+        },
+    )
+    .await
+    .context("cannot recover jobs")?;
+    let jobs = Jobs::new(store.clone(), catalog.clone(), engine.clone(), bus, Duration::from_secs(config.proposal_ttl_secs));
+    let state = AppState { store: store.clone(), catalog, jobs, presence: presence.clone() };
+
+    let (shutdown, _) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+
+    let http = tokio::net::TcpListener::bind(config.http).await.with_context(|| format!("cannot listen for HTTP on {}", config.http))?;
+    let http_addr = http.local_addr()?;
+    let grpc = tokio::net::TcpListener::bind(config.grpc).await.with_context(|| format!("cannot listen for agents on {}", config.grpc))?;
+    let grpc_addr = grpc.local_addr()?;
+
+    let router = api::router(state.clone(), config.max_body_bytes);
+    let mut rx = shutdown.subscribe();
+    tasks.spawn(async move {
+        axum::serve(http, router)
+            .with_graceful_shutdown(async move {
+                let _ = rx.wait_for(|v| *v).await;
+            })
+            .await
+            .context("HTTP server failed")
+    });
+
+    let service = AgentService::new(
+        store,
+        engine,
+        presence,
+        SessionConfig { token: token.clone(), heartbeat_interval: config.heartbeat_interval(), hello_timeout: Duration::from_secs(10) },
+    );
+    let mut rx = shutdown.subscribe();
+    tasks.spawn(async move {
+        tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .add_service(service.into_server())
+            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(grpc), async move {
+                let _ = rx.wait_for(|v| *v).await;
+            })
+            .await
+            .context("gRPC server failed")
+    });
+    let mut rx = shutdown.subscribe();
+    tasks.spawn(async move {
+        tokio::select! {
+            r = engine_task => { r.context("job engine panicked")?; anyhow::bail!("job engine stopped") }
+            _ = rx.wait_for(|v| *v) => Ok(()),
+        }
+    });
+    tracing::info!(http = %http_addr, grpc = %grpc_addr, database = %redact(&url), "steward server listening");
+    Ok(Running { http: http_addr, grpc: grpc_addr, agent_token: token, state, shutdown, tasks })
+}
+
+/// A database URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}://{user}:***@{}", &url[..s], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Makes sure cluster `local` (stack `essentials`) exists with this host carrying every
+/// essentials component, for `steward up`.
+pub async fn ensure_local_cluster(state: &AppState, hostname: &str) -> anyhow::Result<()> {
+    if inventory::cluster_view(&state.store.conn, "local", None).await.is_ok() {
+        return Ok(());
+    }
+    let stack = state.catalog.latest("essentials").context("the essentials stack is missing")?;
+    let components = stack.services.values().flat_map(|s| s.components.keys().map(move |c| format!("{}/{c}", s.name))).collect();
+    inventory::create_cluster(
+        &state.store.conn,
+        &state.catalog,
+        inventory::NewCluster {
+            name: "local".into(),
+            stack: stack.name.clone(),
+            version: Some(stack.version.clone()),
+            config: Default::default(),
+            hosts: vec![inventory::NewPlacement { hostname: hostname.into(), components }],
+        },
+    )
+    .await?;
+    tracing::info!(hostname, "created cluster local on stack essentials");
+    Ok(())
+}
+
+/// Raises the open-file limit to its hard maximum: every agent session is a socket.
+pub fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut l = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 && l.rlim_cur < l.rlim_max {
+            l.rlim_cur = l.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &l);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redact_hides_passwords() {
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
+    }
+}

@@ -1,0 +1,120 @@
+//! Rendering one task: the script byte for byte, templates through Tera, values into env.
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::params::env_value;
+use super::Stack;
+
+/// What templates and scripts of one cluster may refer to.
+#[derive(Debug, Clone)]
+pub struct RenderContext {
+    /// The cluster's name.
+    pub cluster: String,
+    /// The stack's config overlaid with the cluster's.
+    pub config: BTreeMap<String, Value>,
+    /// service → component → sorted hostnames carrying it.
+    pub topology: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+}
+
+/// A file the agent writes into the task's working directory.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct RenderedFile {
+    /// Relative path.
+    pub path: String,
+    /// Text content.
+    pub content: String,
+    /// Unix permission bits.
+    pub mode: u32,
+}
+
+/// Everything the agent needs to run one command on one host.
+#[derive(Debug, Clone, Serialize)]
+pub struct RenderedTask {
+    /// The script, exactly as in the stack.
+    pub script: String,
+    /// Environment for the script.
+    pub env: BTreeMap<String, String>,
+    /// Rendered templates and the stack's lib files.
+    pub files: Vec<RenderedFile>,
+    /// Seconds before the agent kills it.
+    pub timeout_secs: u32,
+    /// SHA-256 over script, env and files: what the plan hash binds to.
+    pub digest: String,
+}
+
+impl Stack {
+    /// Renders `service/component command` for `hostname` with already-validated `params`.
+    pub fn render_task(
+        &self,
+        ctx: &RenderContext,
+        hostname: &str,
+        service: &str,
+        component: &str,
+        command: &str,
+        params: &BTreeMap<String, Value>,
+    ) -> Result<RenderedTask, String> {
+        let comp = self
+            .component(service, component)
+            .ok_or_else(|| format!("stack {} has no component {service}/{component}", self.name))?;
+        let cmd = comp
+            .commands
+            .get(command)
+            .ok_or_else(|| format!("{service}/{component} has no command {command}"))?;
+        let carriers = ctx
+            .topology
+            .get(service)
+            .and_then(|c| c.get(component))
+            .cloned()
+            .unwrap_or_default();
+        let ordinal = carriers.iter().position(|h| h == hostname).map_or(0, |i| i + 1);
+
+        let mut tctx = tera::Context::new();
+        tctx.insert("cluster", &serde_json::json!({"name": ctx.cluster, "stack": self.name, "version": self.version}));
+        tctx.insert("config", &ctx.config);
+        tctx.insert("host", &serde_json::json!({"hostname": hostname, "ordinal": ordinal}));
+        tctx.insert("component", &serde_json::json!({"service": service, "name": component}));
+        tctx.insert("topology", &ctx.topology);
+        tctx.insert("params", params);
+
+        let mut files = Vec::with_capacity(comp.templates.len() + self.lib.len());
+        for t in &comp.templates {
+            let content = self.tera.render(&t.name, &tctx).map_err(|e| {
+                let mut msg = format!("template {}: {e}", t.name);
+                let mut src = std::error::Error::source(&e);
+                while let Some(s) = src {
+                    msg = format!("{msg}: {s}");
+                    src = s.source();
+                }
+                msg
+            })?;
+            files.push(RenderedFile { path: t.dest.clone(), content, mode: t.mode });
+        }
+        for (path, content) in &self.lib {
+            files.push(RenderedFile { path: path.clone(), content: content.clone(), mode: 0o644 });
+        }
+
+        let mut env = BTreeMap::new();
+        env.insert("STEWARD_CLUSTER".into(), ctx.cluster.clone());
+        env.insert("STEWARD_STACK".into(), format!("{}-{}", self.name, self.version));
+        env.insert("STEWARD_HOSTNAME".into(), hostname.to_owned());
+        env.insert("STEWARD_SERVICE".into(), service.to_owned());
+        env.insert("STEWARD_COMPONENT".into(), component.to_owned());
+        env.insert("STEWARD_COMMAND".into(), command.to_owned());
+        for (k, v) in &ctx.config {
+            env.insert(format!("STEWARD_CONFIG_{}", k.to_ascii_uppercase()), env_value(v));
+        }
+        for (name, v) in params {
+            let p = &cmd.params[name];
+            env.insert(p.env_name(), env_value(v));
+        }
+        let digest = {
+            let canonical = serde_json::to_vec(&serde_json::json!({"script": cmd.script, "env": env, "files": files}))
+                .expect("serialisable");
+            hex::encode(Sha256::digest(canonical))
+        };
+        Ok(RenderedTask { script: cmd.script.clone(), env, files, timeout_secs: cmd.timeout_secs, digest })
+    }
+}

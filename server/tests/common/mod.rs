@@ -1,0 +1,341 @@
+//! Test harness: real `steward` and `steward-agent` processes on loopback, driven over HTTP.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// The token every test agent uses.
+pub const TOKEN: &str = "test-agent-token-0123456789";
+
+/// The `steward` binary under test.
+pub fn steward_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_steward"))
+}
+
+/// The `steward-agent` binary, built beside `steward` by the workspace build.
+pub fn agent_bin() -> PathBuf {
+    let p = steward_bin().with_file_name("steward-agent");
+    assert!(p.exists(), "{} is missing: build the workspace binaries first (`cargo build --workspace --bins`, as `make test` does)", p.display());
+    p
+}
+
+/// The repository's `stacks/` folder.
+pub fn repo_stacks() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks")
+}
+
+/// A stack for tests, with commands that behave in known ways.
+pub fn test_stacks(dir: &Path) -> PathBuf {
+    let root = dir.join("stacks");
+    let base = root.join("testing/1.0");
+    let svc = base.join("services/app");
+    std::fs::create_dir_all(svc.join("scripts")).unwrap();
+    std::fs::create_dir_all(svc.join("templates")).unwrap();
+    std::fs::create_dir_all(base.join("lib")).unwrap();
+    std::fs::write(base.join("stack.toml"), "name = \"testing\"\nversion = \"1.0\"\ndescription = \"test stack\"\n[config]\ngreeting = \"hello\"\n").unwrap();
+    std::fs::write(base.join("lib/common.sh"), "say() { echo \"[lib] $*\"; }\n").unwrap();
+    let scripts: &[(&str, &str)] = &[
+        ("echo.sh", "#!/usr/bin/env bash\nset -eu\nfor i in $(seq 1 \"$STEWARD_PARAM_LINES\"); do echo \"line $i\"; done\necho \"to stderr\" >&2\n"),
+        ("fail.sh", "#!/usr/bin/env bash\necho about to fail\nexit 3\n"),
+        ("slow.sh", "#!/usr/bin/env bash\nfor i in $(seq 1 \"$STEWARD_PARAM_TICKS\"); do echo \"tick $i\"; sleep 0.1; done\n"),
+        ("hang.sh", "#!/usr/bin/env bash\necho hanging\nsleep 600\n"),
+        ("orphan.sh", "#!/usr/bin/env bash\nsleep 300 &\necho \"$!\" > \"$STEWARD_PARAM_PIDFILE\"\necho \"$$\" >> \"$STEWARD_PARAM_PIDFILE\"\necho started\nsleep 300\n"),
+        ("record.sh", "#!/usr/bin/env bash\nset -eu\n. ./lib/common.sh\nsay recording\ndate +%s.%N >> \"$STEWARD_PARAM_FILE\"\ncat app.conf\nsleep \"$STEWARD_PARAM_SLEEP\"\ndate +%s.%N >> \"$STEWARD_PARAM_FILE\"\n"),
+    ];
+    for (name, body) in scripts {
+        std::fs::write(svc.join("scripts").join(name), body).unwrap();
+    }
+    std::fs::write(svc.join("templates/app.conf"), "greeting={{ config.greeting }} host={{ host.hostname }} ordinal={{ host.ordinal }}\n").unwrap();
+    std::fs::write(
+        svc.join("service.toml"),
+        r#"name = "app"
+description = "a test service"
+
+[[components]]
+name = "worker"
+
+[[components.templates]]
+source = "templates/app.conf"
+dest = "app.conf"
+
+[components.commands.echo]
+script = "scripts/echo.sh"
+timeout = 30
+risk = "low"
+[components.commands.echo.params.lines]
+type = "integer"
+min = 0
+max = 100000
+default = 3
+
+[components.commands.fail]
+script = "scripts/fail.sh"
+timeout = 30
+risk = "low"
+
+[components.commands.slow]
+script = "scripts/slow.sh"
+timeout = 60
+risk = "low"
+[components.commands.slow.params.ticks]
+type = "integer"
+min = 1
+max = 1000
+default = 30
+
+[components.commands.hang]
+script = "scripts/hang.sh"
+timeout = 2
+risk = "low"
+
+[components.commands.orphan]
+script = "scripts/orphan.sh"
+timeout = 120
+risk = "high"
+[components.commands.orphan.params.pidfile]
+type = "path"
+roots = ["/tmp"]
+
+[components.commands.record]
+script = "scripts/record.sh"
+timeout = 60
+risk = "low"
+[components.commands.record.params.file]
+type = "path"
+roots = ["/tmp"]
+[components.commands.record.params.sleep]
+type = "string"
+pattern = "[0-9.]+"
+default = "0"
+"#,
+    )
+    .unwrap();
+    root
+}
+
+/// A killable child process that dies with the test.
+pub struct Proc {
+    pub child: Child,
+}
+
+impl Proc {
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Still running?
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A running `steward serve`.
+pub struct Server {
+    pub proc: Proc,
+    pub http: SocketAddr,
+    pub grpc: SocketAddr,
+    pub data: PathBuf,
+    pub stacks: PathBuf,
+    pub client: reqwest::Client,
+}
+
+/// Starts `steward serve` on `http`/`grpc` (port 0 for any) and waits until it listens.
+pub fn start_server(data: &Path, stacks: &Path, http: &str, grpc: &str, extra_env: &[(&str, &str)]) -> Server {
+    std::fs::create_dir_all(data).unwrap();
+    let mut cmd = Command::new(steward_bin());
+    cmd.args(["serve", "--data-dir"])
+        .arg(data)
+        .args(["--http", http, "--grpc", grpc, "--stacks-dir"])
+        .arg(stacks)
+        .env("STEWARD_AGENT_TOKEN", TOKEN)
+        .env("STEWARD_HEARTBEAT_INTERVAL_MS", "500")
+        .env("STEWARD_RESULT_GRACE_SECS", "3")
+        .env("STEWARD_OFFLINE_GRACE_SECS", "20")
+        .env("RUST_LOG", "info,sqlx=warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(data.join("server.log")).unwrap()));
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn steward serve");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let line = loop {
+        match lines.next() {
+            Some(Ok(l)) if l.starts_with("Steward is up") => break l,
+            Some(Ok(_)) => continue,
+            _ => panic!("steward serve exited before listening; log:\n{}", std::fs::read_to_string(data.join("server.log")).unwrap_or_default()),
+        }
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let http: SocketAddr = line.split("http://").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let grpc: SocketAddr = line.rsplit("agents connect to ").next().unwrap().trim_end_matches(')').parse().unwrap();
+    Server { proc: Proc { child }, http, grpc, data: data.to_owned(), stacks: stacks.to_owned(), client: reqwest::Client::new() }
+}
+
+impl Server {
+    /// Kills and starts again on the same ports and data.
+    pub fn restart(&mut self) {
+        self.proc.kill();
+        let fresh = start_server(&self.data, &self.stacks, &self.http.to_string(), &self.grpc.to_string(), &[]);
+        *self = fresh;
+    }
+
+    /// `http://host:port`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    /// GET → (status, JSON).
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.client.get(self.url(path)).send().await.unwrap();
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POST JSON → (status, JSON).
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self.client.post(self.url(path)).json(&body).send().await.unwrap();
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GET text.
+    pub async fn text(&self, path: &str) -> String {
+        self.client.get(self.url(path)).send().await.unwrap().text().await.unwrap()
+    }
+
+    /// Creates a cluster on the testing stack with `app/worker` on every host.
+    pub async fn cluster(&self, name: &str, hosts: &[&str]) {
+        let hosts: Vec<Value> = hosts.iter().map(|h| json!({"hostname": h, "components": ["app/worker"]})).collect();
+        let (s, v) = self.post("/api/v1/clusters", json!({"name": name, "stack": "testing", "hosts": hosts})).await;
+        assert_eq!(s, 201, "{v}");
+    }
+
+    /// Proposes; asserts 201; returns the job.
+    pub async fn propose(&self, body: Value) -> Value {
+        let (s, v) = self.post("/api/v1/jobs", body).await;
+        assert_eq!(s, 201, "{v}");
+        v
+    }
+
+    /// Approves with the job's own plan hash.
+    pub async fn approve(&self, job: &Value) -> Value {
+        let id = job["id"].as_i64().unwrap();
+        let (s, v) = self.post(&format!("/api/v1/jobs/{id}/approve"), json!({"plan_hash": job["plan_hash"]})).await;
+        assert_eq!(s, 200, "{v}");
+        v
+    }
+
+    /// Waits until `pred` holds for the job, or panics after `secs`.
+    pub async fn wait_job(&self, id: i64, secs: u64, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let (_, v) = self.get(&format!("/api/v1/jobs/{id}")).await;
+            if pred(&v) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "job {id} did not get there in {secs}s: {}", serde_json::to_string_pretty(&v).unwrap());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the job is in a final state and returns it.
+    pub async fn wait_done(&self, id: i64, secs: u64) -> Value {
+        self.wait_job(id, secs, |v| v["finished_at"].is_string()).await
+    }
+
+    /// Waits until `hostname` is ONLINE.
+    pub async fn wait_online(&self, hostname: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (s, v) = self.get(&format!("/api/v1/hosts/{hostname}")).await;
+            if s == 200 && v["state"] == "ONLINE" {
+                return;
+            }
+            assert!(Instant::now() < deadline, "host {hostname} never came online: {v}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// A running `steward-agent`.
+pub struct Agent {
+    pub proc: Proc,
+    pub data: PathBuf,
+    pub hostname: String,
+    server: SocketAddr,
+}
+
+/// Starts an agent for `hostname` against `server`'s gRPC address.
+pub fn start_agent(server: &Server, hostname: &str, data: &Path) -> Agent {
+    spawn_agent(server.grpc, hostname, data)
+}
+
+fn spawn_agent(grpc: SocketAddr, hostname: &str, data: &Path) -> Agent {
+    std::fs::create_dir_all(data).unwrap();
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(data.join("agent.log")).unwrap();
+    let child = Command::new(agent_bin())
+        .args(["--server", &format!("http://{grpc}"), "--hostname", hostname, "--data-dir"])
+        .arg(data)
+        .env("STEWARD_AGENT_TOKEN", TOKEN)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("spawn steward-agent");
+    Agent { proc: Proc { child }, data: data.to_owned(), hostname: hostname.to_owned(), server: grpc }
+}
+
+impl Agent {
+    /// Kills (SIGKILL) and starts the agent again with the same state.
+    pub fn restart(&mut self) {
+        self.proc.kill();
+        let fresh = spawn_agent(self.server, &self.hostname, &self.data);
+        *self = fresh;
+    }
+
+    /// How many task working directories the agent created: what reached it.
+    pub fn tasks_received(&self) -> usize {
+        std::fs::read_dir(self.data.join("tasks")).map(|d| d.count()).unwrap_or(0)
+    }
+}
+
+/// The tasks of a job, flattened.
+pub fn tasks(job: &Value) -> Vec<Value> {
+    job["stages"].as_array().unwrap().iter().flat_map(|s| s["tasks"].as_array().unwrap().clone()).collect()
+}
+
+/// Whether a process exists.
+pub fn pid_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+/// A cluster of `n` agents named `h1..hn` on a fresh server with the testing stack.
+pub async fn testbed(dir: &Path, n: usize) -> (Server, Vec<Agent>) {
+    let stacks = test_stacks(dir);
+    let server = start_server(&dir.join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let names: Vec<String> = (1..=n).map(|i| format!("h{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    server.cluster("test", &refs).await;
+    let agents: Vec<Agent> = names.iter().map(|h| start_agent(&server, h, &dir.join(format!("agent-{h}")))).collect();
+    for h in &names {
+        server.wait_online(h).await;
+    }
+    (server, agents)
+}

@@ -1,0 +1,271 @@
+//! The approval-gated job path, end to end: real server, real agents, loopback.
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn rejected_or_unapproved_job_never_reaches_an_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, agents) = testbed(dir.path(), 1).await;
+    let marker = dir.path().join("ran");
+    let unapproved = server.propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "record", "params": {"file": "/tmp/never"}})).await;
+    assert_eq!(unapproved["state"], "PROPOSED");
+    let rejected = server.propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "record", "params": {"file": "/tmp/never"}})).await;
+    let rid = rejected["id"].as_i64().unwrap();
+    let (s, v) = server.post(&format!("/api/v1/jobs/{rid}/reject"), json!({"comment": "no"})).await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("REJECTED")));
+    // A rejected job can no longer be approved, even with its own hash.
+    let (s, v) = server.post(&format!("/api/v1/jobs/{rid}/approve"), json!({"plan_hash": rejected["plan_hash"]})).await;
+    assert_eq!(s, 409, "{v}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(agents[0].tasks_received(), 0, "the agent received a task that was never approved");
+    assert!(!marker.exists());
+    let (_, v) = server.get(&format!("/api/v1/jobs/{}", unapproved["id"])).await;
+    assert_eq!(v["state"], "PROPOSED");
+    assert!(tasks(&v).iter().all(|t| t["state"] == "PENDING" && t["attempt"] == 0));
+}
+
+#[tokio::test]
+async fn approval_with_a_wrong_or_stale_plan_hash_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, agents) = testbed(dir.path(), 2).await;
+    let a = server.propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "hosts": ["h1"]})).await;
+    let b = server.propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "hosts": ["h2"]})).await;
+    assert_ne!(a["plan_hash"], b["plan_hash"]);
+    let id = a["id"].as_i64().unwrap();
+    for wrong in [json!("0".repeat(64)), b["plan_hash"].clone(), json!("")] {
+        let (s, v) = server.post(&format!("/api/v1/jobs/{id}/approve"), json!({"plan_hash": wrong})).await;
+        assert_eq!(s, 409, "{v}");
+        assert_eq!(v["error"]["code"], "plan_hash_mismatch");
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (_, v) = server.get(&format!("/api/v1/jobs/{id}")).await;
+    assert_eq!(v["state"], "PROPOSED");
+    assert!(agents.iter().all(|a| a.tasks_received() == 0));
+    // The right hash runs it, on h1 only.
+    server.approve(&a).await;
+    let done = server.wait_done(id, 30).await;
+    assert_eq!(done["state"], "SUCCESSFUL", "{done}");
+    assert_eq!((agents[0].tasks_received(), agents[1].tasks_received()), (1, 0));
+}
+
+#[tokio::test]
+async fn approved_job_streams_its_logs_in_order_and_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents) = testbed(dir.path(), 1).await;
+    let job = server.propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "params": {"lines": 500}})).await;
+    let id = job["id"].as_i64().unwrap();
+    let tid = tasks(&job)[0]["id"].as_i64().unwrap();
+    // Follow before approving: the SSE stream must deliver every line, in order, then end.
+    let url = server.url(&format!("/api/v1/jobs/{id}/tasks/{tid}/logs?follow=true"));
+    let follower = tokio::spawn(async move {
+        use eventsource_stream::Eventsource;
+        use futures::StreamExt;
+        let resp = reqwest::get(url).await.unwrap();
+        let mut s = resp.bytes_stream().eventsource();
+        let mut lines = vec![];
+        let mut end = None;
+        while let Some(Ok(ev)) = s.next().await {
+            let v: serde_json::Value = serde_json::from_str(&ev.data).unwrap();
+            match ev.event.as_str() {
+                "log" => lines.push((v["seq"].as_i64().unwrap(), v["line"].as_str().unwrap().to_owned())),
+                "end" => {
+                    end = Some(v);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        (lines, end)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.approve(&job).await;
+    let done = server.wait_done(id, 30).await;
+    assert_eq!(done["state"], "SUCCESSFUL", "{done}");
+    let (lines, end) = tokio::time::timeout(Duration::from_secs(10), follower).await.unwrap().unwrap();
+    assert_eq!(end.unwrap()["state"], "SUCCESSFUL");
+    let stdout: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).filter(|l| l.starts_with("line ")).collect();
+    let expected: Vec<String> = (1..=500).map(|i| format!("line {i}")).collect();
+    assert_eq!(stdout, expected.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(lines.windows(2).all(|w| w[0].0 < w[1].0), "seq must increase");
+    assert!(lines.iter().any(|(_, l)| l == "to stderr"));
+    let text = server.text(&format!("/api/v1/jobs/{id}/tasks/{tid}/logs")).await;
+    assert_eq!(text.lines().count(), 501);
+    assert!(text.starts_with("line 1\nline 2\n"));
+}
+
+#[tokio::test]
+async fn stages_run_in_dag_order_and_a_level_runs_concurrently() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents) = testbed(dir.path(), 3).await;
+    let stamp = |n: &str| format!("/tmp/steward-dag-{}-{n}", std::process::id());
+    let plan = json!({"cluster": "test", "stages": [
+        {"name": "first", "service": "app", "component": "worker", "command": "record", "hosts": ["h1", "h2"], "params": {"file": stamp("first"), "sleep": "1"}},
+        {"name": "left", "service": "app", "component": "worker", "command": "record", "hosts": ["h1"], "params": {"file": stamp("left"), "sleep": "1"}, "depends_on": ["first"]},
+        {"name": "right", "service": "app", "component": "worker", "command": "record", "hosts": ["h3"], "params": {"file": stamp("right"), "sleep": "1"}, "depends_on": ["first"]},
+        {"name": "last", "service": "app", "component": "worker", "command": "echo", "hosts": ["h2"], "depends_on": ["left", "right"]}
+    ]});
+    let job = server.propose(plan).await;
+    server.approve(&job).await;
+    let done = server.wait_done(job["id"].as_i64().unwrap(), 60).await;
+    assert_eq!(done["state"], "SUCCESSFUL", "{done}");
+    let read = |n: &str| -> Vec<(f64, f64)> {
+        let text = std::fs::read_to_string(stamp(n)).unwrap();
+        let v: Vec<f64> = text.lines().map(|l| l.parse().unwrap()).collect();
+        v.chunks(2).map(|c| (c[0], c[1])).collect()
+    };
+    let (first, left, right) = (read("first"), read("left"), read("right"));
+    assert_eq!(first.len(), 2, "one run per host");
+    // Both hosts of a stage ran at the same time.
+    assert!(first[0].0 < first[1].1 && first[1].0 < first[0].1, "tasks of one stage did not overlap: {first:?}");
+    // The next level started only after the whole first stage ended…
+    let first_end = first.iter().map(|p| p.1).fold(0.0, f64::max);
+    assert!(left[0].0 >= first_end && right[0].0 >= first_end);
+    // …and its two independent stages overlapped.
+    assert!(left[0].0 < right[0].1 && right[0].0 < left[0].1, "independent stages did not overlap: {left:?} {right:?}");
+    let last = &done["stages"][3];
+    assert!(last["started_at"].as_str().unwrap() >= done["stages"][1]["finished_at"].as_str().unwrap());
+    for n in ["first", "left", "right"] {
+        let _ = std::fs::remove_file(stamp(n));
+    }
+}
+
+#[tokio::test]
+async fn a_failed_stage_fails_the_job_and_cancels_later_stages() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, agents) = testbed(dir.path(), 2).await;
+    let plan = json!({"cluster": "test", "stages": [
+        {"name": "breaks", "service": "app", "component": "worker", "command": "fail", "hosts": ["h1"]},
+        {"name": "after", "service": "app", "component": "worker", "command": "echo", "hosts": ["h2"], "depends_on": ["breaks"]},
+        {"name": "later", "service": "app", "component": "worker", "command": "echo", "hosts": ["h1", "h2"], "depends_on": ["after"]}
+    ]});
+    let job = server.propose(plan).await;
+    server.approve(&job).await;
+    let done = server.wait_done(job["id"].as_i64().unwrap(), 30).await;
+    assert_eq!(done["state"], "FAILED");
+    assert!(done["error"].as_str().unwrap().contains("h1"), "{}", done["error"]);
+    assert_eq!(done["stages"][0]["state"], "FAILED");
+    assert_eq!(done["stages"][0]["tasks"][0]["exit_code"], 3);
+    for i in [1, 2] {
+        assert_eq!(done["stages"][i]["state"], "CANCELED");
+        assert!(done["stages"][i]["tasks"].as_array().unwrap().iter().all(|t| t["state"] == "CANCELED"));
+    }
+    assert_eq!(agents[1].tasks_received(), 0, "a canceled stage reached an agent");
+}
+
+#[tokio::test]
+async fn a_task_past_its_timeout_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents) = testbed(dir.path(), 1).await;
+    let job = server.propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "hang"})).await;
+    let started = std::time::Instant::now();
+    server.approve(&job).await;
+    let done = server.wait_done(job["id"].as_i64().unwrap(), 30).await;
+    assert_eq!(done["state"], "FAILED");
+    assert_eq!(tasks(&done)[0]["state"], "TIMED_OUT", "{done}");
+    assert!(started.elapsed() < Duration::from_secs(15), "the 2 s timeout took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn cancel_kills_the_whole_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents) = testbed(dir.path(), 1).await;
+    let pidfile = format!("/tmp/steward-orphan-{}", std::process::id());
+    let _ = std::fs::remove_file(&pidfile);
+    let job = server.propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "orphan", "params": {"pidfile": pidfile}})).await;
+    let id = job["id"].as_i64().unwrap();
+    server.approve(&job).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let pids: Vec<i32> = loop {
+        if let Ok(t) = std::fs::read_to_string(&pidfile) {
+            let p: Vec<i32> = t.lines().filter_map(|l| l.parse().ok()).collect();
+            if p.len() == 2 {
+                break p;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "the script never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(pids.iter().all(|p| pid_alive(*p)));
+    let (s, v) = server.post(&format!("/api/v1/jobs/{id}/cancel"), json!({})).await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("CANCELED")), "{v}");
+    let done = server.wait_done(id, 30).await;
+    assert_eq!(done["state"], "CANCELED");
+    assert_eq!(tasks(&done)[0]["state"], "CANCELED");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for p in pids {
+        assert!(!pid_alive(p), "process {p} of the canceled task survived");
+    }
+    let _ = std::fs::remove_file(&pidfile);
+    // A finished job cannot be canceled again.
+    let (s, _) = server.post(&format!("/api/v1/jobs/{id}/cancel"), json!({})).await;
+    assert_eq!(s, 409);
+}
+
+#[tokio::test]
+async fn server_killed_mid_job_finishes_once_with_its_full_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, _agents) = testbed(dir.path(), 1).await;
+    let job = server.propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "slow", "params": {"ticks": 40}})).await;
+    let id = job["id"].as_i64().unwrap();
+    let tid = tasks(&job)[0]["id"].as_i64().unwrap();
+    server.approve(&job).await;
+    server.wait_job(id, 20, |v| v["state"] == "RUNNING").await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    server.restart();
+    let done = server.wait_done(id, 60).await;
+    assert_eq!(done["state"], "SUCCESSFUL", "{done}");
+    let text = server.text(&format!("/api/v1/jobs/{id}/tasks/{tid}/logs")).await;
+    let expected: Vec<String> = (1..=40).map(|i| format!("tick {i}")).collect();
+    assert_eq!(text.lines().collect::<Vec<_>>(), expected.iter().map(String::as_str).collect::<Vec<_>>(), "every line, once, in order");
+    assert_eq!(tasks(&done)[0]["attempt"], 1, "the task ran once");
+}
+
+#[tokio::test]
+async fn agent_killed_mid_task_is_reported_not_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, mut agents) = testbed(dir.path(), 1).await;
+    let pidfile = format!("/tmp/steward-agentkill-{}", std::process::id());
+    let _ = std::fs::remove_file(&pidfile);
+    let job = server.propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "orphan", "params": {"pidfile": pidfile}})).await;
+    let id = job["id"].as_i64().unwrap();
+    server.approve(&job).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&pidfile).map(|t| t.lines().count()).unwrap_or(0) < 2 {
+        assert!(std::time::Instant::now() < deadline, "the script never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    agents[0].restart();
+    let done = server.wait_done(id, 30).await;
+    assert_eq!(done["state"], "FAILED", "{done}");
+    let t = &tasks(&done)[0];
+    assert_eq!(t["state"], "FAILED");
+    assert!(t["error"].as_str().is_some_and(|e| !e.is_empty()), "{t}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pids: Vec<i32> = std::fs::read_to_string(&pidfile).unwrap().lines().filter_map(|l| l.parse().ok()).collect();
+    for p in pids {
+        assert!(!pid_alive(p), "process {p} outlived the agent restart");
+    }
+    let _ = std::fs::remove_file(&pidfile);
+}
+
+#[tokio::test]
+async fn templates_and_params_reach_the_script_as_files_and_env() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents) = testbed(dir.path(), 2).await;
+    let file = format!("/tmp/steward-tpl-{}", std::process::id());
+    let job = server.propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "record", "hosts": ["h2"], "params": {"file": file}})).await;
+    let t = &tasks(&job)[0];
+    assert_eq!(t["env"]["STEWARD_PARAM_FILE"], file.as_str());
+    assert!(!t["script"].as_str().unwrap().contains(&file), "parameters never enter script text");
+    server.approve(&job).await;
+    let id = job["id"].as_i64().unwrap();
+    assert_eq!(server.wait_done(id, 30).await["state"], "SUCCESSFUL");
+    let text = server.text(&format!("/api/v1/jobs/{id}/tasks/{}/logs", t["id"])).await;
+    assert!(text.contains("[lib] recording"), "{text}");
+    assert!(text.contains("greeting=hello host=h2 ordinal=2"), "{text}");
+    let _ = std::fs::remove_file(&file);
+}
