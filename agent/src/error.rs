@@ -1,0 +1,32 @@
+//! Why the agent could not start at all. Everything that happens after start (a server that
+//! is away, a refused session, a failing script) is logged and retried or reported as a task
+//! result instead, so it never surfaces here.
+
+use std::{io, path::PathBuf};
+
+/// A configuration or environment problem that stops [`crate::run`] before it connects.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The server address is not a URI tonic can dial.
+    #[error("invalid server address {server:?}: {reason}")]
+    InvalidServer {
+        /// The address as configured.
+        server: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The token cannot travel as gRPC metadata (it must be visible ASCII).
+    #[error(
+        "the agent token is empty or contains characters that cannot be sent as gRPC metadata"
+    )]
+    InvalidToken,
+    /// The data directory (task work dirs and the durable task records) is unusable.
+    #[error("cannot use the data directory {path}: {source}")]
+    DataDir {
+        /// The directory or file that failed.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: io::Error,
+    },
+}

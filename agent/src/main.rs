@@ -1,0 +1,115 @@
+//! `steward-agent`: the host agent's command line. Parses flags (with `STEWARD_AGENT_*`
+//! environment fallbacks), sets up logging and signal handling, and hands over to
+//! [`steward_agent::run`].
+
+use std::{collections::BTreeMap, path::PathBuf, process::ExitCode};
+
+use anyhow::Context;
+use clap::Parser;
+use steward_agent::AgentError;
+use tracing_subscriber::EnvFilter;
+
+/// Exit code for a usage error, as clap uses for its own.
+const USAGE_ERROR: u8 = 2;
+
+/// Runs approved tasks on this host for a Steward server.
+#[derive(Debug, Parser)]
+#[command(name = "steward-agent", version = steward_agent::VERSION)]
+struct Cli {
+    /// The server's gRPC address, e.g. http://steward.example:9090.
+    #[arg(long, env = "STEWARD_AGENT_SERVER")]
+    server: String,
+    /// This host's agent token, issued by the server at enrollment.
+    #[arg(long, env = "STEWARD_AGENT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The name this host is known by [default: the system hostname].
+    #[arg(long, env = "STEWARD_AGENT_HOSTNAME")]
+    hostname: Option<String>,
+    /// Where task work dirs and unacknowledged results are kept.
+    #[arg(
+        long,
+        env = "STEWARD_AGENT_DATA_DIR",
+        default_value = "/var/lib/steward-agent"
+    )]
+    data_dir: PathBuf,
+    /// A label reported with the host's facts; repeat for several.
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    labels: Vec<(String, String)>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Checked before anything else, so a misconfigured agent never dials the server.
+    let Some(token) = cli.token.clone().filter(|token| !token.trim().is_empty()) else {
+        eprintln!(
+            "steward-agent: no agent token: pass --token or set STEWARD_AGENT_TOKEN \
+             (the server issues one per host at enrollment)"
+        );
+        return ExitCode::from(USAGE_ERROR);
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match serve(cli, token) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("steward-agent: {error:#}");
+            // A bad address or token is a usage error, like a missing flag.
+            let usage = matches!(
+                error.downcast_ref::<AgentError>(),
+                Some(AgentError::InvalidServer { .. } | AgentError::InvalidToken)
+            );
+            ExitCode::from(if usage { USAGE_ERROR } else { 1 })
+        }
+    }
+}
+
+fn serve(cli: Cli, token: String) -> anyhow::Result<()> {
+    let hostname = match cli.hostname {
+        Some(hostname) => hostname,
+        None => hostname::get()
+            .context("cannot read the system hostname; pass --hostname")?
+            .to_string_lossy()
+            .into_owned(),
+    };
+    let config = steward_agent::AgentConfig {
+        server: cli.server,
+        token,
+        hostname,
+        data_dir: cli.data_dir,
+        labels: cli.labels.into_iter().collect::<BTreeMap<_, _>>(),
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(steward_agent::run(config, shutdown_requested()))?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what systemd sends on stop).
+async fn shutdown_requested() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the agent gracefully");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    tracing::info!("shutdown requested");
+}
+
+fn parse_label(raw: &str) -> Result<(String, String), String> {
+    match raw.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("expected KEY=VALUE, got {raw:?}")),
+    }
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR/../../..
+set -euo pipefail
+# Stop the YARN daemon of this component: TERM, then KILL after stop_wait_seconds. Stopping
+# the ResourceManager halts scheduling; stopping a NodeManager kills its running containers.
+source lib/common.sh
+source lib/hadoop.sh
+
+require_root
+hadoop_component "${STEWARD_COMPONENT:?STEWARD_COMPONENT is not set}"
+hadoop_stop

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+set -euo pipefail
+# Shared helpers for the essentials stack. Every command script sources this file as
+# lib/common.sh from the task's working directory. Values come only from environment
+# variables (STEWARD_CONFIG_<KEY>, STEWARD_PARAM_<NAME>); nothing here is templated.
+
+export LC_ALL=C
+
+log() { printf '[%s] %s\n' "$(date '+%H:%M:%S')" "$*"; }
+warn() { printf '[%s] WARNING: %s\n' "$(date '+%H:%M:%S')" "$*"; }
+die() {
+  printf '[%s] ERROR: %s\n' "$(date '+%H:%M:%S')" "$*" >&2
+  exit 1
+}
+
+# cfg KEY [DEFAULT]: the cluster config value STEWARD_CONFIG_<KEY>, or DEFAULT when unset/empty.
+cfg() {
+  local var="STEWARD_CONFIG_${1^^}"
+  printf '%s' "${!var:-${2:-}}"
+}
+
+# param NAME [DEFAULT]: the command parameter STEWARD_PARAM_<NAME>, or DEFAULT.
+param() {
+  local var="STEWARD_PARAM_${1^^}"
+  var=${var//-/_}
+  printf '%s' "${!var:-${2:-}}"
+}
+
+require_root() {
+  [[ $(id -u) -eq 0 ]] || die "this command must run as root (running as $(id -un))"
+}
+
+require_cmd() {
+  local c
+  for c in "$@"; do
+    command -v "$c" >/dev/null 2>&1 || die "required command '$c' is not installed"
+  done
+}
+
+# require_int NAME VALUE MIN MAX: fail unless VALUE is an integer within MIN..MAX.
+require_int() {
+  local name=$1 value=$2 min=$3 max=$4
+  [[ $value =~ ^[0-9]+$ ]] || die "$name must be an integer, got '$value'"
+  ((value >= min && value <= max)) || die "$name must be within $min..$max, got $value"
+}
+
+# apt_install PACKAGE...: non-interactive install that keeps existing config files and
+# waits for a concurrent apt/dpkg (unattended-upgrades) instead of failing on the lock.
+apt_install() {
+  require_root
+  export DEBIAN_FRONTEND=noninteractive
+  log "apt-get update"
+  apt-get -q -o DPkg::Lock::Timeout=300 update || warn "apt-get update failed; trying the cached package lists"
+  log "apt-get install -y $*"
+  apt-get -q -y -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confold install "$@"
+}
+
+# --- service management that works with and without systemd ------------------------------
+
+has_systemd() {
+  [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1
+}
+
+# svc_manager UNIT: prints "systemd", "sysv" or "none" for how UNIT can be controlled here.
+svc_manager() {
+  local unit=$1
+  if has_systemd && systemctl cat "$unit.service" >/dev/null 2>&1; then
+    echo systemd
+  elif [[ -x /etc/init.d/$unit ]]; then
+    echo sysv
+  else
+    echo none
+  fi
+}
+
+# svc_ctl ACTION UNIT: start|stop|restart|reload UNIT through systemd or its init script.
+# Callers that can drive the daemon directly check `svc_manager UNIT` for "none" first.
+svc_ctl() {
+  local action=$1 unit=$2
+  case $(svc_manager "$unit") in
+    systemd)
+      log "systemctl $action $unit"
+      systemctl "$action" "$unit"
+      ;;
+    sysv)
+      log "no systemd on this host: running /etc/init.d/$unit $action"
+      if command -v service >/dev/null 2>&1; then
+        service "$unit" "$action"
+      else
+        "/etc/init.d/$unit" "$action"
+      fi
+      ;;
+    *)
+      die "$unit has neither a systemd unit nor /etc/init.d/$unit; is it installed?"
+      ;;
+  esac
+}
+
+# svc_running UNIT PROCESS: true when UNIT is active (systemd) or a process named PROCESS
+# exists. PROCESS is an exact process name, or "-f PATTERN" to match the command line.
+svc_running() {
+  local unit=$1
+  shift
+  if [[ $(svc_manager "$unit") == systemd ]]; then
+    systemctl is-active --quiet "$unit"
+  elif [[ $1 == -f ]]; then
+    pgrep -f "$2" >/dev/null
+  else
+    pgrep -x "$1" >/dev/null
+  fi
+}
+
+# --- network ------------------------------------------------------------------------------
+
+# port_open HOST PORT: true when a TCP connection to HOST:PORT succeeds within 2 seconds.
+port_open() {
+  # shellcheck disable=SC2016 # $1/$2 belong to the inner bash
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$1" "$2" 2>/dev/null
+}
+
+# wait_for_port HOST PORT TIMEOUT: wait until HOST:PORT accepts connections.
+wait_for_port() {
+  local host=$1 port=$2 limit=$3 waited=0
+  log "waiting up to ${limit}s for $host:$port to accept connections"
+  until port_open "$host" "$port"; do
+    ((waited < limit)) || return 1
+    sleep 2
+    waited=$((waited + 2))
+  done
+  log "$host:$port is accepting connections (after ${waited}s)"
+}
+
+# wait_for_port_closed HOST PORT TIMEOUT: wait until nothing listens on HOST:PORT.
+wait_for_port_closed() {
+  local host=$1 port=$2 limit=$3 waited=0
+  while port_open "$host" "$port"; do
+    ((waited < limit)) || return 1
+    sleep 2
+    waited=$((waited + 2))
+  done
+}
+
+# wait_for_no_process TIMEOUT PGREP-ARGS...: wait until pgrep finds nothing.
+wait_for_no_process() {
+  local limit=$1 waited=0
+  shift
+  while pgrep "$@" >/dev/null; do
+    ((waited < limit)) || return 1
+    sleep 1
+    waited=$((waited + 1))
+  done
+}
+
+# tcp_talk HOST PORT WORD: send WORD over TCP and print the reply (the server closes the
+# connection after answering, as ZooKeeper does for its four-letter words).
+tcp_talk() {
+  # shellcheck disable=SC2016 # $1..$3 belong to the inner bash
+  timeout 5 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "%s" "$3" >&3 && cat <&3' _ "$1" "$2" "$3"
+}
+
+# install_if_changed SRC DEST MODE: install SRC at DEST, printing a diff and keeping the
+# previous file as DEST.steward-prev. Returns 0 when DEST changed, 1 when it was identical.
+install_if_changed() {
+  local src=$1 dest=$2 mode=$3
+  [[ -f $src ]] || die "rendered file '$src' is missing from the task directory"
+  if [[ -f $dest ]] && cmp -s "$src" "$dest"; then
+    log "$dest is up to date"
+    return 1
+  fi
+  # Callers test the result (`install_if_changed ... && changed=1`), which suspends set -e
+  # in here: every step that can fail says so explicitly.
+  if [[ -f $dest ]]; then
+    log "updating $dest:"
+    diff -u "$dest" "$src" || true
+    cp -p "$dest" "$dest.steward-prev" || die "cannot back up $dest"
+  else
+    log "creating $dest"
+  fi
+  install -m "$mode" "$src" "$dest" || die "cannot write $dest"
+}

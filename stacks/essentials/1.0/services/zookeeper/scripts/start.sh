@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR/../../..
+set -euo pipefail
+# Start ZooKeeper through its init script/systemd and wait for the client port and imok.
+source lib/common.sh
+
+require_root
+port=$(cfg zookeeper_client_port 2181)
+limit=$(cfg service_start_wait 60)
+[[ -r /etc/zookeeper/conf/zoo.cfg ]] || die "ZooKeeper is not installed (run install, then configure)"
+if grep -q '^dataDir=/tmp/' /etc/zookeeper/conf/zoo.cfg; then
+  warn "the active zoo.cfg keeps data under /tmp (Debian's example); run configure"
+fi
+if (($(grep -c '^server\.' /etc/zookeeper/conf/zoo.cfg || true) > 1)) &&
+  ! grep -qE '^[0-9]+$' /etc/zookeeper/conf/myid 2>/dev/null; then
+  die "this is an ensemble member but /etc/zookeeper/conf/myid holds no server id; run configure"
+fi
+
+if svc_running zookeeper -f QuorumPeerMain; then
+  log "ZooKeeper is already running"
+else
+  svc_ctl start zookeeper
+fi
+
+if ! wait_for_port 127.0.0.1 "$port" "$limit"; then
+  tail -n 20 /var/log/zookeeper/zookeeper.log 2>/dev/null || true
+  die "ZooKeeper is not listening on port $port after ${limit}s; see /var/log/zookeeper/"
+fi
+reply=$(tcp_talk 127.0.0.1 "$port" ruok || true)
+if [[ $reply == imok ]]; then
+  log "ZooKeeper answers imok"
+else
+  warn "ZooKeeper is listening but ruok answered '${reply:-nothing}' (4lw whitelist? run configure)"
+fi
