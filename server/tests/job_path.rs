@@ -112,10 +112,15 @@ async fn stages_run_in_dag_order_and_a_level_runs_concurrently() {
     server.approve(&job).await;
     let done = server.wait_done(job["id"].as_i64().unwrap(), 60).await;
     assert_eq!(done["state"], "SUCCESSFUL", "{done}");
+    // Each run appends "host start" and "host end" lines: one (start, end) per host.
     let read = |n: &str| -> Vec<(f64, f64)> {
         let text = std::fs::read_to_string(stamp(n)).unwrap();
-        let v: Vec<f64> = text.lines().map(|l| l.parse().unwrap()).collect();
-        v.chunks(2).map(|c| (c[0], c[1])).collect()
+        let mut by_host: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+        for l in text.lines() {
+            let (h, t) = l.split_once(' ').unwrap();
+            by_host.entry(h.to_owned()).or_default().push(t.parse().unwrap());
+        }
+        by_host.values().map(|v| (v[0], v[1])).collect()
     };
     let (first, left, right) = (read("first"), read("left"), read("right"));
     assert_eq!(first.len(), 2, "one run per host");

@@ -1,15 +1,277 @@
 //! `steward bench dispatch`: simulated agents over real gRPC against a real server process.
+//!
+//! The server runs as a child process (so its RSS is its own) with SQLite in a temporary
+//! directory. The simulated agents live in this process: each opens the same gRPC session a
+//! real agent does, answers every run-task at once with started and finished events, and
+//! records when the run-task arrived. Latency is measured from just before the approve
+//! request to the arrival of each of the job's run-tasks.
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
 use clap::Args;
+use serde_json::{json, Value};
+use steward_proto::v1 as pb;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 
 /// Options of the dispatch benchmark.
 #[derive(Debug, Args)]
 pub struct DispatchArgs {
-    /// Simulated agents.
+    /// Simulated agents that run tasks.
     #[arg(long, default_value_t = 100)]
     agents: usize,
+    /// Jobs approved one after another for the latency measurement (one task per agent each).
+    #[arg(long, default_value_t = 30)]
+    jobs: usize,
+    /// Jobs approved all at once for the throughput measurement.
+    #[arg(long, default_value_t = 30)]
+    burst: usize,
+    /// Then connect this many idle agents and report the server's memory.
+    #[arg(long, default_value_t = 0)]
+    idle_agents: usize,
 }
 
-/// Runs it.
-pub async fn run(_a: DispatchArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+#[derive(Default)]
+struct Record {
+    arrivals: HashMap<i64, Instant>,
+    finished: usize,
+}
+
+struct ServerProc {
+    child: Child,
+    http: String,
+    grpc: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for ServerProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const TOKEN: &str = "bench-token-0123456789abcdef";
+
+fn start_server() -> anyhow::Result<ServerProc> {
+    let dir = tempfile::tempdir()?;
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["serve", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("STEWARD_AGENT_TOKEN", TOKEN)
+        .env("STEWARD_HEARTBEAT_INTERVAL_MS", "5000")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("cannot start the server")?;
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let line = loop {
+        match lines.next() {
+            Some(Ok(l)) if l.starts_with("Steward is up") => break l,
+            Some(Ok(_)) => {}
+            _ => bail!("the server exited before listening"),
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let http = line.split("http://").nth(1).and_then(|s| s.split_whitespace().next()).context("no address")?.to_owned();
+    let grpc = line.rsplit("agents connect to ").next().context("no gRPC address")?.trim_end_matches(')').to_owned();
+    Ok(ServerProc { child, http: format!("http://{http}"), grpc: format!("http://{grpc}"), _dir: dir })
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: f64 = status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    kib / 1024.0
+}
+
+/// One simulated agent session; answers run-tasks immediately when `record` is given.
+async fn sim_agent(channel: tonic::transport::Channel, hostname: String, record: Option<Arc<Mutex<Record>>>) -> anyhow::Result<()> {
+    let mut client = pb::agent_service_client::AgentServiceClient::new(channel);
+    let (tx, rx) = mpsc::channel::<pb::AgentMessage>(1024);
+    tx.send(pb::AgentMessage {
+        msg: Some(pb::agent_message::Msg::Hello(pb::Hello { hostname, agent_version: "bench".into(), facts: None, tasks: vec![] })),
+    })
+    .await?;
+    let mut req = tonic::Request::new(ReceiverStream::new(rx));
+    req.metadata_mut().insert("authorization", format!("Bearer {TOKEN}").parse()?);
+    let mut inbound = client.session(req).await?.into_inner();
+    let beat = tx.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let hb = pb::AgentMessage { msg: Some(pb::agent_message::Msg::Heartbeat(pb::Heartbeat { sent_at_ms: 0, running: vec![] })) };
+            if beat.send(hb).await.is_err() {
+                return;
+            }
+        }
+    });
+    while let Some(msg) = inbound.message().await? {
+        if let Some(pb::server_message::Msg::RunTask(rt)) = msg.msg {
+            let now = Instant::now();
+            if let Some(r) = &record {
+                r.lock().expect("lock").arrivals.insert(rt.task_id, now);
+            }
+            let ev = |seq, kind| pb::AgentMessage {
+                msg: Some(pb::agent_message::Msg::TaskEvent(pb::TaskEvent { task_id: rt.task_id, attempt: rt.attempt, seq, at_ms: 0, kind: Some(kind) })),
+            };
+            tx.send(ev(1, pb::task_event::Kind::Started(pb::TaskStarted { pid: 1 }))).await?;
+            tx.send(ev(2, pb::task_event::Kind::Finished(pb::TaskFinished { outcome: pb::TaskOutcome::Exited as i32, exit_code: 0, error: String::new() })))
+                .await?;
+            if let Some(r) = &record {
+                r.lock().expect("lock").finished += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn wait_online(http: &reqwest::Client, base: &str, n: usize) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let hosts: Value = http.get(format!("{base}/api/v1/hosts")).send().await?.json().await?;
+        let online = hosts.as_array().map_or(0, |a| a.iter().filter(|h| h["state"] == "ONLINE").count());
+        if online >= n {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("only {online} of {n} agents came online");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn post(http: &reqwest::Client, url: String, body: Value) -> anyhow::Result<Value> {
+    let r = http.post(url).json(&body).send().await?;
+    let status = r.status();
+    let v: Value = r.json().await?;
+    if !status.is_success() {
+        bail!("HTTP {status}: {v}");
+    }
+    Ok(v)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+async fn wait_finished(record: &Mutex<Record>, n: usize) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while record.lock().expect("lock").finished < n {
+        if Instant::now() > deadline {
+            bail!("tasks did not finish in time");
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    Ok(())
+}
+
+/// Runs the benchmark and prints its numbers.
+pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
+    crate::server::raise_fd_limit();
+    let server = start_server()?;
+    let http = reqwest::Client::new();
+    let base = server.http.clone();
+    let pid = server.child.id();
+    println!("steward bench dispatch: {} agents, {} sequential jobs, {} burst jobs, SQLite, server pid {pid}", a.agents, a.jobs, a.burst);
+    let rss_empty = rss_mib(pid);
+
+    let record = Arc::new(Mutex::new(Record::default()));
+    let channel = tonic::transport::Endpoint::from_shared(server.grpc.clone())?.connect().await?;
+    if a.agents > 0 {
+        let hosts: Vec<Value> = (0..a.agents).map(|i| json!({"hostname": format!("sim-{i:05}"), "components": ["host/host"]})).collect();
+        post(&http, format!("{base}/api/v1/clusters"), json!({"name": "bench", "stack": "essentials", "hosts": hosts})).await?;
+        for i in 0..a.agents {
+            let (ch, r) = (channel.clone(), record.clone());
+            tokio::spawn(async move {
+                if let Err(e) = sim_agent(ch, format!("sim-{i:05}"), Some(r)).await {
+                    eprintln!("simulated agent {i}: {e}");
+                }
+            });
+        }
+        wait_online(&http, &base, a.agents).await?;
+    }
+
+    let mut latencies = vec![];
+    let propose = |http: reqwest::Client, base: String| async move {
+        post(&http, format!("{base}/api/v1/jobs"), json!({"cluster": "bench", "service": "host", "component": "host", "command": "check"})).await
+    };
+    let mut expected = 0;
+    if a.agents > 0 {
+        for _ in 0..a.jobs {
+            let job = propose(http.clone(), base.clone()).await?;
+            let ids: Vec<i64> = job["stages"][0]["tasks"].as_array().into_iter().flatten().filter_map(|t| t["id"].as_i64()).collect();
+            let t0 = Instant::now();
+            post(&http, format!("{base}/api/v1/jobs/{}/approve", job["id"]), json!({"plan_hash": job["plan_hash"]})).await?;
+            expected += ids.len();
+            wait_finished(&record, expected).await?;
+            let r = record.lock().expect("lock");
+            latencies.extend(ids.iter().filter_map(|id| r.arrivals.get(id)).map(|t| t.duration_since(t0).as_secs_f64() * 1000.0));
+        }
+        latencies.sort_by(f64::total_cmp);
+
+        let mut burst = vec![];
+        for _ in 0..a.burst {
+            burst.push(propose(http.clone(), base.clone()).await?);
+        }
+        let t0 = Instant::now();
+        let mut approvals = tokio::task::JoinSet::new();
+        for job in &burst {
+            let (http, url, body) = (http.clone(), format!("{base}/api/v1/jobs/{}/approve", job["id"]), json!({"plan_hash": job["plan_hash"]}));
+            approvals.spawn(async move { post(&http, url, body).await });
+        }
+        while let Some(r) = approvals.join_next().await {
+            r??;
+        }
+        expected += a.burst * a.agents;
+        wait_finished(&record, expected).await?;
+        let elapsed = t0.elapsed().as_secs_f64();
+        let tasks = a.burst * a.agents;
+        println!();
+        println!("| measure | value |");
+        println!("|---|---|");
+        println!("| approve → task-started p50 | {:.2} ms |", percentile(&latencies, 0.50));
+        println!("| approve → task-started p99 | {:.2} ms |", percentile(&latencies, 0.99));
+        println!("| approve → task-started max | {:.2} ms |", latencies.last().copied().unwrap_or(f64::NAN));
+        println!("| latency samples | {} ({} jobs × {} tasks) |", latencies.len(), a.jobs, a.agents);
+        println!("| sustained throughput | {:.0} tasks/s ({tasks} tasks in {elapsed:.2} s) |", tasks as f64 / elapsed);
+        println!("| server RSS after the run | {:.1} MiB |", rss_mib(pid));
+    }
+
+    if a.idle_agents > 0 {
+        let hosts: Vec<Value> = (0..a.idle_agents).map(|i| json!({"hostname": format!("idle-{i:05}"), "components": ["host/host"]})).collect();
+        post(&http, format!("{base}/api/v1/clusters"), json!({"name": "idle", "stack": "essentials", "hosts": hosts})).await?;
+        let before = rss_mib(pid);
+        // Separate HTTP/2 connections, as real agents on separate hosts would have.
+        for i in 0..a.idle_agents {
+            let endpoint = tonic::transport::Endpoint::from_shared(server.grpc.clone())?;
+            tokio::spawn(async move {
+                match endpoint.connect().await {
+                    Ok(ch) => {
+                        if let Err(e) = sim_agent(ch, format!("idle-{i:05}"), None).await {
+                            eprintln!("idle agent {i}: {e}");
+                        }
+                    }
+                    Err(e) => eprintln!("idle agent {i}: {e}"),
+                }
+            });
+        }
+        wait_online(&http, &base, a.agents + a.idle_agents).await?;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        println!();
+        println!("| idle agents | server RSS |");
+        println!("|---|---|");
+        println!("| 0 (fresh server) | {rss_empty:.1} MiB |");
+        println!("| {} (before idle agents) | {before:.1} MiB |", a.agents);
+        println!("| {} connected, 10 s idle | {:.1} MiB |", a.agents + a.idle_agents, rss_mib(pid));
+    }
+    Ok(())
 }

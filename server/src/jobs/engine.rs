@@ -165,6 +165,7 @@ struct Batch {
     sends: Vec<(i64, pb::ServerMessage)>,
     acks: HashMap<i64, Vec<pb::TaskAck>>,
     events: Vec<Event>,
+    replies: Vec<(oneshot::Sender<Result<(), JobError>>, Result<(), JobError>)>,
     expire: bool,
 }
 
@@ -286,8 +287,9 @@ impl Engine {
                 }
             }
             Msg::Cancel { job_id, actor, reply } => {
-                let r = self.cancel(job_id, &actor, b).await;
-                let _ = reply.send(r);
+                // Answer after the commit, so the caller reads the canceled state back.
+                let r = self.cancel(job_id, &actor, b);
+                b.replies.push((reply, r));
             }
             Msg::Connected { host_id, session, tx, known } => self.connected(host_id, session, tx, known, b),
             Msg::Disconnected { host_id, session } => {
@@ -660,7 +662,7 @@ impl Engine {
         self.progress(job_id, b);
     }
 
-    async fn cancel(&mut self, job_id: i64, actor: &str, b: &mut Batch) -> Result<(), JobError> {
+    fn cancel(&mut self, job_id: i64, actor: &str, b: &mut Batch) -> Result<(), JobError> {
         if let Some(pos) = self.waiting.iter().position(|j| *j == job_id) {
             self.waiting.remove(pos);
             b.jobs.push((job_id, JobState::Canceled, None, true));
@@ -880,6 +882,9 @@ impl Engine {
         }
         for e in b.events {
             self.bus.publish(e);
+        }
+        for (reply, r) in b.replies {
+            let _ = reply.send(r);
         }
         Ok(())
     }

@@ -45,7 +45,7 @@ pub fn test_stacks(dir: &Path) -> PathBuf {
         ("slow.sh", "#!/usr/bin/env bash\nfor i in $(seq 1 \"$STEWARD_PARAM_TICKS\"); do echo \"tick $i\"; sleep 0.1; done\n"),
         ("hang.sh", "#!/usr/bin/env bash\necho hanging\nsleep 600\n"),
         ("orphan.sh", "#!/usr/bin/env bash\nsleep 300 &\necho \"$!\" > \"$STEWARD_PARAM_PIDFILE\"\necho \"$$\" >> \"$STEWARD_PARAM_PIDFILE\"\necho started\nsleep 300\n"),
-        ("record.sh", "#!/usr/bin/env bash\nset -eu\n. ./lib/common.sh\nsay recording\ndate +%s.%N >> \"$STEWARD_PARAM_FILE\"\ncat app.conf\nsleep \"$STEWARD_PARAM_SLEEP\"\ndate +%s.%N >> \"$STEWARD_PARAM_FILE\"\n"),
+        ("record.sh", "#!/usr/bin/env bash\nset -eu\n. ./lib/common.sh\nsay recording\necho \"$STEWARD_HOSTNAME $(date +%s.%N)\" >> \"$STEWARD_PARAM_FILE\"\ncat app.conf\nsleep \"$STEWARD_PARAM_SLEEP\"\necho \"$STEWARD_HOSTNAME $(date +%s.%N)\" >> \"$STEWARD_PARAM_FILE\"\n"),
     ];
     for (name, body) in scripts {
         std::fs::write(svc.join("scripts").join(name), body).unwrap();
@@ -309,9 +309,11 @@ impl Agent {
         *self = fresh;
     }
 
-    /// How many task working directories the agent created: what reached it.
+    /// How many run-task messages reached the agent, from its own log.
     pub fn tasks_received(&self) -> usize {
-        std::fs::read_dir(self.data.join("tasks")).map(|d| d.count()).unwrap_or(0)
+        let log = std::fs::read_to_string(self.data.join("agent.log")).unwrap_or_default();
+        assert!(log.contains("welcomed by the server"), "the agent log does not show a session:\n{log}");
+        log.lines().filter(|l| l.contains("task received")).count()
     }
 }
 
@@ -320,10 +322,13 @@ pub fn tasks(job: &Value) -> Vec<Value> {
     job["stages"].as_array().unwrap().iter().flat_map(|s| s["tasks"].as_array().unwrap().clone()).collect()
 }
 
-/// Whether a process exists.
+/// Whether a process exists and is not a zombie waiting for a slow init to reap it.
 pub fn pid_alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    unsafe { libc::kill(pid, 0) == 0 }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name.
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with(['Z', 'X']),
+        Err(_) => false,
+    }
 }
 
 /// A cluster of `n` agents named `h1..hn` on a fresh server with the testing stack.
