@@ -16,9 +16,7 @@ pub enum AgentError {
         reason: String,
     },
     /// The token cannot travel as gRPC metadata (it must be visible ASCII).
-    #[error(
-        "the agent token is empty or contains characters that cannot be sent as gRPC metadata"
-    )]
+    #[error("the agent token is empty or contains characters that cannot be sent as gRPC metadata")]
     InvalidToken,
     /// The data directory (task work dirs and the durable task records) is unusable.
     #[error("cannot use the data directory {path}: {source}")]

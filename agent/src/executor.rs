@@ -40,12 +40,7 @@ enum Kill {
 }
 
 /// Runs the attempt to its end and reports it through `journal`.
-pub(crate) async fn execute(
-    task: RunTask,
-    work_dir: &Path,
-    mut journal: Journal,
-    stop: oneshot::Receiver<StopReason>,
-) {
+pub(crate) async fn execute(task: RunTask, work_dir: &Path, mut journal: Journal, stop: oneshot::Receiver<StopReason>) {
     if let Err(error) = workdir::prepare(work_dir, &task.script, &task.files) {
         tracing::warn!(%error, "task refused");
         journal.finished(TaskOutcome::Error, -1, error.to_string());
@@ -55,11 +50,7 @@ pub(crate) async fn execute(
         Ok(child) => child,
         Err(error) => {
             tracing::warn!(%error, "task could not start");
-            journal.finished(
-                TaskOutcome::Error,
-                -1,
-                format!("cannot start bash: {error}"),
-            );
+            journal.finished(TaskOutcome::Error, -1, format!("cannot start bash: {error}"));
             return;
         }
     };
@@ -82,15 +73,7 @@ pub(crate) async fn execute(
         tokio::spawn(lines::forward(stderr, LogStream::Stderr, sender));
     }
 
-    let (status, kill) = supervise(
-        &mut child,
-        pid,
-        task.timeout_secs,
-        stop,
-        &mut lines,
-        &mut journal,
-    )
-    .await;
+    let (status, kill) = supervise(&mut child, pid, task.timeout_secs, stop, &mut lines, &mut journal).await;
     if kill.is_some() || status.is_err() {
         // The script is gone (or beyond our sight); what it forked that is still in the
         // group goes now too, so no orphan outlives a killed task.
@@ -99,12 +82,7 @@ pub(crate) async fn execute(
     drain_output(&mut lines, &mut journal).await;
 
     let (outcome, exit_code, error) = outcome(status, kill);
-    tracing::info!(
-        outcome = outcome.as_str_name(),
-        exit_code,
-        error,
-        "task finished"
-    );
+    tracing::info!(outcome = outcome.as_str_name(), exit_code, error, "task finished");
     journal.finished(outcome, exit_code, error);
 }
 
@@ -213,9 +191,7 @@ async fn drain_output(lines: &mut mpsc::Receiver<Line>, journal: &mut Journal) {
     while let Ok((stream, line)) = lines.try_recv() {
         journal.log(stream, line);
     }
-    tracing::info!(
-        "a background process still holds the script's output open; no longer collecting it"
-    );
+    tracing::info!("a background process still holds the script's output open; no longer collecting it");
     journal.log(
         LogStream::Stderr,
         "[steward-agent] stopped collecting output: a background process started by the script still holds its stdout/stderr open".into(),
@@ -229,10 +205,7 @@ fn outcome(status: std::io::Result<ExitStatus>, kill: Option<Kill>) -> (TaskOutc
         (Some(Kill::TimedOut(timeout)), _) => (
             TaskOutcome::TimedOut,
             -1,
-            format!(
-                "timed out after {} s; its process group was killed",
-                timeout.as_secs()
-            ),
+            format!("timed out after {} s; its process group was killed", timeout.as_secs()),
         ),
         (Some(Kill::Stopped(StopReason::Cancel(reason))), _) => {
             let error = if reason.is_empty() {
@@ -242,14 +215,8 @@ fn outcome(status: std::io::Result<ExitStatus>, kill: Option<Kill>) -> (TaskOutc
             };
             (TaskOutcome::Canceled, -1, error)
         }
-        (Some(Kill::Stopped(StopReason::Shutdown)), _) => {
-            (TaskOutcome::Error, -1, "agent shut down".to_owned())
-        }
-        (None, Err(error)) => (
-            TaskOutcome::Error,
-            -1,
-            format!("lost track of the script: {error}"),
-        ),
+        (Some(Kill::Stopped(StopReason::Shutdown)), _) => (TaskOutcome::Error, -1, "agent shut down".to_owned()),
+        (None, Err(error)) => (TaskOutcome::Error, -1, format!("lost track of the script: {error}")),
         (None, Ok(status)) => match (status.code(), status.signal()) {
             (Some(code), _) => (TaskOutcome::Exited, code, String::new()),
             // Killed by someone else (OOM killer, an operator): report it the way a shell would.
@@ -258,11 +225,7 @@ fn outcome(status: std::io::Result<ExitStatus>, kill: Option<Kill>) -> (TaskOutc
                 128 + signal,
                 format!("the script was killed by signal {signal}"),
             ),
-            (None, None) => (
-                TaskOutcome::Exited,
-                -1,
-                format!("the script ended: {status}"),
-            ),
+            (None, None) => (TaskOutcome::Exited, -1, format!("the script ended: {status}")),
         },
     }
 }

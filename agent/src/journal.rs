@@ -7,9 +7,7 @@
 
 use std::sync::Arc;
 
-use steward_proto::v1::{
-    task_event::Kind, LogStream, TaskEvent, TaskLog, TaskOutcome, TaskStarted,
-};
+use steward_proto::v1::{task_event::Kind, LogStream, TaskEvent, TaskLog, TaskOutcome, TaskStarted};
 
 use crate::{
     clock::now_ms,

@@ -89,10 +89,7 @@ impl fmt::Debug for AgentConfig {
 ///
 /// Errors only for problems no retry can fix: a malformed server address or token, or an
 /// unusable data directory.
-pub async fn run(
-    config: AgentConfig,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), AgentError> {
+pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send) -> Result<(), AgentError> {
     let link = Link::new(&config)?;
     let data_dir = |path: PathBuf| move |source| AgentError::DataDir { path, source };
     let state_dir = config.data_dir.join("state");

@@ -20,11 +20,7 @@ pub(crate) type Line = (LogStream, String);
 /// Once `lines` is closed (the task stopped collecting output because a background process
 /// kept the pipe open), reading goes on and discards: closing our end instead would hand that
 /// process EPIPE or SIGPIPE on its next write, killing a daemon the script meant to start.
-pub(crate) async fn forward<R: AsyncRead + Unpin>(
-    output: R,
-    stream: LogStream,
-    lines: mpsc::Sender<Line>,
-) {
+pub(crate) async fn forward<R: AsyncRead + Unpin>(output: R, stream: LogStream, lines: mpsc::Sender<Line>) {
     let mut reader = BufReader::with_capacity(64 * 1024, output);
     let mut line: Vec<u8> = Vec::with_capacity(256);
     let mut collecting = true;

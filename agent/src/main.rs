@@ -26,11 +26,7 @@ struct Cli {
     #[arg(long, env = "STEWARD_AGENT_HOSTNAME")]
     hostname: Option<String>,
     /// Where task work dirs and unacknowledged results are kept.
-    #[arg(
-        long,
-        env = "STEWARD_AGENT_DATA_DIR",
-        default_value = "/var/lib/steward-agent"
-    )]
+    #[arg(long, env = "STEWARD_AGENT_DATA_DIR", default_value = "/var/lib/steward-agent")]
     data_dir: PathBuf,
     /// A label reported with the host's facts; repeat for several.
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
@@ -48,9 +44,7 @@ fn main() -> ExitCode {
         return ExitCode::from(USAGE_ERROR);
     };
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
     match serve(cli, token) {
@@ -107,9 +101,7 @@ async fn shutdown_requested() {
 
 fn parse_label(raw: &str) -> Result<(String, String), String> {
     match raw.split_once('=') {
-        Some((key, value)) if !key.trim().is_empty() => {
-            Ok((key.trim().to_owned(), value.to_owned()))
-        }
+        Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_owned(), value.to_owned())),
         _ => Err(format!("expected KEY=VALUE, got {raw:?}")),
     }
 }

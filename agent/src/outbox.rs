@@ -226,10 +226,7 @@ mod tests {
             outbox.push(line(seq));
         }
         let kept: Vec<String> = outbox.after(0).map(text).collect();
-        assert_eq!(
-            kept,
-            ["[steward-agent] 2 log lines dropped", "line 6", "line 7"]
-        );
+        assert_eq!(kept, ["[steward-agent] 2 log lines dropped", "line 6", "line 7"]);
     }
 
     #[test]

@@ -16,11 +16,9 @@ use crate::{
 };
 
 /// The error reported for a task whose process group the restarted agent killed.
-pub(crate) const KILLED_ON_RESTART: &str =
-    "agent restarted while the task was running; its process group was killed";
+pub(crate) const KILLED_ON_RESTART: &str = "agent restarted while the task was running; its process group was killed";
 /// The error reported for a task whose processes were already gone at restart.
-pub(crate) const LOST_ON_RESTART: &str =
-    "agent restarted while the task was running; its processes had already exited";
+pub(crate) const LOST_ON_RESTART: &str = "agent restarted while the task was running; its processes had already exited";
 
 /// Loads every record into `table` as a finished attempt, settling the ones left running.
 pub(crate) fn recover(store: &StateStore, table: &TaskTable) -> io::Result<()> {
@@ -48,11 +46,7 @@ fn settle(store: &StateStore, record: &mut TaskRecord) -> FinishedRecord {
     let killed = record
         .pgid
         .is_some_and(|pgid| still_ours(record, pgid) && process_group::signal(pgid, libc::SIGKILL));
-    let error = if killed {
-        KILLED_ON_RESTART
-    } else {
-        LOST_ON_RESTART
-    };
+    let error = if killed { KILLED_ON_RESTART } else { LOST_ON_RESTART };
     tracing::warn!(
         task_id = record.task_id,
         attempt = record.attempt,
@@ -61,13 +55,7 @@ fn settle(store: &StateStore, record: &mut TaskRecord) -> FinishedRecord {
         "{error}"
     );
     // `last_seq` bounds every seq the old agent used, so this one is new to the server.
-    let finished = FinishedRecord::new(
-        record.last_seq + 1,
-        now_ms(),
-        TaskOutcome::Error,
-        -1,
-        error.to_owned(),
-    );
+    let finished = FinishedRecord::new(record.last_seq + 1, now_ms(), TaskOutcome::Error, -1, error.to_owned());
     record.last_seq = finished.seq;
     record.finished = Some(finished.clone());
     if let Err(error) = store.save(record) {

@@ -95,10 +95,7 @@ impl TaskRunner {
             task_id: cancel.task_id,
             attempt: cancel.attempt,
         };
-        if !self
-            .table
-            .stop(key, StopReason::Cancel(cancel.reason.clone()))
-        {
+        if !self.table.stop(key, StopReason::Cancel(cancel.reason.clone())) {
             tracing::info!(
                 task_id = key.task_id,
                 attempt = key.attempt,
@@ -144,8 +141,7 @@ impl TaskRunner {
     }
 
     fn work_dir(&self, key: TaskKey) -> PathBuf {
-        self.tasks_dir
-            .join(format!("{}-{}", key.task_id, key.attempt))
+        self.tasks_dir.join(format!("{}-{}", key.task_id, key.attempt))
     }
 }
 

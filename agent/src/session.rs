@@ -11,8 +11,8 @@ use std::{
 };
 
 use steward_proto::v1::{
-    agent_message::Msg as Outgoing, agent_service_client::AgentServiceClient,
-    server_message::Msg as Incoming, AgentMessage, Heartbeat, Hello, ServerMessage, TaskEvent,
+    agent_message::Msg as Outgoing, agent_service_client::AgentServiceClient, server_message::Msg as Incoming,
+    AgentMessage, Heartbeat, Hello, ServerMessage, TaskEvent,
 };
 use tokio::{
     sync::mpsc,
@@ -71,15 +71,10 @@ impl Link {
             // without would fail forever with an obscure transport error.
             Some("https") => {
                 return Err(invalid(
-                    "TLS to the server is not supported by this agent yet; use an http:// address"
-                        .into(),
+                    "TLS to the server is not supported by this agent yet; use an http:// address".into(),
                 ));
             }
-            _ => {
-                return Err(invalid(
-                    "expected an address like http://steward.example:9090".into(),
-                ))
-            }
+            _ => return Err(invalid("expected an address like http://steward.example:9090".into())),
         }
         let endpoint = Endpoint::from(uri)
             .connect_timeout(Duration::from_secs(5))
@@ -116,9 +111,7 @@ pub(crate) enum SessionError {
     #[error("cannot connect: {}", chain(.0))]
     Connect(#[source] tonic::transport::Error),
     /// The server does not accept this agent's token.
-    #[error(
-        "the server rejected the agent's credentials ({code:?}): {message}; check the agent token"
-    )]
+    #[error("the server rejected the agent's credentials ({code:?}): {message}; check the agent token")]
     Rejected {
         /// Unauthenticated or PermissionDenied.
         code: Code,
@@ -161,11 +154,7 @@ pub(crate) async fn run(
     runner: &TaskRunner,
     opened: &mut Option<Instant>,
 ) -> Result<Infallible, SessionError> {
-    let channel = link
-        .endpoint
-        .connect()
-        .await
-        .map_err(SessionError::Connect)?;
+    let channel = link.endpoint.connect().await.map_err(SessionError::Connect)?;
     let mut client = AgentServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
     let (outbound, requests) = mpsc::channel(OUTBOUND_CAPACITY);
     // Queued before the call so the server's first read is the Hello.
@@ -292,8 +281,7 @@ impl Session<'_> {
                 sent_at_ms: now_ms(),
                 running: self.runner.table().refs(false),
             };
-            self.pending
-                .push_front(message(Outgoing::Heartbeat(heartbeat)));
+            self.pending.push_front(message(Outgoing::Heartbeat(heartbeat)));
         }
     }
 }
@@ -359,10 +347,7 @@ mod tests {
             "not a url",
         ] {
             let error = Link::new(&config(server, "t0ken")).unwrap_err();
-            assert!(
-                matches!(error, AgentError::InvalidServer { .. }),
-                "{server}: {error}"
-            );
+            assert!(matches!(error, AgentError::InvalidServer { .. }), "{server}: {error}");
         }
         assert!(Link::new(&config("http://127.0.0.1:9090", "t0ken")).is_ok());
     }
@@ -371,10 +356,7 @@ mod tests {
     fn a_token_that_cannot_be_sent_as_metadata_is_refused_up_front() {
         for token in ["", "  ", "line\nbreak", "nul\0byte"] {
             let error = Link::new(&config("http://127.0.0.1:9090", token)).unwrap_err();
-            assert!(
-                matches!(error, AgentError::InvalidToken),
-                "{token:?}: {error}"
-            );
+            assert!(matches!(error, AgentError::InvalidToken), "{token:?}: {error}");
         }
     }
 }

@@ -91,13 +91,7 @@ impl TaskRecord {
 
 impl FinishedRecord {
     /// The result as stored, from its parts.
-    pub(crate) fn new(
-        seq: u64,
-        at_ms: i64,
-        outcome: TaskOutcome,
-        exit_code: i32,
-        error: String,
-    ) -> Self {
+    pub(crate) fn new(seq: u64, at_ms: i64, outcome: TaskOutcome, exit_code: i32, error: String) -> Self {
         Self {
             seq,
             at_ms,
@@ -134,9 +128,7 @@ impl StateStore {
     /// The store in `dir`, created if missing.
     pub(crate) fn open(dir: &Path) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
-        Ok(Self {
-            dir: dir.to_owned(),
-        })
+        Ok(Self { dir: dir.to_owned() })
     }
 
     /// Writes a record atomically (temporary file, fsync, rename): a crash leaves the old
@@ -170,10 +162,7 @@ impl StateStore {
         let mut records = Vec::new();
         for entry in fs::read_dir(&self.dir)? {
             let path = entry?.path();
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             if name.ends_with(".json.tmp") {
                 // A write the agent did not finish; the record it replaced is still there.
                 let _ = fs::remove_file(&path);
@@ -197,8 +186,7 @@ impl StateStore {
     }
 
     fn path(&self, key: TaskKey) -> PathBuf {
-        self.dir
-            .join(format!("{}-{}.json", key.task_id, key.attempt))
+        self.dir.join(format!("{}-{}.json", key.task_id, key.attempt))
     }
 }
 
@@ -217,13 +205,7 @@ mod tests {
         let mut record = TaskRecord::new(key, "kafka/broker start");
         record.pgid = Some(1234);
         record.last_seq = 1000;
-        record.finished = Some(FinishedRecord::new(
-            17,
-            5,
-            TaskOutcome::Exited,
-            0,
-            String::new(),
-        ));
+        record.finished = Some(FinishedRecord::new(17, 5, TaskOutcome::Exited, 0, String::new()));
         store.save(&record).unwrap();
         fs::write(dir.path().join("7-1.json.tmp"), b"{half").unwrap();
         fs::write(dir.path().join("8-1.json"), b"not json").unwrap();
@@ -233,9 +215,7 @@ mod tests {
 
         let event = record.finished.as_ref().unwrap().to_event(key);
         assert_eq!(event.seq, 17);
-        assert!(
-            matches!(event.kind, Some(Kind::Finished(f)) if f.outcome == TaskOutcome::Exited as i32)
-        );
+        assert!(matches!(event.kind, Some(Kind::Finished(f)) if f.outcome == TaskOutcome::Exited as i32));
 
         store.remove(key).unwrap();
         store.remove(key).unwrap();

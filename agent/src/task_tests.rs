@@ -11,8 +11,7 @@ use std::{
 };
 
 use steward_proto::v1::{
-    task_event::Kind, CancelTask, LogStream, RunTask, TaskAck, TaskEvent, TaskFile, TaskFinished,
-    TaskOutcome,
+    task_event::Kind, CancelTask, LogStream, RunTask, TaskAck, TaskEvent, TaskFile, TaskFinished, TaskOutcome,
 };
 use tempfile::TempDir;
 use tokio::time::{sleep, Instant};
@@ -59,35 +58,24 @@ impl Agent {
 
     /// Waits for the attempt's finished event and returns all its events.
     async fn finished(&self, key: TaskKey) -> Vec<TaskEvent> {
-        self.wait_until(key, |events| {
-            events.last().is_some_and(|e| finished(e).is_some())
-        })
-        .await
+        self.wait_until(key, |events| events.last().is_some_and(|e| finished(e).is_some()))
+            .await
     }
 
     /// Waits until the script has printed `line`.
     async fn printed(&self, key: TaskKey, line: &str) {
-        self.wait_until(key, |events| {
-            lines(events, LogStream::Stdout).iter().any(|l| l == line)
-        })
-        .await;
+        self.wait_until(key, |events| lines(events, LogStream::Stdout).iter().any(|l| l == line))
+            .await;
     }
 
-    async fn wait_until(
-        &self,
-        key: TaskKey,
-        done: impl Fn(&[TaskEvent]) -> bool,
-    ) -> Vec<TaskEvent> {
+    async fn wait_until(&self, key: TaskKey, done: impl Fn(&[TaskEvent]) -> bool) -> Vec<TaskEvent> {
         let deadline = Instant::now() + Duration::from_secs(9);
         loop {
             let events = self.table.events(key);
             if done(&events) {
                 return events;
             }
-            assert!(
-                Instant::now() < deadline,
-                "gave up waiting; events so far: {events:#?}"
-            );
+            assert!(Instant::now() < deadline, "gave up waiting; events so far: {events:#?}");
             sleep(Duration::from_millis(20)).await;
         }
     }
@@ -104,10 +92,7 @@ fn task(task_id: i64, script: &str) -> RunTask {
 }
 
 fn key(task_id: i64) -> TaskKey {
-    TaskKey {
-        task_id,
-        attempt: 1,
-    }
+    TaskKey { task_id, attempt: 1 }
 }
 
 fn finished(event: &TaskEvent) -> Option<&TaskFinished> {
@@ -135,15 +120,8 @@ fn lines(events: &[TaskEvent], stream: LogStream) -> Vec<String> {
 }
 
 fn outcome(events: &[TaskEvent]) -> (TaskOutcome, i32, String) {
-    let finished = events
-        .last()
-        .and_then(finished)
-        .expect("a finished event last");
-    (
-        finished.outcome(),
-        finished.exit_code,
-        finished.error.clone(),
-    )
+    let finished = events.last().and_then(finished).expect("a finished event last");
+    (finished.outcome(), finished.exit_code, finished.error.clone())
 }
 
 /// Whether every process of the group is gone. Polls, because a killed process counts for
@@ -180,17 +158,14 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 #[tokio::test]
 async fn output_lines_arrive_in_order_with_increasing_seq_and_the_exit_code_is_reported() {
     let agent = Agent::new();
-    let script =
-        "for i in 1 2 3 4 5; do echo \"out $i\"; echo \"err $i\" >&2; done\nprintf 'no newline'\n";
+    let script = "for i in 1 2 3 4 5; do echo \"out $i\"; echo \"err $i\" >&2; done\nprintf 'no newline'\n";
     assert_eq!(agent.runner.run(task(1, script)), Admission::Started);
     let events = agent.finished(key(1)).await;
 
     assert!(pid(&events) > 1);
     let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>());
-    assert!(events
-        .iter()
-        .all(|e| e.task_id == 1 && e.attempt == 1 && e.at_ms > 0));
+    assert!(events.iter().all(|e| e.task_id == 1 && e.attempt == 1 && e.at_ms > 0));
     assert_eq!(
         lines(&events, LogStream::Stdout),
         ["out 1", "out 2", "out 3", "out 4", "out 5", "no newline"]
@@ -205,9 +180,7 @@ async fn output_lines_arrive_in_order_with_increasing_seq_and_the_exit_code_is_r
 #[tokio::test]
 async fn a_non_zero_exit_is_reported_with_its_code() {
     let agent = Agent::new();
-    agent
-        .runner
-        .run(task(2, "echo 'no such service' >&2\nexit 3\n"));
+    agent.runner.run(task(2, "echo 'no such service' >&2\nexit 3\n"));
     let events = agent.finished(key(2)).await;
     assert_eq!(lines(&events, LogStream::Stderr), ["no such service"]);
     assert_eq!(outcome(&events), (TaskOutcome::Exited, 3, String::new()));
@@ -229,18 +202,13 @@ async fn timeout_kills_the_whole_process_group() {
         started.elapsed() < Duration::from_secs(5),
         "SIGTERM should have been enough"
     );
-    assert!(
-        group_is_gone(pid(&events)).await,
-        "a process of the group survived"
-    );
+    assert!(group_is_gone(pid(&events)).await, "a process of the group survived");
 }
 
 #[tokio::test]
 async fn cancel_kills_the_whole_process_group() {
     let agent = Agent::new();
-    agent
-        .runner
-        .run(task(4, "sleep 300 &\necho started\nsleep 300\n"));
+    agent.runner.run(task(4, "sleep 300 &\necho started\nsleep 300\n"));
     agent.printed(key(4), "started").await;
     agent.runner.cancel(&CancelTask {
         task_id: 4,
@@ -251,10 +219,7 @@ async fn cancel_kills_the_whole_process_group() {
     let (outcome, exit_code, error) = outcome(&events);
     assert_eq!((outcome, exit_code), (TaskOutcome::Canceled, -1));
     assert!(error.contains("operator canceled job 9"), "{error}");
-    assert!(
-        group_is_gone(pid(&events)).await,
-        "a process of the group survived"
-    );
+    assert!(group_is_gone(pid(&events)).await, "a process of the group survived");
 }
 
 #[tokio::test]
@@ -304,10 +269,7 @@ async fn file_paths_outside_the_work_dir_are_refused_and_nothing_is_written() {
         assert_eq!(events[0].seq, 1);
         let (outcome, exit_code, error) = outcome(&events);
         assert_eq!((outcome, exit_code), (TaskOutcome::Error, -1));
-        assert!(
-            error.contains(path.as_str()) && error.contains("refused"),
-            "{error}"
-        );
+        assert!(error.contains(path.as_str()) && error.contains("refused"), "{error}");
     }
     assert!(!outside.exists());
     assert_eq!(
@@ -337,21 +299,9 @@ async fn files_land_in_a_fresh_work_dir_and_the_script_sees_only_a_minimal_envir
     assert_eq!(outcome(&events).0, TaskOutcome::Exited);
     let out = lines(&events, LogStream::Stdout);
     assert_eq!(out[..3], ["port=9092", "conf", "script.sh"]);
-    let allowed = [
-        "HOME",
-        "KAFKA_HEAP_OPTS",
-        "LANG",
-        "OLDPWD",
-        "PATH",
-        "PWD",
-        "SHLVL",
-        "_",
-    ];
+    let allowed = ["HOME", "KAFKA_HEAP_OPTS", "LANG", "OLDPWD", "PATH", "PWD", "SHLVL", "_"];
     let names = &out[3..];
-    assert!(
-        names.iter().all(|name| allowed.contains(&name.as_str())),
-        "{names:?}"
-    );
+    assert!(names.iter().all(|name| allowed.contains(&name.as_str())), "{names:?}");
     assert!(names.iter().any(|name| name == "KAFKA_HEAP_OPTS"));
 }
 
@@ -379,10 +329,7 @@ async fn a_daemon_holding_the_output_open_does_not_hold_up_the_result() {
     assert_eq!(lines(&events, LogStream::Stdout), ["launched"]);
     let pgid = pid(&events);
     // A script that exits on its own keeps what it started: start scripts start daemons.
-    assert!(
-        process_group::exists(pgid),
-        "the background process was killed"
-    );
+    assert!(process_group::exists(pgid), "the background process was killed");
     process_group::signal(pgid, libc::SIGKILL);
 }
 
@@ -409,10 +356,7 @@ async fn a_result_survives_a_restart_until_the_server_is_done_with_it() {
         done: false,
     });
     assert!(agent.table.events(key(13)).is_empty());
-    assert_eq!(
-        agent.runner.run(task(13, "echo again\n")),
-        Admission::AlreadyKnown
-    );
+    assert_eq!(agent.runner.run(task(13, "echo again\n")), Admission::AlreadyKnown);
 
     agent.runner.ack(&TaskAck {
         task_id: 13,
@@ -455,15 +399,9 @@ async fn a_restarted_agent_kills_the_group_its_predecessor_left_running() {
     let events = agent.table.events(key(14));
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].seq, 8);
-    assert_eq!(
-        outcome(&events),
-        (TaskOutcome::Error, -1, KILLED_ON_RESTART.to_owned())
-    );
+    assert_eq!(outcome(&events), (TaskOutcome::Error, -1, KILLED_ON_RESTART.to_owned()));
     let refs = agent.table.refs(true);
-    assert_eq!(
-        (refs[0].task_id, refs[0].last_seq, refs[0].running),
-        (14, 8, false)
-    );
+    assert_eq!((refs[0].task_id, refs[0].last_seq, refs[0].running), (14, 8, false));
     // The result is on disk before anyone sees it, for the next restart.
     let saved = agent.store.load_all().unwrap();
     assert_eq!(saved[0].finished.as_ref().map(|f| f.seq), Some(8));
@@ -472,10 +410,7 @@ async fn a_restarted_agent_kills_the_group_its_predecessor_left_running() {
 #[tokio::test]
 async fn a_restarted_agent_reports_a_task_whose_processes_already_exited() {
     let root = tempfile::tempdir().unwrap();
-    let mut gone = std::process::Command::new("true")
-        .process_group(0)
-        .spawn()
-        .unwrap();
+    let mut gone = std::process::Command::new("true").process_group(0).spawn().unwrap();
     let pgid = i32::try_from(gone.id()).unwrap();
     gone.wait().unwrap();
     let store = StateStore::open(&root.path().join("state")).unwrap();
@@ -487,10 +422,7 @@ async fn a_restarted_agent_reports_a_task_whose_processes_already_exited() {
     let agent = Agent::over(root);
     let events = agent.table.events(key(15));
     assert_eq!(events[0].seq, 1001);
-    assert_eq!(
-        outcome(&events),
-        (TaskOutcome::Error, -1, LOST_ON_RESTART.to_owned())
-    );
+    assert_eq!(outcome(&events), (TaskOutcome::Error, -1, LOST_ON_RESTART.to_owned()));
 }
 
 #[tokio::test]
@@ -523,23 +455,15 @@ async fn a_recycled_pid_is_not_mistaken_for_the_old_group() {
 #[tokio::test]
 async fn shutdown_kills_running_tasks_and_records_their_result_for_the_next_start() {
     let agent = Agent::new();
-    agent
-        .runner
-        .run(task(17, "sleep 300 &\necho started\nsleep 300\n"));
+    agent.runner.run(task(17, "sleep 300 &\necho started\nsleep 300\n"));
     agent.printed(key(17), "started").await;
     tokio::time::timeout(Duration::from_secs(8), agent.runner.shut_down())
         .await
         .expect("shutdown waits only for the kill sequence");
     let events = agent.table.events(key(17));
-    assert_eq!(
-        outcome(&events),
-        (TaskOutcome::Error, -1, "agent shut down".to_owned())
-    );
+    assert_eq!(outcome(&events), (TaskOutcome::Error, -1, "agent shut down".to_owned()));
     assert!(group_is_gone(pid(&events)).await);
-    assert_eq!(
-        agent.runner.run(task(18, "true\n")),
-        Admission::ShuttingDown
-    );
+    assert_eq!(agent.runner.run(task(18, "true\n")), Admission::ShuttingDown);
 
     let seq = events.last().unwrap().seq;
     let agent = Agent::over(agent.root);

@@ -80,11 +80,7 @@ impl Default for TaskTable {
 
 impl TaskTable {
     /// Registers a new running attempt; its executor listens on the returned receiver.
-    pub(crate) fn admit(
-        &self,
-        key: TaskKey,
-        label: &str,
-    ) -> Result<oneshot::Receiver<StopReason>, Refusal> {
+    pub(crate) fn admit(&self, key: TaskKey, label: &str) -> Result<oneshot::Receiver<StopReason>, Refusal> {
         let mut tasks = self.lock();
         if tasks.closed {
             return Err(Refusal::Closed);
@@ -161,10 +157,7 @@ impl TaskTable {
     /// Asks a running task to stop; false if it is not running here.
     pub(crate) fn stop(&self, key: TaskKey, reason: StopReason) -> bool {
         let mut tasks = self.lock();
-        let stop = tasks
-            .entries
-            .get_mut(&key)
-            .and_then(|entry| entry.stop.take());
+        let stop = tasks.entries.get_mut(&key).and_then(|entry| entry.stop.take());
         stop.is_some_and(|stop| stop.send(reason).is_ok())
     }
 
@@ -216,11 +209,7 @@ impl TaskTable {
     ///
     /// Each session keeps its own cursors, starting empty, so a new session re-sends every
     /// unacknowledged event; events stay here until acked, whatever has been sent.
-    pub(crate) fn unsent(
-        &self,
-        cursors: &mut HashMap<TaskKey, u64>,
-        limit: usize,
-    ) -> Vec<TaskEvent> {
+    pub(crate) fn unsent(&self, cursors: &mut HashMap<TaskKey, u64>, limit: usize) -> Vec<TaskEvent> {
         let tasks = self.lock();
         cursors.retain(|key, _| tasks.entries.contains_key(key));
         let mut events = Vec::new();
@@ -239,10 +228,7 @@ impl TaskTable {
 
     /// Whether any event still waits for an ack.
     pub(crate) fn has_unacked(&self) -> bool {
-        self.lock()
-            .entries
-            .values()
-            .any(|entry| !entry.outbox.is_empty())
+        self.lock().entries.values().any(|entry| !entry.outbox.is_empty())
     }
 
     /// Resolves once there may be new events to send.
@@ -279,10 +265,7 @@ mod tests {
 
     use super::*;
 
-    const KEY: TaskKey = TaskKey {
-        task_id: 3,
-        attempt: 1,
-    };
+    const KEY: TaskKey = TaskKey { task_id: 3, attempt: 1 };
 
     fn finished(seq: u64) -> TaskEvent {
         TaskEvent {
@@ -309,10 +292,7 @@ mod tests {
         let _stop = table.admit(KEY, "zookeeper/server start").unwrap();
         table.push(KEY, finished(1));
         // The executor has not returned yet; the ack must not wait for it.
-        assert_eq!(
-            table.ack(&ack(1, true)).as_deref(),
-            Some("zookeeper/server start")
-        );
+        assert_eq!(table.ack(&ack(1, true)).as_deref(), Some("zookeeper/server start"));
         assert!(table.refs(true).is_empty());
         table.finish(KEY);
         assert_eq!(*table.running.borrow(), 0);

@@ -58,8 +58,7 @@ pub(crate) fn prepare(dir: &Path, script: &str, files: &[TaskFile]) -> Result<()
     }
     fs::create_dir_all(dir).map_err(|source| io_error(dir, source))?;
     // Task files can hold credentials; only the agent's user may read them.
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-        .map_err(|source| io_error(dir, source))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|source| io_error(dir, source))?;
     for (relative, file) in checked {
         let mode = if file.mode == 0 {
             DEFAULT_FILE_MODE
@@ -108,11 +107,9 @@ fn write_new(path: &Path, content: &[u8], mode: u32) -> Result<(), WorkDirError>
         .mode(mode)
         .open(path)
         .map_err(|source| io_error(path, source))?;
-    file.write_all(content)
-        .map_err(|source| io_error(path, source))?;
+    file.write_all(content).map_err(|source| io_error(path, source))?;
     // The umask may have narrowed the mode at creation; the server's mode is what it meant.
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .map_err(|source| io_error(path, source))
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|source| io_error(path, source))
 }
 
 fn io_error(path: &Path, source: io::Error) -> WorkDirError {
@@ -128,23 +125,12 @@ mod tests {
 
     #[test]
     fn relative_paths_are_cleaned() {
-        assert_eq!(
-            relative_path("./conf//app.conf").unwrap(),
-            Path::new("conf/app.conf")
-        );
+        assert_eq!(relative_path("./conf//app.conf").unwrap(), Path::new("conf/app.conf"));
     }
 
     #[test]
     fn parent_components_absolute_paths_and_the_script_name_are_refused() {
-        for path in [
-            "../x",
-            "a/../../x",
-            "a/..",
-            "/etc/passwd",
-            "",
-            ".",
-            "script.sh",
-        ] {
+        for path in ["../x", "a/../../x", "a/..", "/etc/passwd", "", ".", "script.sh"] {
             assert!(
                 matches!(relative_path(path), Err(WorkDirError::Refused { .. })),
                 "{path:?} was accepted"
@@ -172,10 +158,7 @@ mod tests {
         let mode = |p: &str| fs::metadata(dir.join(p)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode("bin/run"), 0o755);
         assert_eq!(mode("app.conf"), 0o644);
-        assert_eq!(
-            fs::read_to_string(dir.join("script.sh")).unwrap(),
-            "echo hi\n"
-        );
+        assert_eq!(fs::read_to_string(dir.join("script.sh")).unwrap(), "echo hi\n");
     }
 
     #[test]

@@ -79,13 +79,7 @@ fn with_an_unreachable_server_the_agent_keeps_retrying() {
 fn a_server_address_without_a_scheme_is_a_usage_error() {
     let data = tempfile::tempdir().unwrap();
     let output = agent()
-        .args([
-            "--server",
-            "127.0.0.1:9090",
-            "--token",
-            "t0ken",
-            "--data-dir",
-        ])
+        .args(["--server", "127.0.0.1:9090", "--token", "t0ken", "--data-dir"])
         .arg(data.path())
         .output()
         .unwrap();

@@ -11,7 +11,13 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 
 /// Appends an event inside the caller's write transaction (which holds the writer lock, so
 /// the previous hash cannot change under us).
-pub async fn record<C: ConnectionTrait>(db: &C, actor: &str, action: &str, target: &str, details: Value) -> Result<(), DbErr> {
+pub async fn record<C: ConnectionTrait>(
+    db: &C,
+    actor: &str,
+    action: &str,
+    target: &str,
+    details: Value,
+) -> Result<(), DbErr> {
     let prev = audit_event::Entity::find()
         .order_by_desc(audit_event::Column::Id)
         .limit(1)

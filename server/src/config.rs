@@ -144,7 +144,9 @@ impl Config {
 
     /// The database URL in force.
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| crate::db::sqlite_url(&self.data_dir))
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| crate::db::sqlite_url(&self.data_dir))
     }
 
     /// Heartbeat interval.
@@ -160,9 +162,12 @@ mod tests {
     #[test]
     fn env_overrides_and_rejects_bad_values() {
         let mut c = Config::default();
-        c.apply_env(|k| (k == "STEWARD_HTTP").then(|| "127.0.0.1:9999".to_string())).unwrap();
+        c.apply_env(|k| (k == "STEWARD_HTTP").then(|| "127.0.0.1:9999".to_string()))
+            .unwrap();
         assert_eq!(c.http.port(), 9999);
-        let e = c.apply_env(|k| (k == "STEWARD_GRPC").then(|| "nope".to_string())).unwrap_err();
+        let e = c
+            .apply_env(|k| (k == "STEWARD_GRPC").then(|| "nope".to_string()))
+            .unwrap_err();
         assert!(e.to_string().contains("STEWARD_GRPC"));
     }
 

@@ -70,7 +70,9 @@ pub struct Bus {
 
 impl Default for Bus {
     fn default() -> Self {
-        Bus { tx: broadcast::channel(65_536).0 }
+        Bus {
+            tx: broadcast::channel(65_536).0,
+        }
     }
 }
 

@@ -9,7 +9,11 @@ use steward_server::config::Config;
 use steward_server::{bench, server};
 
 #[derive(Debug, Parser)]
-#[command(name = "steward", version, about = "LLM-assisted operations: proposals that run only after approval")]
+#[command(
+    name = "steward",
+    version,
+    about = "LLM-assisted operations: proposals that run only after approval"
+)]
 struct Cli {
     /// The Steward server for client commands.
     #[arg(long, global = true, env = "STEWARD_URL", default_value = "http://127.0.0.1:8080")]
@@ -89,7 +93,10 @@ enum Command {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn shutdown_signal() {
@@ -105,11 +112,17 @@ async fn serve(args: ServeArgs, with_agent: bool) -> anyhow::Result<()> {
     server::raise_fd_limit();
     let config = args.config()?;
     if !with_agent && !config.http.ip().is_loopback() {
-        tracing::warn!("HTTP listens on {} without TLS and, until login lands, without authentication", config.http);
+        tracing::warn!(
+            "HTTP listens on {} without TLS and, until login lands, without authentication",
+            config.http
+        );
     }
     let mut running = server::start(&config).await?;
     let agent = if with_agent {
-        let hostname = hostname::get().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "localhost".into());
+        let hostname = hostname::get()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".into());
         server::ensure_local_cluster(&running.state, &hostname).await?;
         let agent_config = steward_agent::AgentConfig {
             server: format!("http://{}", running.grpc),
@@ -119,11 +132,16 @@ async fn serve(args: ServeArgs, with_agent: bool) -> anyhow::Result<()> {
             labels: Default::default(),
         };
         let stop = running.shutdown_signal();
-        Some(tokio::spawn(async move { steward_agent::run(agent_config, stop).await }))
+        Some(tokio::spawn(
+            async move { steward_agent::run(agent_config, stop).await },
+        ))
     } else {
         None
     };
-    println!("Steward is up: http://{}  (API docs: http://{}/docs; agents connect to {})", running.http, running.http, running.grpc);
+    println!(
+        "Steward is up: http://{}  (API docs: http://{}/docs; agents connect to {})",
+        running.http, running.http, running.grpc
+    );
     if with_agent {
         println!("Try:  steward hosts   ·   steward jobs propose --cluster local host host check");
     }

@@ -12,28 +12,50 @@ fn register<T: prometheus::core::Collector + Clone + 'static>(m: T) -> T {
 }
 
 /// Tasks sent to agents.
-pub static TASKS_DISPATCHED: LazyLock<IntCounter> =
-    LazyLock::new(|| register(IntCounter::new("steward_tasks_dispatched_total", "Tasks sent to agents").expect("valid")));
+pub static TASKS_DISPATCHED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(IntCounter::new("steward_tasks_dispatched_total", "Tasks sent to agents").expect("valid"))
+});
 /// Tasks finished, by final state.
 pub static TASKS_FINISHED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register(IntCounterVec::new(Opts::new("steward_tasks_finished_total", "Tasks finished, by state"), &["state"]).expect("valid"))
+    register(
+        IntCounterVec::new(
+            Opts::new("steward_tasks_finished_total", "Tasks finished, by state"),
+            &["state"],
+        )
+        .expect("valid"),
+    )
 });
 /// Jobs finished, by final state.
-pub static JOBS_FINISHED: LazyLock<IntCounterVec> =
-    LazyLock::new(|| register(IntCounterVec::new(Opts::new("steward_jobs_finished_total", "Jobs finished, by state"), &["state"]).expect("valid")));
+pub static JOBS_FINISHED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new("steward_jobs_finished_total", "Jobs finished, by state"),
+            &["state"],
+        )
+        .expect("valid"),
+    )
+});
 /// Task events received from agents.
-pub static AGENT_EVENTS: LazyLock<IntCounter> =
-    LazyLock::new(|| register(IntCounter::new("steward_agent_task_events_total", "Task events received from agents").expect("valid")));
+pub static AGENT_EVENTS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(IntCounter::new("steward_agent_task_events_total", "Task events received from agents").expect("valid"))
+});
 /// Task events ignored as duplicates, stale or foreign.
 pub static EVENTS_IGNORED: LazyLock<IntCounter> = LazyLock::new(|| {
-    register(IntCounter::new("steward_agent_task_events_ignored_total", "Task events ignored (replayed, stale or for another host)").expect("valid"))
+    register(
+        IntCounter::new(
+            "steward_agent_task_events_ignored_total",
+            "Task events ignored (replayed, stale or for another host)",
+        )
+        .expect("valid"),
+    )
 });
 /// Agent sessions open now.
 pub static AGENTS_CONNECTED: LazyLock<IntGauge> =
     LazyLock::new(|| register(IntGauge::new("steward_agents_connected", "Agent sessions open now").expect("valid")));
 /// Agent connections refused.
-pub static AGENTS_REFUSED: LazyLock<IntCounter> =
-    LazyLock::new(|| register(IntCounter::new("steward_agent_sessions_refused_total", "Agent sessions refused").expect("valid")));
+pub static AGENTS_REFUSED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(IntCounter::new("steward_agent_sessions_refused_total", "Agent sessions refused").expect("valid"))
+});
 /// Time to commit one engine batch.
 pub static ENGINE_COMMIT: LazyLock<Histogram> = LazyLock::new(|| {
     register(
@@ -48,8 +70,19 @@ pub static ENGINE_COMMIT: LazyLock<Histogram> = LazyLock::new(|| {
 /// The Prometheus text exposition of every metric.
 pub fn render() -> String {
     // Touch the lazies so every metric shows even before its first event.
-    let _ = (&*TASKS_DISPATCHED, &*TASKS_FINISHED, &*JOBS_FINISHED, &*AGENT_EVENTS, &*EVENTS_IGNORED, &*AGENTS_CONNECTED, &*AGENTS_REFUSED, &*ENGINE_COMMIT);
+    let _ = (
+        &*TASKS_DISPATCHED,
+        &*TASKS_FINISHED,
+        &*JOBS_FINISHED,
+        &*AGENT_EVENTS,
+        &*EVENTS_IGNORED,
+        &*AGENTS_CONNECTED,
+        &*AGENTS_REFUSED,
+        &*ENGINE_COMMIT,
+    );
     let mut buf = Vec::new();
-    TextEncoder::new().encode(&REGISTRY.gather(), &mut buf).expect("encodes");
+    TextEncoder::new()
+        .encode(&REGISTRY.gather(), &mut buf)
+        .expect("encodes");
     String::from_utf8(buf).expect("utf-8")
 }

@@ -79,11 +79,20 @@ pub fn agent_token(config: &Config) -> anyhow::Result<String> {
         return Ok(t.trim().to_owned());
     }
     use rand::Rng;
-    let token: String = rand::thread_rng().sample_iter(&rand::distributions::Alphanumeric).take(40).map(char::from).collect();
+    let token: String = rand::thread_rng()
+        .sample_iter(&rand::distributions::Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect();
     {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).with_context(|| format!("cannot write {}", path.display()))?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
         f.write_all(token.as_bytes())?;
     }
     tracing::info!(path = %path.display(), "generated the agent token");
@@ -92,11 +101,14 @@ pub fn agent_token(config: &Config) -> anyhow::Result<String> {
 
 /// Starts everything `serve` runs and returns once it listens.
 pub async fn start(config: &Config) -> anyhow::Result<Running> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
     let catalog = Arc::new(load_catalog(config.stacks_dir.as_deref())?);
     let token = agent_token(config)?;
     let url = config.database_url();
-    let conn = db::connect(&url).await.with_context(|| format!("cannot open the database {}", redact(&url)))?;
+    let conn = db::connect(&url)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact(&url)))?;
     let store = Store::new(conn);
     let bus = Bus::default();
     let presence = Arc::new(Presence::default());
@@ -111,15 +123,30 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     )
     .await
     .context("cannot recover jobs")?;
-    let jobs = Jobs::new(store.clone(), catalog.clone(), engine.clone(), bus, Duration::from_secs(config.proposal_ttl_secs));
-    let state = AppState { store: store.clone(), catalog, jobs, presence: presence.clone() };
+    let jobs = Jobs::new(
+        store.clone(),
+        catalog.clone(),
+        engine.clone(),
+        bus,
+        Duration::from_secs(config.proposal_ttl_secs),
+    );
+    let state = AppState {
+        store: store.clone(),
+        catalog,
+        jobs,
+        presence: presence.clone(),
+    };
 
     let (shutdown, _) = watch::channel(false);
     let mut tasks = JoinSet::new();
 
-    let http = tokio::net::TcpListener::bind(config.http).await.with_context(|| format!("cannot listen for HTTP on {}", config.http))?;
+    let http = tokio::net::TcpListener::bind(config.http)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", config.http))?;
     let http_addr = http.local_addr()?;
-    let grpc = tokio::net::TcpListener::bind(config.grpc).await.with_context(|| format!("cannot listen for agents on {}", config.grpc))?;
+    let grpc = tokio::net::TcpListener::bind(config.grpc)
+        .await
+        .with_context(|| format!("cannot listen for agents on {}", config.grpc))?;
     let grpc_addr = grpc.local_addr()?;
 
     let router = api::router(state.clone(), config.max_body_bytes);
@@ -137,7 +164,11 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         store,
         engine,
         presence,
-        SessionConfig { token: token.clone(), heartbeat_interval: config.heartbeat_interval(), hello_timeout: Duration::from_secs(10) },
+        SessionConfig {
+            token: token.clone(),
+            heartbeat_interval: config.heartbeat_interval(),
+            hello_timeout: Duration::from_secs(10),
+        },
     );
     let mut rx = shutdown.subscribe();
     tasks.spawn(async move {
@@ -158,7 +189,14 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         }
     });
     tracing::info!(http = %http_addr, grpc = %grpc_addr, database = %redact(&url), "steward server listening");
-    Ok(Running { http: http_addr, grpc: grpc_addr, agent_token: token, state, shutdown, tasks })
+    Ok(Running {
+        http: http_addr,
+        grpc: grpc_addr,
+        agent_token: token,
+        state,
+        shutdown,
+        tasks,
+    })
 }
 
 /// A database URL without its password, for logs.
@@ -179,8 +217,15 @@ pub async fn ensure_local_cluster(state: &AppState, hostname: &str) -> anyhow::R
     if inventory::cluster_view(&state.store.conn, "local", None).await.is_ok() {
         return Ok(());
     }
-    let stack = state.catalog.latest("essentials").context("the essentials stack is missing")?;
-    let components = stack.services.values().flat_map(|s| s.components.keys().map(move |c| format!("{}/{c}", s.name))).collect();
+    let stack = state
+        .catalog
+        .latest("essentials")
+        .context("the essentials stack is missing")?;
+    let components = stack
+        .services
+        .values()
+        .flat_map(|s| s.components.keys().map(move |c| format!("{}/{c}", s.name)))
+        .collect();
     inventory::create_cluster(
         &state.store.conn,
         &state.catalog,
@@ -189,7 +234,10 @@ pub async fn ensure_local_cluster(state: &AppState, hostname: &str) -> anyhow::R
             stack: stack.name.clone(),
             version: Some(stack.version.clone()),
             config: Default::default(),
-            hosts: vec![inventory::NewPlacement { hostname: hostname.into(), components }],
+            hosts: vec![inventory::NewPlacement {
+                hostname: hostname.into(),
+                components,
+            }],
         },
     )
     .await?;
@@ -201,7 +249,10 @@ pub async fn ensure_local_cluster(state: &AppState, hostname: &str) -> anyhow::R
 pub fn raise_fd_limit() {
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
-        let mut l = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut l = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 && l.rlim_cur < l.rlim_max {
             l.rlim_cur = l.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &l);

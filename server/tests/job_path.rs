@@ -15,13 +15,24 @@ async fn rejected_or_unapproved_job_never_reaches_an_agent() {
     assert_eq!(unapproved["state"], "PROPOSED");
     let rejected = server.propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "record", "params": {"file": "/tmp/never"}})).await;
     let rid = rejected["id"].as_i64().unwrap();
-    let (s, v) = server.post(&format!("/api/v1/jobs/{rid}/reject"), json!({"comment": "no"})).await;
+    let (s, v) = server
+        .post(&format!("/api/v1/jobs/{rid}/reject"), json!({"comment": "no"}))
+        .await;
     assert_eq!((s, v["state"].as_str()), (200, Some("REJECTED")));
     // A rejected job can no longer be approved, even with its own hash.
-    let (s, v) = server.post(&format!("/api/v1/jobs/{rid}/approve"), json!({"plan_hash": rejected["plan_hash"]})).await;
+    let (s, v) = server
+        .post(
+            &format!("/api/v1/jobs/{rid}/approve"),
+            json!({"plan_hash": rejected["plan_hash"]}),
+        )
+        .await;
     assert_eq!(s, 409, "{v}");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(agents[0].tasks_received(), 0, "the agent received a task that was never approved");
+    assert_eq!(
+        agents[0].tasks_received(),
+        0,
+        "the agent received a task that was never approved"
+    );
     assert!(!marker.exists());
     let (_, v) = server.get(&format!("/api/v1/jobs/{}", unapproved["id"])).await;
     assert_eq!(v["state"], "PROPOSED");
@@ -32,12 +43,22 @@ async fn rejected_or_unapproved_job_never_reaches_an_agent() {
 async fn approval_with_a_wrong_or_stale_plan_hash_runs_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (server, agents) = testbed(dir.path(), 2).await;
-    let a = server.propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "hosts": ["h1"]})).await;
-    let b = server.propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "hosts": ["h2"]})).await;
+    let a = server
+        .propose(
+            json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "hosts": ["h1"]}),
+        )
+        .await;
+    let b = server
+        .propose(
+            json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "hosts": ["h2"]}),
+        )
+        .await;
     assert_ne!(a["plan_hash"], b["plan_hash"]);
     let id = a["id"].as_i64().unwrap();
     for wrong in [json!("0".repeat(64)), b["plan_hash"].clone(), json!("")] {
-        let (s, v) = server.post(&format!("/api/v1/jobs/{id}/approve"), json!({"plan_hash": wrong})).await;
+        let (s, v) = server
+            .post(&format!("/api/v1/jobs/{id}/approve"), json!({"plan_hash": wrong}))
+            .await;
         assert_eq!(s, 409, "{v}");
         assert_eq!(v["error"]["code"], "plan_hash_mismatch");
     }
@@ -85,9 +106,16 @@ async fn approved_job_streams_its_logs_in_order_and_complete() {
     server.approve(&job).await;
     let done = server.wait_done(id, 30).await;
     assert_eq!(done["state"], "SUCCESSFUL", "{done}");
-    let (lines, end) = tokio::time::timeout(Duration::from_secs(10), follower).await.unwrap().unwrap();
+    let (lines, end) = tokio::time::timeout(Duration::from_secs(10), follower)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(end.unwrap()["state"], "SUCCESSFUL");
-    let stdout: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).filter(|l| l.starts_with("line ")).collect();
+    let stdout: Vec<&str> = lines
+        .iter()
+        .map(|(_, l)| l.as_str())
+        .filter(|l| l.starts_with("line "))
+        .collect();
     let expected: Vec<String> = (1..=500).map(|i| format!("line {i}")).collect();
     assert_eq!(stdout, expected.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(lines.windows(2).all(|w| w[0].0 < w[1].0), "seq must increase");
@@ -125,12 +153,18 @@ async fn stages_run_in_dag_order_and_a_level_runs_concurrently() {
     let (first, left, right) = (read("first"), read("left"), read("right"));
     assert_eq!(first.len(), 2, "one run per host");
     // Both hosts of a stage ran at the same time.
-    assert!(first[0].0 < first[1].1 && first[1].0 < first[0].1, "tasks of one stage did not overlap: {first:?}");
+    assert!(
+        first[0].0 < first[1].1 && first[1].0 < first[0].1,
+        "tasks of one stage did not overlap: {first:?}"
+    );
     // The next level started only after the whole first stage ended…
     let first_end = first.iter().map(|p| p.1).fold(0.0, f64::max);
     assert!(left[0].0 >= first_end && right[0].0 >= first_end);
     // …and its two independent stages overlapped.
-    assert!(left[0].0 < right[0].1 && right[0].0 < left[0].1, "independent stages did not overlap: {left:?} {right:?}");
+    assert!(
+        left[0].0 < right[0].1 && right[0].0 < left[0].1,
+        "independent stages did not overlap: {left:?} {right:?}"
+    );
     let last = &done["stages"][3];
     assert!(last["started_at"].as_str().unwrap() >= done["stages"][1]["finished_at"].as_str().unwrap());
     for n in ["first", "left", "right"] {
@@ -156,7 +190,11 @@ async fn a_failed_stage_fails_the_job_and_cancels_later_stages() {
     assert_eq!(done["stages"][0]["tasks"][0]["exit_code"], 3);
     for i in [1, 2] {
         assert_eq!(done["stages"][i]["state"], "CANCELED");
-        assert!(done["stages"][i]["tasks"].as_array().unwrap().iter().all(|t| t["state"] == "CANCELED"));
+        assert!(done["stages"][i]["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["state"] == "CANCELED"));
     }
     assert_eq!(agents[1].tasks_received(), 0, "a canceled stage reached an agent");
 }
@@ -165,13 +203,19 @@ async fn a_failed_stage_fails_the_job_and_cancels_later_stages() {
 async fn a_task_past_its_timeout_is_killed() {
     let dir = tempfile::tempdir().unwrap();
     let (server, _agents) = testbed(dir.path(), 1).await;
-    let job = server.propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "hang"})).await;
+    let job = server
+        .propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "hang"}))
+        .await;
     let started = std::time::Instant::now();
     server.approve(&job).await;
     let done = server.wait_done(job["id"].as_i64().unwrap(), 30).await;
     assert_eq!(done["state"], "FAILED");
     assert_eq!(tasks(&done)[0]["state"], "TIMED_OUT", "{done}");
-    assert!(started.elapsed() < Duration::from_secs(15), "the 2 s timeout took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the 2 s timeout took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -225,7 +269,11 @@ async fn server_killed_mid_job_finishes_once_with_its_full_log() {
     assert_eq!(done["state"], "SUCCESSFUL", "{done}");
     let text = server.text(&format!("/api/v1/jobs/{id}/tasks/{tid}/logs")).await;
     let expected: Vec<String> = (1..=40).map(|i| format!("tick {i}")).collect();
-    assert_eq!(text.lines().collect::<Vec<_>>(), expected.iter().map(String::as_str).collect::<Vec<_>>(), "every line, once, in order");
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        expected.iter().map(String::as_str).collect::<Vec<_>>(),
+        "every line, once, in order"
+    );
     assert_eq!(tasks(&done)[0]["attempt"], 1, "the task ran once");
 }
 
@@ -239,7 +287,11 @@ async fn agent_killed_mid_task_is_reported_not_lost() {
     let id = job["id"].as_i64().unwrap();
     server.approve(&job).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::fs::read_to_string(&pidfile).map(|t| t.lines().count()).unwrap_or(0) < 2 {
+    while std::fs::read_to_string(&pidfile)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+        < 2
+    {
         assert!(std::time::Instant::now() < deadline, "the script never started");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -250,7 +302,11 @@ async fn agent_killed_mid_task_is_reported_not_lost() {
     assert_eq!(t["state"], "FAILED");
     assert!(t["error"].as_str().is_some_and(|e| !e.is_empty()), "{t}");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let pids: Vec<i32> = std::fs::read_to_string(&pidfile).unwrap().lines().filter_map(|l| l.parse().ok()).collect();
+    let pids: Vec<i32> = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .collect();
     for p in pids {
         assert!(!pid_alive(p), "process {p} outlived the agent restart");
     }
@@ -265,7 +321,10 @@ async fn templates_and_params_reach_the_script_as_files_and_env() {
     let job = server.propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "record", "hosts": ["h2"], "params": {"file": file}})).await;
     let t = &tasks(&job)[0];
     assert_eq!(t["env"]["STEWARD_PARAM_FILE"], file.as_str());
-    assert!(!t["script"].as_str().unwrap().contains(&file), "parameters never enter script text");
+    assert!(
+        !t["script"].as_str().unwrap().contains(&file),
+        "parameters never enter script text"
+    );
     server.approve(&job).await;
     let id = job["id"].as_i64().unwrap();
     assert_eq!(server.wait_done(id, 30).await["state"], "SUCCESSFUL");

@@ -18,19 +18,33 @@ fn every_stack_script_passes_shellcheck() {
         }
     }
     walk(&repo_stacks(), &mut scripts);
-    assert!(scripts.len() >= 20, "expected the shipped stacks' scripts, found {}", scripts.len());
+    assert!(
+        scripts.len() >= 20,
+        "expected the shipped stacks' scripts, found {}",
+        scripts.len()
+    );
     let out = std::process::Command::new("shellcheck")
         .arg("-x")
         .args(&scripts)
         .output()
         .expect("shellcheck is installed by `make test` (scripts/setup.sh)");
-    assert!(out.status.success(), "shellcheck findings:\n{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "shellcheck findings:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[tokio::test]
 async fn essentials_host_check_really_runs_on_this_machine() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_server(&dir.path().join("server"), &repo_stacks(), "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let server = start_server(
+        &dir.path().join("server"),
+        &repo_stacks(),
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &[],
+    );
     let (s, v) = server.post("/api/v1/clusters", json!({"name": "here", "stack": "essentials", "hosts": [{"hostname": "this-host", "components": ["host/host"]}]})).await;
     assert_eq!(s, 201, "{v}");
     let _agent = start_agent(&server, "this-host", &dir.path().join("agent"));

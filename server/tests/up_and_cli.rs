@@ -7,8 +7,17 @@ use std::process::{Command, Stdio};
 use common::*;
 
 fn cli(url: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(steward_bin()).arg("--server").arg(url).args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(steward_bin())
+        .arg("--server")
+        .arg(url)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[tokio::test]
@@ -22,11 +31,19 @@ async fn up_runs_a_local_agent_and_the_cli_drives_a_job_to_success() {
         .stderr(Stdio::from(std::fs::File::create(dir.path().join("up.log")).unwrap()))
         .spawn()
         .unwrap();
-    let _guard = Proc { child: Command::new("true").spawn().unwrap() };
+    let _guard = Proc {
+        child: Command::new("true").spawn().unwrap(),
+    };
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = lines.find(|l| l.as_ref().is_ok_and(|l| l.starts_with("Steward is up"))).expect("up prints its address").unwrap();
+    let line = lines
+        .find(|l| l.as_ref().is_ok_and(|l| l.starts_with("Steward is up")))
+        .expect("up prints its address")
+        .unwrap();
     std::thread::spawn(move || for _ in lines {});
-    let url = format!("http://{}", line.split("http://").nth(1).unwrap().split_whitespace().next().unwrap());
+    let url = format!(
+        "http://{}",
+        line.split("http://").nth(1).unwrap().split_whitespace().next().unwrap()
+    );
 
     // The local host comes online in cluster `local`.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -36,11 +53,26 @@ async fn up_runs_a_local_agent_and_the_cli_drives_a_job_to_success() {
             assert!(out.contains("host/host"), "{out}");
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the local agent never came online: {out}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the local agent never came online: {out}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 
-    let (code, out, err) = cli(&url, &["--json", "jobs", "propose", "--cluster", "local", "host", "host", "check"]);
+    let (code, out, err) = cli(
+        &url,
+        &[
+            "--json",
+            "jobs",
+            "propose",
+            "--cluster",
+            "local",
+            "host",
+            "host",
+            "check",
+        ],
+    );
     assert_eq!(code, 0, "{out}{err}");
     let job: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(job["state"], "PROPOSED");

@@ -23,8 +23,7 @@ pub(crate) fn non_loopback() -> Vec<String> {
         }
         // SAFETY: ifa_addr is non-null and points at a sockaddr of the family it names.
         if let Some(address) = unsafe { to_ip(interface.ifa_addr) } {
-            let link_local =
-                matches!(address, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
+            let link_local = matches!(address, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
             if !address.is_loopback() && !link_local {
                 addresses.push(address.to_string());
             }

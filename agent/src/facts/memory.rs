@@ -9,9 +9,7 @@ pub(crate) fn total_bytes() -> Option<u64> {
 
 /// The `MemTotal:  16318420 kB` line, in bytes.
 fn parse_mem_total(meminfo: &str) -> Option<u64> {
-    let line = meminfo
-        .lines()
-        .find_map(|line| line.strip_prefix("MemTotal:"))?;
+    let line = meminfo.lines().find_map(|line| line.strip_prefix("MemTotal:"))?;
     let kib: u64 = line.split_whitespace().next()?.parse().ok()?;
     kib.checked_mul(1024)
 }

@@ -45,9 +45,6 @@ mod tests {
         assert!(!facts.kernel.is_empty());
         assert!(!facts.arch.is_empty());
         assert_eq!(facts.labels.get("rack").map(String::as_str), Some("r1"));
-        assert!(facts
-            .addresses
-            .iter()
-            .all(|a| a != "127.0.0.1" && a != "::1"));
+        assert!(facts.addresses.iter().all(|a| a != "127.0.0.1" && a != "::1"));
     }
 }

@@ -12,9 +12,7 @@ pub(crate) fn pretty_name() -> Option<String> {
 
 /// The `PRETTY_NAME` value, unquoted (os-release uses shell-style quoting).
 fn parse_pretty_name(text: &str) -> Option<String> {
-    let value = text
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("PRETTY_NAME="))?;
+    let value = text.lines().find_map(|line| line.trim().strip_prefix("PRETTY_NAME="))?;
     let value = value.trim();
     let unquoted = value
         .strip_prefix('"')
@@ -36,10 +34,7 @@ mod tests {
             parse_pretty_name(text).as_deref(),
             Some("Debian GNU/Linux 12 (bookworm)")
         );
-        assert_eq!(
-            parse_pretty_name("PRETTY_NAME=Alpine\n").as_deref(),
-            Some("Alpine")
-        );
+        assert_eq!(parse_pretty_name("PRETTY_NAME=Alpine\n").as_deref(), Some("Alpine"));
         assert_eq!(parse_pretty_name("ID=x\n"), None);
     }
 }

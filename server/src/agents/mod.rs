@@ -47,7 +47,13 @@ pub struct AgentService {
 impl AgentService {
     /// A service backed by the store, the engine and the presence table.
     pub fn new(store: Store, engine: EngineHandle, presence: Arc<Presence>, config: SessionConfig) -> Self {
-        AgentService { store, engine, presence, config, next_session: AtomicU64::new(1) }
+        AgentService {
+            store,
+            engine,
+            presence,
+            config,
+            next_session: AtomicU64::new(1),
+        }
     }
 
     /// The tonic server for this service, with message size limits.
@@ -56,8 +62,12 @@ impl AgentService {
     }
 
     fn authorized<T>(&self, req: &Request<T>) -> bool {
-        let Some(v) = req.metadata().get("authorization").and_then(|v| v.to_str().ok()) else { return false };
-        let Some(token) = v.strip_prefix("Bearer ") else { return false };
+        let Some(v) = req.metadata().get("authorization").and_then(|v| v.to_str().ok()) else {
+            return false;
+        };
+        let Some(token) = v.strip_prefix("Bearer ") else {
+            return false;
+        };
         constant_time_eq(token.as_bytes(), self.config.token.as_bytes())
     }
 }
@@ -112,15 +122,26 @@ impl Session {
     async fn refuse(&self, reason: String) {
         metrics::AGENTS_REFUSED.inc();
         tracing::warn!(reason = %reason, "agent session refused");
-        let _ = self.tx.send(pb::ServerMessage { msg: Some(pb::server_message::Msg::Refused(pb::Refused { reason })) }).await;
+        let _ = self
+            .tx
+            .send(pb::ServerMessage {
+                msg: Some(pb::server_message::Msg::Refused(pb::Refused { reason })),
+            })
+            .await;
         // Let the refusal reach the agent before the stream closes.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     async fn run(self, mut inbound: Streaming<pb::AgentMessage>, peer: Option<std::net::SocketAddr>) {
         let hello = match tokio::time::timeout(self.config.hello_timeout, inbound.message()).await {
-            Ok(Ok(Some(pb::AgentMessage { msg: Some(pb::agent_message::Msg::Hello(h)) }))) => h,
-            Ok(Ok(Some(_))) => return self.refuse("the first message of a session must be a hello".into()).await,
+            Ok(Ok(Some(pb::AgentMessage {
+                msg: Some(pb::agent_message::Msg::Hello(h)),
+            }))) => h,
+            Ok(Ok(Some(_))) => {
+                return self
+                    .refuse("the first message of a session must be a hello".into())
+                    .await
+            }
             Ok(Ok(None)) | Ok(Err(_)) => return,
             Err(_) => return self.refuse("no hello within the time allowed".into()).await,
         };
@@ -130,9 +151,21 @@ impl Session {
             "memory_bytes": facts.memory_bytes, "addresses": facts.addresses,
         });
         let labels = serde_json::to_value(&facts.labels).unwrap_or_default();
-        let host_id = match inventory::host_connected(&self.store.conn, &hello.hostname, &hello.agent_version, facts_json, labels).await {
+        let host_id = match inventory::host_connected(
+            &self.store.conn,
+            &hello.hostname,
+            &hello.agent_version,
+            facts_json,
+            labels,
+        )
+        .await
+        {
             Ok(id) => id,
-            Err(e) => return self.refuse(format!("cannot register host {:?}: {e}", hello.hostname)).await,
+            Err(e) => {
+                return self
+                    .refuse(format!("cannot register host {:?}: {e}", hello.hostname))
+                    .await
+            }
         };
         self.presence.heard(host_id, self.id);
         metrics::AGENTS_CONNECTED.inc();
@@ -143,9 +176,27 @@ impl Session {
             metrics_interval_ms: 5000,
             server_version: env!("CARGO_PKG_VERSION").into(),
         };
-        let _ = self.tx.send(pb::ServerMessage { msg: Some(pb::server_message::Msg::Welcome(welcome)) }).await;
-        let known = hello.tasks.iter().map(|t| KnownTask { task_id: t.task_id, attempt: t.attempt as i32, running: t.running }).collect();
-        if self.engine.connected(host_id, self.id, self.tx.clone(), known).await.is_err() {
+        let _ = self
+            .tx
+            .send(pb::ServerMessage {
+                msg: Some(pb::server_message::Msg::Welcome(welcome)),
+            })
+            .await;
+        let known = hello
+            .tasks
+            .iter()
+            .map(|t| KnownTask {
+                task_id: t.task_id,
+                attempt: t.attempt as i32,
+                running: t.running,
+            })
+            .collect();
+        if self
+            .engine
+            .connected(host_id, self.id, self.tx.clone(), known)
+            .await
+            .is_err()
+        {
             return;
         }
         let silence = self.config.heartbeat_interval * 3;

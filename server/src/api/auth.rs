@@ -37,7 +37,11 @@ impl Caller {
         if self.role >= role {
             Ok(())
         } else {
-            Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("this needs the {role:?} role or higher").to_lowercase()))
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this needs the {role:?} role or higher").to_lowercase(),
+            ))
         }
     }
 }
@@ -46,6 +50,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Caller { name: "anonymous".into(), role: Role::Admin })
+        Ok(Caller {
+            name: "anonymous".into(),
+            role: Role::Admin,
+        })
     }
 }

@@ -33,7 +33,11 @@ pub struct ErrorDetail {
 impl ApiError {
     /// An error with this status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     /// 400.
@@ -49,13 +53,22 @@ impl ApiError {
     /// 500; the detail goes to the log, not to the caller.
     pub fn internal(e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetail { code: self.code.into(), message: self.message } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.into(),
+                message: self.message,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }
@@ -70,7 +83,11 @@ impl From<JobError> for ApiError {
             JobError::Plan(PlanError::Invalid(m)) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_plan", m),
             JobError::Inventory(e) => e.into(),
             JobError::Db(e) => Self::internal(e),
-            JobError::EngineDown => Self::new(StatusCode::SERVICE_UNAVAILABLE, "engine_down", "the job engine is not running"),
+            JobError::EngineDown => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "engine_down",
+                "the job engine is not running",
+            ),
         }
     }
 }

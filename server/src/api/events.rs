@@ -27,14 +27,21 @@ pub struct LogQuery {
 }
 
 fn sse(kind: &str, data: &impl serde::Serialize) -> SseEvent {
-    SseEvent::default().event(kind).data(serde_json::to_string(data).expect("serialises"))
+    SseEvent::default()
+        .event(kind)
+        .data(serde_json::to_string(data).expect("serialises"))
 }
 
 /// A task's output: all of it as text, or with `follow=true` as SSE (`log` events, then `end`).
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/tasks/{task_id}/logs", tag = "jobs",
     params(("id" = i64, Path, description = "Job id"), ("task_id" = i64, Path, description = "Task id"), LogQuery),
     responses((status = 200, description = "text/plain, or text/event-stream when following", body = String), (status = 404, body = ErrorBody)))]
-pub async fn task_logs(State(s): State<AppState>, caller: Caller, ApiPath((job_id, task_id)): ApiPath<(i64, i64)>, ApiQuery(q): ApiQuery<LogQuery>) -> Result<Response, ApiError> {
+pub async fn task_logs(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath((job_id, task_id)): ApiPath<(i64, i64)>,
+    ApiQuery(q): ApiQuery<LogQuery>,
+) -> Result<Response, ApiError> {
     caller.require(Role::Operator)?;
     s.jobs.task(job_id, task_id).await?;
     if !q.follow {
@@ -105,7 +112,11 @@ pub struct EventsQuery {
 /// Server-sent events: `job`, `task` and `log`.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventsQuery),
     responses((status = 200, description = "text/event-stream of job, task and log events", body = Event), (status = 404, body = ErrorBody)))]
-pub async fn events(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<EventsQuery>) -> Result<Response, ApiError> {
+pub async fn events(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<EventsQuery>,
+) -> Result<Response, ApiError> {
     caller.require(Role::Viewer)?;
     let jobs = s.jobs.clone();
     if let Some(id) = q.job {

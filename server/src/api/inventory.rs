@@ -19,7 +19,11 @@ pub async fn list_clusters(State(s): State<AppState>, caller: Caller) -> Result<
 /// Creates a cluster on a stack and places components on its hosts.
 #[utoipa::path(post, path = "/api/v1/clusters", tag = "inventory", request_body = NewCluster,
     responses((status = 201, body = ClusterView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create_cluster(State(s): State<AppState>, caller: Caller, ApiJson(req): ApiJson<NewCluster>) -> Result<(StatusCode, Json<ClusterView>), ApiError> {
+pub async fn create_cluster(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<NewCluster>,
+) -> Result<(StatusCode, Json<ClusterView>), ApiError> {
     caller.require(Role::Admin)?;
     let c = inventory::create_cluster(&s.store.conn, &s.catalog, req).await?;
     Ok((StatusCode::CREATED, Json(c)))
@@ -28,9 +32,15 @@ pub async fn create_cluster(State(s): State<AppState>, caller: Caller, ApiJson(r
 /// One cluster, by id or name.
 #[utoipa::path(get, path = "/api/v1/clusters/{id}", tag = "inventory", params(("id" = String, Path, description = "Cluster id or name")),
     responses((status = 200, body = ClusterView), (status = 404, body = ErrorBody)))]
-pub async fn get_cluster(State(s): State<AppState>, caller: Caller, ApiPath(id): ApiPath<String>) -> Result<Json<ClusterView>, ApiError> {
+pub async fn get_cluster(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ClusterView>, ApiError> {
     caller.require(Role::Viewer)?;
-    Ok(Json(inventory::cluster_view(&s.store.conn, &id, Some(&s.presence)).await?))
+    Ok(Json(
+        inventory::cluster_view(&s.store.conn, &id, Some(&s.presence)).await?,
+    ))
 }
 
 /// Every host.
@@ -43,7 +53,11 @@ pub async fn list_hosts(State(s): State<AppState>, caller: Caller) -> Result<Jso
 /// One host, by id or hostname.
 #[utoipa::path(get, path = "/api/v1/hosts/{id}", tag = "inventory", params(("id" = String, Path, description = "Host id or hostname")),
     responses((status = 200, body = HostView), (status = 404, body = ErrorBody)))]
-pub async fn get_host(State(s): State<AppState>, caller: Caller, ApiPath(id): ApiPath<String>) -> Result<Json<HostView>, ApiError> {
+pub async fn get_host(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<HostView>, ApiError> {
     caller.require(Role::Viewer)?;
     Ok(Json(inventory::host_view(&s.store.conn, &id, &s.presence).await?))
 }

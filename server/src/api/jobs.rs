@@ -44,11 +44,18 @@ pub struct RejectRequest {
 /// Lists jobs, newest first.
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(ListQuery),
     responses((status = 200, body = Vec<JobSummary>), (status = 400, body = ErrorBody)))]
-pub async fn list_jobs(State(s): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<Vec<JobSummary>>, ApiError> {
+pub async fn list_jobs(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Vec<JobSummary>>, ApiError> {
     caller.require(Role::Viewer)?;
     let state = match q.state.as_deref() {
         None => None,
-        Some(v) => Some(JobState::parse(&v.to_ascii_uppercase()).ok_or_else(|| ApiError::bad_request(format!("unknown state {v:?}")))?),
+        Some(v) => Some(
+            JobState::parse(&v.to_ascii_uppercase())
+                .ok_or_else(|| ApiError::bad_request(format!("unknown state {v:?}")))?,
+        ),
     };
     Ok(Json(s.jobs.list(state, q.limit.unwrap_or(50).min(1000)).await?))
 }
@@ -57,7 +64,11 @@ pub async fn list_jobs(State(s): State<AppState>, caller: Caller, ApiQuery(q): A
 /// The job is PROPOSED; nothing runs until it is approved.
 #[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", request_body = ProposeRequest,
     responses((status = 201, body = JobView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn propose_job(State(s): State<AppState>, caller: Caller, ApiJson(req): ApiJson<ProposeRequest>) -> Result<(StatusCode, Json<JobView>), ApiError> {
+pub async fn propose_job(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<ProposeRequest>,
+) -> Result<(StatusCode, Json<JobView>), ApiError> {
     caller.require(Role::Operator)?;
     let job = s.jobs.propose(&caller.name, "api", &req).await?;
     Ok((StatusCode::CREATED, Json(job)))
@@ -66,7 +77,11 @@ pub async fn propose_job(State(s): State<AppState>, caller: Caller, ApiJson(req)
 /// A job with its plan, stages and tasks.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = i64, Path, description = "Job id")),
     responses((status = 200, body = JobView), (status = 404, body = ErrorBody)))]
-pub async fn get_job(State(s): State<AppState>, caller: Caller, ApiPath(id): ApiPath<i64>) -> Result<Json<JobView>, ApiError> {
+pub async fn get_job(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<JobView>, ApiError> {
     caller.require(Role::Viewer)?;
     Ok(Json(s.jobs.get(id).await?))
 }
@@ -74,21 +89,36 @@ pub async fn get_job(State(s): State<AppState>, caller: Caller, ApiPath(id): Api
 /// Approves a proposal; `plan_hash` must be the job's.
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/approve", tag = "jobs", params(("id" = i64, Path, description = "Job id")), request_body = ApproveRequest,
     responses((status = 200, body = JobView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn approve_job(State(s): State<AppState>, caller: Caller, ApiPath(id): ApiPath<i64>, ApiJson(req): ApiJson<ApproveRequest>) -> Result<Json<JobView>, ApiError> {
+pub async fn approve_job(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<ApproveRequest>,
+) -> Result<Json<JobView>, ApiError> {
     caller.require(Role::Approver)?;
-    Ok(Json(s.jobs.approve(id, &caller.name, &req.plan_hash, req.comment.as_deref()).await?))
+    Ok(Json(
+        s.jobs
+            .approve(id, &caller.name, &req.plan_hash, req.comment.as_deref())
+            .await?,
+    ))
 }
 
 /// Rejects a proposal.
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/reject", tag = "jobs", params(("id" = i64, Path, description = "Job id")), request_body = RejectRequest,
     responses((status = 200, body = JobView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn reject_job(State(s): State<AppState>, caller: Caller, ApiPath(id): ApiPath<i64>, body: axum::body::Bytes) -> Result<Json<JobView>, ApiError> {
+pub async fn reject_job(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    body: axum::body::Bytes,
+) -> Result<Json<JobView>, ApiError> {
     caller.require(Role::Approver)?;
     // The body is optional: an empty one rejects without a comment.
     let req: RejectRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RejectRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.to_string()))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.to_string()))?
     };
     Ok(Json(s.jobs.reject(id, &caller.name, req.comment.as_deref()).await?))
 }
@@ -96,7 +126,11 @@ pub async fn reject_job(State(s): State<AppState>, caller: Caller, ApiPath(id): 
 /// Cancels an approved or running job: pending tasks never run, running ones are killed.
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs", params(("id" = i64, Path, description = "Job id")),
     responses((status = 200, body = JobView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn cancel_job(State(s): State<AppState>, caller: Caller, ApiPath(id): ApiPath<i64>) -> Result<Json<JobView>, ApiError> {
+pub async fn cancel_job(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<JobView>, ApiError> {
     caller.require(Role::Approver)?;
     Ok(Json(s.jobs.cancel(id, &caller.name).await?))
 }

@@ -44,7 +44,10 @@ pub struct AppState {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Steward API", description = "LLM-assisted operations: proposals that run only after approval."),
+    info(
+        title = "Steward API",
+        description = "LLM-assisted operations: proposals that run only after approval."
+    ),
     components(schemas(ErrorBody))
 )]
 struct ApiDoc;
@@ -69,12 +72,23 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .split_for_parts();
     let doc = Arc::new(doc);
     let doc_json = doc.clone();
-    api.route("/api/v1/openapi.json", get(move || async move { Json(doc_json.as_ref().clone()) }))
-        .route("/metrics", get(|| async { ([("content-type", "text/plain; version=0.0.4")], crate::metrics::render()) }))
-        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/api/v1/openapi-ui.json", doc.as_ref().clone()))
-        .route("/", get(index))
-        .fallback(|| async { ApiError::not_found("no such route") })
-        .layer(DefaultBodyLimit::max(max_body))
+    api.route(
+        "/api/v1/openapi.json",
+        get(move || async move { Json(doc_json.as_ref().clone()) }),
+    )
+    .route(
+        "/metrics",
+        get(|| async {
+            (
+                [("content-type", "text/plain; version=0.0.4")],
+                crate::metrics::render(),
+            )
+        }),
+    )
+    .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/api/v1/openapi-ui.json", doc.as_ref().clone()))
+    .route("/", get(index))
+    .fallback(|| async { ApiError::not_found("no such route") })
+    .layer(DefaultBodyLimit::max(max_body))
 }
 
 /// Liveness.

@@ -90,7 +90,12 @@ pub async fn list_stacks(State(s): State<AppState>, caller: Caller) -> Result<Js
                                     aliases: cmd.aliases.clone(),
                                     risk: cmd.risk,
                                     timeout_secs: cmd.timeout_secs,
-                                    params: cmd.params.iter().map(|(k, p)| (k.clone(), p.schema())).collect::<serde_json::Map<_, _>>().into(),
+                                    params: cmd
+                                        .params
+                                        .iter()
+                                        .map(|(k, p)| (k.clone(), p.schema()))
+                                        .collect::<serde_json::Map<_, _>>()
+                                        .into(),
                                 })
                                 .collect(),
                         })

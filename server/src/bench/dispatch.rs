@@ -78,33 +78,68 @@ fn start_server() -> anyhow::Result<ServerProc> {
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    let http = line.split("http://").nth(1).and_then(|s| s.split_whitespace().next()).context("no address")?.to_owned();
-    let grpc = line.rsplit("agents connect to ").next().context("no gRPC address")?.trim_end_matches(')').to_owned();
-    Ok(ServerProc { child, http: format!("http://{http}"), grpc: format!("http://{grpc}"), _dir: dir })
+    let http = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .context("no address")?
+        .to_owned();
+    let grpc = line
+        .rsplit("agents connect to ")
+        .next()
+        .context("no gRPC address")?
+        .trim_end_matches(')')
+        .to_owned();
+    Ok(ServerProc {
+        child,
+        http: format!("http://{http}"),
+        grpc: format!("http://{grpc}"),
+        _dir: dir,
+    })
 }
 
 fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib: f64 = status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
     kib / 1024.0
 }
 
 /// One simulated agent session; answers run-tasks immediately when `record` is given.
-async fn sim_agent(channel: tonic::transport::Channel, hostname: String, record: Option<Arc<Mutex<Record>>>) -> anyhow::Result<()> {
+async fn sim_agent(
+    channel: tonic::transport::Channel,
+    hostname: String,
+    record: Option<Arc<Mutex<Record>>>,
+) -> anyhow::Result<()> {
     let mut client = pb::agent_service_client::AgentServiceClient::new(channel);
     let (tx, rx) = mpsc::channel::<pb::AgentMessage>(1024);
     tx.send(pb::AgentMessage {
-        msg: Some(pb::agent_message::Msg::Hello(pb::Hello { hostname, agent_version: "bench".into(), facts: None, tasks: vec![] })),
+        msg: Some(pb::agent_message::Msg::Hello(pb::Hello {
+            hostname,
+            agent_version: "bench".into(),
+            facts: None,
+            tasks: vec![],
+        })),
     })
     .await?;
     let mut req = tonic::Request::new(ReceiverStream::new(rx));
-    req.metadata_mut().insert("authorization", format!("Bearer {TOKEN}").parse()?);
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {TOKEN}").parse()?);
     let mut inbound = client.session(req).await?.into_inner();
     let beat = tx.clone();
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(5)).await;
-            let hb = pb::AgentMessage { msg: Some(pb::agent_message::Msg::Heartbeat(pb::Heartbeat { sent_at_ms: 0, running: vec![] })) };
+            let hb = pb::AgentMessage {
+                msg: Some(pb::agent_message::Msg::Heartbeat(pb::Heartbeat {
+                    sent_at_ms: 0,
+                    running: vec![],
+                })),
+            };
             if beat.send(hb).await.is_err() {
                 return;
             }
@@ -117,11 +152,25 @@ async fn sim_agent(channel: tonic::transport::Channel, hostname: String, record:
                 r.lock().expect("lock").arrivals.insert(rt.task_id, now);
             }
             let ev = |seq, kind| pb::AgentMessage {
-                msg: Some(pb::agent_message::Msg::TaskEvent(pb::TaskEvent { task_id: rt.task_id, attempt: rt.attempt, seq, at_ms: 0, kind: Some(kind) })),
+                msg: Some(pb::agent_message::Msg::TaskEvent(pb::TaskEvent {
+                    task_id: rt.task_id,
+                    attempt: rt.attempt,
+                    seq,
+                    at_ms: 0,
+                    kind: Some(kind),
+                })),
             };
-            tx.send(ev(1, pb::task_event::Kind::Started(pb::TaskStarted { pid: 1 }))).await?;
-            tx.send(ev(2, pb::task_event::Kind::Finished(pb::TaskFinished { outcome: pb::TaskOutcome::Exited as i32, exit_code: 0, error: String::new() })))
+            tx.send(ev(1, pb::task_event::Kind::Started(pb::TaskStarted { pid: 1 })))
                 .await?;
+            tx.send(ev(
+                2,
+                pb::task_event::Kind::Finished(pb::TaskFinished {
+                    outcome: pb::TaskOutcome::Exited as i32,
+                    exit_code: 0,
+                    error: String::new(),
+                }),
+            ))
+            .await?;
             if let Some(r) = &record {
                 r.lock().expect("lock").finished += 1;
             }
@@ -134,7 +183,9 @@ async fn wait_online(http: &reqwest::Client, base: &str, n: usize) -> anyhow::Re
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let hosts: Value = http.get(format!("{base}/api/v1/hosts")).send().await?.json().await?;
-        let online = hosts.as_array().map_or(0, |a| a.iter().filter(|h| h["state"] == "ONLINE").count());
+        let online = hosts
+            .as_array()
+            .map_or(0, |a| a.iter().filter(|h| h["state"] == "ONLINE").count());
         if online >= n {
             return Ok(());
         }
@@ -181,14 +232,26 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let base = server.http.clone();
     let pid = server.child.id();
-    println!("steward bench dispatch: {} agents, {} sequential jobs, {} burst jobs, SQLite, server pid {pid}", a.agents, a.jobs, a.burst);
+    println!(
+        "steward bench dispatch: {} agents, {} sequential jobs, {} burst jobs, SQLite, server pid {pid}",
+        a.agents, a.jobs, a.burst
+    );
     let rss_empty = rss_mib(pid);
 
     let record = Arc::new(Mutex::new(Record::default()));
-    let channel = tonic::transport::Endpoint::from_shared(server.grpc.clone())?.connect().await?;
+    let channel = tonic::transport::Endpoint::from_shared(server.grpc.clone())?
+        .connect()
+        .await?;
     if a.agents > 0 {
-        let hosts: Vec<Value> = (0..a.agents).map(|i| json!({"hostname": format!("sim-{i:05}"), "components": ["host/host"]})).collect();
-        post(&http, format!("{base}/api/v1/clusters"), json!({"name": "bench", "stack": "essentials", "hosts": hosts})).await?;
+        let hosts: Vec<Value> = (0..a.agents)
+            .map(|i| json!({"hostname": format!("sim-{i:05}"), "components": ["host/host"]}))
+            .collect();
+        post(
+            &http,
+            format!("{base}/api/v1/clusters"),
+            json!({"name": "bench", "stack": "essentials", "hosts": hosts}),
+        )
+        .await?;
         for i in 0..a.agents {
             let (ch, r) = (channel.clone(), record.clone());
             tokio::spawn(async move {
@@ -202,19 +265,38 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
 
     let mut latencies = vec![];
     let propose = |http: reqwest::Client, base: String| async move {
-        post(&http, format!("{base}/api/v1/jobs"), json!({"cluster": "bench", "service": "host", "component": "host", "command": "check"})).await
+        post(
+            &http,
+            format!("{base}/api/v1/jobs"),
+            json!({"cluster": "bench", "service": "host", "component": "host", "command": "check"}),
+        )
+        .await
     };
     let mut expected = 0;
     if a.agents > 0 {
         for _ in 0..a.jobs {
             let job = propose(http.clone(), base.clone()).await?;
-            let ids: Vec<i64> = job["stages"][0]["tasks"].as_array().into_iter().flatten().filter_map(|t| t["id"].as_i64()).collect();
+            let ids: Vec<i64> = job["stages"][0]["tasks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t["id"].as_i64())
+                .collect();
             let t0 = Instant::now();
-            post(&http, format!("{base}/api/v1/jobs/{}/approve", job["id"]), json!({"plan_hash": job["plan_hash"]})).await?;
+            post(
+                &http,
+                format!("{base}/api/v1/jobs/{}/approve", job["id"]),
+                json!({"plan_hash": job["plan_hash"]}),
+            )
+            .await?;
             expected += ids.len();
             wait_finished(&record, expected).await?;
             let r = record.lock().expect("lock");
-            latencies.extend(ids.iter().filter_map(|id| r.arrivals.get(id)).map(|t| t.duration_since(t0).as_secs_f64() * 1000.0));
+            latencies.extend(
+                ids.iter()
+                    .filter_map(|id| r.arrivals.get(id))
+                    .map(|t| t.duration_since(t0).as_secs_f64() * 1000.0),
+            );
         }
         latencies.sort_by(f64::total_cmp);
 
@@ -225,7 +307,11 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
         let t0 = Instant::now();
         let mut approvals = tokio::task::JoinSet::new();
         for job in &burst {
-            let (http, url, body) = (http.clone(), format!("{base}/api/v1/jobs/{}/approve", job["id"]), json!({"plan_hash": job["plan_hash"]}));
+            let (http, url, body) = (
+                http.clone(),
+                format!("{base}/api/v1/jobs/{}/approve", job["id"]),
+                json!({"plan_hash": job["plan_hash"]}),
+            );
             approvals.spawn(async move { post(&http, url, body).await });
         }
         while let Some(r) = approvals.join_next().await {
@@ -238,17 +324,41 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
         println!();
         println!("| measure | value |");
         println!("|---|---|");
-        println!("| approve → task-started p50 | {:.2} ms |", percentile(&latencies, 0.50));
-        println!("| approve → task-started p99 | {:.2} ms |", percentile(&latencies, 0.99));
-        println!("| approve → task-started max | {:.2} ms |", latencies.last().copied().unwrap_or(f64::NAN));
-        println!("| latency samples | {} ({} jobs × {} tasks) |", latencies.len(), a.jobs, a.agents);
-        println!("| sustained throughput | {:.0} tasks/s ({tasks} tasks in {elapsed:.2} s) |", tasks as f64 / elapsed);
+        println!(
+            "| approve → task-started p50 | {:.2} ms |",
+            percentile(&latencies, 0.50)
+        );
+        println!(
+            "| approve → task-started p99 | {:.2} ms |",
+            percentile(&latencies, 0.99)
+        );
+        println!(
+            "| approve → task-started max | {:.2} ms |",
+            latencies.last().copied().unwrap_or(f64::NAN)
+        );
+        println!(
+            "| latency samples | {} ({} jobs × {} tasks) |",
+            latencies.len(),
+            a.jobs,
+            a.agents
+        );
+        println!(
+            "| sustained throughput | {:.0} tasks/s ({tasks} tasks in {elapsed:.2} s) |",
+            tasks as f64 / elapsed
+        );
         println!("| server RSS after the run | {:.1} MiB |", rss_mib(pid));
     }
 
     if a.idle_agents > 0 {
-        let hosts: Vec<Value> = (0..a.idle_agents).map(|i| json!({"hostname": format!("idle-{i:05}"), "components": ["host/host"]})).collect();
-        post(&http, format!("{base}/api/v1/clusters"), json!({"name": "idle", "stack": "essentials", "hosts": hosts})).await?;
+        let hosts: Vec<Value> = (0..a.idle_agents)
+            .map(|i| json!({"hostname": format!("idle-{i:05}"), "components": ["host/host"]}))
+            .collect();
+        post(
+            &http,
+            format!("{base}/api/v1/clusters"),
+            json!({"name": "idle", "stack": "essentials", "hosts": hosts}),
+        )
+        .await?;
         let before = rss_mib(pid);
         // Separate HTTP/2 connections, as real agents on separate hosts would have.
         for i in 0..a.idle_agents {
@@ -271,7 +381,11 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
         println!("|---|---|");
         println!("| 0 (fresh server) | {rss_empty:.1} MiB |");
         println!("| {} (before idle agents) | {before:.1} MiB |", a.agents);
-        println!("| {} connected, 10 s idle | {:.1} MiB |", a.agents + a.idle_agents, rss_mib(pid));
+        println!(
+            "| {} connected, 10 s idle | {:.1} MiB |",
+            a.agents + a.idle_agents,
+            rss_mib(pid)
+        );
     }
     Ok(())
 }

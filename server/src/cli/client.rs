@@ -14,7 +14,11 @@ pub struct Client {
 impl Client {
     /// A client for the server at `base` (e.g. `http://127.0.0.1:8080`).
     pub fn new(base: &str, token: Option<String>) -> Self {
-        Client { base: base.trim_end_matches('/').to_owned(), http: reqwest::Client::new(), token }
+        Client {
+            base: base.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+            token,
+        }
     }
 
     fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -31,7 +35,12 @@ impl Client {
     }
 
     async fn send(&self, r: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
-        let resp = r.send().await.with_context(|| format!("cannot reach the Steward server at {} (is it running? set --server or STEWARD_URL)", self.base))?;
+        let resp = r.send().await.with_context(|| {
+            format!(
+                "cannot reach the Steward server at {} (is it running? set --server or STEWARD_URL)",
+                self.base
+            )
+        })?;
         check(resp).await
     }
 
@@ -47,7 +56,11 @@ impl Client {
 
     /// POST JSON, return JSON.
     pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        Ok(self.send(self.req(reqwest::Method::POST, path).json(body)).await?.json().await?)
+        Ok(self
+            .send(self.req(reqwest::Method::POST, path).json(body))
+            .await?
+            .json()
+            .await?)
     }
 }
 

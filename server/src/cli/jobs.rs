@@ -89,7 +89,9 @@ pub enum JobsCmd {
 }
 
 fn parse_param(s: &str) -> Result<(String, String), String> {
-    s.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| format!("{s:?} is not name=value"))
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s:?} is not name=value"))
 }
 
 /// Runs a jobs command; returns the process exit code.
@@ -106,7 +108,15 @@ pub async fn run(client: &Client, cmd: JobsCmd, json_out: bool) -> anyhow::Resul
             } else {
                 let mut t = table(&["ID", "STATE", "RISK", "CLUSTER", "SUMMARY", "BY", "CREATED"]);
                 for j in v.as_array().into_iter().flatten() {
-                    t.add_row(vec![s(&j["id"]), s(&j["state"]), s(&j["risk"]), s(&j["cluster"]), s(&j["summary"]), s(&j["requested_by"]), s(&j["created_at"])]);
+                    t.add_row(vec![
+                        s(&j["id"]),
+                        s(&j["state"]),
+                        s(&j["risk"]),
+                        s(&j["cluster"]),
+                        s(&j["summary"]),
+                        s(&j["requested_by"]),
+                        s(&j["created_at"]),
+                    ]);
                 }
                 println!("{t}");
             }
@@ -115,10 +125,20 @@ pub async fn run(client: &Client, cmd: JobsCmd, json_out: bool) -> anyhow::Resul
             let v = client.get(&format!("/api/v1/jobs/{id}")).await?;
             print_job(&v, json_out)?;
         }
-        JobsCmd::Propose { cluster, service, component, command, hosts, params, rationale, plan } => {
+        JobsCmd::Propose {
+            cluster,
+            service,
+            component,
+            command,
+            hosts,
+            params,
+            rationale,
+            plan,
+        } => {
             let body = match plan {
                 Some(file) => {
-                    let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+                    let text =
+                        std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
                     serde_json::from_str::<Value>(&text).with_context(|| format!("{} is not JSON", file.display()))?
                 }
                 None => {
@@ -126,7 +146,8 @@ pub async fn run(client: &Client, cmd: JobsCmd, json_out: bool) -> anyhow::Resul
                     let (Some(service), Some(component), Some(command)) = (service, component, command) else {
                         anyhow::bail!("give SERVICE COMPONENT COMMAND, e.g. `steward jobs propose --cluster local host host check`, or --plan FILE");
                     };
-                    let mut b = json!({"cluster": cluster, "service": service, "component": component, "command": command});
+                    let mut b =
+                        json!({"cluster": cluster, "service": service, "component": component, "command": command});
                     if !hosts.is_empty() {
                         b["hosts"] = json!(hosts);
                     }
@@ -142,7 +163,10 @@ pub async fn run(client: &Client, cmd: JobsCmd, json_out: bool) -> anyhow::Resul
             let v = client.post("/api/v1/jobs", &body).await?;
             print_job(&v, json_out)?;
             if !json_out {
-                println!("\nProposed; nothing runs until approved:  steward jobs approve {}", s(&v["id"]));
+                println!(
+                    "\nProposed; nothing runs until approved:  steward jobs approve {}",
+                    s(&v["id"])
+                );
             }
         }
         JobsCmd::Approve { id, plan_hash, comment } => {
@@ -156,15 +180,25 @@ pub async fn run(client: &Client, cmd: JobsCmd, json_out: bool) -> anyhow::Resul
                     s(&v["plan_hash"])
                 }
             };
-            let v = client.post(&format!("/api/v1/jobs/{id}/approve"), &json!({"plan_hash": hash, "comment": comment})).await?;
+            let v = client
+                .post(
+                    &format!("/api/v1/jobs/{id}/approve"),
+                    &json!({"plan_hash": hash, "comment": comment}),
+                )
+                .await?;
             if json_out {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                println!("Job {id} approved (plan {}). Follow it:  steward jobs logs {id} -f", &hash[..hash.len().min(12)]);
+                println!(
+                    "Job {id} approved (plan {}). Follow it:  steward jobs logs {id} -f",
+                    &hash[..hash.len().min(12)]
+                );
             }
         }
         JobsCmd::Reject { id, comment } => {
-            let v = client.post(&format!("/api/v1/jobs/{id}/reject"), &json!({"comment": comment})).await?;
+            let v = client
+                .post(&format!("/api/v1/jobs/{id}/reject"), &json!({"comment": comment}))
+                .await?;
             if json_out {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
@@ -189,7 +223,13 @@ fn print_job(v: &Value, json_out: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(v)?);
         return Ok(());
     }
-    println!("Job {}  {}  risk {}  cluster {}", s(&v["id"]), s(&v["state"]), s(&v["risk"]), s(&v["cluster"]));
+    println!(
+        "Job {}  {}  risk {}  cluster {}",
+        s(&v["id"]),
+        s(&v["state"]),
+        s(&v["risk"]),
+        s(&v["cluster"])
+    );
     println!("  {}", s(&v["summary"]));
     if v["rationale"].as_str().is_some_and(|r| !r.is_empty()) {
         println!("  rationale: {}", s(&v["rationale"]));
@@ -201,14 +241,27 @@ fn print_job(v: &Value, json_out: bool) -> anyhow::Result<()> {
     }
     let mut t = table(&["STAGE", "COMMAND", "AFTER", "TASK", "HOST", "STATE", "EXIT", "ERROR"]);
     for st in v["stages"].as_array().into_iter().flatten() {
-        let after: Vec<String> = st["depends_on"].as_array().into_iter().flatten().map(|d| s(d)).collect();
+        let after: Vec<String> = st["depends_on"].as_array().into_iter().flatten().map(s).collect();
         for (i, task) in st["tasks"].as_array().into_iter().flatten().enumerate() {
             let (name, cmd, deps) = if i == 0 {
-                (format!("{} ({})", s(&st["name"]), s(&st["state"])), format!("{}/{} {}", s(&st["service"]), s(&st["component"]), s(&st["command"])), after.join(","))
+                (
+                    format!("{} ({})", s(&st["name"]), s(&st["state"])),
+                    format!("{}/{} {}", s(&st["service"]), s(&st["component"]), s(&st["command"])),
+                    after.join(","),
+                )
             } else {
                 (String::new(), String::new(), String::new())
             };
-            t.add_row(vec![name, cmd, deps, s(&task["id"]), s(&task["host"]), s(&task["state"]), s(&task["exit_code"]), s(&task["error"])]);
+            t.add_row(vec![
+                name,
+                cmd,
+                deps,
+                s(&task["id"]),
+                s(&task["host"]),
+                s(&task["state"]),
+                s(&task["exit_code"]),
+                s(&task["error"]),
+            ]);
         }
     }
     println!("{t}");
@@ -243,7 +296,11 @@ async fn logs(client: &Client, id: i64, only: Option<i64>, follow: bool) -> anyh
         return Ok(0);
     }
     let hosts: HashMap<i64, String> = tasks.iter().cloned().collect();
-    let resp = client.request(reqwest::Method::GET, &format!("/api/v1/events?job={id}")).send().await.context("cannot reach the server")?;
+    let resp = client
+        .request(reqwest::Method::GET, &format!("/api/v1/events?job={id}"))
+        .send()
+        .await
+        .context("cannot reach the server")?;
     let resp = super::client::check(resp).await?;
     let mut stream = resp.bytes_stream().eventsource();
     let tty = std::io::stderr().is_terminal();
@@ -251,13 +308,23 @@ async fn logs(client: &Client, id: i64, only: Option<i64>, follow: bool) -> anyh
     let mut states: HashMap<i64, String> = HashMap::new();
     let mut job_state = s(&job["state"]);
     let progress = |states: &HashMap<i64, String>, job_state: &str| {
-        let done = states.values().filter(|s| matches!(s.as_str(), "SUCCESSFUL" | "FAILED" | "TIMED_OUT" | "CANCELED")).count();
+        let done = states
+            .values()
+            .filter(|s| matches!(s.as_str(), "SUCCESSFUL" | "FAILED" | "TIMED_OUT" | "CANCELED"))
+            .count();
         let running = states.values().filter(|s| s.as_str() == "RUNNING").count();
-        let failed = states.values().filter(|s| matches!(s.as_str(), "FAILED" | "TIMED_OUT")).count();
+        let failed = states
+            .values()
+            .filter(|s| matches!(s.as_str(), "FAILED" | "TIMED_OUT"))
+            .count();
         format!(
             "job {id} {job_state} · {done}/{} tasks done · {running} running{} · {:.1}s",
             states.len().max(hosts.len()),
-            if failed > 0 { format!(" · {failed} failed") } else { String::new() },
+            if failed > 0 {
+                format!(" · {failed} failed")
+            } else {
+                String::new()
+            },
             started.elapsed().as_secs_f64()
         )
     };

@@ -54,13 +54,33 @@ pub async fn hosts(client: &Client, host: Option<String>, json: bool) -> anyhow:
         serde_json::Value::Array(a) => a,
         one => vec![one],
     };
-    let mut t = table(&["ID", "HOST", "STATE", "CLUSTER", "COMPONENTS", "LAST HEARTBEAT", "AGENT"]);
+    let mut t = table(&[
+        "ID",
+        "HOST",
+        "STATE",
+        "CLUSTER",
+        "COMPONENTS",
+        "LAST HEARTBEAT",
+        "AGENT",
+    ]);
     for h in &list {
         let comps: Vec<String> = h["components"]
             .as_array()
-            .map(|a| a.iter().map(|c| format!("{}/{} ({})", s(&c["service"]), s(&c["component"]), s(&c["state"]))).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|c| format!("{}/{} ({})", s(&c["service"]), s(&c["component"]), s(&c["state"])))
+                    .collect()
+            })
             .unwrap_or_default();
-        t.add_row(vec![s(&h["id"]), s(&h["hostname"]), s(&h["state"]), s(&h["cluster"]), comps.join("\n"), s(&h["last_heartbeat"]), s(&h["agent_version"])]);
+        t.add_row(vec![
+            s(&h["id"]),
+            s(&h["hostname"]),
+            s(&h["state"]),
+            s(&h["cluster"]),
+            comps.join("\n"),
+            s(&h["last_heartbeat"]),
+            s(&h["agent_version"]),
+        ]);
     }
     println!("{t}");
     Ok(())
@@ -83,7 +103,12 @@ pub async fn stacks(client: &Client, json: bool) -> anyhow::Result<()> {
                     .flatten()
                     .map(|cmd| format!("{}{}", s(&cmd["name"]), if cmd["risk"] == "high" { "!" } else { "" }))
                     .collect();
-                t.add_row(vec![format!("{} {}", s(&st["name"]), s(&st["version"])), s(&svc["name"]), s(&c["name"]), cmds.join(" ")]);
+                t.add_row(vec![
+                    format!("{} {}", s(&st["name"]), s(&st["version"])),
+                    s(&svc["name"]),
+                    s(&c["name"]),
+                    cmds.join(" "),
+                ]);
             }
         }
     }
@@ -98,7 +123,8 @@ pub async fn clusters(client: &Client, cmd: ClustersCmd, json: bool) -> anyhow::
         ClustersCmd::Show { cluster } => client.get(&format!("/api/v1/clusters/{cluster}")).await?,
         ClustersCmd::Create { file } => {
             let text = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-            let body: serde_json::Value = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let body: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             client.post("/api/v1/clusters", &body).await?
         }
     };
@@ -112,8 +138,18 @@ pub async fn clusters(client: &Client, cmd: ClustersCmd, json: bool) -> anyhow::
     };
     let mut t = table(&["ID", "CLUSTER", "STACK", "HOSTS"]);
     for c in &list {
-        let hosts: Vec<String> = c["hosts"].as_array().into_iter().flatten().map(|h| format!("{} ({})", s(&h["hostname"]), s(&h["state"]))).collect();
-        t.add_row(vec![s(&c["id"]), s(&c["name"]), format!("{} {}", s(&c["stack"]), s(&c["stack_version"])), hosts.join("\n")]);
+        let hosts: Vec<String> = c["hosts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|h| format!("{} ({})", s(&h["hostname"]), s(&h["state"])))
+            .collect();
+        t.add_row(vec![
+            s(&c["id"]),
+            s(&c["name"]),
+            format!("{} {}", s(&c["stack"]), s(&c["stack_version"])),
+            hosts.join("\n"),
+        ]);
     }
     println!("{t}");
     Ok(())

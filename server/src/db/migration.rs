@@ -38,10 +38,7 @@ fn json<T: Iden + 'static>(col: T) -> ColumnDef {
 }
 
 fn time<T: Iden + 'static>(col: T) -> ColumnDef {
-    ColumnDef::new(col)
-        .timestamp_with_time_zone()
-        .not_null()
-        .to_owned()
+    ColumnDef::new(col).timestamp_with_time_zone().not_null().to_owned()
 }
 
 fn time_opt<T: Iden + 'static>(col: T) -> ColumnDef {

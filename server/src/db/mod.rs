@@ -72,7 +72,10 @@ impl WriteTxn {
 impl Store {
     /// Wraps an open connection.
     pub fn new(conn: DatabaseConnection) -> Self {
-        Store { conn, write: Default::default() }
+        Store {
+            conn,
+            write: Default::default(),
+        }
     }
 
     /// Starts a write transaction (waits for the writer lock).

@@ -103,7 +103,11 @@ impl ClusterView {
     pub fn carriers(&self, service: &str, component: &str) -> Vec<String> {
         self.hosts
             .iter()
-            .filter(|h| h.components.iter().any(|c| c.service == service && c.component == component))
+            .filter(|h| {
+                h.components
+                    .iter()
+                    .any(|c| c.service == service && c.component == component)
+            })
             .map(|h| h.hostname.clone())
             .collect()
     }
@@ -132,7 +136,11 @@ impl ClusterView {
                 hosts.sort();
             }
         }
-        RenderContext { cluster: self.name.clone(), config, topology }
+        RenderContext {
+            cluster: self.name.clone(),
+            config,
+            topology,
+        }
     }
 }
 
@@ -169,7 +177,8 @@ pub struct NewPlacement {
 fn valid_hostname(h: &str) -> bool {
     !h.is_empty()
         && h.len() <= 253
-        && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
+        && h.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
 }
 
 fn ts(t: Option<chrono::DateTime<Utc>>) -> Option<String> {
@@ -177,41 +186,87 @@ fn ts(t: Option<chrono::DateTime<Utc>>) -> Option<String> {
 }
 
 /// Creates a cluster, its hosts and their placements in one transaction.
-pub async fn create_cluster(db: &DatabaseConnection, catalog: &Catalog, req: NewCluster) -> Result<ClusterView, InventoryError> {
-    if req.name.is_empty() || req.name.len() > 64 || !req.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err(InventoryError::Invalid(format!("cluster name {:?} must be 1-64 letters, digits, '-' or '_'", req.name)));
+pub async fn create_cluster(
+    db: &DatabaseConnection,
+    catalog: &Catalog,
+    req: NewCluster,
+) -> Result<ClusterView, InventoryError> {
+    if req.name.is_empty()
+        || req.name.len() > 64
+        || !req
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(InventoryError::Invalid(format!(
+            "cluster name {:?} must be 1-64 letters, digits, '-' or '_'",
+            req.name
+        )));
     }
     let stack = match &req.version {
         Some(v) => catalog.stack(&req.stack, v),
         None => catalog.latest(&req.stack),
     }
-    .ok_or_else(|| InventoryError::Invalid(format!("unknown stack {:?}{}", req.stack, req.version.as_deref().map(|v| format!(" version {v:?}")).unwrap_or_default())))?;
+    .ok_or_else(|| {
+        InventoryError::Invalid(format!(
+            "unknown stack {:?}{}",
+            req.stack,
+            req.version
+                .as_deref()
+                .map(|v| format!(" version {v:?}"))
+                .unwrap_or_default()
+        ))
+    })?;
     for (k, v) in &req.config {
         if !stack.config.contains_key(k) {
-            return Err(InventoryError::Invalid(format!("config key {k:?} is not one of stack {}'s keys", stack.name)));
+            return Err(InventoryError::Invalid(format!(
+                "config key {k:?} is not one of stack {}'s keys",
+                stack.name
+            )));
         }
         if v.is_object() || v.is_array() || v.is_null() {
-            return Err(InventoryError::Invalid(format!("config key {k:?} must be a string, number or boolean")));
+            return Err(InventoryError::Invalid(format!(
+                "config key {k:?} must be a string, number or boolean"
+            )));
         }
     }
     let mut seen = BTreeSet::new();
     for p in &req.hosts {
         if !valid_hostname(&p.hostname) {
-            return Err(InventoryError::Invalid(format!("hostname {:?} is not valid", p.hostname)));
+            return Err(InventoryError::Invalid(format!(
+                "hostname {:?} is not valid",
+                p.hostname
+            )));
         }
         if !seen.insert(p.hostname.clone()) {
-            return Err(InventoryError::Invalid(format!("host {:?} is listed twice", p.hostname)));
+            return Err(InventoryError::Invalid(format!(
+                "host {:?} is listed twice",
+                p.hostname
+            )));
         }
         for c in &p.components {
-            let ok = c.split_once('/').is_some_and(|(s, comp)| stack.component(s, comp).is_some());
+            let ok = c
+                .split_once('/')
+                .is_some_and(|(s, comp)| stack.component(s, comp).is_some());
             if !ok {
-                return Err(InventoryError::Invalid(format!("stack {} {} has no component {c:?} (expected \"service/component\")", stack.name, stack.version)));
+                return Err(InventoryError::Invalid(format!(
+                    "stack {} {} has no component {c:?} (expected \"service/component\")",
+                    stack.name, stack.version
+                )));
             }
         }
     }
     let txn = db.begin().await?;
-    if cluster::Entity::find().filter(cluster::Column::Name.eq(&req.name)).one(&txn).await?.is_some() {
-        return Err(InventoryError::Conflict(format!("cluster {:?} already exists", req.name)));
+    if cluster::Entity::find()
+        .filter(cluster::Column::Name.eq(&req.name))
+        .one(&txn)
+        .await?
+        .is_some()
+    {
+        return Err(InventoryError::Conflict(format!(
+            "cluster {:?} already exists",
+            req.name
+        )));
     }
     let now = Utc::now();
     let c = cluster::ActiveModel {
@@ -227,7 +282,10 @@ pub async fn create_cluster(db: &DatabaseConnection, catalog: &Catalog, req: New
     for p in &req.hosts {
         let h = upsert_host(&txn, &p.hostname).await?;
         if let Some(other) = h.cluster_id.filter(|id| *id != c.id) {
-            return Err(InventoryError::Conflict(format!("host {:?} already belongs to cluster #{other}", p.hostname)));
+            return Err(InventoryError::Conflict(format!(
+                "host {:?} already belongs to cluster #{other}",
+                p.hostname
+            )));
         }
         let mut am: host::ActiveModel = h.clone().into();
         am.cluster_id = Set(Some(c.id));
@@ -243,9 +301,13 @@ pub async fn create_cluster(db: &DatabaseConnection, catalog: &Catalog, req: New
                 ..Default::default()
             })
             .on_conflict(
-                OnConflict::columns([host_component::Column::HostId, host_component::Column::Service, host_component::Column::Component])
-                    .do_nothing()
-                    .to_owned(),
+                OnConflict::columns([
+                    host_component::Column::HostId,
+                    host_component::Column::Service,
+                    host_component::Column::Component,
+                ])
+                .do_nothing()
+                .to_owned(),
             )
             .exec_without_returning(&txn)
             .await?;
@@ -256,7 +318,11 @@ pub async fn create_cluster(db: &DatabaseConnection, catalog: &Catalog, req: New
 }
 
 async fn upsert_host<C: ConnectionTrait>(db: &C, hostname: &str) -> Result<host::Model, InventoryError> {
-    if let Some(h) = host::Entity::find().filter(host::Column::Hostname.eq(hostname)).one(db).await? {
+    if let Some(h) = host::Entity::find()
+        .filter(host::Column::Hostname.eq(hostname))
+        .one(db)
+        .await?
+    {
         return Ok(h);
     }
     Ok(host::ActiveModel {
@@ -297,7 +363,11 @@ pub async fn host_connected(
 }
 
 /// Marks a host OFFLINE with the time its agent was last heard.
-pub async fn host_disconnected(db: &DatabaseConnection, host_id: i64, last_heard: chrono::DateTime<Utc>) -> Result<(), InventoryError> {
+pub async fn host_disconnected(
+    db: &DatabaseConnection,
+    host_id: i64,
+    last_heard: chrono::DateTime<Utc>,
+) -> Result<(), InventoryError> {
     host::Entity::update_many()
         .col_expr(host::Column::State, "OFFLINE".into())
         .col_expr(host::Column::LastHeartbeat, last_heard.into())
@@ -308,7 +378,13 @@ pub async fn host_disconnected(db: &DatabaseConnection, host_id: i64, last_heard
 }
 
 /// Records what a finished command says about a component's state.
-pub async fn set_component_state<C: ConnectionTrait>(db: &C, host_id: i64, service: &str, component: &str, state: &str) -> Result<(), sea_orm::DbErr> {
+pub async fn set_component_state<C: ConnectionTrait>(
+    db: &C,
+    host_id: i64,
+    service: &str,
+    component: &str,
+    state: &str,
+) -> Result<(), sea_orm::DbErr> {
     host_component::Entity::update_many()
         .col_expr(host_component::Column::State, state.into())
         .col_expr(host_component::Column::UpdatedAt, Utc::now().into())
@@ -321,8 +397,14 @@ pub async fn set_component_state<C: ConnectionTrait>(db: &C, host_id: i64, servi
 }
 
 /// Every cluster, by name.
-pub async fn list_clusters(db: &DatabaseConnection, presence: Option<&Presence>) -> Result<Vec<ClusterView>, InventoryError> {
-    let clusters = cluster::Entity::find().order_by_asc(cluster::Column::Name).all(db).await?;
+pub async fn list_clusters(
+    db: &DatabaseConnection,
+    presence: Option<&Presence>,
+) -> Result<Vec<ClusterView>, InventoryError> {
+    let clusters = cluster::Entity::find()
+        .order_by_asc(cluster::Column::Name)
+        .all(db)
+        .await?;
     let mut out = Vec::with_capacity(clusters.len());
     for c in clusters {
         out.push(build_cluster_view(db, c, presence).await?);
@@ -331,7 +413,11 @@ pub async fn list_clusters(db: &DatabaseConnection, presence: Option<&Presence>)
 }
 
 /// One cluster by name or numeric id.
-pub async fn cluster_view(db: &DatabaseConnection, key: &str, presence: Option<&Presence>) -> Result<ClusterView, InventoryError> {
+pub async fn cluster_view(
+    db: &DatabaseConnection,
+    key: &str,
+    presence: Option<&Presence>,
+) -> Result<ClusterView, InventoryError> {
     let q = cluster::Entity::find();
     let found = match key.parse::<i64>() {
         Ok(id) => q.filter(cluster::Column::Id.eq(id)).one(db).await?,
@@ -341,14 +427,25 @@ pub async fn cluster_view(db: &DatabaseConnection, key: &str, presence: Option<&
     build_cluster_view(db, c, presence).await
 }
 
-async fn build_cluster_view(db: &DatabaseConnection, c: cluster::Model, presence: Option<&Presence>) -> Result<ClusterView, InventoryError> {
+async fn build_cluster_view(
+    db: &DatabaseConnection,
+    c: cluster::Model,
+    presence: Option<&Presence>,
+) -> Result<ClusterView, InventoryError> {
     let hosts = host::Entity::find()
         .filter(host::Column::ClusterId.eq(c.id))
         .order_by_asc(host::Column::Hostname)
         .all(db)
         .await?;
     let views = host_views(db, hosts, Some(&c.name), presence).await?;
-    Ok(ClusterView { id: c.id, name: c.name, stack: c.stack, stack_version: c.stack_version, config: c.config, hosts: views })
+    Ok(ClusterView {
+        id: c.id,
+        name: c.name,
+        stack: c.stack,
+        stack_version: c.stack_version,
+        config: c.config,
+        hosts: views,
+    })
 }
 
 async fn host_views(
@@ -366,7 +463,11 @@ async fn host_views(
         .await?;
     let mut by_host: BTreeMap<i64, Vec<HostComponentView>> = BTreeMap::new();
     for c in comps {
-        by_host.entry(c.host_id).or_default().push(HostComponentView { service: c.service, component: c.component, state: c.state });
+        by_host.entry(c.host_id).or_default().push(HostComponentView {
+            service: c.service,
+            component: c.component,
+            state: c.state,
+        });
     }
     let mut cluster_names: BTreeMap<i64, String> = BTreeMap::new();
     if cluster_name.is_none() {
@@ -384,7 +485,13 @@ async fn host_views(
                     Some(n) => Some(n.to_owned()),
                     None => h.cluster_id.and_then(|id| cluster_names.get(&id).cloned()),
                 },
-                state: if live.is_some() { "ONLINE".into() } else if presence.is_some() { "OFFLINE".into() } else { h.state.clone() },
+                state: if live.is_some() {
+                    "ONLINE".into()
+                } else if presence.is_some() {
+                    "OFFLINE".into()
+                } else {
+                    h.state.clone()
+                },
                 last_heartbeat: ts(live.or(h.last_heartbeat)),
                 agent_version: h.agent_version,
                 labels: h.labels,
@@ -398,7 +505,10 @@ async fn host_views(
 
 /// Every host, by hostname.
 pub async fn list_hosts(db: &DatabaseConnection, presence: &Presence) -> Result<Vec<HostView>, InventoryError> {
-    let hosts = host::Entity::find().order_by_asc(host::Column::Hostname).all(db).await?;
+    let hosts = host::Entity::find()
+        .order_by_asc(host::Column::Hostname)
+        .all(db)
+        .await?;
     host_views(db, hosts, None, Some(presence)).await
 }
 
@@ -415,10 +525,19 @@ pub async fn host_view(db: &DatabaseConnection, key: &str, presence: &Presence) 
 
 /// The name of cluster `id`.
 pub async fn cluster_name(db: &DatabaseConnection, id: i64) -> Result<String, InventoryError> {
-    Ok(cluster::Entity::find_by_id(id).one(db).await?.map(|c| c.name).unwrap_or_default())
+    Ok(cluster::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(|c| c.name)
+        .unwrap_or_default())
 }
 
 /// Every cluster's name by id.
 pub async fn cluster_names(db: &DatabaseConnection) -> Result<BTreeMap<i64, String>, InventoryError> {
-    Ok(cluster::Entity::find().all(db).await?.into_iter().map(|c| (c.id, c.name)).collect())
+    Ok(cluster::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c.name))
+        .collect())
 }

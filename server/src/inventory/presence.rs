@@ -13,7 +13,10 @@ pub struct Presence {
 impl Presence {
     /// Records that `session` of `host_id` spoke now.
     pub fn heard(&self, host_id: i64, session: u64) {
-        self.live.write().expect("presence lock").insert(host_id, (session, Utc::now()));
+        self.live
+            .write()
+            .expect("presence lock")
+            .insert(host_id, (session, Utc::now()));
     }
 
     /// Forgets `host_id` if `session` is still the one recorded; returns when it was last heard.
@@ -31,7 +34,11 @@ impl Presence {
 
     /// When `host_id` was last heard, if it is online.
     pub fn get(&self, host_id: i64) -> Option<DateTime<Utc>> {
-        self.live.read().expect("presence lock").get(&host_id).map(|(_, at)| *at)
+        self.live
+            .read()
+            .expect("presence lock")
+            .get(&host_id)
+            .map(|(_, at)| *at)
     }
 
     /// How many hosts are online.

@@ -38,7 +38,11 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { max_concurrent_jobs: 64, offline_grace: Duration::from_secs(60), result_grace: Duration::from_secs(30) }
+        EngineConfig {
+            max_concurrent_jobs: 64,
+            offline_grace: Duration::from_secs(60),
+            result_grace: Duration::from_secs(30),
+        }
     }
 }
 
@@ -56,12 +60,30 @@ pub struct KnownTask {
 /// The sending half of an agent session.
 pub type SessionTx = mpsc::Sender<pb::ServerMessage>;
 
+/// Where the answer to a cancel goes.
+type Reply = oneshot::Sender<Result<(), JobError>>;
+
 enum Msg {
     Approved(i64),
-    Cancel { job_id: i64, actor: String, reply: oneshot::Sender<Result<(), JobError>> },
-    Connected { host_id: i64, session: u64, tx: SessionTx, known: Vec<KnownTask> },
-    Disconnected { host_id: i64, session: u64 },
-    Events { host_id: i64, events: Vec<pb::TaskEvent> },
+    Cancel {
+        job_id: i64,
+        actor: String,
+        reply: Reply,
+    },
+    Connected {
+        host_id: i64,
+        session: u64,
+        tx: SessionTx,
+        known: Vec<KnownTask>,
+    },
+    Disconnected {
+        host_id: i64,
+        session: u64,
+    },
+    Events {
+        host_id: i64,
+        events: Vec<pb::TaskEvent>,
+    },
 }
 
 /// A cheap handle to the engine.
@@ -90,23 +112,50 @@ impl EngineHandle {
     /// Cancels an approved or running job.
     pub async fn cancel(&self, job_id: i64, actor: &str) -> Result<(), JobError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Msg::Cancel { job_id, actor: actor.to_owned(), reply }).await.map_err(|_| JobError::EngineDown)?;
+        self.tx
+            .send(Msg::Cancel {
+                job_id,
+                actor: actor.to_owned(),
+                reply,
+            })
+            .await
+            .map_err(|_| JobError::EngineDown)?;
         rx.await.map_err(|_| JobError::EngineDown)?
     }
 
     /// An agent session said hello.
-    pub async fn connected(&self, host_id: i64, session: u64, tx: SessionTx, known: Vec<KnownTask>) -> Result<(), EngineStopped> {
-        self.tx.send(Msg::Connected { host_id, session, tx, known }).await.map_err(|_| EngineStopped)
+    pub async fn connected(
+        &self,
+        host_id: i64,
+        session: u64,
+        tx: SessionTx,
+        known: Vec<KnownTask>,
+    ) -> Result<(), EngineStopped> {
+        self.tx
+            .send(Msg::Connected {
+                host_id,
+                session,
+                tx,
+                known,
+            })
+            .await
+            .map_err(|_| EngineStopped)
     }
 
     /// An agent session ended.
     pub async fn disconnected(&self, host_id: i64, session: u64) -> Result<(), EngineStopped> {
-        self.tx.send(Msg::Disconnected { host_id, session }).await.map_err(|_| EngineStopped)
+        self.tx
+            .send(Msg::Disconnected { host_id, session })
+            .await
+            .map_err(|_| EngineStopped)
     }
 
     /// Task events from an agent session, in the order received.
     pub async fn events(&self, host_id: i64, events: Vec<pb::TaskEvent>) -> Result<(), EngineStopped> {
-        self.tx.send(Msg::Events { host_id, events }).await.map_err(|_| EngineStopped)
+        self.tx
+            .send(Msg::Events { host_id, events })
+            .await
+            .map_err(|_| EngineStopped)
     }
 }
 
@@ -165,7 +214,7 @@ struct Batch {
     sends: Vec<(i64, pb::ServerMessage)>,
     acks: HashMap<i64, Vec<pb::TaskAck>>,
     events: Vec<Event>,
-    replies: Vec<(oneshot::Sender<Result<(), JobError>>, Result<(), JobError>)>,
+    replies: Vec<(Reply, Result<(), JobError>)>,
     expire: bool,
 }
 
@@ -200,7 +249,11 @@ const SYSTEM: &str = "steward";
 
 impl Engine {
     /// Recovers active jobs from the database and starts the engine task.
-    pub async fn start(store: Store, bus: Bus, config: EngineConfig) -> Result<(EngineHandle, tokio::task::JoinHandle<()>), sea_orm::DbErr> {
+    pub async fn start(
+        store: Store,
+        bus: Bus,
+        config: EngineConfig,
+    ) -> Result<(EngineHandle, tokio::task::JoinHandle<()>), sea_orm::DbErr> {
         let (tx, rx) = mpsc::channel(65_536);
         let mut engine = Engine {
             store,
@@ -240,7 +293,11 @@ impl Engine {
             }
         }
         if !self.jobs.is_empty() || !self.waiting.is_empty() {
-            tracing::info!(running = self.jobs.len(), waiting = self.waiting.len(), "recovered active jobs; running tasks wait for their agents to report");
+            tracing::info!(
+                running = self.jobs.len(),
+                waiting = self.waiting.len(),
+                "recovered active jobs; running tasks wait for their agents to report"
+            );
         }
         let ids: Vec<i64> = self.jobs.keys().copied().collect();
         for id in ids {
@@ -291,7 +348,12 @@ impl Engine {
                 let r = self.cancel(job_id, &actor, b);
                 b.replies.push((reply, r));
             }
-            Msg::Connected { host_id, session, tx, known } => self.connected(host_id, session, tx, known, b),
+            Msg::Connected {
+                host_id,
+                session,
+                tx,
+                known,
+            } => self.connected(host_id, session, tx, known, b),
             Msg::Disconnected { host_id, session } => {
                 let h = self.hosts.entry(host_id).or_default();
                 if h.session.as_ref().is_some_and(|(s, _)| *s == session) {
@@ -331,14 +393,22 @@ impl Engine {
                 break;
             }
             b.jobs.push((id, JobState::Pending, None, false));
-            b.events.push(Event::Job { job_id: id, state: JobState::Pending.as_str().into(), finished: false });
+            b.events.push(Event::Job {
+                job_id: id,
+                state: JobState::Pending.as_str().into(),
+                finished: false,
+            });
             self.progress(id, b);
         }
     }
 
     /// Builds a job's run state from its rows (a fresh approval or a recovery).
     async fn load_job(&mut self, j: &job::Model) -> Result<(), sea_orm::DbErr> {
-        let stages = stage::Entity::find().filter(stage::Column::JobId.eq(j.id)).order_by_asc(stage::Column::Idx).all(&self.store.conn).await?;
+        let stages = stage::Entity::find()
+            .filter(stage::Column::JobId.eq(j.id))
+            .order_by_asc(stage::Column::Idx)
+            .all(&self.store.conn)
+            .await?;
         let tasks = task::Entity::find()
             .select_only()
             .columns([
@@ -356,7 +426,11 @@ impl Engine {
             .into_tuple::<(i64, i64, i64, String, String, i32, i32, Option<chrono::DateTime<Utc>>)>()
             .all(&self.store.conn)
             .await?;
-        let running_ids: Vec<i64> = tasks.iter().filter(|t| t.4 == TaskState::Running.as_str()).map(|t| t.0).collect();
+        let running_ids: Vec<i64> = tasks
+            .iter()
+            .filter(|t| t.4 == TaskState::Running.as_str())
+            .map(|t| t.0)
+            .collect();
         let mut last_seqs: HashMap<i64, i64> = HashMap::new();
         if !running_ids.is_empty() {
             let rows: Vec<(i64, Option<i64>)> = task_log::Entity::find()
@@ -393,7 +467,9 @@ impl Engine {
         let now = Instant::now();
         let wall_now = Utc::now();
         for (id, stage_id, host_id, hostname, state, attempt, timeout, dispatched_at) in tasks {
-            let Some(si) = run.stages.iter().position(|s| s.id == stage_id) else { continue };
+            let Some(si) = run.stages.iter().position(|s| s.id == stage_id) else {
+                continue;
+            };
             let state = TaskState::parse(&state).unwrap_or(TaskState::Failed);
             let stage = &mut run.stages[si];
             stage.tasks.push(id);
@@ -406,11 +482,24 @@ impl Engine {
             }
             stage.open += 1;
             let timeout = Duration::from_secs(timeout.max(1) as u64);
-            let mut t = RunTask { job_id: j.id, stage: si, host_id, hostname, state, attempt, last_seq: 0, timeout, deadline: None, queued_at: now };
+            let mut t = RunTask {
+                job_id: j.id,
+                stage: si,
+                host_id,
+                hostname,
+                state,
+                attempt,
+                last_seq: 0,
+                timeout,
+                deadline: None,
+                queued_at: now,
+            };
             let host = self.hosts.entry(host_id).or_default();
             if state == TaskState::Running {
                 // Recovered: wait for the agent to report, until the task's own deadline.
-                let elapsed = dispatched_at.map(|d| (wall_now - d).to_std().unwrap_or_default()).unwrap_or_default();
+                let elapsed = dispatched_at
+                    .map(|d| (wall_now - d).to_std().unwrap_or_default())
+                    .unwrap_or_default();
                 let left = (timeout + self.config.result_grace).saturating_sub(elapsed);
                 t.deadline = Some(now + left.max(self.config.result_grace));
                 t.last_seq = last_seqs.get(&id).copied().unwrap_or(0);
@@ -436,7 +525,10 @@ impl Engine {
             // Close stages whose tasks are all final.
             for s in job.stages.iter_mut() {
                 if s.state == StageState::Running && s.open == 0 {
-                    let any_canceled = s.tasks.iter().any(|t| self.tasks.get(t).is_none_or(|t| t.state == TaskState::Canceled));
+                    let any_canceled = s
+                        .tasks
+                        .iter()
+                        .any(|t| self.tasks.get(t).is_none_or(|t| t.state == TaskState::Canceled));
                     s.state = if s.failed {
                         StageState::Failed
                     } else if job.canceled && any_canceled {
@@ -461,13 +553,23 @@ impl Engine {
                         to_cancel.extend(s.tasks.iter().map(|t| (si, *t)));
                     }
                 }
-                let reason = if job.canceled { "job canceled".to_owned() } else { "an earlier task failed".to_owned() };
+                let reason = if job.canceled {
+                    "job canceled".to_owned()
+                } else {
+                    "an earlier task failed".to_owned()
+                };
                 for (si, tid) in to_cancel {
                     if let Some(t) = self.tasks.get_mut(&tid) {
                         if t.state == TaskState::Pending {
                             t.state = TaskState::Canceled;
                             b.finished.push((tid, TaskState::Canceled, None, Some(reason.clone())));
-                            b.events.push(Event::Task { job_id, task_id: tid, host: t.hostname.clone(), state: TaskState::Canceled.as_str().into(), exit_code: None });
+                            b.events.push(Event::Task {
+                                job_id,
+                                task_id: tid,
+                                host: t.hostname.clone(),
+                                state: TaskState::Canceled.as_str().into(),
+                                exit_code: None,
+                            });
                             let stage = &mut job.stages[si];
                             if stage.state == StageState::Running {
                                 stage.open -= 1;
@@ -480,7 +582,11 @@ impl Engine {
                 // Start every pending stage whose dependencies all succeeded.
                 let ready: Vec<usize> = (0..job.stages.len())
                     .filter(|&i| {
-                        job.stages[i].state == StageState::Pending && job.stages[i].deps.iter().all(|&d| job.stages.get(d).is_some_and(|s| s.state == StageState::Successful))
+                        job.stages[i].state == StageState::Pending
+                            && job.stages[i]
+                                .deps
+                                .iter()
+                                .all(|&d| job.stages.get(d).is_some_and(|s| s.state == StageState::Successful))
                     })
                     .collect();
                 for si in ready {
@@ -500,7 +606,11 @@ impl Engine {
                     changed = true;
                 }
             }
-            if job.stages.iter().all(|s| !matches!(s.state, StageState::Pending | StageState::Running)) {
+            if job
+                .stages
+                .iter()
+                .all(|s| !matches!(s.state, StageState::Pending | StageState::Running))
+            {
                 let state = if job.canceled {
                     JobState::Canceled
                 } else if job.failed {
@@ -510,8 +620,17 @@ impl Engine {
                 };
                 let error = job.error.clone();
                 b.jobs.push((job_id, state, error.clone(), true));
-                b.audit.push((SYSTEM.into(), "job.finished", format!("job:{job_id}"), json!({"state": state.as_str(), "error": error})));
-                b.events.push(Event::Job { job_id, state: state.as_str().into(), finished: true });
+                b.audit.push((
+                    SYSTEM.into(),
+                    "job.finished",
+                    format!("job:{job_id}"),
+                    json!({"state": state.as_str(), "error": error}),
+                ));
+                b.events.push(Event::Job {
+                    job_id,
+                    state: state.as_str().into(),
+                    finished: true,
+                });
                 let job = self.jobs.remove(&job_id).expect("present");
                 for s in job.stages {
                     for t in s.tasks {
@@ -531,7 +650,9 @@ impl Engine {
     fn schedule(&mut self, b: &mut Batch) {
         let dirty = std::mem::take(&mut self.dirty);
         for host_id in dirty {
-            let Some(host) = self.hosts.get_mut(&host_id) else { continue };
+            let Some(host) = self.hosts.get_mut(&host_id) else {
+                continue;
+            };
             if host.running.is_some() || host.session.is_none() {
                 continue;
             }
@@ -546,12 +667,22 @@ impl Engine {
                 t.deadline = Some(Instant::now() + t.timeout + self.config.result_grace);
                 host.running = Some(tid);
                 b.dispatched.push(tid);
-                b.events.push(Event::Task { job_id: t.job_id, task_id: tid, host: t.hostname.clone(), state: TaskState::Running.as_str().into(), exit_code: None });
+                b.events.push(Event::Task {
+                    job_id: t.job_id,
+                    task_id: tid,
+                    host: t.hostname.clone(),
+                    state: TaskState::Running.as_str().into(),
+                    exit_code: None,
+                });
                 if let Some(job) = self.jobs.get_mut(&t.job_id) {
                     if !job.started {
                         job.started = true;
                         b.jobs.push((t.job_id, JobState::Running, None, false));
-                        b.events.push(Event::Job { job_id: t.job_id, state: JobState::Running.as_str().into(), finished: false });
+                        b.events.push(Event::Job {
+                            job_id: t.job_id,
+                            state: JobState::Running.as_str().into(),
+                            finished: false,
+                        });
                     }
                 }
                 break;
@@ -562,7 +693,12 @@ impl Engine {
     fn task_event(&mut self, host_id: i64, e: pb::TaskEvent, b: &mut Batch) {
         metrics::AGENT_EVENTS.inc();
         let ack = |b: &mut Batch, seq: u64, done: bool| {
-            b.acks.entry(host_id).or_default().push(pb::TaskAck { task_id: e.task_id, attempt: e.attempt, seq, done });
+            b.acks.entry(host_id).or_default().push(pb::TaskAck {
+                task_id: e.task_id,
+                attempt: e.attempt,
+                seq,
+                done,
+            });
         };
         let Some(t) = self.tasks.get_mut(&e.task_id) else {
             // Finished long ago, or never ours: the agent may forget it.
@@ -571,7 +707,11 @@ impl Engine {
         };
         if t.host_id != host_id {
             metrics::EVENTS_IGNORED.inc();
-            tracing::warn!(task = e.task_id, host = host_id, "ignoring an event for a task of another host");
+            tracing::warn!(
+                task = e.task_id,
+                host = host_id,
+                "ignoring an event for a task of another host"
+            );
             return;
         }
         if e.attempt as i32 != t.attempt || t.state != TaskState::Running {
@@ -591,7 +731,11 @@ impl Engine {
                 ack(b, e.seq, false);
             }
             Some(pb::task_event::Kind::Log(l)) => {
-                let stream = if l.stream == pb::LogStream::Stderr as i32 { "stderr" } else { "stdout" };
+                let stream = if l.stream == pb::LogStream::Stderr as i32 {
+                    "stderr"
+                } else {
+                    "stdout"
+                };
                 b.logs.push(task_log::ActiveModel {
                     task_id: Set(e.task_id),
                     seq: Set(e.seq as i64),
@@ -600,16 +744,39 @@ impl Engine {
                     at: Set(Utc::now()),
                     ..Default::default()
                 });
-                b.events.push(Event::Log { job_id, task_id: e.task_id, seq: e.seq as i64, stream: stream.into(), line: l.line });
+                b.events.push(Event::Log {
+                    job_id,
+                    task_id: e.task_id,
+                    seq: e.seq as i64,
+                    stream: stream.into(),
+                    line: l.line,
+                });
                 ack(b, e.seq, false);
             }
             Some(pb::task_event::Kind::Finished(f)) => {
                 let (state, error) = match pb::TaskOutcome::try_from(f.outcome).unwrap_or(pb::TaskOutcome::Error) {
                     pb::TaskOutcome::Exited if f.exit_code == 0 => (TaskState::Successful, None),
                     pb::TaskOutcome::Exited => (TaskState::Failed, Some(format!("exited with code {}", f.exit_code))),
-                    pb::TaskOutcome::TimedOut => (TaskState::TimedOut, Some(format!("killed after its timeout of {} s", t.timeout.as_secs()))),
-                    pb::TaskOutcome::Canceled => (TaskState::Canceled, Some(if f.error.is_empty() { "canceled".to_owned() } else { f.error.clone() })),
-                    _ => (TaskState::Failed, Some(if f.error.is_empty() { "the agent reported an error".to_owned() } else { f.error.clone() })),
+                    pb::TaskOutcome::TimedOut => (
+                        TaskState::TimedOut,
+                        Some(format!("killed after its timeout of {} s", t.timeout.as_secs())),
+                    ),
+                    pb::TaskOutcome::Canceled => (
+                        TaskState::Canceled,
+                        Some(if f.error.is_empty() {
+                            "canceled".to_owned()
+                        } else {
+                            f.error.clone()
+                        }),
+                    ),
+                    _ => (
+                        TaskState::Failed,
+                        Some(if f.error.is_empty() {
+                            "the agent reported an error".to_owned()
+                        } else {
+                            f.error.clone()
+                        }),
+                    ),
                 };
                 let exit = (pb::TaskOutcome::try_from(f.outcome) == Ok(pb::TaskOutcome::Exited)).then_some(f.exit_code);
                 ack(b, e.seq, true);
@@ -620,7 +787,14 @@ impl Engine {
     }
 
     /// Closes a task and moves its stage and job on.
-    fn finish_task(&mut self, tid: i64, state: TaskState, exit_code: Option<i32>, error: Option<String>, b: &mut Batch) {
+    fn finish_task(
+        &mut self,
+        tid: i64,
+        state: TaskState,
+        exit_code: Option<i32>,
+        error: Option<String>,
+        b: &mut Batch,
+    ) {
         let Some(t) = self.tasks.get_mut(&tid) else { return };
         if t.state.is_final() {
             return;
@@ -631,7 +805,13 @@ impl Engine {
         let (job_id, si, host_id, hostname) = (t.job_id, t.stage, t.host_id, t.hostname.clone());
         metrics::TASKS_FINISHED.with_label_values(&[state.as_str()]).inc();
         b.finished.push((tid, state, exit_code, error.clone()));
-        b.events.push(Event::Task { job_id, task_id: tid, host: hostname.clone(), state: state.as_str().into(), exit_code });
+        b.events.push(Event::Task {
+            job_id,
+            task_id: tid,
+            host: hostname.clone(),
+            state: state.as_str().into(),
+            exit_code,
+        });
         if was_running {
             if let Some(h) = self.hosts.get_mut(&host_id) {
                 if h.running == Some(tid) {
@@ -644,7 +824,8 @@ impl Engine {
         let stage = &mut job.stages[si];
         stage.open = stage.open.saturating_sub(1);
         if let Some(c) = component_state(&stage.command, state) {
-            b.components.push((host_id, stage.service.clone(), stage.component.clone(), c));
+            b.components
+                .push((host_id, stage.service.clone(), stage.component.clone(), c));
         }
         if !matches!(state, TaskState::Successful | TaskState::Canceled) {
             stage.failed = true;
@@ -666,24 +847,51 @@ impl Engine {
         if let Some(pos) = self.waiting.iter().position(|j| *j == job_id) {
             self.waiting.remove(pos);
             b.jobs.push((job_id, JobState::Canceled, None, true));
-            b.audit.push((actor.into(), "job.canceled", format!("job:{job_id}"), json!({"running_tasks": 0})));
-            b.events.push(Event::Job { job_id, state: JobState::Canceled.as_str().into(), finished: true });
+            b.audit.push((
+                actor.into(),
+                "job.canceled",
+                format!("job:{job_id}"),
+                json!({"running_tasks": 0}),
+            ));
+            b.events.push(Event::Job {
+                job_id,
+                state: JobState::Canceled.as_str().into(),
+                finished: true,
+            });
             return Ok(());
         }
         let Some(job) = self.jobs.get_mut(&job_id) else {
-            return Err(JobError::Conflict(format!("job {job_id} is not running or waiting to run")));
+            return Err(JobError::Conflict(format!(
+                "job {job_id} is not running or waiting to run"
+            )));
         };
         if job.canceled {
             return Err(JobError::Conflict(format!("job {job_id} is already being canceled")));
         }
         job.canceled = true;
-        let running: Vec<i64> = job.stages.iter().flat_map(|s| s.tasks.iter()).copied().filter(|t| self.tasks.get(t).is_some_and(|t| t.state == TaskState::Running)).collect();
+        let running: Vec<i64> = job
+            .stages
+            .iter()
+            .flat_map(|s| s.tasks.iter())
+            .copied()
+            .filter(|t| self.tasks.get(t).is_some_and(|t| t.state == TaskState::Running))
+            .collect();
         b.jobs.push((job_id, JobState::Canceled, None, false));
-        b.audit.push((actor.into(), "job.canceled", format!("job:{job_id}"), json!({"running_tasks": running.len()})));
-        b.events.push(Event::Job { job_id, state: JobState::Canceled.as_str().into(), finished: false });
+        b.audit.push((
+            actor.into(),
+            "job.canceled",
+            format!("job:{job_id}"),
+            json!({"running_tasks": running.len()}),
+        ));
+        b.events.push(Event::Job {
+            job_id,
+            state: JobState::Canceled.as_str().into(),
+            finished: false,
+        });
         for tid in running {
             let t = &self.tasks[&tid];
-            b.sends.push((t.host_id, cancel_msg(tid, t.attempt, "job canceled by an operator")));
+            b.sends
+                .push((t.host_id, cancel_msg(tid, t.attempt, "job canceled by an operator")));
         }
         self.progress(job_id, b);
         Ok(())
@@ -697,13 +905,19 @@ impl Engine {
         let known_map: HashMap<i64, KnownTask> = known.iter().map(|k| (k.task_id, *k)).collect();
         // Running tasks the agent does not know were lost (agent or server restart before
         // the agent recorded them): fail them rather than silently re-running a script.
-        let ours: Vec<i64> = self.tasks.iter().filter(|(_, t)| t.host_id == host_id && t.state == TaskState::Running).map(|(id, _)| *id).collect();
+        let ours: Vec<i64> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.host_id == host_id && t.state == TaskState::Running)
+            .map(|(id, _)| *id)
+            .collect();
         for tid in ours {
             let t = &self.tasks[&tid];
             match known_map.get(&tid) {
                 Some(k) if k.attempt == t.attempt => {
                     if self.jobs.get(&t.job_id).is_some_and(|j| j.canceled) && k.running {
-                        b.sends.push((host_id, cancel_msg(tid, t.attempt, "job canceled by an operator")));
+                        b.sends
+                            .push((host_id, cancel_msg(tid, t.attempt, "job canceled by an operator")));
                     }
                 }
                 _ => {
@@ -715,9 +929,14 @@ impl Engine {
         // Scripts the agent still runs that we no longer want: stop them.
         let seen: HashSet<i64> = self.tasks.keys().copied().collect();
         for k in known.iter().filter(|k| k.running) {
-            let wanted = seen.contains(&k.task_id) && self.tasks[&k.task_id].attempt == k.attempt && self.tasks[&k.task_id].state == TaskState::Running;
+            let wanted = seen.contains(&k.task_id)
+                && self.tasks[&k.task_id].attempt == k.attempt
+                && self.tasks[&k.task_id].state == TaskState::Running;
             if !wanted {
-                b.sends.push((host_id, cancel_msg(k.task_id, k.attempt, "the server no longer runs this task")));
+                b.sends.push((
+                    host_id,
+                    cancel_msg(k.task_id, k.attempt, "the server no longer runs this task"),
+                ));
             }
         }
     }
@@ -725,16 +944,29 @@ impl Engine {
     fn tick(&mut self, b: &mut Batch) {
         self.ticks += 1;
         let now = Instant::now();
-        let overdue: Vec<i64> = self.tasks.iter().filter(|(_, t)| t.state == TaskState::Running && t.deadline.is_some_and(|d| d <= now)).map(|(id, _)| *id).collect();
+        let overdue: Vec<i64> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.state == TaskState::Running && t.deadline.is_some_and(|d| d <= now))
+            .map(|(id, _)| *id)
+            .collect();
         for tid in overdue {
             let t = &self.tasks[&tid];
             let online = self.hosts.get(&t.host_id).is_some_and(|h| h.session.is_some());
             if online {
-                b.sends.push((t.host_id, cancel_msg(tid, t.attempt, "no result within the timeout")));
-                let msg = format!("no result from the agent within the timeout ({} s) and {} s of grace", t.timeout.as_secs(), self.config.result_grace.as_secs());
+                b.sends
+                    .push((t.host_id, cancel_msg(tid, t.attempt, "no result within the timeout")));
+                let msg = format!(
+                    "no result from the agent within the timeout ({} s) and {} s of grace",
+                    t.timeout.as_secs(),
+                    self.config.result_grace.as_secs()
+                );
                 self.finish_task(tid, TaskState::TimedOut, None, Some(msg), b);
             } else {
-                let msg = format!("host {} went offline and did not report within the task's timeout", t.hostname);
+                let msg = format!(
+                    "host {} went offline and did not report within the task's timeout",
+                    t.hostname
+                );
                 self.finish_task(tid, TaskState::Failed, None, Some(msg), b);
             }
         }
@@ -743,13 +975,21 @@ impl Engine {
             .iter()
             .filter(|(_, h)| h.offline_since.is_some() || h.session.is_none())
             .flat_map(|(_, h)| h.queue.iter().copied())
-            .filter(|tid| self.tasks.get(tid).is_some_and(|t| t.state == TaskState::Pending && now.duration_since(t.queued_at) >= self.config.offline_grace))
+            .filter(|tid| {
+                self.tasks.get(tid).is_some_and(|t| {
+                    t.state == TaskState::Pending && now.duration_since(t.queued_at) >= self.config.offline_grace
+                })
+            })
             .collect();
         for tid in stranded {
-            let msg = format!("host {} is offline: no agent connected within {} s", self.tasks[&tid].hostname, self.config.offline_grace.as_secs());
+            let msg = format!(
+                "host {} is offline: no agent connected within {} s",
+                self.tasks[&tid].hostname,
+                self.config.offline_grace.as_secs()
+            );
             self.finish_task(tid, TaskState::Failed, None, Some(msg), b);
         }
-        if self.ticks % 10 == 0 {
+        if self.ticks.is_multiple_of(10) {
             b.expire = true;
         }
     }
@@ -759,7 +999,10 @@ impl Engine {
         // Content of dispatched tasks, read before the write lock is taken.
         let mut run_msgs = Vec::with_capacity(b.dispatched.len());
         for chunk in b.dispatched.chunks(500) {
-            let rows = task::Entity::find().filter(task::Column::Id.is_in(chunk.to_vec())).all(&self.store.conn).await?;
+            let rows = task::Entity::find()
+                .filter(task::Column::Id.is_in(chunk.to_vec()))
+                .all(&self.store.conn)
+                .await?;
             for r in rows {
                 let Some(t) = self.tasks.get(&r.id) else { continue };
                 run_msgs.push((t.host_id, r.id, run_msg(&r, t.attempt)));
@@ -770,7 +1013,11 @@ impl Engine {
             let now = Utc::now();
             for chunk in b.logs.chunks(400) {
                 task_log::Entity::insert_many(chunk.to_vec())
-                    .on_conflict(OnConflict::columns([task_log::Column::TaskId, task_log::Column::Seq]).do_nothing().to_owned())
+                    .on_conflict(
+                        OnConflict::columns([task_log::Column::TaskId, task_log::Column::Seq])
+                            .do_nothing()
+                            .to_owned(),
+                    )
                     .exec_without_returning(&*txn)
                     .await?;
             }
@@ -877,7 +1124,11 @@ impl Engine {
             self.send(host_id, msg);
         }
         for (host_id, acks) in b.acks {
-            let msg = pb::ServerMessage { msg: Some(pb::server_message::Msg::Ack(pb::Ack { tasks: compact_acks(acks) })) };
+            let msg = pb::ServerMessage {
+                msg: Some(pb::server_message::Msg::Ack(pb::Ack {
+                    tasks: compact_acks(acks),
+                })),
+            };
             self.send(host_id, msg);
         }
         for e in b.events {
@@ -891,7 +1142,9 @@ impl Engine {
 
     /// Queues a message on a host's session without waiting; false when it cannot.
     fn send(&mut self, host_id: i64, msg: pb::ServerMessage) -> bool {
-        let Some(h) = self.hosts.get_mut(&host_id) else { return false };
+        let Some(h) = self.hosts.get_mut(&host_id) else {
+            return false;
+        };
         let Some((_, tx)) = &h.session else { return false };
         match tx.try_send(msg) {
             Ok(()) => true,
@@ -924,7 +1177,13 @@ fn compact_acks(acks: Vec<pb::TaskAck>) -> Vec<pb::TaskAck> {
 }
 
 fn cancel_msg(task_id: i64, attempt: i32, reason: &str) -> pb::ServerMessage {
-    pb::ServerMessage { msg: Some(pb::server_message::Msg::CancelTask(pb::CancelTask { task_id, attempt: attempt as u32, reason: reason.into() })) }
+    pb::ServerMessage {
+        msg: Some(pb::server_message::Msg::CancelTask(pb::CancelTask {
+            task_id,
+            attempt: attempt as u32,
+            reason: reason.into(),
+        })),
+    }
 }
 
 fn run_msg(r: &task::Model, attempt: i32) -> pb::ServerMessage {
@@ -939,7 +1198,14 @@ fn run_msg(r: &task::Model, attempt: i32) -> pb::ServerMessage {
             attempt: attempt as u32,
             script: r.script.clone(),
             env,
-            files: files.into_iter().map(|f| pb::TaskFile { path: f.path, content: f.content.into_bytes(), mode: f.mode }).collect(),
+            files: files
+                .into_iter()
+                .map(|f| pb::TaskFile {
+                    path: f.path,
+                    content: f.content.into_bytes(),
+                    mode: f.mode,
+                })
+                .collect(),
             timeout_secs: r.timeout_secs as u32,
             label,
         })),

@@ -68,7 +68,13 @@ pub struct Jobs {
 impl Jobs {
     /// Wires the service to its store, catalog, engine and event bus.
     pub fn new(store: Store, catalog: Arc<Catalog>, engine: EngineHandle, bus: Bus, ttl: Duration) -> Self {
-        Jobs { store, catalog, engine, bus, ttl }
+        Jobs {
+            store,
+            catalog,
+            engine,
+            bus,
+            ttl,
+        }
     }
 
     /// Validates and stores a proposal (state PROPOSED). Nothing is sent anywhere.
@@ -141,7 +147,9 @@ impl Jobs {
                 })
                 .collect();
             for chunk in rows.chunks(500) {
-                task::Entity::insert_many(chunk.to_vec()).exec_without_returning(&*txn).await?;
+                task::Entity::insert_many(chunk.to_vec())
+                    .exec_without_returning(&*txn)
+                    .await?;
             }
         }
         audit::record(
@@ -153,12 +161,22 @@ impl Jobs {
         )
         .await?;
         txn.commit().await?;
-        self.bus.publish(Event::Job { job_id: job.id, state: JobState::Proposed.as_str().into(), finished: false });
+        self.bus.publish(Event::Job {
+            job_id: job.id,
+            state: JobState::Proposed.as_str().into(),
+            finished: false,
+        });
         self.get(job.id).await
     }
 
     /// Approves a PROPOSED job whose plan hash is `plan_hash`, then hands it to the engine.
-    pub async fn approve(&self, id: i64, actor: &str, plan_hash: &str, comment: Option<&str>) -> Result<JobView, JobError> {
+    pub async fn approve(
+        &self,
+        id: i64,
+        actor: &str,
+        plan_hash: &str,
+        comment: Option<&str>,
+    ) -> Result<JobView, JobError> {
         let txn = self.store.begin_write().await?;
         let j = self.decidable(&txn, id).await?;
         if j.plan_hash != plan_hash {
@@ -174,9 +192,20 @@ impl Jobs {
         am.decision_comment = Set(comment.map(str::to_owned));
         am.approved_at = Set(Some(now));
         am.update(&*txn).await?;
-        audit::record(&*txn, actor, "job.approved", &format!("job:{id}"), json!({"plan_hash": plan_hash, "comment": comment})).await?;
+        audit::record(
+            &*txn,
+            actor,
+            "job.approved",
+            &format!("job:{id}"),
+            json!({"plan_hash": plan_hash, "comment": comment}),
+        )
+        .await?;
         txn.commit().await?;
-        self.bus.publish(Event::Job { job_id: id, state: JobState::Approved.as_str().into(), finished: false });
+        self.bus.publish(Event::Job {
+            job_id: id,
+            state: JobState::Approved.as_str().into(),
+            finished: false,
+        });
         self.engine.approved(id).await.map_err(|_| JobError::EngineDown)?;
         self.get(id).await
     }
@@ -191,9 +220,20 @@ impl Jobs {
         am.decision_comment = Set(comment.map(str::to_owned));
         am.finished_at = Set(Some(Utc::now()));
         am.update(&*txn).await?;
-        audit::record(&*txn, actor, "job.rejected", &format!("job:{id}"), json!({"comment": comment})).await?;
+        audit::record(
+            &*txn,
+            actor,
+            "job.rejected",
+            &format!("job:{id}"),
+            json!({"comment": comment}),
+        )
+        .await?;
         txn.commit().await?;
-        self.bus.publish(Event::Job { job_id: id, state: JobState::Rejected.as_str().into(), finished: true });
+        self.bus.publish(Event::Job {
+            job_id: id,
+            state: JobState::Rejected.as_str().into(),
+            finished: true,
+        });
         self.get(id).await
     }
 
@@ -202,7 +242,9 @@ impl Jobs {
         let j = self.find(id).await?;
         let state = JobState::parse(&j.state).unwrap_or(JobState::Failed);
         if state == JobState::Proposed {
-            return Err(JobError::Conflict(format!("job {id} is PROPOSED: reject it instead of cancelling")));
+            return Err(JobError::Conflict(format!(
+                "job {id} is PROPOSED: reject it instead of cancelling"
+            )));
         }
         if state.is_final() {
             return Err(JobError::Conflict(format!("job {id} is already {state}")));
@@ -213,25 +255,45 @@ impl Jobs {
 
     /// A PROPOSED, unexpired job, inside a write transaction.
     async fn decidable(&self, txn: &crate::db::WriteTxn, id: i64) -> Result<job::Model, JobError> {
-        let j = job::Entity::find_by_id(id).one(&**txn).await?.ok_or_else(|| JobError::NotFound(format!("job {id} not found")))?;
+        let j = job::Entity::find_by_id(id)
+            .one(&**txn)
+            .await?
+            .ok_or_else(|| JobError::NotFound(format!("job {id} not found")))?;
         if j.state != JobState::Proposed.as_str() {
-            return Err(JobError::Conflict(format!("job {id} is {}, not PROPOSED: only proposals can be decided", j.state)));
+            return Err(JobError::Conflict(format!(
+                "job {id} is {}, not PROPOSED: only proposals can be decided",
+                j.state
+            )));
         }
         if j.expires_at < Utc::now() {
-            return Err(JobError::Conflict(format!("job {id} expired at {}; propose it again", j.expires_at.to_rfc3339())));
+            return Err(JobError::Conflict(format!(
+                "job {id} expired at {}; propose it again",
+                j.expires_at.to_rfc3339()
+            )));
         }
         Ok(j)
     }
 
     async fn find(&self, id: i64) -> Result<job::Model, JobError> {
-        job::Entity::find_by_id(id).one(&self.store.conn).await?.ok_or_else(|| JobError::NotFound(format!("job {id} not found")))
+        job::Entity::find_by_id(id)
+            .one(&self.store.conn)
+            .await?
+            .ok_or_else(|| JobError::NotFound(format!("job {id} not found")))
     }
 
     /// A job with its stages and tasks.
     pub async fn get(&self, id: i64) -> Result<JobView, JobError> {
         let j = self.find(id).await?;
-        let stages = stage::Entity::find().filter(stage::Column::JobId.eq(id)).order_by_asc(stage::Column::Idx).all(&self.store.conn).await?;
-        let tasks = task::Entity::find().filter(task::Column::JobId.eq(id)).order_by_asc(task::Column::Id).all(&self.store.conn).await?;
+        let stages = stage::Entity::find()
+            .filter(stage::Column::JobId.eq(id))
+            .order_by_asc(stage::Column::Idx)
+            .all(&self.store.conn)
+            .await?;
+        let tasks = task::Entity::find()
+            .filter(task::Column::JobId.eq(id))
+            .order_by_asc(task::Column::Id)
+            .all(&self.store.conn)
+            .await?;
         let cluster = inventory::cluster_name(&self.store.conn, j.cluster_id).await?;
         Ok(JobView::build(j, cluster, stages, tasks))
     }
@@ -244,10 +306,13 @@ impl Jobs {
         }
         let jobs = q.all(&self.store.conn).await?;
         let names = inventory::cluster_names(&self.store.conn).await?;
-        Ok(jobs.into_iter().map(|j| {
-            let c = names.get(&j.cluster_id).cloned().unwrap_or_default();
-            JobSummary::from_model(j, c)
-        }).collect())
+        Ok(jobs
+            .into_iter()
+            .map(|j| {
+                let c = names.get(&j.cluster_id).cloned().unwrap_or_default();
+                JobSummary::from_model(j, c)
+            })
+            .collect())
     }
 
     /// One task of a job.

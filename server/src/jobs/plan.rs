@@ -166,9 +166,15 @@ fn canonical_json(v: &Value) -> Vec<u8> {
 impl ProposeRequest {
     /// The stages asked for, whichever form was used.
     fn stage_requests(&self) -> Result<Vec<StageRequest>, PlanError> {
-        let shorthand = self.service.is_some() || self.component.is_some() || self.command.is_some() || self.hosts.is_some() || !self.params.is_empty();
+        let shorthand = self.service.is_some()
+            || self.component.is_some()
+            || self.command.is_some()
+            || self.hosts.is_some()
+            || !self.params.is_empty();
         match (&self.stages, shorthand) {
-            (Some(_), true) => Err(PlanError::Invalid("give either `stages` or the shorthand service/component/command/hosts, not both".into())),
+            (Some(_), true) => Err(PlanError::Invalid(
+                "give either `stages` or the shorthand service/component/command/hosts, not both".into(),
+            )),
             (Some(stages), false) => {
                 if stages.is_empty() {
                     return Err(PlanError::Invalid("a plan needs at least one stage".into()));
@@ -176,7 +182,10 @@ impl ProposeRequest {
                 Ok(stages.clone())
             }
             (None, _) => {
-                let field = |v: &Option<String>, name: &str| v.clone().ok_or_else(|| PlanError::Invalid(format!("missing field `{name}` (or give `stages`)")));
+                let field = |v: &Option<String>, name: &str| {
+                    v.clone()
+                        .ok_or_else(|| PlanError::Invalid(format!("missing field `{name}` (or give `stages`)")))
+                };
                 Ok(vec![StageRequest {
                     name: None,
                     service: field(&self.service, "service")?,
@@ -193,12 +202,17 @@ impl ProposeRequest {
 
 /// Validates `req` against the catalog and the cluster, renders every task, and hashes.
 pub fn build(catalog: &Catalog, cluster: &ClusterView, req: &ProposeRequest) -> Result<BuiltPlan, PlanError> {
-    let stack = catalog
-        .stack(&cluster.stack, &cluster.stack_version)
-        .ok_or_else(|| PlanError::Invalid(format!("cluster {} uses stack {} {}, which this server does not have", cluster.name, cluster.stack, cluster.stack_version)))?;
+    let stack = catalog.stack(&cluster.stack, &cluster.stack_version).ok_or_else(|| {
+        PlanError::Invalid(format!(
+            "cluster {} uses stack {} {}, which this server does not have",
+            cluster.name, cluster.stack, cluster.stack_version
+        ))
+    })?;
     let requests = req.stage_requests()?;
     if requests.len() > MAX_STAGES {
-        return Err(PlanError::Invalid(format!("a plan may have at most {MAX_STAGES} stages")));
+        return Err(PlanError::Invalid(format!(
+            "a plan may have at most {MAX_STAGES} stages"
+        )));
     }
     let ctx = cluster.render_context(&stack.config);
 
@@ -206,12 +220,20 @@ pub fn build(catalog: &Catalog, cluster: &ClusterView, req: &ProposeRequest) -> 
     let mut stages = Vec::new();
     let mut rendered = Vec::new();
     for (i, s) in requests.iter().enumerate() {
-        let name = s.name.clone().unwrap_or_else(|| format!("{}-{}-{}", s.service, s.component, s.command));
+        let name = s
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}-{}", s.service, s.component, s.command));
         if name.is_empty() || name.len() > 128 {
-            return Err(PlanError::Invalid(format!("stage {}: name must be 1-128 characters", i + 1)));
+            return Err(PlanError::Invalid(format!(
+                "stage {}: name must be 1-128 characters",
+                i + 1
+            )));
         }
         if names.contains(&name) {
-            return Err(PlanError::Invalid(format!("stage name {name:?} is used twice; give each stage a unique `name`")));
+            return Err(PlanError::Invalid(format!(
+                "stage name {name:?} is used twice; give each stage a unique `name`"
+            )));
         }
         let (stage, tasks) = build_stage(stack, cluster, &ctx, &name, s)?;
         names.push(name);
@@ -222,10 +244,12 @@ pub fn build(catalog: &Catalog, cluster: &ClusterView, req: &ProposeRequest) -> 
     let mut deps: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); stages.len()];
     for (i, s) in requests.iter().enumerate() {
         for d in &s.depends_on {
-            let j = names
-                .iter()
-                .position(|n| n == d)
-                .ok_or_else(|| PlanError::Unknown(format!("stage {:?} depends on {d:?}, which is not a stage of this plan", names[i])))?;
+            let j = names.iter().position(|n| n == d).ok_or_else(|| {
+                PlanError::Unknown(format!(
+                    "stage {:?} depends on {d:?}, which is not a stage of this plan",
+                    names[i]
+                ))
+            })?;
             if j == i {
                 return Err(PlanError::Invalid(format!("stage {d:?} depends on itself")));
             }
@@ -235,7 +259,10 @@ pub fn build(catalog: &Catalog, cluster: &ClusterView, req: &ProposeRequest) -> 
     add_implied_order(stack, &stages, &mut deps);
     if let Some(cycle) = find_cycle(&deps) {
         let names: Vec<&str> = cycle.iter().map(|i| names[*i].as_str()).collect();
-        return Err(PlanError::Invalid(format!("stages depend on each other in a cycle: {}", names.join(" -> "))));
+        return Err(PlanError::Invalid(format!(
+            "stages depend on each other in a cycle: {}",
+            names.join(" -> ")
+        )));
     }
     for (i, st) in stages.iter_mut().enumerate() {
         let mut d: Vec<String> = deps[i].iter().map(|j| names[*j].clone()).collect();
@@ -245,9 +272,21 @@ pub fn build(catalog: &Catalog, cluster: &ClusterView, req: &ProposeRequest) -> 
 
     let risk = stages.iter().map(|s| s.risk).max().unwrap_or(Risk::Low);
     let summary = summarize(&stages);
-    let plan = Plan { cluster: cluster.name.clone(), stack: stack.name.clone(), stack_version: stack.version.clone(), stages };
+    let plan = Plan {
+        cluster: cluster.name.clone(),
+        stack: stack.name.clone(),
+        stack_version: stack.version.clone(),
+        stages,
+    };
     let hash = plan_hash(&plan);
-    Ok(BuiltPlan { plan, hash, risk, rendered, deps: deps.into_iter().map(|d| d.into_iter().collect()).collect(), summary })
+    Ok(BuiltPlan {
+        plan,
+        hash,
+        risk,
+        rendered,
+        deps: deps.into_iter().map(|d| d.into_iter().collect()).collect(),
+        summary,
+    })
 }
 
 fn build_stage(
@@ -257,26 +296,53 @@ fn build_stage(
     name: &str,
     s: &StageRequest,
 ) -> Result<(PlanStage, Vec<(i64, RenderedTask)>), PlanError> {
-    let service = stack
-        .services
-        .get(&s.service)
-        .ok_or_else(|| PlanError::Unknown(format!("unknown service {:?} in stack {} {} (known: {})", s.service, stack.name, stack.version, stack.services.keys().cloned().collect::<Vec<_>>().join(", "))))?;
+    let service = stack.services.get(&s.service).ok_or_else(|| {
+        PlanError::Unknown(format!(
+            "unknown service {:?} in stack {} {} (known: {})",
+            s.service,
+            stack.name,
+            stack.version,
+            stack.services.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))
+    })?;
     let comp = service.components.get(&s.component).ok_or_else(|| {
-        PlanError::Unknown(format!("unknown component {:?} of service {} (known: {})", s.component, s.service, service.components.keys().cloned().collect::<Vec<_>>().join(", ")))
+        PlanError::Unknown(format!(
+            "unknown component {:?} of service {} (known: {})",
+            s.component,
+            s.service,
+            service.components.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))
     })?;
     let cmd = comp.commands.get(&s.command).ok_or_else(|| {
-        PlanError::Unknown(format!("unknown command {:?} for {}/{} (known: {})", s.command, s.service, s.component, comp.commands.keys().cloned().collect::<Vec<_>>().join(", ")))
+        PlanError::Unknown(format!(
+            "unknown command {:?} for {}/{} (known: {})",
+            s.command,
+            s.service,
+            s.component,
+            comp.commands.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))
     })?;
 
     let mut params = BTreeMap::new();
     for (k, v) in &s.params {
-        let p = cmd.params.get(k).ok_or_else(|| PlanError::Unknown(format!("unknown parameter {k:?} for command {} (known: {})", s.command, cmd.params.keys().cloned().collect::<Vec<_>>().join(", "))))?;
-        let v = p.validate(v).map_err(|e| PlanError::Invalid(format!("parameter {k}: {e}")))?;
+        let p = cmd.params.get(k).ok_or_else(|| {
+            PlanError::Unknown(format!(
+                "unknown parameter {k:?} for command {} (known: {})",
+                s.command,
+                cmd.params.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        let v = p
+            .validate(v)
+            .map_err(|e| PlanError::Invalid(format!("parameter {k}: {e}")))?;
         params.insert(k.clone(), v);
     }
     for (k, p) in &cmd.params {
         if !params.contains_key(k) {
-            let d = p.default.clone().ok_or_else(|| PlanError::Invalid(format!("parameter {k:?} of command {} is required", s.command)))?;
+            let d = p
+                .default
+                .clone()
+                .ok_or_else(|| PlanError::Invalid(format!("parameter {k:?} of command {} is required", s.command)))?;
             params.insert(k.clone(), d);
         }
     }
@@ -285,7 +351,10 @@ fn build_stage(
     let hosts: Vec<String> = match &s.hosts {
         None => {
             if carriers.is_empty() {
-                return Err(PlanError::Invalid(format!("no host of cluster {} carries {}/{}", cluster.name, s.service, s.component)));
+                return Err(PlanError::Invalid(format!(
+                    "no host of cluster {} carries {}/{}",
+                    cluster.name, s.service, s.component
+                )));
             }
             carriers.clone()
         }
@@ -294,15 +363,23 @@ fn build_stage(
                 return Err(PlanError::Invalid(format!("stage {name:?}: `hosts` is empty")));
             }
             if list.len() > MAX_HOSTS_PER_STAGE {
-                return Err(PlanError::Invalid(format!("stage {name:?}: more than {MAX_HOSTS_PER_STAGE} hosts")));
+                return Err(PlanError::Invalid(format!(
+                    "stage {name:?}: more than {MAX_HOSTS_PER_STAGE} hosts"
+                )));
             }
             let mut set = BTreeSet::new();
             for h in list {
                 if cluster.host(h).is_none() {
-                    return Err(PlanError::Unknown(format!("unknown host {h:?}: not a host of cluster {}", cluster.name)));
+                    return Err(PlanError::Unknown(format!(
+                        "unknown host {h:?}: not a host of cluster {}",
+                        cluster.name
+                    )));
                 }
                 if !carriers.contains(h) {
-                    return Err(PlanError::Invalid(format!("host {h:?} does not carry {}/{}", s.service, s.component)));
+                    return Err(PlanError::Invalid(format!(
+                        "host {h:?} does not carry {}/{}",
+                        s.service, s.component
+                    )));
                 }
                 set.insert(h.clone());
             }
@@ -316,8 +393,16 @@ fn build_stage(
         let host = cluster.host(h).expect("validated");
         let r = stack
             .render_task(ctx, h, &s.service, &s.component, &s.command, &params)
-            .map_err(|e| PlanError::Invalid(format!("cannot render {}/{} {} for {h}: {e}", s.service, s.component, s.command)))?;
-        plan_tasks.push(PlanTask { host: h.clone(), digest: r.digest.clone() });
+            .map_err(|e| {
+                PlanError::Invalid(format!(
+                    "cannot render {}/{} {} for {h}: {e}",
+                    s.service, s.component, s.command
+                ))
+            })?;
+        plan_tasks.push(PlanTask {
+            host: h.clone(),
+            digest: r.digest.clone(),
+        });
         tasks.push((host.id, r));
     }
     Ok((
@@ -337,7 +422,9 @@ fn build_stage(
 
 /// Orders stages by component dependencies: starts after what they need, stops before it.
 fn add_implied_order(stack: &Stack, stages: &[PlanStage], deps: &mut [BTreeSet<usize>]) {
-    let needs = |a: &PlanStage, b: &PlanStage| requires_transitively(stack, (&a.service, &a.component), (&b.service, &b.component));
+    let needs = |a: &PlanStage, b: &PlanStage| {
+        requires_transitively(stack, (&a.service, &a.component), (&b.service, &b.component))
+    };
     for (i, a) in stages.iter().enumerate() {
         for (j, b) in stages.iter().enumerate() {
             if i == j {
@@ -408,7 +495,11 @@ fn find_cycle(deps: &[BTreeSet<usize>]) -> Option<Vec<usize>> {
 fn summarize(stages: &[PlanStage]) -> String {
     let one = |s: &PlanStage| {
         let hosts: Vec<&str> = s.tasks.iter().map(|t| t.host.as_str()).collect();
-        let shown = if hosts.len() > 3 { format!("{} and {} more", hosts[..3].join(", "), hosts.len() - 3) } else { hosts.join(", ") };
+        let shown = if hosts.len() > 3 {
+            format!("{} and {} more", hosts[..3].join(", "), hosts.len() - 3)
+        } else {
+            hosts.join(", ")
+        };
         format!("{} {}/{} on {}", s.command, s.service, s.component, shown)
     };
     match stages {
@@ -424,7 +515,12 @@ mod tests {
 
     #[test]
     fn hash_ignores_key_order_but_not_content() {
-        let plan = Plan { cluster: "c".into(), stack: "s".into(), stack_version: "1".into(), stages: vec![] };
+        let plan = Plan {
+            cluster: "c".into(),
+            stack: "s".into(),
+            stack_version: "1".into(),
+            stages: vec![],
+        };
         let h1 = plan_hash(&plan);
         assert_eq!(h1, plan_hash(&plan.clone()));
         let mut other = plan.clone();

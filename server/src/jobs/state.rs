@@ -54,7 +54,10 @@ states!(
 impl JobState {
     /// No further transition is possible.
     pub fn is_final(self) -> bool {
-        matches!(self, JobState::Successful | JobState::Failed | JobState::Canceled | JobState::Rejected | JobState::Expired)
+        matches!(
+            self,
+            JobState::Successful | JobState::Failed | JobState::Canceled | JobState::Rejected | JobState::Expired
+        )
     }
 }
 
@@ -95,6 +98,9 @@ states!(
 impl TaskState {
     /// The task will not change again.
     pub fn is_final(self) -> bool {
-        matches!(self, TaskState::Successful | TaskState::Failed | TaskState::TimedOut | TaskState::Canceled)
+        matches!(
+            self,
+            TaskState::Successful | TaskState::Failed | TaskState::TimedOut | TaskState::Canceled
+        )
     }
 }

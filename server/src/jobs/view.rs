@@ -169,7 +169,12 @@ pub struct LogLine {
 
 impl From<task_log::Model> for LogLine {
     fn from(l: task_log::Model) -> Self {
-        LogLine { seq: l.seq, stream: l.stream, line: l.line, at: l.at.to_rfc3339() }
+        LogLine {
+            seq: l.seq,
+            stream: l.stream,
+            line: l.line,
+            at: l.at.to_rfc3339(),
+        }
     }
 }
 
@@ -194,7 +199,10 @@ impl JobView {
             .collect();
         for t in tasks {
             let files = match &t.files {
-                Value::Array(a) => a.iter().filter_map(|f| f.get("path").and_then(Value::as_str).map(str::to_owned)).collect(),
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(|f| f.get("path").and_then(Value::as_str).map(str::to_owned))
+                    .collect(),
                 _ => vec![],
             };
             let view = TaskView {

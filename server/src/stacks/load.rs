@@ -91,9 +91,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 fn text<'a>(files: &'a Files, path: &str) -> Result<&'a str, StackError> {
-    let bytes = files
-        .get(path)
-        .ok_or_else(|| err(path, None, "file not found"))?;
+    let bytes = files.get(path).ok_or_else(|| err(path, None, "file not found"))?;
     std::str::from_utf8(bytes).map_err(|_| err(path, None, "not valid UTF-8"))
 }
 
@@ -253,8 +251,15 @@ fn load_stack(files: &Files, stack_path: &str) -> Result<Stack, StackError> {
     }
     let mut config = BTreeMap::new();
     for (k, v) in &sf.config {
-        if !k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-            return Err(err(stack_path, None, format!("config key {k:?} must be lower_snake_case")));
+        if !k
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(err(
+                stack_path,
+                None,
+                format!("config key {k:?} must be lower_snake_case"),
+            ));
         }
         config.insert(k.clone(), toml_to_json(v));
     }
@@ -291,7 +296,10 @@ fn load_stack(files: &Files, stack_path: &str) -> Result<Stack, StackError> {
                     return Err(err(
                         &format!("{svc_prefix}{}/service.toml", svc.name),
                         None,
-                        format!("component {} requires {s}/{c}, which this stack does not have", comp.name),
+                        format!(
+                            "component {} requires {s}/{c}, which this stack does not have",
+                            comp.name
+                        ),
                     ));
                 }
             }
@@ -358,7 +366,11 @@ fn load_service(files: &Files, path: &str, dir: &str, tera: &mut tera::Tera) -> 
         return Err(err(
             path,
             at(sf.name.span()),
-            format!("service {:?} must live in the folder services/{}/", sf.name.get_ref(), sf.name.get_ref()),
+            format!(
+                "service {:?} must live in the folder services/{}/",
+                sf.name.get_ref(),
+                sf.name.get_ref()
+            ),
         ));
     }
     let service_name = sf.name.get_ref().clone();
@@ -369,7 +381,11 @@ fn load_service(files: &Files, path: &str, dir: &str, tera: &mut tera::Tera) -> 
         let mut requires = vec![];
         for r in &cf.requires {
             let (s, c) = r.get_ref().split_once('/').ok_or_else(|| {
-                err(path, at(r.span()), format!("requires entry {:?} must be \"service/component\"", r.get_ref()))
+                err(
+                    path,
+                    at(r.span()),
+                    format!("requires entry {:?} must be \"service/component\"", r.get_ref()),
+                )
             })?;
             requires.push((s.to_owned(), c.to_owned()));
         }
@@ -377,10 +393,15 @@ fn load_service(files: &Files, path: &str, dir: &str, tera: &mut tera::Tera) -> 
         for t in &cf.templates {
             let source = t.source.get_ref();
             if !is_contained(source) {
-                return Err(err(path, at(t.source.span()), format!("template source {source:?} must be a relative path inside the service folder")));
+                return Err(err(
+                    path,
+                    at(t.source.span()),
+                    format!("template source {source:?} must be a relative path inside the service folder"),
+                ));
             }
             let full = format!("{dir}{source}");
-            let body = text(files, &full).map_err(|e| err(path, at(t.source.span()), format!("template {source}: {}", e.reason)))?;
+            let body = text(files, &full)
+                .map_err(|e| err(path, at(t.source.span()), format!("template {source}: {}", e.reason)))?;
             let name = format!("{service_name}/{source}");
             tera.add_raw_template(&name, body).map_err(|e| {
                 let mut reason = e.to_string();
@@ -396,9 +417,17 @@ fn load_service(files: &Files, path: &str, dir: &str, tera: &mut tera::Tera) -> 
                 return Err(err(path, at(t.dest.span()), format!("template dest {dest:?} must be a relative path inside the task directory (not script.sh or lib/)")));
             }
             if t.mode > 0o777 {
-                return Err(err(path, at(t.dest.span()), format!("template mode {:o} is not a permission mode", t.mode)));
+                return Err(err(
+                    path,
+                    at(t.dest.span()),
+                    format!("template mode {:o} is not a permission mode", t.mode),
+                ));
             }
-            templates.push(Template { name, dest: dest.clone(), mode: t.mode });
+            templates.push(Template {
+                name,
+                dest: dest.clone(),
+                mode: t.mode,
+            });
         }
         let mut commands = BTreeMap::new();
         for (cmd_name, spanned) in cf.commands {
@@ -407,27 +436,46 @@ fn load_service(files: &Files, path: &str, dir: &str, tera: &mut tera::Tera) -> 
             let cmd = spanned.into_inner();
             let script_rel = cmd.script.get_ref();
             if !is_contained(script_rel) {
-                return Err(err(path, at(cmd.script.span()), format!("script {script_rel:?} must be a relative path inside the service folder")));
+                return Err(err(
+                    path,
+                    at(cmd.script.span()),
+                    format!("script {script_rel:?} must be a relative path inside the service folder"),
+                ));
             }
             let script = text(files, &format!("{dir}{script_rel}"))
-                .map_err(|e| err(path, at(cmd.script.span()), format!("script {script_rel}: {}", e.reason)))?
+                .map_err(|e| {
+                    err(
+                        path,
+                        at(cmd.script.span()),
+                        format!("script {script_rel}: {}", e.reason),
+                    )
+                })?
                 .to_owned();
             let timeout = *cmd.timeout.get_ref();
             if !(1..=86_400).contains(&timeout) {
-                return Err(err(path, at(cmd.timeout.span()), format!("timeout {timeout} must be between 1 and 86400 seconds")));
+                return Err(err(
+                    path,
+                    at(cmd.timeout.span()),
+                    format!("timeout {timeout} must be between 1 and 86400 seconds"),
+                ));
             }
             let risk = match cmd.risk.get_ref().as_str() {
                 "low" => Risk::Low,
                 "high" => Risk::High,
                 other => {
-                    return Err(err(path, at(cmd.risk.span()), format!("risk {other:?} must be \"low\" or \"high\"")))
+                    return Err(err(
+                        path,
+                        at(cmd.risk.span()),
+                        format!("risk {other:?} must be \"low\" or \"high\""),
+                    ))
                 }
             };
             let mut params = BTreeMap::new();
             for (pname, pspanned) in cmd.params {
                 let pline = at(pspanned.span());
                 check_name("parameter", &pname, path, pline)?;
-                let p = build_param(&pname, pspanned.into_inner()).map_err(|r| err(path, pline, format!("parameter {pname}: {r}")))?;
+                let p = build_param(&pname, pspanned.into_inner())
+                    .map_err(|r| err(path, pline, format!("parameter {pname}: {r}")))?;
                 params.insert(pname, p);
             }
             commands.insert(
@@ -499,12 +547,21 @@ fn build_param(name: &str, p: ParamFile) -> Result<Param, String> {
         }
         "string" => {
             let pattern = p.pattern.unwrap_or_else(|| ".*".into());
-            let re = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| format!("pattern does not compile: {e}"))?;
-            ParamKind::String { pattern: re, max_len: p.max_len.unwrap_or(256) }
+            let re =
+                regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| format!("pattern does not compile: {e}"))?;
+            ParamKind::String {
+                pattern: re,
+                max_len: p.max_len.unwrap_or(256),
+            }
         }
         other => return Err(format!("type {other:?} must be integer, enum, path or string")),
     };
-    let mut param = Param { name: name.to_owned(), description: p.description, kind, default: None };
+    let mut param = Param {
+        name: name.to_owned(),
+        description: p.description,
+        kind,
+        default: None,
+    };
     if let Some(d) = p.default {
         let v = toml_to_json(&d);
         let checked = param.validate(&v).map_err(|e| format!("default: {e}"))?;
@@ -518,7 +575,10 @@ mod tests {
     use super::*;
 
     fn files(entries: &[(&str, &str)]) -> Files {
-        entries.iter().map(|(p, c)| (p.to_string(), c.as_bytes().to_vec())).collect()
+        entries
+            .iter()
+            .map(|(p, c)| (p.to_string(), c.as_bytes().to_vec()))
+            .collect()
     }
 
     const STACK: &str = "name = \"s\"\nversion = \"1.0\"\n";
@@ -581,7 +641,10 @@ mod tests {
     fn dependency_on_missing_component_is_refused() {
         let f = files(&[
             ("s/1.0/stack.toml", STACK),
-            ("s/1.0/services/a/service.toml", "name = \"a\"\n[[components]]\nname = \"a\"\nrequires = [\"b/b\"]\n"),
+            (
+                "s/1.0/services/a/service.toml",
+                "name = \"a\"\n[[components]]\nname = \"a\"\nrequires = [\"b/b\"]\n",
+            ),
         ]);
         let e = load_files(&f).unwrap_err();
         assert!(e.reason.contains("b/b"), "{e}");

@@ -73,14 +73,19 @@ impl Param {
                 let s = value.as_str().ok_or_else(|| format!("{value} is not a string"))?;
                 let p = Path::new(s);
                 let normal = p.is_absolute()
-                    && p.components().all(|c| matches!(c, PathPart::RootDir | PathPart::Normal(_)))
+                    && p.components()
+                        .all(|c| matches!(c, PathPart::RootDir | PathPart::Normal(_)))
                     && !s.contains('\0');
                 if !normal {
                     return Err(format!("{s:?} must be an absolute path without '.' or '..'"));
                 }
                 let clean: String = {
                     let t = s.trim_end_matches('/');
-                    if t.is_empty() { "/".into() } else { t.to_owned() }
+                    if t.is_empty() {
+                        "/".into()
+                    } else {
+                        t.to_owned()
+                    }
                 };
                 let under = roots.iter().any(|r| Path::new(&clean).starts_with(Path::new(r)));
                 if !under {
@@ -111,8 +116,12 @@ impl Param {
         let mut s = match &self.kind {
             ParamKind::Integer { min, max } => serde_json::json!({"type": "integer", "minimum": min, "maximum": max}),
             ParamKind::Enum { values } => serde_json::json!({"type": "string", "enum": values}),
-            ParamKind::Path { roots } => serde_json::json!({"type": "string", "description": format!("absolute path under {}", roots.join(", "))}),
-            ParamKind::String { pattern, max_len } => serde_json::json!({"type": "string", "pattern": pattern.as_str(), "maxLength": max_len}),
+            ParamKind::Path { roots } => {
+                serde_json::json!({"type": "string", "description": format!("absolute path under {}", roots.join(", "))})
+            }
+            ParamKind::String { pattern, max_len } => {
+                serde_json::json!({"type": "string", "pattern": pattern.as_str(), "maxLength": max_len})
+            }
         };
         if let Some(d) = &self.default {
             s["default"] = d.clone();
@@ -138,7 +147,14 @@ mod tests {
     use serde_json::json;
 
     fn path_param() -> Param {
-        Param { name: "path".into(), description: String::new(), kind: ParamKind::Path { roots: vec!["/tmp".into(), "/var/tmp".into()] }, default: None }
+        Param {
+            name: "path".into(),
+            description: String::new(),
+            kind: ParamKind::Path {
+                roots: vec!["/tmp".into(), "/var/tmp".into()],
+            },
+            default: None,
+        }
     }
 
     #[test]
@@ -153,7 +169,12 @@ mod tests {
 
     #[test]
     fn integer_range_and_strings() {
-        let p = Param { name: "days".into(), description: String::new(), kind: ParamKind::Integer { min: 1, max: 365 }, default: None };
+        let p = Param {
+            name: "days".into(),
+            description: String::new(),
+            kind: ParamKind::Integer { min: 1, max: 365 },
+            default: None,
+        };
         assert_eq!(p.validate(&json!("7")).unwrap(), json!(7));
         assert!(p.validate(&json!(0)).is_err());
         assert!(p.validate(&json!("7; rm -rf /")).is_err());
@@ -165,7 +186,10 @@ mod tests {
         let p = Param {
             name: "topic".into(),
             description: String::new(),
-            kind: ParamKind::String { pattern: regex::Regex::new("^(?:[a-z]+)$").unwrap(), max_len: 10 },
+            kind: ParamKind::String {
+                pattern: regex::Regex::new("^(?:[a-z]+)$").unwrap(),
+                max_len: 10,
+            },
             default: None,
         };
         assert!(p.validate(&json!("abc")).is_ok());

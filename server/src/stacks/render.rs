@@ -72,7 +72,10 @@ impl Stack {
         let ordinal = carriers.iter().position(|h| h == hostname).map_or(0, |i| i + 1);
 
         let mut tctx = tera::Context::new();
-        tctx.insert("cluster", &serde_json::json!({"name": ctx.cluster, "stack": self.name, "version": self.version}));
+        tctx.insert(
+            "cluster",
+            &serde_json::json!({"name": ctx.cluster, "stack": self.name, "version": self.version}),
+        );
         tctx.insert("config", &ctx.config);
         tctx.insert("host", &serde_json::json!({"hostname": hostname, "ordinal": ordinal}));
         tctx.insert("component", &serde_json::json!({"service": service, "name": component}));
@@ -90,10 +93,18 @@ impl Stack {
                 }
                 msg
             })?;
-            files.push(RenderedFile { path: t.dest.clone(), content, mode: t.mode });
+            files.push(RenderedFile {
+                path: t.dest.clone(),
+                content,
+                mode: t.mode,
+            });
         }
         for (path, content) in &self.lib {
-            files.push(RenderedFile { path: path.clone(), content: content.clone(), mode: 0o644 });
+            files.push(RenderedFile {
+                path: path.clone(),
+                content: content.clone(),
+                mode: 0o644,
+            });
         }
 
         let mut env = BTreeMap::new();
@@ -115,6 +126,12 @@ impl Stack {
                 .expect("serialisable");
             hex::encode(Sha256::digest(canonical))
         };
-        Ok(RenderedTask { script: cmd.script.clone(), env, files, timeout_secs: cmd.timeout_secs, digest })
+        Ok(RenderedTask {
+            script: cmd.script.clone(),
+            env,
+            files,
+            timeout_secs: cmd.timeout_secs,
+            digest,
+        })
     }
 }

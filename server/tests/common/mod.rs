@@ -20,7 +20,11 @@ pub fn steward_bin() -> PathBuf {
 /// The `steward-agent` binary, built beside `steward` by the workspace build.
 pub fn agent_bin() -> PathBuf {
     let p = steward_bin().with_file_name("steward-agent");
-    assert!(p.exists(), "{} is missing: build the workspace binaries first (`cargo build --workspace --bins`, as `make test` does)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: build the workspace binaries first (`cargo build --workspace --bins`, as `make test` does)",
+        p.display()
+    );
     p
 }
 
@@ -37,7 +41,11 @@ pub fn test_stacks(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(svc.join("scripts")).unwrap();
     std::fs::create_dir_all(svc.join("templates")).unwrap();
     std::fs::create_dir_all(base.join("lib")).unwrap();
-    std::fs::write(base.join("stack.toml"), "name = \"testing\"\nversion = \"1.0\"\ndescription = \"test stack\"\n[config]\ngreeting = \"hello\"\n").unwrap();
+    std::fs::write(
+        base.join("stack.toml"),
+        "name = \"testing\"\nversion = \"1.0\"\ndescription = \"test stack\"\n[config]\ngreeting = \"hello\"\n",
+    )
+    .unwrap();
     std::fs::write(base.join("lib/common.sh"), "say() { echo \"[lib] $*\"; }\n").unwrap();
     let scripts: &[(&str, &str)] = &[
         ("echo.sh", "#!/usr/bin/env bash\nset -eu\nfor i in $(seq 1 \"$STEWARD_PARAM_LINES\"); do echo \"line $i\"; done\necho \"to stderr\" >&2\n"),
@@ -50,7 +58,11 @@ pub fn test_stacks(dir: &Path) -> PathBuf {
     for (name, body) in scripts {
         std::fs::write(svc.join("scripts").join(name), body).unwrap();
     }
-    std::fs::write(svc.join("templates/app.conf"), "greeting={{ config.greeting }} host={{ host.hostname }} ordinal={{ host.ordinal }}\n").unwrap();
+    std::fs::write(
+        svc.join("templates/app.conf"),
+        "greeting={{ config.greeting }} host={{ host.hostname }} ordinal={{ host.ordinal }}\n",
+    )
+    .unwrap();
     std::fs::write(
         svc.join("service.toml"),
         r#"name = "app"
@@ -166,7 +178,13 @@ pub fn start_server(data: &Path, stacks: &Path, http: &str, grpc: &str, extra_en
         .env("STEWARD_OFFLINE_GRACE_SECS", "20")
         .env("RUST_LOG", "info,sqlx=warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(data.join("server.log")).unwrap()));
+        .stderr(Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(data.join("server.log"))
+                .unwrap(),
+        ));
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
@@ -177,21 +195,51 @@ pub fn start_server(data: &Path, stacks: &Path, http: &str, grpc: &str, extra_en
         match lines.next() {
             Some(Ok(l)) if l.starts_with("Steward is up") => break l,
             Some(Ok(_)) => continue,
-            _ => panic!("steward serve exited before listening; log:\n{}", std::fs::read_to_string(data.join("server.log")).unwrap_or_default()),
+            _ => panic!(
+                "steward serve exited before listening; log:\n{}",
+                std::fs::read_to_string(data.join("server.log")).unwrap_or_default()
+            ),
         }
     };
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    let http: SocketAddr = line.split("http://").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
-    let grpc: SocketAddr = line.rsplit("agents connect to ").next().unwrap().trim_end_matches(')').parse().unwrap();
-    Server { proc: Proc { child }, http, grpc, data: data.to_owned(), stacks: stacks.to_owned(), client: reqwest::Client::new() }
+    let http: SocketAddr = line
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let grpc: SocketAddr = line
+        .rsplit("agents connect to ")
+        .next()
+        .unwrap()
+        .trim_end_matches(')')
+        .parse()
+        .unwrap();
+    Server {
+        proc: Proc { child },
+        http,
+        grpc,
+        data: data.to_owned(),
+        stacks: stacks.to_owned(),
+        client: reqwest::Client::new(),
+    }
 }
 
 impl Server {
     /// Kills and starts again on the same ports and data.
     pub fn restart(&mut self) {
         self.proc.kill();
-        let fresh = start_server(&self.data, &self.stacks, &self.http.to_string(), &self.grpc.to_string(), &[]);
+        let fresh = start_server(
+            &self.data,
+            &self.stacks,
+            &self.http.to_string(),
+            &self.grpc.to_string(),
+            &[],
+        );
         *self = fresh;
     }
 
@@ -216,13 +264,28 @@ impl Server {
 
     /// GET text.
     pub async fn text(&self, path: &str) -> String {
-        self.client.get(self.url(path)).send().await.unwrap().text().await.unwrap()
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     /// Creates a cluster on the testing stack with `app/worker` on every host.
     pub async fn cluster(&self, name: &str, hosts: &[&str]) {
-        let hosts: Vec<Value> = hosts.iter().map(|h| json!({"hostname": h, "components": ["app/worker"]})).collect();
-        let (s, v) = self.post("/api/v1/clusters", json!({"name": name, "stack": "testing", "hosts": hosts})).await;
+        let hosts: Vec<Value> = hosts
+            .iter()
+            .map(|h| json!({"hostname": h, "components": ["app/worker"]}))
+            .collect();
+        let (s, v) = self
+            .post(
+                "/api/v1/clusters",
+                json!({"name": name, "stack": "testing", "hosts": hosts}),
+            )
+            .await;
         assert_eq!(s, 201, "{v}");
     }
 
@@ -236,7 +299,12 @@ impl Server {
     /// Approves with the job's own plan hash.
     pub async fn approve(&self, job: &Value) -> Value {
         let id = job["id"].as_i64().unwrap();
-        let (s, v) = self.post(&format!("/api/v1/jobs/{id}/approve"), json!({"plan_hash": job["plan_hash"]})).await;
+        let (s, v) = self
+            .post(
+                &format!("/api/v1/jobs/{id}/approve"),
+                json!({"plan_hash": job["plan_hash"]}),
+            )
+            .await;
         assert_eq!(s, 200, "{v}");
         v
     }
@@ -249,7 +317,11 @@ impl Server {
             if pred(&v) {
                 return v;
             }
-            assert!(Instant::now() < deadline, "job {id} did not get there in {secs}s: {}", serde_json::to_string_pretty(&v).unwrap());
+            assert!(
+                Instant::now() < deadline,
+                "job {id} did not get there in {secs}s: {}",
+                serde_json::to_string_pretty(&v).unwrap()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -288,9 +360,19 @@ pub fn start_agent(server: &Server, hostname: &str, data: &Path) -> Agent {
 
 fn spawn_agent(grpc: SocketAddr, hostname: &str, data: &Path) -> Agent {
     std::fs::create_dir_all(data).unwrap();
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(data.join("agent.log")).unwrap();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data.join("agent.log"))
+        .unwrap();
     let child = Command::new(agent_bin())
-        .args(["--server", &format!("http://{grpc}"), "--hostname", hostname, "--data-dir"])
+        .args([
+            "--server",
+            &format!("http://{grpc}"),
+            "--hostname",
+            hostname,
+            "--data-dir",
+        ])
         .arg(data)
         .env("STEWARD_AGENT_TOKEN", TOKEN)
         .env("RUST_LOG", "info")
@@ -298,7 +380,12 @@ fn spawn_agent(grpc: SocketAddr, hostname: &str, data: &Path) -> Agent {
         .stderr(Stdio::from(log))
         .spawn()
         .expect("spawn steward-agent");
-    Agent { proc: Proc { child }, data: data.to_owned(), hostname: hostname.to_owned(), server: grpc }
+    Agent {
+        proc: Proc { child },
+        data: data.to_owned(),
+        hostname: hostname.to_owned(),
+        server: grpc,
+    }
 }
 
 impl Agent {
@@ -312,21 +399,34 @@ impl Agent {
     /// How many run-task messages reached the agent, from its own log.
     pub fn tasks_received(&self) -> usize {
         let log = std::fs::read_to_string(self.data.join("agent.log")).unwrap_or_default();
-        assert!(log.contains("welcomed by the server"), "the agent log does not show a session:\n{log}");
+        assert!(
+            log.contains("welcomed by the server"),
+            "the agent log does not show a session:\n{log}"
+        );
         log.lines().filter(|l| l.contains("task received")).count()
     }
 }
 
 /// The tasks of a job, flattened.
 pub fn tasks(job: &Value) -> Vec<Value> {
-    job["stages"].as_array().unwrap().iter().flat_map(|s| s["tasks"].as_array().unwrap().clone()).collect()
+    job["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["tasks"].as_array().unwrap().clone())
+        .collect()
 }
 
 /// Whether a process exists and is not a zombie waiting for a slow init to reap it.
 pub fn pid_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the parenthesised command name.
-        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with(['Z', 'X']),
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with(['Z', 'X']),
         Err(_) => false,
     }
 }
@@ -338,7 +438,10 @@ pub async fn testbed(dir: &Path, n: usize) -> (Server, Vec<Agent>) {
     let names: Vec<String> = (1..=n).map(|i| format!("h{i}")).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     server.cluster("test", &refs).await;
-    let agents: Vec<Agent> = names.iter().map(|h| start_agent(&server, h, &dir.join(format!("agent-{h}")))).collect();
+    let agents: Vec<Agent> = names
+        .iter()
+        .map(|h| start_agent(&server, h, &dir.join(format!("agent-{h}"))))
+        .collect();
     for h in &names {
         server.wait_online(h).await;
     }
