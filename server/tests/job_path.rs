@@ -321,10 +321,13 @@ async fn templates_and_params_reach_the_script_as_files_and_env() {
     let job = server.propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "record", "hosts": ["h2"], "params": {"file": file}})).await;
     let t = &tasks(&job)[0];
     assert_eq!(t["env"]["STEWARD_PARAM_FILE"], file.as_str());
+    let script = job["stages"][0]["script"].as_str().unwrap();
     assert!(
-        !t["script"].as_str().unwrap().contains(&file),
+        script.contains("STEWARD_PARAM_FILE") && !script.contains(&file),
         "parameters never enter script text"
     );
+    assert_eq!(job["stages"][0]["shared_files"], json!(["lib/common.sh"]));
+    assert_eq!(t["files"], json!(["app.conf"]));
     server.approve(&job).await;
     let id = job["id"].as_i64().unwrap();
     assert_eq!(server.wait_done(id, 30).await["state"], "SUCCESSFUL");

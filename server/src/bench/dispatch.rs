@@ -57,6 +57,15 @@ impl Drop for ServerProc {
 
 const TOKEN: &str = "bench-token-0123456789abcdef";
 
+/// Set when the measurements are done: sessions then end with the server, quietly.
+static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn report(who: String, e: impl std::fmt::Display) {
+    if !DONE.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("{who}: {e}");
+    }
+}
+
 fn start_server() -> anyhow::Result<ServerProc> {
     let dir = tempfile::tempdir()?;
     let mut child = Command::new(std::env::current_exe()?)
@@ -64,7 +73,10 @@ fn start_server() -> anyhow::Result<ServerProc> {
         .arg(dir.path())
         .env("STEWARD_AGENT_TOKEN", TOKEN)
         .env("STEWARD_HEARTBEAT_INTERVAL_MS", "5000")
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("STEWARD_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -256,7 +268,7 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
             let (ch, r) = (channel.clone(), record.clone());
             tokio::spawn(async move {
                 if let Err(e) = sim_agent(ch, format!("sim-{i:05}"), Some(r)).await {
-                    eprintln!("simulated agent {i}: {e}");
+                    report(format!("simulated agent {i}"), e);
                 }
             });
         }
@@ -367,10 +379,10 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
                 match endpoint.connect().await {
                     Ok(ch) => {
                         if let Err(e) = sim_agent(ch, format!("idle-{i:05}"), None).await {
-                            eprintln!("idle agent {i}: {e}");
+                            report(format!("idle agent {i}"), e);
                         }
                     }
-                    Err(e) => eprintln!("idle agent {i}: {e}"),
+                    Err(e) => report(format!("idle agent {i}"), e),
                 }
             });
         }

@@ -145,6 +145,8 @@ impl MigrationTrait for M0001JobPath {
                 .col(text(Stages::Command))
                 .col(json(Stages::DependsOn))
                 .col(text(Stages::State))
+                .col(text(Stages::Script))
+                .col(json(Stages::SharedFiles))
                 .col(time_opt(Stages::StartedAt))
                 .col(time_opt(Stages::FinishedAt))
                 .to_owned(),
@@ -162,7 +164,6 @@ impl MigrationTrait for M0001JobPath {
                 .col(text(Tasks::Hostname))
                 .col(text(Tasks::State))
                 .col(ColumnDef::new(Tasks::Attempt).integer().not_null())
-                .col(text(Tasks::Script))
                 .col(json(Tasks::Env))
                 .col(json(Tasks::Files))
                 .col(text(Tasks::Digest))
@@ -299,6 +300,8 @@ enum Stages {
     Command,
     DependsOn,
     State,
+    Script,
+    SharedFiles,
     StartedAt,
     FinishedAt,
 }
@@ -313,7 +316,6 @@ enum Tasks {
     Hostname,
     State,
     Attempt,
-    Script,
     Env,
     Files,
     Digest,

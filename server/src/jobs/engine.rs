@@ -170,6 +170,8 @@ struct RunTask {
     timeout: Duration,
     deadline: Option<Instant>,
     queued_at: Instant,
+    /// The run-task message, prepared when the job is loaded (attempt set at dispatch).
+    message: Option<pb::RunTask>,
 }
 
 struct RunStage {
@@ -387,7 +389,10 @@ impl Engine {
                 tracing::warn!(job = id, state = %j.state, "not loading a job that is not APPROVED");
                 continue;
             }
-            if let Err(e) = self.load_job(&j).await {
+            let t0 = Instant::now();
+            let loaded = self.load_job(&j).await;
+            tracing::debug!(job = id, took = ?t0.elapsed(), "job loaded");
+            if let Err(e) = loaded {
                 tracing::error!(job = id, error = %e, "cannot load approved job; will retry");
                 self.waiting.push_front(id);
                 break;
@@ -409,27 +414,16 @@ impl Engine {
             .order_by_asc(stage::Column::Idx)
             .all(&self.store.conn)
             .await?;
+        // One read of everything, content included: dispatch then needs no database read.
         let tasks = task::Entity::find()
-            .select_only()
-            .columns([
-                task::Column::Id,
-                task::Column::StageId,
-                task::Column::HostId,
-                task::Column::Hostname,
-                task::Column::State,
-                task::Column::Attempt,
-                task::Column::TimeoutSecs,
-                task::Column::DispatchedAt,
-            ])
             .filter(task::Column::JobId.eq(j.id))
             .order_by_asc(task::Column::Id)
-            .into_tuple::<(i64, i64, i64, String, String, i32, i32, Option<chrono::DateTime<Utc>>)>()
             .all(&self.store.conn)
             .await?;
         let running_ids: Vec<i64> = tasks
             .iter()
-            .filter(|t| t.4 == TaskState::Running.as_str())
-            .map(|t| t.0)
+            .filter(|t| t.state == TaskState::Running.as_str())
+            .map(|t| t.id)
             .collect();
         let mut last_seqs: HashMap<i64, i64> = HashMap::new();
         if !running_ids.is_empty() {
@@ -466,11 +460,17 @@ impl Engine {
         };
         let now = Instant::now();
         let wall_now = Utc::now();
-        for (id, stage_id, host_id, hostname, state, attempt, timeout, dispatched_at) in tasks {
-            let Some(si) = run.stages.iter().position(|s| s.id == stage_id) else {
+        // Script and lib files are per stage: decode them once, not once per task.
+        let stage_content: Vec<(String, Vec<pb::TaskFile>)> = stages
+            .iter()
+            .map(|s| (s.script.clone(), task_files(&s.shared_files)))
+            .collect();
+        for row in tasks {
+            let (id, host_id, dispatched_at) = (row.id, row.host_id, row.dispatched_at);
+            let Some(si) = run.stages.iter().position(|s| s.id == row.stage_id) else {
                 continue;
             };
-            let state = TaskState::parse(&state).unwrap_or(TaskState::Failed);
+            let state = TaskState::parse(&row.state).unwrap_or(TaskState::Failed);
             let stage = &mut run.stages[si];
             stage.tasks.push(id);
             if state.is_final() {
@@ -481,18 +481,19 @@ impl Engine {
                 continue;
             }
             stage.open += 1;
-            let timeout = Duration::from_secs(timeout.max(1) as u64);
+            let timeout = Duration::from_secs(row.timeout_secs.max(1) as u64);
             let mut t = RunTask {
                 job_id: j.id,
                 stage: si,
                 host_id,
-                hostname,
                 state,
-                attempt,
+                attempt: row.attempt,
                 last_seq: 0,
                 timeout,
                 deadline: None,
                 queued_at: now,
+                message: (state == TaskState::Pending).then(|| run_task(&row, &stage_content[si])),
+                hostname: row.hostname,
             };
             let host = self.hosts.entry(host_id).or_default();
             if state == TaskState::Running {
@@ -996,18 +997,22 @@ impl Engine {
 
     async fn commit(&mut self, mut b: Batch) -> Result<(), sea_orm::DbErr> {
         let started = Instant::now();
-        // Content of dispatched tasks, read before the write lock is taken.
-        let mut run_msgs = Vec::with_capacity(b.dispatched.len());
-        for chunk in b.dispatched.chunks(500) {
-            let rows = task::Entity::find()
-                .filter(task::Column::Id.is_in(chunk.to_vec()))
-                .all(&self.store.conn)
-                .await?;
-            for r in rows {
-                let Some(t) = self.tasks.get(&r.id) else { continue };
-                run_msgs.push((t.host_id, r.id, run_msg(&r, t.attempt)));
-            }
-        }
+        let run_msgs: Vec<(i64, i64, pb::ServerMessage)> = b
+            .dispatched
+            .iter()
+            .filter_map(|tid| {
+                let t = self.tasks.get(tid)?;
+                let mut m = t.message.clone()?;
+                m.attempt = t.attempt as u32;
+                Some((
+                    t.host_id,
+                    *tid,
+                    pb::ServerMessage {
+                        msg: Some(pb::server_message::Msg::RunTask(m)),
+                    },
+                ))
+            })
+            .collect();
         if !b.is_empty() {
             let txn = self.store.begin_write().await?;
             let now = Utc::now();
@@ -1096,6 +1101,7 @@ impl Engine {
             }
             txn.commit().await?;
             metrics::ENGINE_COMMIT.observe(started.elapsed().as_secs_f64());
+            tracing::debug!(took = ?started.elapsed(), dispatched = run_msgs.len(), "engine batch committed");
         }
 
         // Durable: now act.
@@ -1186,29 +1192,35 @@ fn cancel_msg(task_id: i64, attempt: i32, reason: &str) -> pb::ServerMessage {
     }
 }
 
-fn run_msg(r: &task::Model, attempt: i32) -> pb::ServerMessage {
-    let mut env: std::collections::HashMap<String, String> = serde_json::from_value(r.env.clone()).unwrap_or_default();
+/// Files stored as a JSON array of `{path, content, mode}`, as the agent receives them.
+fn task_files(v: &serde_json::Value) -> Vec<pb::TaskFile> {
+    let files: Vec<crate::stacks::RenderedFile> = serde_json::from_value(v.clone()).unwrap_or_default();
+    files
+        .into_iter()
+        .map(|f| pb::TaskFile {
+            path: f.path,
+            content: f.content.into_bytes(),
+            mode: f.mode,
+        })
+        .collect()
+}
+
+/// The run-task message of a stored task and its stage's script and shared files
+/// (attempt set at dispatch).
+fn run_task(r: &task::Model, (script, shared): &(String, Vec<pb::TaskFile>)) -> pb::RunTask {
+    let mut env: HashMap<String, String> = serde_json::from_value(r.env.clone()).unwrap_or_default();
     env.insert("STEWARD_TASK_ID".into(), r.id.to_string());
     env.insert("STEWARD_JOB_ID".into(), r.job_id.to_string());
-    let files: Vec<crate::stacks::RenderedFile> = serde_json::from_value(r.files.clone()).unwrap_or_default();
-    let label = format!("job {} task {}", r.job_id, r.id);
-    pb::ServerMessage {
-        msg: Some(pb::server_message::Msg::RunTask(pb::RunTask {
-            task_id: r.id,
-            attempt: attempt as u32,
-            script: r.script.clone(),
-            env,
-            files: files
-                .into_iter()
-                .map(|f| pb::TaskFile {
-                    path: f.path,
-                    content: f.content.into_bytes(),
-                    mode: f.mode,
-                })
-                .collect(),
-            timeout_secs: r.timeout_secs as u32,
-            label,
-        })),
+    let mut files = task_files(&r.files);
+    files.extend(shared.iter().cloned());
+    pb::RunTask {
+        task_id: r.id,
+        attempt: 0,
+        script: script.clone(),
+        env,
+        files,
+        timeout_secs: r.timeout_secs as u32,
+        label: format!("job {} task {}", r.job_id, r.id),
     }
 }
 

@@ -117,6 +117,8 @@ impl Jobs {
                 command: Set(ps.command.clone()),
                 depends_on: Set(json!(built.deps[idx])),
                 state: Set(StageState::Pending.as_str().into()),
+                script: Set(tasks.first().map(|(_, r)| r.script.clone()).unwrap_or_default()),
+                shared_files: Set(json!(tasks.first().map(|(_, r)| r.shared.clone()).unwrap_or_default())),
                 started_at: Set(None),
                 finished_at: Set(None),
                 ..Default::default()
@@ -133,7 +135,6 @@ impl Jobs {
                     hostname: Set(pt.host.clone()),
                     state: Set(TaskState::Pending.as_str().into()),
                     attempt: Set(0),
-                    script: Set(r.script.clone()),
                     env: Set(json!(r.env)),
                     files: Set(json!(r.files)),
                     digest: Set(r.digest.clone()),

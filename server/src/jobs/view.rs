@@ -112,6 +112,10 @@ pub struct StageView {
     pub state: String,
     /// Indexes of the stages it waits for.
     pub depends_on: Vec<i64>,
+    /// The script every task of the stage runs, byte for byte (the command's script).
+    pub script: String,
+    /// Paths of the files every task of the stage gets (the stack's lib).
+    pub shared_files: Vec<String>,
     /// RFC 3339.
     pub started_at: Option<String>,
     /// RFC 3339.
@@ -139,8 +143,6 @@ pub struct TaskView {
     pub timeout_secs: i32,
     /// SHA-256 of what it runs (in the plan hash).
     pub digest: String,
-    /// The script it runs.
-    pub script: String,
     /// Its environment.
     #[schema(value_type = Object)]
     pub env: Value,
@@ -178,6 +180,17 @@ impl From<task_log::Model> for LogLine {
     }
 }
 
+/// The `path`s of a stored JSON array of files.
+fn file_paths(files: &Value) -> Vec<String> {
+    match files {
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|f| f.get("path").and_then(Value::as_str).map(str::to_owned))
+            .collect(),
+        _ => vec![],
+    }
+}
+
 impl JobView {
     /// Assembles a job from its rows.
     pub fn build(j: job::Model, cluster: String, stages: Vec<stage::Model>, tasks: Vec<task::Model>) -> Self {
@@ -192,19 +205,15 @@ impl JobView {
                 command: s.command,
                 state: s.state,
                 depends_on: serde_json::from_value(s.depends_on).unwrap_or_default(),
+                script: s.script,
+                shared_files: file_paths(&s.shared_files),
                 started_at: ts(s.started_at),
                 finished_at: ts(s.finished_at),
                 tasks: vec![],
             })
             .collect();
         for t in tasks {
-            let files = match &t.files {
-                Value::Array(a) => a
-                    .iter()
-                    .filter_map(|f| f.get("path").and_then(Value::as_str).map(str::to_owned))
-                    .collect(),
-                _ => vec![],
-            };
+            let files = file_paths(&t.files);
             let view = TaskView {
                 id: t.id,
                 host: t.hostname,
@@ -214,7 +223,6 @@ impl JobView {
                 error: t.error,
                 timeout_secs: t.timeout_secs,
                 digest: t.digest,
-                script: t.script,
                 env: t.env,
                 files,
                 dispatched_at: ts(t.dispatched_at),

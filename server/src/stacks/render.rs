@@ -37,8 +37,10 @@ pub struct RenderedTask {
     pub script: String,
     /// Environment for the script.
     pub env: BTreeMap<String, String>,
-    /// Rendered templates and the stack's lib files.
+    /// Rendered templates (they differ per host).
     pub files: Vec<RenderedFile>,
+    /// The stack's lib files (the same for every task of the stack).
+    pub shared: Vec<RenderedFile>,
     /// Seconds before the agent kills it.
     pub timeout_secs: u32,
     /// SHA-256 over script, env and files: what the plan hash binds to.
@@ -82,7 +84,7 @@ impl Stack {
         tctx.insert("topology", &ctx.topology);
         tctx.insert("params", params);
 
-        let mut files = Vec::with_capacity(comp.templates.len() + self.lib.len());
+        let mut files = Vec::with_capacity(comp.templates.len());
         for t in &comp.templates {
             let content = self.tera.render(&t.name, &tctx).map_err(|e| {
                 let mut msg = format!("template {}: {e}", t.name);
@@ -99,13 +101,15 @@ impl Stack {
                 mode: t.mode,
             });
         }
-        for (path, content) in &self.lib {
-            files.push(RenderedFile {
+        let shared: Vec<RenderedFile> = self
+            .lib
+            .iter()
+            .map(|(path, content)| RenderedFile {
                 path: path.clone(),
                 content: content.clone(),
                 mode: 0o644,
-            });
-        }
+            })
+            .collect();
 
         let mut env = BTreeMap::new();
         env.insert("STEWARD_CLUSTER".into(), ctx.cluster.clone());
@@ -122,14 +126,17 @@ impl Stack {
             env.insert(p.env_name(), env_value(v));
         }
         let digest = {
-            let canonical = serde_json::to_vec(&serde_json::json!({"script": cmd.script, "env": env, "files": files}))
-                .expect("serialisable");
+            let canonical = serde_json::to_vec(
+                &serde_json::json!({"script": cmd.script, "env": env, "files": files, "shared": shared}),
+            )
+            .expect("serialisable");
             hex::encode(Sha256::digest(canonical))
         };
         Ok(RenderedTask {
             script: cmd.script.clone(),
             env,
             files,
+            shared,
             timeout_secs: cmd.timeout_secs,
             digest,
         })

@@ -17,6 +17,10 @@ pub struct Model {
     /// Indexes of the stages this one waits for (a JSON array).
     pub depends_on: Json,
     pub state: String,
+    /// The command's script, byte for byte: the same for every task of the stage.
+    pub script: String,
+    /// Files every task of the stage gets (the stack's lib): a JSON array of `{path, content, mode}`.
+    pub shared_files: Json,
     pub started_at: Option<DateTimeUtc>,
     pub finished_at: Option<DateTimeUtc>,
 }

@@ -13,12 +13,11 @@ pub struct Model {
     pub hostname: String,
     pub state: String,
     pub attempt: i32,
-    pub script: String,
     /// Environment for the script (a JSON object of strings).
     pub env: Json,
-    /// Rendered files: a JSON array of `{path, content, mode}`.
+    /// Rendered templates for this host: a JSON array of `{path, content, mode}`.
     pub files: Json,
-    /// SHA-256 of script, env and files; part of the plan hash.
+    /// SHA-256 of script, env, files and shared files; part of the plan hash.
     pub digest: String,
     pub timeout_secs: i32,
     pub exit_code: Option<i32>,
