@@ -22,7 +22,6 @@ run: release
 test: setup
 	$(CARGO) build --workspace --bins
 	$(CARGO) nextest run --workspace --no-fail-fast
-	$(CARGO) test --workspace --doc --quiet
 
 lint:
 	$(CARGO) fmt --all -- --check

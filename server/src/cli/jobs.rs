@@ -9,7 +9,7 @@ use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use super::{s, table, Client};
+use super::{s, table, when, Client};
 
 /// Job commands.
 #[derive(Debug, Subcommand)]
@@ -115,7 +115,7 @@ pub async fn run(client: &Client, cmd: JobsCmd, json_out: bool) -> anyhow::Resul
                         s(&j["cluster"]),
                         s(&j["summary"]),
                         s(&j["requested_by"]),
-                        s(&j["created_at"]),
+                        when(&j["created_at"]),
                     ]);
                 }
                 println!("{t}");
@@ -235,7 +235,7 @@ fn print_job(v: &Value, json_out: bool) -> anyhow::Result<()> {
         println!("  rationale: {}", s(&v["rationale"]));
     }
     println!("  plan hash: {}", s(&v["plan_hash"]));
-    println!("  requested by {} at {}", s(&v["requested_by"]), s(&v["created_at"]));
+    println!("  requested by {} at {}", s(&v["requested_by"]), when(&v["created_at"]));
     if let Some(e) = v["error"].as_str() {
         println!("  error: {e}");
     }

@@ -32,6 +32,14 @@ fn table(header: &[&str]) -> Table {
     t
 }
 
+/// An RFC 3339 time as `YYYY-MM-DD HH:MM:SS` (UTC) for tables.
+fn when(v: &serde_json::Value) -> String {
+    v.as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc).format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| s(v))
+}
+
 fn s(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::Null => "-".into(),
@@ -78,7 +86,7 @@ pub async fn hosts(client: &Client, host: Option<String>, json: bool) -> anyhow:
             s(&h["state"]),
             s(&h["cluster"]),
             comps.join("\n"),
-            s(&h["last_heartbeat"]),
+            when(&h["last_heartbeat"]),
             s(&h["agent_version"]),
         ]);
     }
