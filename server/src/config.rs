@@ -21,6 +21,8 @@ pub struct Config {
     pub agent_token: Option<String>,
     /// A stacks directory; the stacks built into the binary when unset.
     pub stacks_dir: Option<PathBuf>,
+    /// A prompts directory; the prompts built into the binary when unset.
+    pub prompts_dir: Option<PathBuf>,
     /// Seconds a proposal waits for a decision before it expires.
     pub proposal_ttl_secs: u64,
     /// Milliseconds between agent heartbeats.
@@ -49,6 +51,8 @@ pub struct LlmConfig {
     pub api_key: Option<String>,
     /// Model name.
     pub model: Option<String>,
+    /// Seconds one request may take.
+    pub timeout_secs: Option<u64>,
 }
 
 impl Default for Config {
@@ -60,6 +64,7 @@ impl Default for Config {
             grpc: "127.0.0.1:9090".parse().expect("valid"),
             agent_token: None,
             stacks_dir: None,
+            prompts_dir: None,
             proposal_ttl_secs: 24 * 3600,
             heartbeat_interval_ms: 5000,
             offline_grace_secs: 60,
@@ -112,6 +117,9 @@ impl Config {
         if let Some(v) = get("STEWARD_STACKS_DIR") {
             self.stacks_dir = Some(v.into());
         }
+        if let Some(v) = get("STEWARD_PROMPTS_DIR") {
+            self.prompts_dir = Some(v.into());
+        }
         if let Some(v) = get("STEWARD_PROPOSAL_TTL_SECS") {
             self.proposal_ttl_secs = parse("STEWARD_PROPOSAL_TTL_SECS", v)?;
         }
@@ -135,6 +143,9 @@ impl Config {
         }
         if let Some(v) = get("STEWARD_LLM_MODEL") {
             self.llm.model = Some(v);
+        }
+        if let Some(v) = get("STEWARD_LLM_TIMEOUT_SECS") {
+            self.llm.timeout_secs = Some(parse("STEWARD_LLM_TIMEOUT_SECS", v)?);
         }
         if self.heartbeat_interval_ms < 100 {
             return Err(ConfigError("heartbeat_interval_ms must be at least 100".into()));

@@ -75,6 +75,11 @@ enum Command {
     /// Jobs: list, show, propose, approve, reject, cancel, logs.
     #[command(subcommand)]
     Jobs(JobsCmd),
+    /// Talk to the planner: one message, or an interactive session without one.
+    Chat {
+        /// The message (omit for an interactive session).
+        message: Option<String>,
+    },
     /// Hosts and their components.
     Hosts {
         /// One host (name or id).
@@ -85,6 +90,8 @@ enum Command {
     /// Clusters.
     #[command(subcommand)]
     Clusters(ClustersCmd),
+    /// Run planner evaluation cases against the fixture world.
+    Eval(steward_server::evals::EvalArgs),
     /// Benchmarks that print numbers.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -164,9 +171,14 @@ async fn main() -> ExitCode {
         Command::Serve(a) => serve(a, false).await.map(|_| 0),
         Command::Up(a) => serve(a, true).await.map(|_| 0),
         Command::Jobs(cmd) => cli::jobs::run(&client, cmd, cli.json).await,
+        Command::Chat { message } => cli::chat::run(&client, message).await.map(|_| 0),
         Command::Hosts { host } => cli::hosts(&client, host, cli.json).await.map(|_| 0),
         Command::Stacks => cli::stacks(&client, cli.json).await.map(|_| 0),
         Command::Clusters(cmd) => cli::clusters(&client, cmd, cli.json).await.map(|_| 0),
+        Command::Eval(a) => {
+            init_tracing();
+            steward_server::evals::run(a).await.map(|_| 0)
+        }
         Command::Bench(cmd) => {
             init_tracing();
             bench::run(cmd).await.map(|_| 0)

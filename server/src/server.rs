@@ -10,6 +10,7 @@ use tokio::task::JoinSet;
 
 use crate::agents::{AgentService, SessionConfig};
 use crate::api::{self, AppState};
+use crate::chat::Chat;
 use crate::config::Config;
 use crate::db::{self, Store};
 use crate::events::Bus;
@@ -56,6 +57,29 @@ impl Running {
         async move {
             let _ = rx.wait_for(|v| *v).await;
         }
+    }
+}
+
+/// The configured chat model, or None (with a warning) when none can be used.
+fn chat_model(config: &Config) -> anyhow::Result<Option<Arc<dyn steward_llm::ChatModel>>> {
+    let provider = config.llm.provider.as_deref().unwrap_or("local");
+    match provider {
+        "openai" => {
+            let m = steward_llm::from_config_with_timeout(
+                "openai",
+                config.llm.base_url.as_deref(),
+                config.llm.api_key.as_deref(),
+                config.llm.model.as_deref(),
+                config.llm.timeout_secs.map(Duration::from_secs),
+            )
+            .context("STEWARD_LLM_PROVIDER=openai")?;
+            Ok(Some(Arc::from(m)))
+        }
+        "local" => {
+            tracing::warn!("the local language model is not part of this build yet; chat is off (set STEWARD_LLM_PROVIDER=openai to use an OpenAI-compatible endpoint)");
+            Ok(None)
+        }
+        other => anyhow::bail!("STEWARD_LLM_PROVIDER={other:?} is not a provider (local, openai)"),
     }
 }
 
@@ -130,11 +154,28 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         bus,
         Duration::from_secs(config.proposal_ttl_secs),
     );
+    let chat = match chat_model(config)? {
+        Some(model) => {
+            let prompts =
+                steward_llm::Prompts::load(config.prompts_dir.as_deref()).context("invalid prompt template")?;
+            tracing::info!(model = %model.name(), "chat planner ready");
+            Some(Chat::new(
+                store.clone(),
+                catalog.clone(),
+                jobs.clone(),
+                presence.clone(),
+                model,
+                Arc::new(prompts),
+            ))
+        }
+        None => None,
+    };
     let state = AppState {
         store: store.clone(),
         catalog,
         jobs,
         presence: presence.clone(),
+        chat,
     };
 
     let (shutdown, _) = watch::channel(false);

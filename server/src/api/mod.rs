@@ -3,6 +3,7 @@
 //! Only this module knows about HTTP and JSON shapes; handlers are thin and call one
 //! function of a domain module.
 mod auth;
+mod chat;
 mod error;
 mod events;
 mod extract;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub jobs: Jobs,
     /// Which hosts are online.
     pub presence: Arc<Presence>,
+    /// The chat planner; None when no language model is configured.
+    pub chat: Option<crate::chat::Chat>,
 }
 
 #[derive(OpenApi)]
@@ -67,6 +70,8 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .routes(routes!(inventory::list_hosts))
         .routes(routes!(inventory::get_host))
         .routes(routes!(stacks::list_stacks))
+        .routes(routes!(chat::create_conversation))
+        .routes(routes!(chat::list_messages, chat::send_message))
         .routes(routes!(health))
         .with_state(state)
         .split_for_parts();

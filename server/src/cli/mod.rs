@@ -1,4 +1,5 @@
 //! The `steward` command line over the REST API: tables for people, JSON on request.
+pub mod chat;
 mod client;
 pub mod jobs;
 

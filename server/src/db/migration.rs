@@ -7,7 +7,7 @@ pub struct Migrator;
 #[sea_orm_migration::async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001JobPath)]
+        vec![Box::new(M0001JobPath), Box::new(M0002Chat)]
     }
 }
 
@@ -349,4 +349,81 @@ enum AuditEvents {
     Details,
     PrevHash,
     Hash,
+}
+
+/// Conversations and their messages.
+struct M0002Chat;
+
+impl MigrationName for M0002Chat {
+    fn name(&self) -> &str {
+        "m0002_chat"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0002Chat {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Conversations::Table)
+                .col(id(Conversations::Id))
+                .col(text(Conversations::User))
+                .col(text(Conversations::Channel))
+                .col(time(Conversations::CreatedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(ChatMessages::Table)
+                .col(id(ChatMessages::Id))
+                .col(ColumnDef::new(ChatMessages::ConversationId).big_integer().not_null())
+                .col(text(ChatMessages::Role))
+                .col(text(ChatMessages::Content))
+                .col(json(ChatMessages::ToolCalls))
+                .col(ColumnDef::new(ChatMessages::ToolCallId).text().null())
+                .col(json(ChatMessages::Proposals))
+                .col(time(ChatMessages::CreatedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "ix_chat_messages_conv",
+            ChatMessages::Table,
+            &["conversation_id", "id"],
+            false,
+        ))
+        .await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(Alias::new("chat_messages")).to_owned())
+            .await?;
+        m.drop_table(Table::drop().table(Alias::new("conversations")).to_owned())
+            .await?;
+        Ok(())
+    }
+}
+
+#[derive(DeriveIden)]
+enum Conversations {
+    Table,
+    Id,
+    User,
+    Channel,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum ChatMessages {
+    Table,
+    Id,
+    ConversationId,
+    Role,
+    Content,
+    ToolCalls,
+    ToolCallId,
+    Proposals,
+    CreatedAt,
 }

@@ -1,6 +1,8 @@
 //! sea-orm entities: one file per table, the same names as the domain (DESIGN.md).
 pub mod audit_event;
+pub mod chat_message;
 pub mod cluster;
+pub mod conversation;
 pub mod host;
 pub mod host_component;
 pub mod job;

@@ -1,0 +1,124 @@
+//! Chat routes: conversations and messages, answered whole or streamed as SSE.
+use std::convert::Infallible;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::{Caller, Role};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiPath};
+use super::AppState;
+use crate::chat::{Chat, ChatError, Reply, StoredMessage};
+
+/// A new conversation.
+#[derive(Serialize, ToSchema)]
+pub struct Created {
+    /// Its id.
+    id: i64,
+}
+
+/// A message to the assistant.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMessage {
+    /// What the operator says.
+    text: String,
+}
+
+impl From<ChatError> for ApiError {
+    fn from(e: ChatError) -> Self {
+        match e {
+            ChatError::NotFound(_) => ApiError::not_found(e.to_string()),
+            ChatError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
+            ChatError::Model(m) => ApiError::new(StatusCode::BAD_GATEWAY, "llm_error", m.to_string()),
+            ChatError::Inventory(e) => e.into(),
+            ChatError::Prompt(e) => ApiError::internal(e),
+            ChatError::Db(e) => ApiError::internal(e),
+        }
+    }
+}
+
+fn chat(s: &AppState) -> Result<&Chat, ApiError> {
+    s.chat.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "llm_unavailable",
+            "no language model is configured: set STEWARD_LLM_PROVIDER=openai with STEWARD_LLM_BASE_URL and STEWARD_LLM_MODEL",
+        )
+    })
+}
+
+/// Starts a conversation.
+#[utoipa::path(post, path = "/api/v1/chat/conversations", tag = "chat",
+    responses((status = 201, body = Created), (status = 503, body = ErrorBody)))]
+pub async fn create_conversation(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    caller.require(Role::Operator)?;
+    let id = chat(&s)?.create(&caller.name, "api").await?;
+    Ok((StatusCode::CREATED, Json(Created { id })))
+}
+
+/// The conversation's messages, oldest first.
+#[utoipa::path(get, path = "/api/v1/chat/conversations/{id}/messages", tag = "chat", params(("id" = i64, Path, description = "Conversation id")),
+    responses((status = 200, body = Vec<StoredMessage>), (status = 404, body = ErrorBody)))]
+pub async fn list_messages(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<StoredMessage>>, ApiError> {
+    caller.require(Role::Operator)?;
+    Ok(Json(chat(&s)?.history(id, &caller.name).await?))
+}
+
+/// Sends a message; the reply says whether a job was proposed (it never runs one).
+/// With `Accept: text/event-stream`: `token`, `tool_call`, `tool_result`, `proposal`
+/// events, then `done` with the whole reply (or `error`).
+#[utoipa::path(post, path = "/api/v1/chat/conversations/{id}/messages", tag = "chat", params(("id" = i64, Path, description = "Conversation id")),
+    request_body = NewMessage,
+    responses((status = 200, body = Reply), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn send_message(
+    State(s): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(m): ApiJson<NewMessage>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Operator)?;
+    let chat = chat(&s)?.clone();
+    let streaming = headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    if !streaming {
+        return Ok(Json(chat.send(id, &caller.name, "chat", &m.text, None).await?).into_response());
+    }
+    // Check the conversation before answering 200 with a stream.
+    chat.history(id, &caller.name).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let user = caller.name.clone();
+    let turn = tokio::spawn(async move { chat.send(id, &user, "chat", &m.text, Some(tx)).await });
+    let stream = async_stream::stream! {
+        while let Some(ev) = rx.recv().await {
+            let kind = match &ev {
+                crate::chat::ChatEvent::Token { .. } => "token",
+                crate::chat::ChatEvent::ToolCall { .. } => "tool_call",
+                crate::chat::ChatEvent::ToolResult { .. } => "tool_result",
+                crate::chat::ChatEvent::Proposal { .. } => "proposal",
+            };
+            yield Ok::<_, Infallible>(SseEvent::default().event(kind).data(serde_json::to_string(&ev).unwrap_or_default()));
+        }
+        match turn.await {
+            Ok(Ok(reply)) => yield Ok(SseEvent::default().event("done").data(serde_json::to_string(&reply).unwrap_or_default())),
+            Ok(Err(e)) => yield Ok(SseEvent::default().event("error").data(serde_json::json!({"message": e.to_string()}).to_string())),
+            Err(e) => yield Ok(SseEvent::default().event("error").data(serde_json::json!({"message": e.to_string()}).to_string())),
+        }
+    };
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+}

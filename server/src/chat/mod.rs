@@ -1,0 +1,427 @@
+//! Chat: conversations with the planner, the tool loop, and (later) Slack and Telegram.
+//!
+//! Owns the `conversations` and `chat_messages` tables. A turn renders the system prompt
+//! with the live catalog, lets the model call read-only tools and `propose_job` for at most
+//! a few rounds, and ends with a reply that says plainly whether a job was proposed. Nothing
+//! the model says executes: a proposal waits for approval like any other.
+pub mod tools;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use serde::Serialize;
+use serde_json::{json, Value};
+use steward_llm::{ChatModel, ChatRequest, Delta, LlmError, Message, Prompts, Role};
+use tokio::sync::mpsc;
+
+use crate::db::entities::{chat_message, conversation};
+use crate::db::Store;
+use crate::inventory::{self, Presence};
+use crate::jobs::{JobView, Jobs};
+use crate::stacks::Catalog;
+
+/// Tool rounds per turn before the planner gives up.
+pub const MAX_ROUNDS: usize = 4;
+
+/// What can go wrong in a chat turn.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// No such conversation (or not the caller's).
+    #[error("conversation {0} not found")]
+    NotFound(i64),
+    /// The message is empty or too long.
+    #[error("{0}")]
+    Invalid(String),
+    /// The language model failed; nothing was proposed.
+    #[error(transparent)]
+    Model(#[from] LlmError),
+    /// A prompt template failed.
+    #[error(transparent)]
+    Prompt(#[from] steward_llm::PromptError),
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    /// Reading the inventory failed.
+    #[error(transparent)]
+    Inventory(#[from] inventory::InventoryError),
+}
+
+/// Something a streaming client sees during a turn.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ChatEvent {
+    /// More reply text.
+    Token {
+        /// The text.
+        text: String,
+    },
+    /// The model called a tool.
+    ToolCall {
+        /// Tool name.
+        name: String,
+        /// Arguments as the model wrote them.
+        arguments: String,
+    },
+    /// A tool answered.
+    ToolResult {
+        /// Tool name.
+        name: String,
+        /// Whether it succeeded.
+        ok: bool,
+        /// Source id of the result.
+        source: String,
+    },
+    /// A job was proposed (it waits for approval).
+    Proposal {
+        /// The job.
+        job: Box<JobView>,
+    },
+}
+
+/// A tool call made during a turn.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ToolTrace {
+    /// Tool name.
+    pub name: String,
+    /// Arguments.
+    pub arguments: String,
+    /// Whether it succeeded.
+    pub ok: bool,
+    /// Source id of its result.
+    pub source: String,
+}
+
+/// The assistant's answer to one message.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Reply {
+    /// Conversation id.
+    pub conversation_id: i64,
+    /// The assistant's text, ending with a plain statement of what was proposed.
+    pub reply: String,
+    /// Jobs proposed in this turn (PROPOSED: awaiting approval).
+    pub proposals: Vec<JobView>,
+    /// Tools the model called.
+    pub tool_calls: Vec<ToolTrace>,
+    /// Sources the answer drew on.
+    pub sources: Vec<String>,
+}
+
+/// A stored message of a conversation.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StoredMessage {
+    /// Id.
+    pub id: i64,
+    /// `user`, `assistant` or `tool`.
+    pub role: String,
+    /// Text.
+    pub content: String,
+    /// Jobs proposed with this message.
+    pub proposals: Vec<i64>,
+    /// RFC 3339.
+    pub at: String,
+}
+
+/// The chat service.
+#[derive(Clone)]
+pub struct Chat {
+    pub(crate) store: Store,
+    pub(crate) catalog: Arc<Catalog>,
+    pub(crate) jobs: Jobs,
+    pub(crate) presence: Arc<Presence>,
+    model: Arc<dyn ChatModel>,
+    prompts: Arc<Prompts>,
+}
+
+impl Chat {
+    /// A chat service answering with `model`.
+    pub fn new(
+        store: Store,
+        catalog: Arc<Catalog>,
+        jobs: Jobs,
+        presence: Arc<Presence>,
+        model: Arc<dyn ChatModel>,
+        prompts: Arc<Prompts>,
+    ) -> Self {
+        Chat {
+            store,
+            catalog,
+            jobs,
+            presence,
+            model,
+            prompts,
+        }
+    }
+
+    /// The model's name.
+    pub fn model_name(&self) -> String {
+        self.model.name()
+    }
+
+    /// Starts a conversation for `user` on `channel` (web, api, cli, slack, telegram).
+    pub async fn create(&self, user: &str, channel: &str) -> Result<i64, ChatError> {
+        let txn = self.store.begin_write().await?;
+        let c = conversation::ActiveModel {
+            user: Set(user.into()),
+            channel: Set(channel.into()),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        }
+        .insert(&*txn)
+        .await?;
+        txn.commit().await?;
+        Ok(c.id)
+    }
+
+    async fn conversation(&self, id: i64, user: &str) -> Result<conversation::Model, ChatError> {
+        conversation::Entity::find_by_id(id)
+            .one(&self.store.conn)
+            .await?
+            .filter(|c| c.user == user)
+            .ok_or(ChatError::NotFound(id))
+    }
+
+    /// The messages of a conversation, oldest first (tool messages included).
+    pub async fn history(&self, id: i64, user: &str) -> Result<Vec<StoredMessage>, ChatError> {
+        self.conversation(id, user).await?;
+        let rows = chat_message::Entity::find()
+            .filter(chat_message::Column::ConversationId.eq(id))
+            .order_by_asc(chat_message::Column::Id)
+            .all(&self.store.conn)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|m| StoredMessage {
+                id: m.id,
+                role: m.role,
+                content: m.content,
+                proposals: serde_json::from_value(m.proposals).unwrap_or_default(),
+                at: m.created_at.to_rfc3339(),
+            })
+            .collect())
+    }
+
+    async fn store_message(&self, conv: i64, m: &Message, proposals: &[i64]) -> Result<(), ChatError> {
+        let role = match m.role {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+        };
+        let txn = self.store.begin_write().await?;
+        chat_message::ActiveModel {
+            conversation_id: Set(conv),
+            role: Set(role.into()),
+            content: Set(m.content.clone()),
+            tool_calls: Set(serde_json::to_value(&m.tool_calls).unwrap_or(Value::Null)),
+            tool_call_id: Set(m.tool_call_id.clone()),
+            proposals: Set(json!(proposals)),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        }
+        .insert(&*txn)
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    async fn system_prompt(&self, clusters: &[inventory::ClusterView]) -> Result<String, ChatError> {
+        let mut services = vec![];
+        let mut seen = std::collections::BTreeSet::new();
+        for c in clusters {
+            let Some(stack) = self.catalog.stack(&c.stack, &c.stack_version) else {
+                continue;
+            };
+            if !seen.insert((stack.name.clone(), stack.version.clone())) {
+                continue;
+            }
+            for s in stack.services.values() {
+                for comp in s.components.values() {
+                    let mut aliases = s.aliases.clone();
+                    aliases.extend(comp.aliases.iter().cloned());
+                    services.push(json!({
+                        "stack": stack.name, "service": s.name, "component": comp.name, "aliases": aliases,
+                        "commands": comp.commands.values().map(|c| json!({"name": c.name, "risk": c.risk.as_str(), "params": c.params.keys().collect::<Vec<_>>()})).collect::<Vec<_>>()
+                    }));
+                }
+            }
+        }
+        Ok(self
+            .prompts
+            .render("system.tera", &json!({"clusters": clusters, "services": services}))?)
+    }
+
+    /// Answers `text` in conversation `id`; streams events into `events` when given.
+    pub async fn send(
+        &self,
+        id: i64,
+        user: &str,
+        source: &str,
+        text: &str,
+        events: Option<mpsc::Sender<ChatEvent>>,
+    ) -> Result<Reply, ChatError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(ChatError::Invalid("the message is empty".into()));
+        }
+        if text.len() > 8000 {
+            return Err(ChatError::Invalid("the message is longer than 8000 bytes".into()));
+        }
+        self.conversation(id, user).await?;
+        let clusters = inventory::list_clusters(&self.store.conn, Some(&self.presence)).await?;
+        let mut messages = vec![Message::system(self.system_prompt(&clusters).await?)];
+        for m in chat_message::Entity::find()
+            .filter(chat_message::Column::ConversationId.eq(id))
+            .order_by_asc(chat_message::Column::Id)
+            .all(&self.store.conn)
+            .await?
+        {
+            let role = match m.role.as_str() {
+                "user" => Role::User,
+                "assistant" => Role::Assistant,
+                "tool" => Role::Tool,
+                _ => continue,
+            };
+            messages.push(Message {
+                role,
+                content: m.content,
+                tool_calls: serde_json::from_value(m.tool_calls).unwrap_or_default(),
+                tool_call_id: m.tool_call_id,
+            });
+        }
+        let user_msg = Message::user(text);
+        self.store_message(id, &user_msg, &[]).await?;
+        messages.push(user_msg);
+
+        let tools = tools::definitions(self, &clusters);
+        let mut proposals: Vec<JobView> = vec![];
+        let mut traces = vec![];
+        let mut sources = vec![];
+        let mut final_text = String::new();
+        let mut last_error = None;
+        for round in 0..MAX_ROUNDS {
+            let req = ChatRequest {
+                messages: messages.clone(),
+                tools: tools.clone(),
+                temperature: Some(0.0),
+                max_tokens: Some(1024),
+                response_schema: None,
+            };
+            let resp = match &events {
+                Some(ev) => {
+                    let (tx, mut rx) = mpsc::channel::<Delta>(256);
+                    let ev2 = ev.clone();
+                    let forward = tokio::spawn(async move {
+                        while let Some(d) = rx.recv().await {
+                            if let Delta::Text(t) = d {
+                                let _ = ev2.send(ChatEvent::Token { text: t }).await;
+                            }
+                        }
+                    });
+                    let r = self.model.chat_stream(&req, tx).await;
+                    let _ = forward.await;
+                    r?
+                }
+                None => self.model.chat(&req).await?,
+            };
+            let calls = resp.message.tool_calls.clone();
+            if calls.is_empty() {
+                final_text = resp.message.content.clone();
+                break;
+            }
+            let assistant = resp.message.clone();
+            self.store_message(id, &assistant, &[]).await?;
+            messages.push(assistant);
+            for call in &calls {
+                if let Some(ev) = &events {
+                    let _ = ev
+                        .send(ChatEvent::ToolCall {
+                            name: call.name.clone(),
+                            arguments: call.arguments.clone(),
+                        })
+                        .await;
+                }
+                let out = tools::call(self, user, source, call).await;
+                tracing::info!(tool = %call.name, ok = !out.error, round, "planner tool call");
+                if let Some(ev) = &events {
+                    let _ = ev
+                        .send(ChatEvent::ToolResult {
+                            name: call.name.clone(),
+                            ok: !out.error,
+                            source: out.source.clone(),
+                        })
+                        .await;
+                }
+                traces.push(ToolTrace {
+                    name: call.name.clone(),
+                    arguments: call.arguments.clone(),
+                    ok: !out.error,
+                    source: out.source.clone(),
+                });
+                if out.error {
+                    last_error = Some(out.result.clone());
+                } else if !sources.contains(&out.source) {
+                    sources.push(out.source.clone());
+                }
+                if let Some(job) = out.proposal {
+                    if let Some(ev) = &events {
+                        let _ = ev
+                            .send(ChatEvent::Proposal {
+                                job: Box::new(job.clone()),
+                            })
+                            .await;
+                    }
+                    proposals.push(job);
+                }
+                let quoted = self.prompts.render(
+                    "tool_result.tera",
+                    &json!({"name": call.name, "source": out.source, "body": out.result}),
+                )?;
+                let tool_msg = Message::tool(call.id.clone(), quoted);
+                self.store_message(id, &tool_msg, &[]).await?;
+                messages.push(tool_msg);
+            }
+            if round + 1 == MAX_ROUNDS {
+                final_text = format!(
+                    "I stopped after {MAX_ROUNDS} rounds of tool calls{}.",
+                    last_error
+                        .as_deref()
+                        .map(|e| format!("; the last error was: {e}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        // The model's words never decide what the operator reads about proposals: say it here.
+        let statement = if proposals.is_empty() {
+            "No job was proposed.".to_owned()
+        } else {
+            let list: Vec<String> = proposals
+                .iter()
+                .map(|j| format!("job {} ({}, risk {})", j.id, j.summary, j.risk))
+                .collect();
+            format!("Proposed {}. It awaits approval; nothing has run.", list.join("; "))
+        };
+        let reply = if final_text.trim().is_empty() {
+            statement.clone()
+        } else {
+            format!("{}\n\n{statement}", final_text.trim())
+        };
+        if let Some(ev) = &events {
+            let _ = ev
+                .send(ChatEvent::Token {
+                    text: format!("\n\n{statement}"),
+                })
+                .await;
+        }
+        let ids: Vec<i64> = proposals.iter().map(|j| j.id).collect();
+        self.store_message(id, &Message::assistant(reply.clone(), vec![]), &ids)
+            .await?;
+        Ok(Reply {
+            conversation_id: id,
+            reply,
+            proposals,
+            tool_calls: traces,
+            sources,
+        })
+    }
+}

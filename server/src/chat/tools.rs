@@ -1,0 +1,247 @@
+//! The planner's tools: read-only views of the clusters and jobs, and `propose_job`.
+//!
+//! Nothing here executes anything. `propose_job` validates against the live catalog and
+//! cluster (through `jobs::Jobs::propose`, the same path as the REST API) and creates a
+//! PROPOSED job, or returns the validation error for the model to correct.
+use serde::Deserialize;
+use serde_json::{json, Value};
+use steward_llm::{ToolCall, ToolDef};
+
+use super::Chat;
+use crate::inventory;
+use crate::jobs::{JobView, ProposeRequest};
+
+/// What one tool call produced.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The text given back to the model (JSON, quoted as data).
+    pub result: String,
+    /// Source id of the result, for citations.
+    pub source: String,
+    /// The job `propose_job` created.
+    pub proposal: Option<JobView>,
+    /// The call failed (the model may correct it).
+    pub error: bool,
+}
+
+impl Outcome {
+    fn ok(source: impl Into<String>, v: Value) -> Self {
+        Outcome {
+            result: v.to_string(),
+            source: source.into(),
+            proposal: None,
+            error: false,
+        }
+    }
+
+    fn err(source: impl Into<String>, message: impl Into<String>) -> Self {
+        Outcome {
+            result: json!({"error": message.into()}).to_string(),
+            source: source.into(),
+            proposal: None,
+            error: true,
+        }
+    }
+}
+
+/// The JSON Schema of `propose_job`'s arguments, with enums of the live catalog's names.
+pub fn propose_schema(state: &Chat, clusters: &[inventory::ClusterView]) -> Value {
+    let mut services = std::collections::BTreeSet::new();
+    let mut components = std::collections::BTreeSet::new();
+    let mut commands = std::collections::BTreeSet::new();
+    for c in clusters {
+        if let Some(stack) = state.catalog.stack(&c.stack, &c.stack_version) {
+            for s in stack.services.values() {
+                services.insert(s.name.clone());
+                for comp in s.components.values() {
+                    components.insert(comp.name.clone());
+                    commands.extend(comp.commands.keys().cloned());
+                }
+            }
+        }
+    }
+    let cluster_names: Vec<&str> = clusters.iter().map(|c| c.name.as_str()).collect();
+    let hosts: std::collections::BTreeSet<&str> = clusters
+        .iter()
+        .flat_map(|c| c.hosts.iter().map(|h| h.hostname.as_str()))
+        .collect();
+    json!({
+        "type": "object",
+        "properties": {
+            "cluster": {"type": "string", "enum": cluster_names},
+            "service": {"type": "string", "enum": services},
+            "component": {"type": "string", "enum": components},
+            "command": {"type": "string", "enum": commands},
+            "hosts": {"type": "array", "items": {"type": "string", "enum": hosts}, "description": "Leave out for every host carrying the component"},
+            "params": {"type": "object", "description": "The command's parameters, if it has any"},
+            "rationale": {"type": "string", "description": "Why, in one or two sentences, citing the evidence"}
+        },
+        "required": ["cluster", "service", "component", "command", "rationale"],
+        "additionalProperties": false
+    })
+}
+
+/// The tools offered to the model.
+pub fn definitions(state: &Chat, clusters: &[inventory::ClusterView]) -> Vec<ToolDef> {
+    vec![
+        ToolDef {
+            name: "cluster_state".into(),
+            description: "Hosts of a cluster (or of all clusters) with their state and components.".into(),
+            parameters: json!({"type": "object", "properties": {"cluster": {"type": "string"}}, "additionalProperties": false}),
+        },
+        ToolDef {
+            name: "recent_jobs".into(),
+            description: "The most recent jobs, newest first, with their state.".into(),
+            parameters: json!({"type": "object", "properties": {"limit": {"type": "integer", "minimum": 1, "maximum": 50}}, "additionalProperties": false}),
+        },
+        ToolDef {
+            name: "job_logs".into(),
+            description: "The last lines of output of every task of a job.".into(),
+            parameters: json!({"type": "object", "properties": {"job_id": {"type": "integer"}, "lines": {"type": "integer", "minimum": 1, "maximum": 200}}, "required": ["job_id"], "additionalProperties": false}),
+        },
+        ToolDef {
+            name: "propose_job".into(),
+            description: "Propose a job: one command of one component on hosts of a cluster. It is NOT run: it waits for an operator's approval.".into(),
+            parameters: propose_schema(state, clusters),
+        },
+    ]
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClusterArgs {
+    cluster: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecentArgs {
+    limit: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogArgs {
+    job_id: i64,
+    lines: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProposeArgs {
+    cluster: String,
+    service: String,
+    component: String,
+    command: String,
+    #[serde(default)]
+    hosts: Option<Vec<String>>,
+    #[serde(default)]
+    params: std::collections::BTreeMap<String, Value>,
+    #[serde(default)]
+    rationale: Option<String>,
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(call: &ToolCall) -> Result<T, String> {
+    let text = if call.arguments.trim().is_empty() {
+        "{}"
+    } else {
+        call.arguments.as_str()
+    };
+    serde_json::from_str(text).map_err(|e| format!("the arguments of {} are not valid: {e}", call.name))
+}
+
+/// Runs one tool call on behalf of `actor`; proposals carry `source` (chat, slack …).
+pub async fn call(state: &Chat, actor: &str, source: &str, tc: &ToolCall) -> Outcome {
+    match tc.name.as_str() {
+        "cluster_state" => {
+            let args: ClusterArgs = match parse(tc) {
+                Ok(a) => a,
+                Err(e) => return Outcome::err("tool:cluster_state", e),
+            };
+            let r = match &args.cluster {
+                Some(c) => inventory::cluster_view(&state.store.conn, c, Some(&state.presence))
+                    .await
+                    .map(|c| vec![c]),
+                None => inventory::list_clusters(&state.store.conn, Some(&state.presence)).await,
+            };
+            match r {
+                Ok(clusters) => {
+                    let v: Vec<Value> = clusters
+                        .iter()
+                        .map(|c| {
+                            json!({"cluster": c.name, "stack": format!("{} {}", c.stack, c.stack_version), "hosts": c.hosts.iter().map(|h| json!({
+                                "hostname": h.hostname, "state": h.state, "last_heartbeat": h.last_heartbeat,
+                                "components": h.components.iter().map(|p| format!("{}/{} {}", p.service, p.component, p.state)).collect::<Vec<_>>()
+                            })).collect::<Vec<_>>()})
+                        })
+                        .collect();
+                    Outcome::ok("inventory", json!(v))
+                }
+                Err(e) => Outcome::err("inventory", e.to_string()),
+            }
+        }
+        "recent_jobs" => {
+            let args: RecentArgs = match parse(tc) {
+                Ok(a) => a,
+                Err(e) => return Outcome::err("tool:recent_jobs", e),
+            };
+            match state.jobs.list(None, args.limit.unwrap_or(10).min(50)).await {
+                Ok(jobs) => Outcome::ok("jobs", json!(jobs)),
+                Err(e) => Outcome::err("jobs", e.to_string()),
+            }
+        }
+        "job_logs" => {
+            let args: LogArgs = match parse(tc) {
+                Ok(a) => a,
+                Err(e) => return Outcome::err("tool:job_logs", e),
+            };
+            let source = format!("job:{}", args.job_id);
+            let job = match state.jobs.get(args.job_id).await {
+                Ok(j) => j,
+                Err(e) => return Outcome::err(source, e.to_string()),
+            };
+            let n = args.lines.unwrap_or(40).min(200);
+            let mut out = vec![];
+            for st in &job.stages {
+                for t in &st.tasks {
+                    let lines = state.jobs.logs(t.id, 0, 100_000).await.unwrap_or_default();
+                    let tail: Vec<String> = lines.iter().rev().take(n).rev().map(|l| l.line.clone()).collect();
+                    out.push(json!({
+                        "source": format!("job:{}/task:{}", job.id, t.id), "host": t.host, "command": format!("{}/{} {}", st.service, st.component, st.command),
+                        "state": t.state, "exit_code": t.exit_code, "untrusted_output": tail.join("\n")
+                    }));
+                }
+            }
+            Outcome::ok(source, json!({"job": job.id, "state": job.state, "tasks": out}))
+        }
+        "propose_job" => {
+            let args: ProposeArgs = match parse(tc) {
+                Ok(a) => a,
+                Err(e) => return Outcome::err("tool:propose_job", e),
+            };
+            let req = ProposeRequest {
+                cluster: args.cluster,
+                stages: None,
+                service: Some(args.service),
+                component: Some(args.component),
+                command: Some(args.command),
+                hosts: args.hosts.filter(|h| !h.is_empty()),
+                params: args.params,
+                rationale: args.rationale,
+            };
+            match state.jobs.propose(actor, source, &req).await {
+                Ok(job) => {
+                    let v = json!({"proposed_job": job.id, "state": job.state, "summary": job.summary, "risk": job.risk, "note": "waiting for an operator's approval; nothing has run"});
+                    Outcome {
+                        result: v.to_string(),
+                        source: format!("job:{}", job.id),
+                        proposal: Some(job),
+                        error: false,
+                    }
+                }
+                Err(e) => Outcome::err("tool:propose_job", format!("not proposed: {e}")),
+            }
+        }
+        other => Outcome::err("tool", format!("there is no tool named {other:?}")),
+    }
+}

@@ -1,0 +1,304 @@
+//! The chat planner against a fake OpenAI-compatible provider (real HTTP, real wire format).
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use serde_json::{json, Value};
+use steward_llm::testing::{chunk, FakeOpenAi, Reply};
+
+async fn chat_testbed(dir: &std::path::Path, fake: &FakeOpenAi) -> (Server, Vec<Agent>) {
+    let stacks = test_stacks(dir);
+    let url = fake.base_url();
+    let server = start_server(
+        &dir.join("server"),
+        &stacks,
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &[
+            ("STEWARD_LLM_PROVIDER", "openai"),
+            ("STEWARD_LLM_BASE_URL", &url),
+            ("STEWARD_LLM_MODEL", "test-model"),
+            ("STEWARD_LLM_API_KEY", "sk-test"),
+            ("STEWARD_LLM_TIMEOUT_SECS", "2"),
+        ],
+    );
+    server.cluster("test", &["h1", "h2"]).await;
+    let agents = vec![start_agent(&server, "h1", &dir.join("agent-h1"))];
+    server.wait_online("h1").await;
+    (server, agents)
+}
+
+async fn conversation(server: &Server) -> i64 {
+    let (s, v) = server.post("/api/v1/chat/conversations", json!({})).await;
+    assert_eq!(s, 201, "{v}");
+    v["id"].as_i64().unwrap()
+}
+
+fn propose(id: &str, command: &str) -> Reply {
+    let args = json!({"cluster": "test", "service": "app", "component": "worker", "command": command, "hosts": ["h1"], "rationale": "the operator asked"});
+    Reply::tool_calls(&[(id, "propose_job", &args.to_string())])
+}
+
+#[tokio::test]
+async fn chat_proposes_a_validated_job_and_nothing_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeOpenAi::start().await;
+    let (server, agents) = chat_testbed(dir.path(), &fake).await;
+    fake.push(propose("call_1", "echo"));
+    fake.push(Reply::completion("I proposed running echo on h1."));
+    let id = conversation(&server).await;
+    let (s, v) = server
+        .post(
+            &format!("/api/v1/chat/conversations/{id}/messages"),
+            json!({"text": "run echo on h1 please"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let proposals = v["proposals"].as_array().unwrap();
+    assert_eq!(proposals.len(), 1, "{v}");
+    assert_eq!(proposals[0]["state"], "PROPOSED");
+    assert_eq!(proposals[0]["source"], "chat");
+    let reply = v["reply"].as_str().unwrap();
+    assert!(
+        reply.contains("awaits approval") && reply.contains("nothing has run"),
+        "{reply}"
+    );
+
+    // What the provider saw: the catalog in the system prompt, the tool, then the tool's result.
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2);
+    let first = &reqs[0].body;
+    assert!(first["messages"][0]["content"].as_str().unwrap().contains("app/worker"));
+    let tool = first["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["function"]["name"] == "propose_job")
+        .unwrap();
+    assert!(tool["function"]["parameters"]["properties"]["command"]["enum"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("echo")));
+    let msgs = reqs[1].body["messages"].as_array().unwrap();
+    let last = msgs.last().unwrap();
+    assert_eq!(last["role"], "tool");
+    assert!(last["content"].as_str().unwrap().contains("proposed_job"), "{last}");
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        agents[0].tasks_received(),
+        0,
+        "a chat proposal reached an agent before approval"
+    );
+
+    // History keeps the exchange.
+    let (_, hist) = server.get(&format!("/api/v1/chat/conversations/{id}/messages")).await;
+    let roles: Vec<&str> = hist
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user", "assistant", "tool", "assistant"]);
+}
+
+#[tokio::test]
+async fn an_invalid_tool_call_is_corrected_on_the_second_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeOpenAi::start().await;
+    let (server, _agents) = chat_testbed(dir.path(), &fake).await;
+    fake.push(propose("call_1", "explode"));
+    fake.push(propose("call_2", "fail"));
+    fake.push(Reply::completion("Proposed."));
+    let id = conversation(&server).await;
+    let (s, v) = server
+        .post(
+            &format!("/api/v1/chat/conversations/{id}/messages"),
+            json!({"text": "make it fail on h1"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["proposals"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["proposals"][0]["summary"], "fail app/worker on h1");
+    let calls = v["tool_calls"].as_array().unwrap();
+    assert_eq!(
+        (calls[0]["ok"].as_bool(), calls[1]["ok"].as_bool()),
+        (Some(false), Some(true))
+    );
+    let second = &fake.requests()[1].body;
+    let err = second["messages"].as_array().unwrap().last().unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        err.contains("explode") && err.contains("not proposed"),
+        "the model sees why: {err}"
+    );
+    let (_, jobs) = server.get("/api/v1/jobs").await;
+    assert_eq!(jobs.as_array().unwrap().len(), 1, "only the valid call made a job");
+}
+
+#[tokio::test]
+async fn streaming_chat_sends_tool_calls_the_proposal_and_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeOpenAi::start().await;
+    let (server, _agents) = chat_testbed(dir.path(), &fake).await;
+    let args =
+        json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "rationale": "asked"})
+            .to_string();
+    let (a, b) = args.split_at(20);
+    fake.push(Reply::stream(vec![
+        chunk::role(),
+        chunk::tool_call(0, Some("call_9"), Some("propose_job"), a),
+        chunk::tool_call(0, None, None, b),
+        chunk::finish("tool_calls"),
+    ]));
+    fake.push(Reply::stream_text(&["Echo ", "is ", "proposed."]));
+    let id = conversation(&server).await;
+    let resp = server
+        .client
+        .post(server.url(&format!("/api/v1/chat/conversations/{id}/messages")))
+        .header("accept", "text/event-stream")
+        .json(&json!({"text": "echo everywhere"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut events: Vec<(String, Value)> = vec![];
+    let mut s = resp.bytes_stream().eventsource();
+    while let Some(Ok(ev)) = s.next().await {
+        let done = ev.event == "done" || ev.event == "error";
+        events.push((ev.event.clone(), serde_json::from_str(&ev.data).unwrap()));
+        if done {
+            break;
+        }
+    }
+    let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
+    let pos = |k: &str| {
+        kinds
+            .iter()
+            .position(|x| *x == k)
+            .unwrap_or_else(|| panic!("no {k} event in {kinds:?}"))
+    };
+    assert!(
+        pos("tool_call") < pos("proposal") && pos("proposal") < pos("done"),
+        "{kinds:?}"
+    );
+    let text: String = events
+        .iter()
+        .filter(|(k, _)| k == "token")
+        .map(|(_, v)| v["text"].as_str().unwrap())
+        .collect();
+    assert!(text.starts_with("Echo is proposed."), "{text}");
+    let done = &events.last().unwrap().1;
+    assert_eq!(done["proposals"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        done["proposals"][0]["plan"]["stages"][0]["tasks"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "every carrier when no hosts given"
+    );
+}
+
+#[tokio::test]
+async fn provider_errors_become_clear_messages_and_no_proposal() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeOpenAi::start().await;
+    let (server, _agents) = chat_testbed(dir.path(), &fake).await;
+    let id = conversation(&server).await;
+    let cases: Vec<(Vec<Reply>, &str)> = vec![
+        // The provider retries 3 times: four answers each.
+        (
+            (0..4)
+                .map(|_| Reply::error(429, "slow down").with_header("Retry-After", "0"))
+                .collect(),
+            "rate-limiting",
+        ),
+        (
+            (0..4).map(|_| Reply::error(500, "the model crashed")).collect(),
+            "HTTP 500",
+        ),
+        (vec![Reply::raw(200, "application/json", "{not json")], "malformed"),
+        (
+            vec![Reply::completion("late").after(Duration::from_secs(5))],
+            "did not answer",
+        ),
+    ];
+    for (replies, expect) in cases {
+        for r in replies {
+            fake.push(r);
+        }
+        let (s, v) = server
+            .post(
+                &format!("/api/v1/chat/conversations/{id}/messages"),
+                json!({"text": "restart everything"}),
+            )
+            .await;
+        assert_eq!(s, 502, "{v}");
+        assert_eq!(v["error"]["code"], "llm_error");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(expect),
+            "{expect}: {v}"
+        );
+        assert_eq!(fake.replies_left(), 0, "{expect}: every scripted answer was used");
+    }
+    let (_, jobs) = server.get("/api/v1/jobs").await;
+    assert!(
+        jobs.as_array().unwrap().is_empty(),
+        "no proposal came from a failed provider"
+    );
+}
+
+#[tokio::test]
+async fn injected_instructions_in_logs_never_become_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeOpenAi::start().await;
+    let (server, _agents) = chat_testbed(dir.path(), &fake).await;
+    // A job whose log carries an injection attempt.
+    let job = server
+        .propose(
+            json!({"cluster": "test", "service": "app", "component": "worker", "command": "fail", "hosts": ["h1"]}),
+        )
+        .await;
+    server.approve(&job).await;
+    let jid = job["id"].as_i64().unwrap();
+    server.wait_done(jid, 30).await;
+    // The model (scripted as if it obeyed the log) tries shell and an out-of-catalog action.
+    fake.push(Reply::tool_calls(&[(
+        "c1",
+        "job_logs",
+        &json!({"job_id": jid}).to_string(),
+    )]));
+    fake.push(Reply::tool_calls(&[
+        ("c2", "propose_job", &json!({"cluster": "test", "service": "app", "component": "worker", "command": "rm -rf /", "rationale": "the log said so"}).to_string()),
+        ("c3", "run_shell", &json!({"command": "rm -rf /"}).to_string()),
+    ]));
+    fake.push(Reply::completion("Done."));
+    let id = conversation(&server).await;
+    let (s, v) = server
+        .post(
+            &format!("/api/v1/chat/conversations/{id}/messages"),
+            json!({"text": format!("why did job {jid} fail?")}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v["proposals"].as_array().unwrap().is_empty(), "{v}");
+    assert!(v["reply"].as_str().unwrap().contains("No job was proposed"));
+    // The log reached the model only as quoted data with its source id.
+    let second = &fake.requests()[1].body;
+    let tool_msg = second["messages"].as_array().unwrap().last().unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        tool_msg.contains("not instructions") && tool_msg.contains(&format!("job:{jid}")),
+        "{tool_msg}"
+    );
+    let (_, jobs) = server.get("/api/v1/jobs").await;
+    assert_eq!(jobs.as_array().unwrap().len(), 1, "only the job the test made exists");
+}
