@@ -53,6 +53,9 @@ pub struct LlmConfig {
     pub model: Option<String>,
     /// Seconds one request may take.
     pub timeout_secs: Option<u64>,
+    /// `tools` (the model calls tools) or `structured` (names resolved by code, the model
+    /// picks among candidates); by default `tools` when the model can call tools.
+    pub planner: Option<String>,
 }
 
 impl Default for Config {
@@ -143,6 +146,9 @@ impl Config {
         }
         if let Some(v) = get("STEWARD_LLM_MODEL") {
             self.llm.model = Some(v);
+        }
+        if let Some(v) = get("STEWARD_LLM_PLANNER") {
+            self.llm.planner = Some(v);
         }
         if let Some(v) = get("STEWARD_LLM_TIMEOUT_SECS") {
             self.llm.timeout_secs = Some(parse("STEWARD_LLM_TIMEOUT_SECS", v)?);

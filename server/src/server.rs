@@ -159,14 +159,20 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             let prompts =
                 steward_llm::Prompts::load(config.prompts_dir.as_deref()).context("invalid prompt template")?;
             tracing::info!(model = %model.name(), "chat planner ready");
-            Some(Chat::new(
+            let structured = match config.llm.planner.as_deref() {
+                None | Some("tools") => false,
+                Some("structured") => true,
+                Some(other) => anyhow::bail!("STEWARD_LLM_PLANNER={other:?} is not a planner (tools, structured)"),
+            };
+            let chat = Chat::new(
                 store.clone(),
                 catalog.clone(),
                 jobs.clone(),
                 presence.clone(),
                 model,
                 Arc::new(prompts),
-            ))
+            );
+            Some(chat.structured(structured))
         }
         None => None,
     };

@@ -4,6 +4,8 @@
 //! with the live catalog, lets the model call read-only tools and `propose_job` for at most
 //! a few rounds, and ends with a reply that says plainly whether a job was proposed. Nothing
 //! the model says executes: a proposal waits for approval like any other.
+mod resolve;
+mod structured;
 pub mod tools;
 
 use std::sync::Arc;
@@ -129,8 +131,9 @@ pub struct Chat {
     pub(crate) catalog: Arc<Catalog>,
     pub(crate) jobs: Jobs,
     pub(crate) presence: Arc<Presence>,
-    model: Arc<dyn ChatModel>,
-    prompts: Arc<Prompts>,
+    pub(crate) model: Arc<dyn ChatModel>,
+    pub(crate) prompts: Arc<Prompts>,
+    structured: bool,
 }
 
 impl Chat {
@@ -143,6 +146,7 @@ impl Chat {
         model: Arc<dyn ChatModel>,
         prompts: Arc<Prompts>,
     ) -> Self {
+        let structured = !model.supports_tools();
         Chat {
             store,
             catalog,
@@ -150,7 +154,14 @@ impl Chat {
             presence,
             model,
             prompts,
+            structured,
         }
+    }
+
+    /// Uses the structured planner even when the model can call tools.
+    pub fn structured(mut self, on: bool) -> Self {
+        self.structured = on || !self.model.supports_tools();
+        self
     }
 
     /// The model's name.
@@ -299,70 +310,15 @@ impl Chat {
         let mut sources = vec![];
         let mut final_text = String::new();
         let mut last_error = None;
-        for round in 0..MAX_ROUNDS {
-            let req = ChatRequest {
-                messages: messages.clone(),
-                tools: tools.clone(),
-                temperature: Some(0.0),
-                max_tokens: Some(1024),
-                response_schema: None,
-            };
-            let resp = match &events {
-                Some(ev) => {
-                    let (tx, mut rx) = mpsc::channel::<Delta>(256);
-                    let ev2 = ev.clone();
-                    let forward = tokio::spawn(async move {
-                        while let Some(d) = rx.recv().await {
-                            if let Delta::Text(t) = d {
-                                let _ = ev2.send(ChatEvent::Token { text: t }).await;
-                            }
-                        }
-                    });
-                    let r = self.model.chat_stream(&req, tx).await;
-                    let _ = forward.await;
-                    r?
-                }
-                None => self.model.chat(&req).await?,
-            };
-            let calls = resp.message.tool_calls.clone();
-            if calls.is_empty() {
-                final_text = resp.message.content.clone();
-                break;
-            }
-            let assistant = resp.message.clone();
-            self.store_message(id, &assistant, &[]).await?;
-            messages.push(assistant);
-            for call in &calls {
-                if let Some(ev) = &events {
-                    let _ = ev
-                        .send(ChatEvent::ToolCall {
-                            name: call.name.clone(),
-                            arguments: call.arguments.clone(),
-                        })
-                        .await;
-                }
-                let out = tools::call(self, user, source, call).await;
-                tracing::info!(tool = %call.name, ok = !out.error, round, "planner tool call");
-                if let Some(ev) = &events {
-                    let _ = ev
-                        .send(ChatEvent::ToolResult {
-                            name: call.name.clone(),
-                            ok: !out.error,
-                            source: out.source.clone(),
-                        })
-                        .await;
-                }
+        if self.structured {
+            let d = self.structured_turn(user, source, text, &clusters).await?;
+            if let Some((call, out)) = d.outcome {
                 traces.push(ToolTrace {
                     name: call.name.clone(),
                     arguments: call.arguments.clone(),
                     ok: !out.error,
                     source: out.source.clone(),
                 });
-                if out.error {
-                    last_error = Some(out.result.clone());
-                } else if !sources.contains(&out.source) {
-                    sources.push(out.source.clone());
-                }
                 if let Some(job) = out.proposal {
                     if let Some(ev) = &events {
                         let _ = ev
@@ -373,22 +329,103 @@ impl Chat {
                     }
                     proposals.push(job);
                 }
-                let quoted = self.prompts.render(
-                    "tool_result.tera",
-                    &json!({"name": call.name, "source": out.source, "body": out.result}),
-                )?;
-                let tool_msg = Message::tool(call.id.clone(), quoted);
-                self.store_message(id, &tool_msg, &[]).await?;
-                messages.push(tool_msg);
             }
-            if round + 1 == MAX_ROUNDS {
-                final_text = format!(
-                    "I stopped after {MAX_ROUNDS} rounds of tool calls{}.",
-                    last_error
-                        .as_deref()
-                        .map(|e| format!("; the last error was: {e}"))
-                        .unwrap_or_default()
-                );
+            if let Some(ev) = &events {
+                let _ = ev.send(ChatEvent::Token { text: d.text.clone() }).await;
+            }
+            final_text = d.text;
+        } else {
+            for round in 0..MAX_ROUNDS {
+                let req = ChatRequest {
+                    messages: messages.clone(),
+                    tools: tools.clone(),
+                    temperature: Some(0.0),
+                    max_tokens: Some(1024),
+                    response_schema: None,
+                };
+                let resp = match &events {
+                    Some(ev) => {
+                        let (tx, mut rx) = mpsc::channel::<Delta>(256);
+                        let ev2 = ev.clone();
+                        let forward = tokio::spawn(async move {
+                            while let Some(d) = rx.recv().await {
+                                if let Delta::Text(t) = d {
+                                    let _ = ev2.send(ChatEvent::Token { text: t }).await;
+                                }
+                            }
+                        });
+                        let r = self.model.chat_stream(&req, tx).await;
+                        let _ = forward.await;
+                        r?
+                    }
+                    None => self.model.chat(&req).await?,
+                };
+                let calls = resp.message.tool_calls.clone();
+                if calls.is_empty() {
+                    final_text = resp.message.content.clone();
+                    break;
+                }
+                let assistant = resp.message.clone();
+                self.store_message(id, &assistant, &[]).await?;
+                messages.push(assistant);
+                for call in &calls {
+                    if let Some(ev) = &events {
+                        let _ = ev
+                            .send(ChatEvent::ToolCall {
+                                name: call.name.clone(),
+                                arguments: call.arguments.clone(),
+                            })
+                            .await;
+                    }
+                    let out = tools::call(self, user, source, call).await;
+                    tracing::info!(tool = %call.name, ok = !out.error, round, "planner tool call");
+                    if let Some(ev) = &events {
+                        let _ = ev
+                            .send(ChatEvent::ToolResult {
+                                name: call.name.clone(),
+                                ok: !out.error,
+                                source: out.source.clone(),
+                            })
+                            .await;
+                    }
+                    traces.push(ToolTrace {
+                        name: call.name.clone(),
+                        arguments: call.arguments.clone(),
+                        ok: !out.error,
+                        source: out.source.clone(),
+                    });
+                    if out.error {
+                        last_error = Some(out.result.clone());
+                    } else if !sources.contains(&out.source) {
+                        sources.push(out.source.clone());
+                    }
+                    if let Some(job) = out.proposal {
+                        if let Some(ev) = &events {
+                            let _ = ev
+                                .send(ChatEvent::Proposal {
+                                    job: Box::new(job.clone()),
+                                })
+                                .await;
+                        }
+                        proposals.push(job);
+                    }
+                    let quoted = self.prompts.render(
+                        "tool_result.tera",
+                        &json!({"name": call.name, "source": out.source, "body": out.result}),
+                    )?;
+                    let tool_msg = Message::tool(call.id.clone(), quoted);
+                    self.store_message(id, &tool_msg, &[]).await?;
+                    messages.push(tool_msg);
+                }
+                if round + 1 == MAX_ROUNDS {
+                    final_text = format!(
+                        "I stopped after {MAX_ROUNDS} rounds of tool calls{}.",
+                        last_error
+                            .as_deref()
+                            .map(|e| format!("; the last error was: {e}"))
+                            .unwrap_or_default()
+                    );
+                }
             }
         }
         // The model's words never decide what the operator reads about proposals: say it here.

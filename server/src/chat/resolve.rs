@@ -1,0 +1,252 @@
+//! Deterministic resolution of a request against the catalog, for models without tool calling.
+//!
+//! A small local model confuses services and invents hosts (FINDINGS.md), so names are
+//! resolved here: which cluster, which hosts are named (and which named hosts do not exist),
+//! whether "all" was said, and which catalog actions the words point at. The model is then
+//! asked only to choose among those candidate actions, or none.
+use std::collections::BTreeSet;
+
+use crate::inventory::ClusterView;
+use crate::stacks::Stack;
+
+/// One action of the catalog the request may mean.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// Service.
+    pub service: String,
+    /// Component.
+    pub component: String,
+    /// Command.
+    pub command: String,
+}
+
+impl Candidate {
+    /// How the model sees it: `restart kafka/broker`.
+    pub fn label(&self) -> String {
+        format!("{} {}/{}", self.command, self.service, self.component)
+    }
+}
+
+/// What the words of a request resolve to.
+#[derive(Debug, Clone, Default)]
+pub struct Resolution {
+    /// Hosts of the cluster named in the request.
+    pub hosts: Vec<String>,
+    /// Host-like names in the request that the cluster does not have.
+    pub unknown_hosts: Vec<String>,
+    /// Candidate actions, best first.
+    pub candidates: Vec<Candidate>,
+    /// Why there is nothing to propose, when resolution alone can tell.
+    pub refusal: Option<String>,
+}
+
+/// Lower-case words (letters, digits, `-`, `_`, `.`) of a text.
+fn words(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_' || c == '.'))
+        .map(|w| w.trim_matches(|c| c == '.' || c == '-').to_owned())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Optimal-string-alignment distance (an adjacent swap counts once), for typos.
+fn distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// Whether the phrase (one or more words) occurs in `text_words`, allowing a typo in long words.
+fn mentions(text_words: &[String], phrase: &str) -> bool {
+    let p = words(phrase);
+    if p.is_empty() || p.len() > text_words.len() {
+        return false;
+    }
+    text_words.windows(p.len()).any(|w| {
+        w.iter().zip(&p).all(|(t, q)| {
+            t == q || {
+                let tolerance = match q.chars().count() {
+                    0..=4 => 0,
+                    5..=7 => 1,
+                    _ => 2,
+                };
+                tolerance > 0 && distance(t, q) <= tolerance
+            }
+        })
+    })
+}
+
+const INJECTION: &[&str] = &[
+    "ignore previous",
+    "ignore all previous",
+    "ignore your instructions",
+    "disregard previous",
+    "admin mode",
+    "system:",
+    "rm -rf",
+    "curl ",
+    "wget ",
+    "| sh",
+    "|sh",
+    "sudo ",
+    "chmod ",
+];
+
+/// Resolves `text` against cluster `cluster` running `stack`.
+pub fn resolve(text: &str, cluster: &ClusterView, stack: &Stack) -> Resolution {
+    let lower = text.to_lowercase();
+    let tw = words(text);
+    let mut r = Resolution::default();
+    if let Some(p) = INJECTION.iter().find(|p| lower.contains(*p)) {
+        r.refusal = Some(format!(
+            "the request contains {:?}, which is not an operation of the catalog",
+            p.trim()
+        ));
+        return r;
+    }
+    // Hosts: exact names of this cluster; host-like words (letters-digits) that are not.
+    let known: BTreeSet<&str> = cluster.hosts.iter().map(|h| h.hostname.as_str()).collect();
+    for w in &tw {
+        if known.contains(w.as_str()) {
+            if !r.hosts.contains(w) {
+                r.hosts.push(w.clone());
+            }
+        } else if looks_like_host(w) && !r.unknown_hosts.contains(w) {
+            r.unknown_hosts.push(w.clone());
+        }
+    }
+    if !r.unknown_hosts.is_empty() {
+        r.refusal = Some(format!(
+            "cluster {} has no host {}",
+            cluster.name,
+            r.unknown_hosts.join(", ")
+        ));
+        return r;
+    }
+
+    // Components placed in this cluster, scored by how strongly the words name them.
+    let mut scored: Vec<(u32, &str, &str)> = vec![];
+    for svc in stack.services.values() {
+        for comp in svc.components.values() {
+            if cluster.carriers(&svc.name, &comp.name).is_empty() {
+                continue;
+            }
+            let mut score = 0;
+            if mentions(&tw, &svc.name) || svc.aliases.iter().any(|a| mentions(&tw, a)) {
+                score += 2;
+            }
+            if comp.name != svc.name && mentions(&tw, &comp.name) {
+                // Generic component names ("server") say little on their own.
+                score += if comp.name == "server" { 1 } else { 2 };
+            }
+            if comp.aliases.iter().any(|a| mentions(&tw, a)) {
+                score += 2;
+            }
+            scored.push((score, &svc.name, &comp.name));
+        }
+    }
+    let best = scored.iter().map(|s| s.0).max().unwrap_or(0);
+    let mut comps: Vec<(&str, &str)> = if best > 0 {
+        scored.iter().filter(|s| s.0 == best).map(|s| (s.1, s.2)).collect()
+    } else if !r.hosts.is_empty() {
+        // Nothing named: whatever runs on the named hosts.
+        scored
+            .iter()
+            .filter(|s| r.hosts.iter().any(|h| cluster.carriers(s.1, s.2).contains(h)))
+            .map(|s| (s.1, s.2))
+            .collect()
+    } else {
+        scored.iter().map(|s| (s.1, s.2)).collect()
+    };
+    if !r.hosts.is_empty() {
+        let before = comps.clone();
+        comps.retain(|(s, c)| r.hosts.iter().all(|h| cluster.carriers(s, c).contains(h)));
+        if comps.is_empty() {
+            let names: Vec<String> = before.iter().map(|(s, c)| format!("{s}/{c}")).collect();
+            r.refusal = Some(format!("{} does not run {}", r.hosts.join(", "), names.join(" or ")));
+            return r;
+        }
+    }
+
+    // Commands of those components, narrowed by the words when they name one.
+    let mut all_cmds: Vec<(u32, Candidate)> = vec![];
+    for (s, c) in &comps {
+        let comp = stack.component(s, c).expect("from the stack");
+        for cmd in comp.commands.values() {
+            let score =
+                u32::from(mentions(&tw, &cmd.name)) * 2 + u32::from(cmd.aliases.iter().any(|a| mentions(&tw, a))) * 2;
+            all_cmds.push((
+                score,
+                Candidate {
+                    service: s.to_string(),
+                    component: c.to_string(),
+                    command: cmd.name.clone(),
+                },
+            ));
+        }
+    }
+    let best_cmd = all_cmds.iter().map(|c| c.0).max().unwrap_or(0);
+    if best > 0 || best_cmd > 0 {
+        r.candidates = all_cmds
+            .iter()
+            .filter(|c| c.0 == best_cmd)
+            .map(|c| c.1.clone())
+            .collect();
+    }
+    if r.candidates.is_empty() {
+        r.refusal = Some("the request names nothing this cluster runs".into());
+    }
+    r
+}
+
+/// `an-9`, `web-12`, `db01`-style names: letters then digits, with an optional dash.
+fn looks_like_host(w: &str) -> bool {
+    let Some(pos) = w.find(|c: char| c.is_ascii_digit()) else {
+        return false;
+    };
+    let (head, tail) = w.split_at(pos);
+    let head = head.trim_end_matches('-');
+    head.len() >= 2
+        && head.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+        && tail.chars().all(|c| c.is_ascii_digit())
+        && w.contains('-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typos_are_tolerated_in_long_words_only() {
+        let tw = words("please restart kafak on an-3");
+        assert!(mentions(&tw, "kafka"));
+        assert!(mentions(&words("zookeper is down"), "zookeeper"));
+        assert!(!mentions(&words("stop nm"), "rm"));
+        assert!(mentions(&words("is it up?"), "is it up"));
+        assert_eq!(distance("kafak", "kafka"), 1);
+    }
+
+    #[test]
+    fn host_like_words() {
+        assert!(looks_like_host("an-9"));
+        assert!(looks_like_host("web-12"));
+        assert!(!looks_like_host("log4j"));
+        assert!(!looks_like_host("x-1"));
+        assert!(!looks_like_host("nginx"));
+    }
+}

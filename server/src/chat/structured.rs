@@ -1,0 +1,147 @@
+//! The structured planner: for models without tool calling (the small local default).
+//!
+//! Deterministic code resolves the cluster, the hosts and the candidate actions
+//! (`resolve.rs`); the model only chooses one candidate or "none", decoding under a JSON
+//! Schema whose enum is exactly those candidates, so it cannot name anything else. The
+//! proposal then goes through the same `propose_job` tool as every other path.
+use serde_json::json;
+use steward_llm::{ChatRequest, Message, ToolCall};
+
+use super::resolve::{resolve, Candidate};
+use super::tools;
+use super::{Chat, ChatError};
+use crate::inventory::ClusterView;
+
+/// What a structured turn decided.
+pub struct Decision {
+    /// Text for the operator (before the server's closing statement).
+    pub text: String,
+    /// The tool outcome, when a proposal was attempted.
+    pub outcome: Option<(ToolCall, tools::Outcome)>,
+}
+
+/// Picks the cluster a request is about: `[cluster X]`, a named cluster, the cluster of a named
+/// host, or the only cluster.
+fn pick_cluster<'a>(text: &str, clusters: &'a [ClusterView]) -> Result<&'a ClusterView, String> {
+    let lower = text.to_lowercase();
+    if let Some(rest) = lower.trim_start().strip_prefix("[cluster ") {
+        let name = rest.split(']').next().unwrap_or("").trim();
+        return clusters
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| format!("there is no cluster {name:?}"));
+    }
+    let words: Vec<&str> = lower
+        .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
+        .collect();
+    let named: Vec<&ClusterView> = clusters.iter().filter(|c| words.contains(&c.name.as_str())).collect();
+    if let [one] = named.as_slice() {
+        return Ok(one);
+    }
+    let by_host: Vec<&ClusterView> = clusters
+        .iter()
+        .filter(|c| c.hosts.iter().any(|h| words.contains(&h.hostname.as_str())))
+        .collect();
+    if let [one] = by_host.as_slice() {
+        return Ok(one);
+    }
+    match clusters {
+        [one] => Ok(one),
+        [] => Err("there are no clusters yet".into()),
+        _ => Err(format!(
+            "say which cluster you mean ({})",
+            clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+impl Chat {
+    /// One structured turn; see the module documentation.
+    pub(super) async fn structured_turn(
+        &self,
+        user: &str,
+        source: &str,
+        text: &str,
+        clusters: &[ClusterView],
+    ) -> Result<Decision, ChatError> {
+        let refuse = |why: String| {
+            Ok(Decision {
+                text: format!("I cannot propose anything for that: {why}."),
+                outcome: None,
+            })
+        };
+        let cluster = match pick_cluster(text, clusters) {
+            Ok(c) => c,
+            Err(why) => return refuse(why),
+        };
+        let Some(stack) = self.catalog.stack(&cluster.stack, &cluster.stack_version) else {
+            return refuse(format!(
+                "cluster {} uses a stack this server does not have",
+                cluster.name
+            ));
+        };
+        let request = text
+            .trim_start()
+            .strip_prefix('[')
+            .and_then(|t| t.split_once(']'))
+            .map_or(text, |(_, r)| r)
+            .trim();
+        let r = resolve(request, cluster, stack);
+        if let Some(why) = r.refusal {
+            return refuse(why);
+        }
+        let labels: Vec<String> = r.candidates.iter().map(Candidate::label).collect();
+        let prompt = self
+            .prompts
+            .render("planner.tera", &json!({"request": request, "actions": labels}))?;
+        let mut choices = labels.clone();
+        choices.push("none".into());
+        let req = ChatRequest {
+            messages: vec![Message::user(prompt)],
+            tools: vec![],
+            temperature: Some(0.0),
+            max_tokens: Some(64),
+            response_schema: Some(json!({
+                "type": "object",
+                "properties": {"action": {"type": "string", "enum": choices}},
+                "required": ["action"],
+                "additionalProperties": false
+            })),
+        };
+        let resp = self.model.chat(&req).await?;
+        let chosen = serde_json::from_str::<serde_json::Value>(resp.message.content.trim())
+            .ok()
+            .and_then(|v| v["action"].as_str().map(str::to_owned));
+        let Some(candidate) = chosen.and_then(|c| r.candidates.iter().find(|x| x.label() == c)) else {
+            return Ok(Decision {
+                text: "That does not call for one of the catalog's actions, so I propose nothing.".into(),
+                outcome: None,
+            });
+        };
+        let mut args = json!({
+            "cluster": cluster.name, "service": candidate.service, "component": candidate.component,
+            "command": candidate.command, "rationale": format!("Requested in chat: \"{request}\"")
+        });
+        if !r.hosts.is_empty() {
+            args["hosts"] = json!(r.hosts);
+        }
+        let call = ToolCall {
+            id: "structured-1".into(),
+            name: "propose_job".into(),
+            arguments: args.to_string(),
+        };
+        let out = tools::call(self, user, source, &call).await;
+        let text = if out.error {
+            format!("I chose {} but it was refused: {}", candidate.label(), out.result)
+        } else {
+            format!(
+                "You asked: \"{request}\". The matching action is {}.",
+                candidate.label()
+            )
+        };
+        Ok(Decision {
+            text,
+            outcome: Some((call, out)),
+        })
+    }
+}
