@@ -71,9 +71,23 @@ fn distance(a: &str, b: &str) -> usize {
     d[a.len()][b.len()]
 }
 
+/// Words that carry no meaning for matching ("rotate the logs" names "rotate logs").
+const FILLER: &[&str] = &[
+    "the", "a", "an", "my", "our", "its", "their", "this", "that", "of", "on", "le", "la", "les", "der", "die", "das",
+    "el",
+];
+
 /// Whether the phrase (one or more words) occurs in `text_words`, allowing a typo in long words.
 fn mentions(text_words: &[String], phrase: &str) -> bool {
-    let p = words(phrase);
+    let text_words: Vec<String> = text_words
+        .iter()
+        .filter(|w| !FILLER.contains(&w.as_str()))
+        .cloned()
+        .collect();
+    let p: Vec<String> = words(phrase)
+        .into_iter()
+        .filter(|w| !FILLER.contains(&w.as_str()))
+        .collect();
     if p.is_empty() || p.len() > text_words.len() {
         return false;
     }
@@ -150,11 +164,10 @@ pub fn resolve(text: &str, cluster: &ClusterView, stack: &Stack) -> Resolution {
             if mentions(&tw, &svc.name) || svc.aliases.iter().any(|a| mentions(&tw, a)) {
                 score += 2;
             }
+            // Named or aliased counts once; generic names ("server") say little on their own.
             if comp.name != svc.name && mentions(&tw, &comp.name) {
-                // Generic component names ("server") say little on their own.
                 score += if comp.name == "server" { 1 } else { 2 };
-            }
-            if comp.aliases.iter().any(|a| mentions(&tw, a)) {
+            } else if comp.aliases.iter().any(|a| mentions(&tw, a)) {
                 score += 2;
             }
             scored.push((score, &svc.name, &comp.name));
@@ -248,5 +261,124 @@ mod tests {
         assert!(!looks_like_host("log4j"));
         assert!(!looks_like_host("x-1"));
         assert!(!looks_like_host("nginx"));
+    }
+}
+
+#[cfg(test)]
+mod eval_cases {
+    //! The resolver against the planner's evaluation cases: the right action must survive
+    //! resolution, so the model can pick it; and requests that name nothing real are refused.
+    use super::*;
+    use crate::inventory::{HostComponentView, HostView};
+
+    #[derive(serde::Deserialize)]
+    struct Fixture {
+        clusters: Vec<FCluster>,
+    }
+    #[derive(serde::Deserialize)]
+    struct FCluster {
+        name: String,
+        stack: String,
+        version: String,
+        hosts: Vec<FHost>,
+    }
+    #[derive(serde::Deserialize)]
+    struct FHost {
+        hostname: String,
+        components: Vec<String>,
+    }
+
+    fn clusters() -> Vec<ClusterView> {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../llm/evals/fixture.toml")).unwrap();
+        let f: Fixture = toml::from_str(&text).unwrap();
+        f.clusters
+            .into_iter()
+            .map(|c| ClusterView {
+                id: 0,
+                name: c.name,
+                stack: c.stack,
+                stack_version: c.version,
+                config: serde_json::json!({}),
+                hosts: c
+                    .hosts
+                    .into_iter()
+                    .map(|h| HostView {
+                        id: 0,
+                        hostname: h.hostname,
+                        cluster: None,
+                        state: "ONLINE".into(),
+                        last_heartbeat: None,
+                        agent_version: None,
+                        labels: serde_json::json!({}),
+                        facts: serde_json::json!({}),
+                        components: h
+                            .components
+                            .iter()
+                            .map(|p| {
+                                let (s, c) = p.split_once('/').unwrap();
+                                HostComponentView {
+                                    service: s.into(),
+                                    component: c.into(),
+                                    state: "UNKNOWN".into(),
+                                }
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_right_action_survives_resolution_for_the_eval_cases() {
+        let catalog = crate::stacks::load_embedded().unwrap();
+        let clusters = clusters();
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../llm/evals/cases.jsonl")).unwrap();
+        let (mut kept, mut actions, mut refused, mut nulls, mut total_candidates) = (0, 0, 0, 0, 0);
+        let mut misses = vec![];
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let case: serde_json::Value = serde_json::from_str(line).unwrap();
+            let cluster = clusters.iter().find(|c| c.name == case["cluster"]).unwrap();
+            let stack = catalog.stack(&cluster.stack, &cluster.stack_version).unwrap();
+            let r = resolve(case["request"].as_str().unwrap(), cluster, stack);
+            match case["expect"].as_object() {
+                Some(e) => {
+                    actions += 1;
+                    let want = format!(
+                        "{} {}/{}",
+                        e["command"].as_str().unwrap(),
+                        e["service"].as_str().unwrap(),
+                        e["component"].as_str().unwrap()
+                    );
+                    total_candidates += r.candidates.len();
+                    if r.candidates.iter().any(|c| c.label() == want) {
+                        kept += 1;
+                    } else {
+                        misses.push(format!(
+                            "{} → want {want}, got {:?} {:?}",
+                            case["request"],
+                            r.candidates.iter().map(Candidate::label).collect::<Vec<_>>(),
+                            r.refusal
+                        ));
+                    }
+                }
+                None => {
+                    nulls += 1;
+                    refused += usize::from(r.refusal.is_some());
+                }
+            }
+        }
+        eprintln!(
+            "kept {kept}/{actions}, mean candidates {:.1}, refused by resolution {refused}/{nulls}",
+            total_candidates as f64 / actions as f64
+        );
+        for m in &misses {
+            eprintln!("miss: {m}");
+        }
+        assert!(
+            kept as f64 >= 0.9 * actions as f64,
+            "the right action was lost for {} of {actions} cases",
+            actions - kept
+        );
     }
 }
