@@ -5,6 +5,10 @@ set -euo pipefail
 need=()
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
+# llama.cpp (the local chat model, crate llm-local) is built with CMake, and bindgen needs libclang.
+command -v cmake >/dev/null 2>&1 || need+=(cmake)
+command -v clang >/dev/null 2>&1 || need+=(clang)
+dpkg-query -W -f='${Status}' libclang-dev 2>/dev/null | grep -q "install ok installed" || need+=(libclang-dev)
 
 if ((${#need[@]})); then
   echo "setup: installing ${need[*]} from Debian"
@@ -18,3 +22,6 @@ if ! command -v cargo-nextest >/dev/null 2>&1 && ! cargo nextest --version >/dev
   echo "setup: installing cargo-nextest from crates.io"
   cargo install --locked cargo-nextest
 fi
+
+# The default local chat model; the llm-local tests load it.
+bash "$(dirname "$0")/fetch-model.sh"

@@ -43,7 +43,7 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct LlmConfig {
-    /// `local` (default) or `openai`.
+    /// `local` (default), `openai`, or `none` (chat off).
     pub provider: Option<String>,
     /// OpenAI-compatible base URL.
     pub base_url: Option<String>,
@@ -53,6 +53,8 @@ pub struct LlmConfig {
     pub model: Option<String>,
     /// Seconds one request may take.
     pub timeout_secs: Option<u64>,
+    /// The local provider's GGUF file (default: `scripts/fetch-model.sh`'s destination).
+    pub model_path: Option<PathBuf>,
     /// `tools` (the model calls tools) or `structured` (names resolved by code, the model
     /// picks among candidates); by default `tools` when the model can call tools.
     pub planner: Option<String>,
@@ -146,6 +148,9 @@ impl Config {
         }
         if let Some(v) = get("STEWARD_LLM_MODEL") {
             self.llm.model = Some(v);
+        }
+        if let Some(v) = get("STEWARD_LLM_MODEL_PATH") {
+            self.llm.model_path = Some(v.into());
         }
         if let Some(v) = get("STEWARD_LLM_PLANNER") {
             self.llm.planner = Some(v);

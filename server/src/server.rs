@@ -76,10 +76,21 @@ fn chat_model(config: &Config) -> anyhow::Result<Option<Arc<dyn steward_llm::Cha
             Ok(Some(Arc::from(m)))
         }
         "local" => {
-            tracing::warn!("the local language model is not part of this build yet; chat is off (set STEWARD_LLM_PROVIDER=openai to use an OpenAI-compatible endpoint)");
-            Ok(None)
+            let path = config
+                .llm
+                .model_path
+                .clone()
+                .unwrap_or_else(steward_llm_local::default_model_path);
+            if !path.exists() {
+                tracing::warn!(path = %path.display(), "the local model file is missing, so chat is off: run scripts/fetch-model.sh (make run does)");
+                return Ok(None);
+            }
+            let m = steward_llm_local::LocalChat::load(&path, steward_llm_local::DEFAULT_THREADS)
+                .with_context(|| format!("cannot load the local model {}", path.display()))?;
+            Ok(Some(Arc::new(m)))
         }
-        other => anyhow::bail!("STEWARD_LLM_PROVIDER={other:?} is not a provider (local, openai)"),
+        "none" => Ok(None),
+        other => anyhow::bail!("STEWARD_LLM_PROVIDER={other:?} is not a provider (local, openai, none)"),
     }
 }
 

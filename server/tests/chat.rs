@@ -378,3 +378,56 @@ async fn the_structured_planner_resolves_names_and_the_model_only_chooses() {
     let (_, jobs) = server.get("/api/v1/jobs").await;
     assert_eq!(jobs.as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn the_local_model_proposes_the_right_action_for_plain_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(
+        &dir.path().join("server"),
+        &repo_stacks(),
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &[("STEWARD_LLM_PROVIDER", "local")],
+    );
+    let hosts = json!([
+        {"hostname": "an-1", "components": ["zookeeper/server", "hdfs/namenode", "yarn/resourcemanager"]},
+        {"hostname": "an-2", "components": ["zookeeper/server", "kafka/broker", "hdfs/datanode", "yarn/nodemanager"]},
+        {"hostname": "an-3", "components": ["zookeeper/server", "kafka/broker", "hdfs/datanode", "yarn/nodemanager"]},
+    ]);
+    let (s, v) = server
+        .post(
+            "/api/v1/clusters",
+            json!({"name": "analytics", "stack": "bigdata", "hosts": hosts}),
+        )
+        .await;
+    assert_eq!(
+        s, 201,
+        "the real model file is installed by scripts/fetch-model.sh (make test runs it): {v}"
+    );
+    let id = conversation(&server).await;
+    let cases = [
+        ("restart the kafka broker on an-3", Some("restart kafka/broker on an-3")),
+        ("bounce zk on an-1", Some("restart zookeeper/server on an-1")),
+        ("status of the namenode please", Some("status hdfs/namenode on an-1")),
+        (
+            "redémarre le broker kafka sur an-2",
+            Some("restart kafka/broker on an-2"),
+        ),
+        ("what is a datanode?", None),
+    ];
+    for (text, want) in cases {
+        let (s, v) = server
+            .post(
+                &format!("/api/v1/chat/conversations/{id}/messages"),
+                json!({"text": text}),
+            )
+            .await;
+        assert_eq!(s, 200, "{text}: {v}");
+        let got = v["proposals"]
+            .as_array()
+            .unwrap()
+            .first()
+            .map(|j| j["summary"].as_str().unwrap().to_owned());
+        assert_eq!(got.as_deref(), want, "{text}: {v}");
+    }
+}

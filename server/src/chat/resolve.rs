@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use crate::inventory::ClusterView;
-use crate::stacks::Stack;
+use crate::stacks::{Catalog, Stack};
 
 /// One action of the catalog the request may mean.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,8 +56,8 @@ fn distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -73,9 +73,16 @@ fn distance(a: &str, b: &str) -> usize {
 
 /// Words that carry no meaning for matching ("rotate the logs" names "rotate logs").
 const FILLER: &[&str] = &[
-    "the", "a", "an", "my", "our", "its", "their", "this", "that", "of", "on", "le", "la", "les", "der", "die", "das",
-    "el",
+    "the", "it", "a", "an", "my", "our", "its", "their", "this", "that", "of", "on", "le", "la", "les", "der", "die",
+    "das", "el",
 ];
+
+/// Whether the phrase occurs exactly (no typo allowed): for refusals, where a near miss
+/// ("broken" for "broker") must not refuse a good request.
+fn mentions_exactly(text_words: &[String], phrase: &str) -> bool {
+    let p = words(phrase);
+    !p.is_empty() && text_words.windows(p.len()).any(|w| w == p.as_slice())
+}
 
 /// Whether the phrase (one or more words) occurs in `text_words`, allowing a typo in long words.
 fn mentions(text_words: &[String], phrase: &str) -> bool {
@@ -119,10 +126,31 @@ const INJECTION: &[&str] = &[
     "|sh",
     "sudo ",
     "chmod ",
+    "nc -e",
+    "/bin/sh",
+    "bash -i",
 ];
 
-/// Resolves `text` against cluster `cluster` running `stack`.
-pub fn resolve(text: &str, cluster: &ClusterView, stack: &Stack) -> Resolution {
+/// First words of a question: the structured planner proposes actions, it does not answer.
+const QUESTION_STARTS: &[&str] = &[
+    "what", "what's", "whats", "why", "how", "explain", "describe", "who", "which", "when", "where",
+];
+
+/// Phrases that say "not now".
+const NOT_NOW: &[&str] = &[
+    "don't do anything",
+    "do not do anything",
+    "don't run anything",
+    "not now",
+    "just asking",
+    "asking before",
+    "for later",
+    "no action",
+];
+
+/// Resolves `text` against cluster `cluster` running `stack` (`catalog` tells which names
+/// exist elsewhere).
+pub fn resolve(text: &str, cluster: &ClusterView, stack: &Stack, catalog: &Catalog) -> Resolution {
     let lower = text.to_lowercase();
     let tw = words(text);
     let mut r = Resolution::default();
@@ -131,6 +159,14 @@ pub fn resolve(text: &str, cluster: &ClusterView, stack: &Stack) -> Resolution {
             "the request contains {:?}, which is not an operation of the catalog",
             p.trim()
         ));
+        return r;
+    }
+    if tw.first().is_some_and(|w| QUESTION_STARTS.contains(&w.as_str())) {
+        r.refusal = Some("that is a question, and this planner only proposes actions".into());
+        return r;
+    }
+    if let Some(p) = NOT_NOW.iter().find(|p| lower.contains(*p)) {
+        r.refusal = Some(format!("the request says {p:?}"));
         return r;
     }
     // Hosts: exact names of this cluster; host-like words (letters-digits) that are not.
@@ -153,22 +189,39 @@ pub fn resolve(text: &str, cluster: &ClusterView, stack: &Stack) -> Resolution {
         return r;
     }
 
+    // Components named that this cluster does not run (or no stack of ours has): refuse
+    // rather than guess a neighbour.
+    let placed = |svc: &str, comp: &str| !cluster.carriers(svc, comp).is_empty();
+    for svc in catalog_services(catalog) {
+        for comp in &svc.1 {
+            let generic = matches!(comp.as_str(), "server" | "host");
+            let named = (!generic && comp != &svc.0 && mentions_exactly(&tw, comp))
+                || (svc.0 != "host" && mentions_exactly(&tw, &svc.0));
+            if named && !svc.1.iter().any(|c| placed(&svc.0, c)) {
+                r.refusal = Some(format!("cluster {} does not run {}", cluster.name, svc.0));
+                return r;
+            }
+        }
+    }
+
     // Components placed in this cluster, scored by how strongly the words name them.
     let mut scored: Vec<(u32, &str, &str)> = vec![];
     for svc in stack.services.values() {
         for comp in svc.components.values() {
-            if cluster.carriers(&svc.name, &comp.name).is_empty() {
+            if !placed(&svc.name, &comp.name) {
                 continue;
             }
             let mut score = 0;
             if mentions(&tw, &svc.name) || svc.aliases.iter().any(|a| mentions(&tw, a)) {
                 score += 2;
             }
-            // Named or aliased counts once; generic names ("server") say little on their own.
-            if comp.name != svc.name && mentions(&tw, &comp.name) {
-                score += if comp.name == "server" { 1 } else { 2 };
-            } else if comp.aliases.iter().any(|a| mentions(&tw, a)) {
+            // Named or aliased counts once; a generic name ("server") alone names nothing.
+            let named = (comp.name != svc.name && comp.name != "server" && mentions(&tw, &comp.name))
+                || comp.aliases.iter().any(|a| mentions(&tw, a));
+            if named {
                 score += 2;
+            } else if comp.name == "server" && score > 0 && mentions(&tw, &comp.name) {
+                score += 1;
             }
             scored.push((score, &svc.name, &comp.name));
         }
@@ -196,35 +249,63 @@ pub fn resolve(text: &str, cluster: &ClusterView, stack: &Stack) -> Resolution {
         }
     }
 
-    // Commands of those components, narrowed by the words when they name one.
-    let mut all_cmds: Vec<(u32, Candidate)> = vec![];
+    // Commands of those components; named or aliased counts the same, so one command's extra
+    // aliases do not outrank another's name.
+    let named_cmd = |name: &str, aliases: &[String]| {
+        mentions(&tw, name) || mentions(&tw, &name.replace('-', " ")) || aliases.iter().any(|a| mentions(&tw, a))
+    };
+    let mut cmds: Vec<(bool, Candidate)> = vec![];
     for (s, c) in &comps {
         let comp = stack.component(s, c).expect("from the stack");
         for cmd in comp.commands.values() {
-            let score =
-                u32::from(mentions(&tw, &cmd.name)) * 2 + u32::from(cmd.aliases.iter().any(|a| mentions(&tw, a))) * 2;
-            all_cmds.push((
-                score,
-                Candidate {
-                    service: s.to_string(),
-                    component: c.to_string(),
-                    command: cmd.name.clone(),
-                },
-            ));
+            let cand = Candidate {
+                service: s.to_string(),
+                component: c.to_string(),
+                command: cmd.name.clone(),
+            };
+            cmds.push((named_cmd(&cmd.name, &cmd.aliases), cand));
         }
     }
-    let best_cmd = all_cmds.iter().map(|c| c.0).max().unwrap_or(0);
-    if best > 0 || best_cmd > 0 {
-        r.candidates = all_cmds
-            .iter()
-            .filter(|c| c.0 == best_cmd)
-            .map(|c| c.1.clone())
-            .collect();
+    let any_named = cmds.iter().any(|c| c.0);
+    if !any_named {
+        // A command of the stack was named, but not one these components have.
+        let elsewhere = stack
+            .services
+            .values()
+            .flat_map(|s| s.components.values())
+            .flat_map(|c| c.commands.values())
+            .find(|cmd| mentions(&tw, &cmd.name) || mentions(&tw, &cmd.name.replace('-', " ")));
+        if let (Some(cmd), true) = (elsewhere, best > 0) {
+            let names: Vec<String> = comps.iter().map(|(s, c)| format!("{s}/{c}")).collect();
+            r.refusal = Some(format!("{} has no command {}", names.join(" or "), cmd.name));
+            return r;
+        }
+    }
+    r.candidates = if any_named {
+        cmds.into_iter().filter(|c| c.0).map(|c| c.1).collect()
+    } else if best > 0 {
+        cmds.into_iter().map(|c| c.1).collect()
+    } else {
+        vec![]
+    };
+    // When no component was named, a command only counts if it names one component by itself
+    // ("rotate the logs on web-2"); "restart postgres on web-1" must not become nginx.
+    if best == 0 && r.candidates.len() > 1 {
+        r.candidates.clear();
     }
     if r.candidates.is_empty() {
-        r.refusal = Some("the request names nothing this cluster runs".into());
+        r.refusal = Some("the request does not name one of this cluster's components and commands".into());
     }
     r
+}
+
+/// Every service of every stack with its component names (for "not in this cluster").
+fn catalog_services(catalog: &Catalog) -> Vec<(String, Vec<String>)> {
+    catalog
+        .stacks()
+        .flat_map(|st| st.services.values())
+        .map(|s| (s.name.clone(), s.components.keys().cloned().collect()))
+        .collect()
 }
 
 /// `an-9`, `web-12`, `db01`-style names: letters then digits, with an optional dash.
@@ -340,7 +421,7 @@ mod eval_cases {
             let case: serde_json::Value = serde_json::from_str(line).unwrap();
             let cluster = clusters.iter().find(|c| c.name == case["cluster"]).unwrap();
             let stack = catalog.stack(&cluster.stack, &cluster.stack_version).unwrap();
-            let r = resolve(case["request"].as_str().unwrap(), cluster, stack);
+            let r = resolve(case["request"].as_str().unwrap(), cluster, stack, &catalog);
             match case["expect"].as_object() {
                 Some(e) => {
                     actions += 1;

@@ -86,7 +86,7 @@ impl Chat {
             .and_then(|t| t.split_once(']'))
             .map_or(text, |(_, r)| r)
             .trim();
-        let r = resolve(request, cluster, stack);
+        let r = resolve(request, cluster, stack, &self.catalog);
         if let Some(why) = r.refusal {
             return refuse(why);
         }

@@ -177,6 +177,8 @@ pub fn start_server(data: &Path, stacks: &Path, http: &str, grpc: &str, extra_en
         .env("STEWARD_RESULT_GRACE_SECS", "3")
         .env("STEWARD_OFFLINE_GRACE_SECS", "20")
         .env("RUST_LOG", "info,sqlx=warn")
+        // Tests that chat set a provider themselves; the rest need no model.
+        .env("STEWARD_LLM_PROVIDER", "none")
         .stdout(Stdio::piped())
         .stderr(Stdio::from(
             std::fs::OpenOptions::new()
