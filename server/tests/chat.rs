@@ -9,22 +9,18 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use steward_llm::testing::{chunk, FakeOpenAi, Reply};
 
-async fn chat_testbed(dir: &std::path::Path, fake: &FakeOpenAi) -> (Server, Vec<Agent>) {
+async fn chat_testbed(dir: &std::path::Path, fake: &FakeOpenAi, extra: &[(&str, &str)]) -> (Server, Vec<Agent>) {
     let stacks = test_stacks(dir);
     let url = fake.base_url();
-    let server = start_server(
-        &dir.join("server"),
-        &stacks,
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-        &[
-            ("STEWARD_LLM_PROVIDER", "openai"),
-            ("STEWARD_LLM_BASE_URL", &url),
-            ("STEWARD_LLM_MODEL", "test-model"),
-            ("STEWARD_LLM_API_KEY", "sk-test"),
-            ("STEWARD_LLM_TIMEOUT_SECS", "2"),
-        ],
-    );
+    let mut env = vec![
+        ("STEWARD_LLM_PROVIDER", "openai"),
+        ("STEWARD_LLM_BASE_URL", url.as_str()),
+        ("STEWARD_LLM_MODEL", "test-model"),
+        ("STEWARD_LLM_API_KEY", "sk-test"),
+        ("STEWARD_LLM_TIMEOUT_SECS", "2"),
+    ];
+    env.extend_from_slice(extra);
+    let server = start_server(&dir.join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &env);
     server.cluster("test", &["h1", "h2"]).await;
     let agents = vec![start_agent(&server, "h1", &dir.join("agent-h1"))];
     server.wait_online("h1").await;
@@ -46,7 +42,7 @@ fn propose(id: &str, command: &str) -> Reply {
 async fn chat_proposes_a_validated_job_and_nothing_runs() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeOpenAi::start().await;
-    let (server, agents) = chat_testbed(dir.path(), &fake).await;
+    let (server, agents) = chat_testbed(dir.path(), &fake, &[]).await;
     fake.push(propose("call_1", "echo"));
     fake.push(Reply::completion("I proposed running echo on h1."));
     let id = conversation(&server).await;
@@ -109,7 +105,7 @@ async fn chat_proposes_a_validated_job_and_nothing_runs() {
 async fn an_invalid_tool_call_is_corrected_on_the_second_round() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeOpenAi::start().await;
-    let (server, _agents) = chat_testbed(dir.path(), &fake).await;
+    let (server, _agents) = chat_testbed(dir.path(), &fake, &[]).await;
     fake.push(propose("call_1", "explode"));
     fake.push(propose("call_2", "fail"));
     fake.push(Reply::completion("Proposed."));
@@ -145,7 +141,7 @@ async fn an_invalid_tool_call_is_corrected_on_the_second_round() {
 async fn streaming_chat_sends_tool_calls_the_proposal_and_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeOpenAi::start().await;
-    let (server, _agents) = chat_testbed(dir.path(), &fake).await;
+    let (server, _agents) = chat_testbed(dir.path(), &fake, &[]).await;
     let args =
         json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "rationale": "asked"})
             .to_string();
@@ -209,7 +205,7 @@ async fn streaming_chat_sends_tool_calls_the_proposal_and_tokens() {
 async fn provider_errors_become_clear_messages_and_no_proposal() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeOpenAi::start().await;
-    let (server, _agents) = chat_testbed(dir.path(), &fake).await;
+    let (server, _agents) = chat_testbed(dir.path(), &fake, &[]).await;
     let id = conversation(&server).await;
     let cases: Vec<(Vec<Reply>, &str)> = vec![
         // The provider retries 3 times: four answers each.
@@ -258,7 +254,7 @@ async fn provider_errors_become_clear_messages_and_no_proposal() {
 async fn injected_instructions_in_logs_never_become_actions() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeOpenAi::start().await;
-    let (server, _agents) = chat_testbed(dir.path(), &fake).await;
+    let (server, _agents) = chat_testbed(dir.path(), &fake, &[]).await;
     // A job whose log carries an injection attempt.
     let job = server
         .propose(
@@ -307,21 +303,7 @@ async fn injected_instructions_in_logs_never_become_actions() {
 async fn the_structured_planner_resolves_names_and_the_model_only_chooses() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeOpenAi::start().await;
-    let stacks = test_stacks(dir.path());
-    let url = fake.base_url();
-    let server = start_server(
-        &dir.path().join("server"),
-        &stacks,
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-        &[
-            ("STEWARD_LLM_PROVIDER", "openai"),
-            ("STEWARD_LLM_BASE_URL", &url),
-            ("STEWARD_LLM_MODEL", "test-model"),
-            ("STEWARD_LLM_PLANNER", "structured"),
-        ],
-    );
-    server.cluster("test", &["h1", "h2"]).await;
+    let (server, _agents) = chat_testbed(dir.path(), &fake, &[("STEWARD_LLM_PLANNER", "structured")]).await;
     let id = conversation(&server).await;
 
     fake.push(Reply::completion(r#"{"action": "echo app/worker"}"#));
