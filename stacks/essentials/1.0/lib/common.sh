@@ -178,3 +178,21 @@ install_if_changed() {
   fi
   install -m "$mode" "$src" "$dest" || die "cannot write $dest"
 }
+
+# wait_for_redis_pong PORT SECONDS: waits until redis answers PING (or asks for auth, which
+# also proves it is up); dies with the last reply after SECONDS.
+wait_for_redis_pong() {
+  local port=$1 limit=$2 waited reply=""
+  log "waiting up to ${limit}s for PONG on port $port"
+  for ((waited = 0; waited <= limit; waited += 2)); do
+    reply=$(redis-cli -p "$port" ping 2>&1 || true)
+    case $reply in
+      PONG | NOAUTH*)
+        log "redis answers on port $port"
+        return 0
+        ;;
+    esac
+    sleep 2
+  done
+  die "redis did not answer PING on port $port within ${limit}s (last reply: ${reply:-none}); see /var/log/redis/redis-server.log"
+}

@@ -19,15 +19,4 @@ else
   svc_ctl start redis-server
 fi
 
-log "waiting up to ${limit}s for PONG on port $port"
-for ((waited = 0; waited <= limit; waited += 2)); do
-  reply=$(redis-cli -p "$port" ping 2>&1 || true)
-  case $reply in
-    PONG | NOAUTH*)
-      log "redis answers on port $port"
-      exit 0
-      ;;
-  esac
-  sleep 2
-done
-die "redis did not answer PING on port $port within ${limit}s (last reply: ${reply:-none}); see /var/log/redis/redis-server.log"
+wait_for_redis_pong "$port" "$limit"
