@@ -12,7 +12,8 @@ set -euo pipefail
 readonly SHA256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
 readonly NAME="gemma-3-270m-q4_k_m.gguf"
 readonly PARTS=4
-model_dir="${STEWARD_MODEL_DIR:-$HOME/.cache/steward/models}"
+# The data directory's `models/` (the repository's `./data` for `make run` and `make test`).
+model_dir="${STEWARD_MODEL_DIR:-$(cd "$(dirname "$0")/.." && pwd)/data/models}"
 target="$model_dir/$NAME"
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }

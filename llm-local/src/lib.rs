@@ -13,7 +13,7 @@
 //! KV-cache prefix reuse; prompts are rendered in Gemma's turn format (`prompt.rs`), schemas
 //! become grammars (`grammar.rs`), tokens are chosen greedily (`sampler.rs`) and turned into
 //! whole UTF-8 text (`utf8.rs`).
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 mod chat;
 mod grammar;
@@ -29,19 +29,8 @@ pub use chat::{GenerationStats, LocalChat, DEFAULT_MAX_TOKENS, DEFAULT_THREADS};
 /// File name of the default model inside the model directory.
 pub const DEFAULT_MODEL_FILE: &str = "gemma-3-270m-q4_k_m.gguf";
 
-/// Where the local model is read from: `STEWARD_MODEL_PATH` when set, else
-/// `${STEWARD_MODEL_DIR:-$HOME/.cache/steward/models}/gemma-3-270m-q4_k_m.gguf`, the place
-/// `scripts/fetch-model.sh` writes to.
-pub fn default_model_path() -> PathBuf {
-    if let Some(path) = std::env::var_os("STEWARD_MODEL_PATH").filter(|p| !p.is_empty()) {
-        return PathBuf::from(path);
-    }
-    let dir = match std::env::var_os("STEWARD_MODEL_DIR").filter(|d| !d.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-            home.join(".cache/steward/models")
-        }
-    };
-    dir.join(DEFAULT_MODEL_FILE)
+/// Where the default model lives under a data directory: `<data_dir>/models/gemma-3-270m-q4_k_m.gguf`,
+/// the place `scripts/fetch-model.sh` writes to (`make run` and `make test` use `./data`).
+pub fn model_path_in(data_dir: &Path) -> PathBuf {
+    data_dir.join("models").join(DEFAULT_MODEL_FILE)
 }

@@ -35,7 +35,7 @@ pub(crate) fn load(path: &Path) -> Result<LlamaModel, LlmError> {
     // Checked here because llama.cpp only says "null result" for a missing file.
     if !path.is_file() {
         return Err(LlmError::Unavailable(format!(
-            "no model file at {} (fetch it with scripts/fetch-model.sh, or set STEWARD_MODEL_PATH)",
+            "no model file at {} (fetch it with scripts/fetch-model.sh, or set STEWARD_LLM_MODEL_PATH)",
             path.display()
         )));
     }

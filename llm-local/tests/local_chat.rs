@@ -3,14 +3,14 @@
 //! clearly when its file is missing.
 //!
 //! These tests need the model file: `scripts/fetch-model.sh` (run by `make test` through
-//! `scripts/setup.sh`) puts it where `default_model_path()` looks. They fail, never skip,
+//! `scripts/setup.sh`) puts it under the repository's `data/models`. They fail, never skip,
 //! when it is absent.
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde_json::{json, Value};
 use steward_llm::{ChatModel, ChatRequest, Delta, FinishReason, LlmError, Message};
-use steward_llm_local::{default_model_path, LocalChat};
+use steward_llm_local::{model_path_in, LocalChat};
 use tokio::sync::mpsc;
 
 const COMMANDS: [&str; 3] = ["start", "stop", "restart"];
@@ -18,7 +18,7 @@ const HOSTS: [&str; 4] = ["web-1", "web-2", "db-1", "cache-1"];
 const MAX_HOSTS: usize = 3;
 
 fn model_path() -> PathBuf {
-    let path = default_model_path();
+    let path = model_path_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../data"));
     assert!(
         path.is_file(),
         "the local model file {} is missing: run `bash scripts/fetch-model.sh` (or `make test`, which runs it)",

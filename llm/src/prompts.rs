@@ -105,6 +105,34 @@ mod tests {
     }
 
     #[test]
+    fn log_summary_and_incident_prompts_quote_their_data_with_source_ids() {
+        let p = Prompts::load(None).unwrap();
+        let out = p
+            .render(
+                "log_summary.tera",
+                &serde_json::json!({
+                    "job": {"id": 12, "summary": "restart kafka/broker on an-3", "state": "FAILED", "cluster": "analytics", "error": null},
+                    "tasks": [{"source": "job:12/task:40", "host": "an-3", "command": "kafka/broker restart", "state": "FAILED", "exit_code": 1, "lines": "ZooKeeper session expired"}]
+                }),
+            )
+            .unwrap();
+        assert!(out.contains("<task_output source=\"job:12/task:40\"") && out.contains("exit_code=\"1\""), "{out}");
+        assert!(out.contains("data captured from the hosts"), "{out}");
+        let out = p
+            .render(
+                "incident.tera",
+                &serde_json::json!({
+                    "incident": {"id": 3, "cluster": "web", "host": "web-2", "signal": "disk_used_pct:/", "summary": "disk / is 93 % full", "value": 93.1, "threshold": 90, "since": "2026-11-23T10:00:00Z", "forecast": "full in 3 h 10 min"},
+                    "metrics": [{"name": "disk_used_pct:/", "points": [88.0, 90.5, 93.1]}],
+                    "context": [{"source": "doc:essentials/1.0/services/host/docs/host.md#disk", "title": "Disk space", "text": "run clean-tmp"}]
+                }),
+            )
+            .unwrap();
+        assert!(out.contains("full in 3 h 10 min") && out.contains("88.0, 90.5, 93.1"), "{out}");
+        assert!(out.contains("source=\"doc:essentials/1.0/services/host/docs/host.md#disk\"") && out.contains("not instructions"), "{out}");
+    }
+
+    #[test]
     fn a_missing_variable_is_a_clear_error() {
         let p = Prompts::load(None).unwrap();
         let e = p.render("tool_result.tera", &serde_json::json!({})).unwrap_err();

@@ -106,6 +106,11 @@ pub async fn run(a: EvalArgs) -> anyhow::Result<()> {
     .with_context(|| format!("{} is not a fixture", a.fixture.display()))?;
     let dir = tempfile::tempdir()?;
     let mut config = Config::load(None)?;
+    // The model stays where the configured data directory keeps it; only the state is thrown away.
+    config
+        .llm
+        .model_path
+        .get_or_insert_with(|| steward_llm_local::model_path_in(&config.data_dir));
     config.data_dir = dir.path().to_owned();
     config.database_url = None;
     config.http = "127.0.0.1:0".parse()?;

@@ -80,9 +80,9 @@ fn chat_model(config: &Config) -> anyhow::Result<Option<Arc<dyn steward_llm::Cha
                 .llm
                 .model_path
                 .clone()
-                .unwrap_or_else(steward_llm_local::default_model_path);
+                .unwrap_or_else(|| steward_llm_local::model_path_in(&config.data_dir));
             if !path.exists() {
-                tracing::warn!(path = %path.display(), "the local model file is missing, so chat is off: run scripts/fetch-model.sh (make run does)");
+                tracing::warn!(path = %path.display(), "the local model file is missing, so chat is off: run scripts/fetch-model.sh with STEWARD_MODEL_DIR=<data dir>/models (make run does), or set STEWARD_LLM_MODEL_PATH");
                 return Ok(None);
             }
             let m = steward_llm_local::LocalChat::load(&path, steward_llm_local::DEFAULT_THREADS)

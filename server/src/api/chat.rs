@@ -13,7 +13,7 @@ use super::auth::{Caller, Role};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
 use super::AppState;
-use crate::chat::{Chat, ChatError, Reply, StoredMessage};
+use crate::chat::{Chat, ChatError, JobSummary, Reply, StoredMessage};
 
 /// A new conversation.
 #[derive(Serialize, ToSchema)]
@@ -37,6 +37,7 @@ impl From<ChatError> for ApiError {
             ChatError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
             ChatError::Model(m) => ApiError::new(StatusCode::BAD_GATEWAY, "llm_error", m.to_string()),
             ChatError::Inventory(e) => e.into(),
+            ChatError::Job(e) => e.into(),
             ChatError::Prompt(e) => ApiError::internal(e),
             ChatError::Db(e) => ApiError::internal(e),
         }
@@ -121,4 +122,16 @@ pub async fn send_message(
         }
     };
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+}
+
+/// Has the model summarise a job from its task output (text only: it cannot propose).
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/summary", tag = "jobs", params(("id" = i64, Path, description = "Job id")),
+    responses((status = 200, body = JobSummary), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn summarize_job(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<JobSummary>, ApiError> {
+    caller.require(Role::Operator)?;
+    Ok(Json(chat(&s)?.summarize_job(id).await?))
 }

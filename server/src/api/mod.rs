@@ -72,6 +72,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .routes(routes!(stacks::list_stacks))
         .routes(routes!(chat::create_conversation))
         .routes(routes!(chat::list_messages, chat::send_message))
+        .routes(routes!(chat::summarize_job))
         .routes(routes!(health))
         .with_state(state)
         .split_for_parts();

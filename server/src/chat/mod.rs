@@ -6,7 +6,10 @@
 //! the model says executes: a proposal waits for approval like any other.
 mod resolve;
 mod structured;
+mod summary;
 pub mod tools;
+
+pub use summary::JobSummary;
 
 use std::sync::Arc;
 
@@ -47,6 +50,9 @@ pub enum ChatError {
     /// Reading the inventory failed.
     #[error(transparent)]
     Inventory(#[from] inventory::InventoryError),
+    /// Reading a job failed (or there is no such job).
+    #[error(transparent)]
+    Job(#[from] crate::jobs::JobError),
 }
 
 /// Something a streaming client sees during a turn.
@@ -304,7 +310,7 @@ impl Chat {
         self.store_message(id, &user_msg, &[]).await?;
         messages.push(user_msg);
 
-        let tools = tools::definitions(self, &clusters);
+        let tools = tools::definitions(self, &clusters)?;
         let mut proposals: Vec<JobView> = vec![];
         let mut traces = vec![];
         let mut sources = vec![];
@@ -377,7 +383,7 @@ impl Chat {
                             })
                             .await;
                     }
-                    let out = tools::call(self, user, source, call).await;
+                    let out = tools::call(self, user, source, call, &sources).await;
                     tracing::info!(tool = %call.name, ok = !out.error, round, "planner tool call");
                     if let Some(ev) = &events {
                         let _ = ev

@@ -130,7 +130,7 @@ impl Chat {
             name: "propose_job".into(),
             arguments: args.to_string(),
         };
-        let out = tools::call(self, user, source, &call).await;
+        let out = tools::call(self, user, source, &call, &[]).await;
         let text = if out.error {
             format!("I chose {} but it was refused: {}", candidate.label(), out.result)
         } else {

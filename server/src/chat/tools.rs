@@ -5,7 +5,7 @@
 //! PROPOSED job, or returns the validation error for the model to correct.
 use serde::Deserialize;
 use serde_json::{json, Value};
-use steward_llm::{ToolCall, ToolDef};
+use steward_llm::{PromptError, ToolCall, ToolDef};
 
 use super::Chat;
 use crate::inventory;
@@ -81,30 +81,40 @@ pub fn propose_schema(state: &Chat, clusters: &[inventory::ClusterView]) -> Valu
     })
 }
 
-/// The tools offered to the model.
-pub fn definitions(state: &Chat, clusters: &[inventory::ClusterView]) -> Vec<ToolDef> {
-    vec![
-        ToolDef {
-            name: "cluster_state".into(),
-            description: "Hosts of a cluster (or of all clusters) with their state and components.".into(),
-            parameters: json!({"type": "object", "properties": {"cluster": {"type": "string"}}, "additionalProperties": false}),
-        },
-        ToolDef {
-            name: "recent_jobs".into(),
-            description: "The most recent jobs, newest first, with their state.".into(),
-            parameters: json!({"type": "object", "properties": {"limit": {"type": "integer", "minimum": 1, "maximum": 50}}, "additionalProperties": false}),
-        },
-        ToolDef {
-            name: "job_logs".into(),
-            description: "The last lines of output of every task of a job.".into(),
-            parameters: json!({"type": "object", "properties": {"job_id": {"type": "integer"}, "lines": {"type": "integer", "minimum": 1, "maximum": 200}}, "required": ["job_id"], "additionalProperties": false}),
-        },
-        ToolDef {
-            name: "propose_job".into(),
-            description: "Propose a job: one command of one component on hosts of a cluster. It is NOT run: it waits for an operator's approval.".into(),
-            parameters: propose_schema(state, clusters),
-        },
-    ]
+/// The tools offered to the model; their descriptions are the `tool_<name>.tera` prompts.
+pub fn definitions(state: &Chat, clusters: &[inventory::ClusterView]) -> Result<Vec<ToolDef>, PromptError> {
+    let names: Vec<&str> = clusters.iter().map(|c| c.name.as_str()).collect();
+    let ctx = json!({"clusters": names});
+    let cluster_arg = json!({"type": "string", "enum": names});
+    let tools = [
+        (
+            "cluster_state",
+            json!({"type": "object", "properties": {"cluster": cluster_arg}, "additionalProperties": false}),
+        ),
+        (
+            "recent_jobs",
+            json!({"type": "object", "properties": {"limit": {"type": "integer", "minimum": 1, "maximum": 50}}, "additionalProperties": false}),
+        ),
+        (
+            "job_logs",
+            json!({"type": "object", "properties": {"job_id": {"type": "integer"}, "lines": {"type": "integer", "minimum": 1, "maximum": 200}}, "required": ["job_id"], "additionalProperties": false}),
+        ),
+        (
+            "stack_docs",
+            json!({"type": "object", "properties": {"cluster": cluster_arg, "service": {"type": "string"}}, "required": ["cluster", "service"], "additionalProperties": false}),
+        ),
+        ("propose_job", propose_schema(state, clusters)),
+    ];
+    tools
+        .into_iter()
+        .map(|(name, parameters)| {
+            Ok(ToolDef {
+                name: name.into(),
+                description: state.prompts.render(&format!("tool_{name}.tera"), &ctx)?.trim().to_owned(),
+                parameters,
+            })
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -125,6 +135,16 @@ struct LogArgs {
     job_id: i64,
     lines: Option<usize>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DocsArgs {
+    cluster: String,
+    service: String,
+}
+
+/// Longest document text quoted back to the model, in bytes.
+const MAX_DOC_BYTES: usize = 8000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -150,8 +170,9 @@ fn parse<T: for<'de> Deserialize<'de>>(call: &ToolCall) -> Result<T, String> {
     serde_json::from_str(text).map_err(|e| format!("the arguments of {} are not valid: {e}", call.name))
 }
 
-/// Runs one tool call on behalf of `actor`; proposals carry `source` (chat, slack …).
-pub async fn call(state: &Chat, actor: &str, source: &str, tc: &ToolCall) -> Outcome {
+/// Runs one tool call on behalf of `actor`; proposals carry `source` (chat, slack …) and cite
+/// `cited`, the sources the turn has read so far.
+pub async fn call(state: &Chat, actor: &str, source: &str, tc: &ToolCall, cited: &[String]) -> Outcome {
     match tc.name.as_str() {
         "cluster_state" => {
             let args: ClusterArgs = match parse(tc) {
@@ -200,19 +221,45 @@ pub async fn call(state: &Chat, actor: &str, source: &str, tc: &ToolCall) -> Out
                 Ok(j) => j,
                 Err(e) => return Outcome::err(source, e.to_string()),
             };
-            let n = args.lines.unwrap_or(40).min(200);
-            let mut out = vec![];
-            for st in &job.stages {
-                for t in &st.tasks {
-                    let lines = state.jobs.logs(t.id, 0, 100_000).await.unwrap_or_default();
-                    let tail: Vec<String> = lines.iter().rev().take(n).rev().map(|l| l.line.clone()).collect();
-                    out.push(json!({
-                        "source": format!("job:{}/task:{}", job.id, t.id), "host": t.host, "command": format!("{}/{} {}", st.service, st.component, st.command),
-                        "state": t.state, "exit_code": t.exit_code, "untrusted_output": tail.join("\n")
-                    }));
-                }
-            }
+            let tails = match task_tails(state, &job, args.lines.unwrap_or(40).min(200)).await {
+                Ok(t) => t,
+                Err(e) => return Outcome::err(source, e.to_string()),
+            };
+            let out: Vec<Value> = tails
+                .into_iter()
+                .map(|t| json!({"source": t.source, "host": t.host, "command": t.command, "state": t.state, "exit_code": t.exit_code, "untrusted_output": t.lines}))
+                .collect();
             Outcome::ok(source, json!({"job": job.id, "state": job.state, "tasks": out}))
+        }
+        "stack_docs" => {
+            let args: DocsArgs = match parse(tc) {
+                Ok(a) => a,
+                Err(e) => return Outcome::err("tool:stack_docs", e),
+            };
+            let cluster = match inventory::cluster_view(&state.store.conn, &args.cluster, None).await {
+                Ok(c) => c,
+                Err(e) => return Outcome::err("tool:stack_docs", e.to_string()),
+            };
+            let Some(service) = state
+                .catalog
+                .stack(&cluster.stack, &cluster.stack_version)
+                .and_then(|s| s.services.get(&args.service))
+            else {
+                return Outcome::err(
+                    "tool:stack_docs",
+                    format!("stack {} has no service {:?}", cluster.stack, args.service),
+                );
+            };
+            let docs: Vec<Value> = service
+                .docs
+                .iter()
+                .map(|(path, text)| json!({"source": format!("doc:{path}"), "untrusted_text": truncate(text, MAX_DOC_BYTES)}))
+                .collect();
+            let source = match service.docs.as_slice() {
+                [(path, _)] => format!("doc:{path}"),
+                _ => format!("doc:{}/{}/{}", cluster.stack, cluster.stack_version, service.name),
+            };
+            Outcome::ok(source, json!({"service": service.name, "documents": docs}))
         }
         "propose_job" => {
             let args: ProposeArgs = match parse(tc) {
@@ -228,6 +275,7 @@ pub async fn call(state: &Chat, actor: &str, source: &str, tc: &ToolCall) -> Out
                 hosts: args.hosts.filter(|h| !h.is_empty()),
                 params: args.params,
                 rationale: args.rationale,
+                sources: cited.to_vec(),
             };
             match state.jobs.propose(actor, source, &req).await {
                 Ok(job) => {
@@ -244,4 +292,52 @@ pub async fn call(state: &Chat, actor: &str, source: &str, tc: &ToolCall) -> Out
         }
         other => Outcome::err("tool", format!("there is no tool named {other:?}")),
     }
+}
+
+/// The end of one task's output, with where it came from.
+#[derive(Debug, serde::Serialize)]
+pub struct TaskTail {
+    /// `job:J/task:T`.
+    pub source: String,
+    /// Host it ran on.
+    pub host: String,
+    /// `service/component command`.
+    pub command: String,
+    /// Task state.
+    pub state: String,
+    /// Exit code, when it finished.
+    pub exit_code: Option<i32>,
+    /// The last lines of output, joined (untrusted data).
+    pub lines: String,
+}
+
+/// The last `n` lines of every task of `job`.
+pub async fn task_tails(state: &Chat, job: &JobView, n: usize) -> Result<Vec<TaskTail>, crate::jobs::JobError> {
+    let mut out = vec![];
+    for st in &job.stages {
+        for t in &st.tasks {
+            let lines = state.jobs.log_tail(t.id, n as u64).await?;
+            out.push(TaskTail {
+                source: format!("job:{}/task:{}", job.id, t.id),
+                host: t.host.clone(),
+                command: format!("{}/{} {}", st.service, st.component, st.command),
+                state: t.state.clone(),
+                exit_code: t.exit_code,
+                lines: lines.into_iter().map(|l| l.line).collect::<Vec<_>>().join("\n"),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The first `max` bytes of `text`, cut at a character boundary.
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }

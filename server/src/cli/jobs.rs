@@ -86,6 +86,11 @@ pub enum JobsCmd {
         #[arg(short, long)]
         follow: bool,
     },
+    /// Have the language model summarise what a job did, citing its task output.
+    Summary {
+        /// Job id.
+        id: i64,
+    },
 }
 
 fn parse_param(s: &str) -> Result<(String, String), String> {
@@ -214,6 +219,17 @@ pub async fn run(client: &Client, cmd: JobsCmd, json_out: bool) -> anyhow::Resul
             }
         }
         JobsCmd::Logs { id, task, follow } => return logs(client, id, task, follow).await,
+        JobsCmd::Summary { id } => {
+            eprintln!("Asking the language model to read job {id}'s output…");
+            let v = client.post(&format!("/api/v1/jobs/{id}/summary"), &json!({})).await?;
+            if json_out {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("{}", v["summary"].as_str().unwrap_or_default());
+                let sources: Vec<&str> = v["sources"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                println!("\n(read: {}; written by {})", sources.join(", "), v["model"].as_str().unwrap_or("?"));
+            }
+        }
     }
     Ok(0)
 }

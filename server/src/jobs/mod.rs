@@ -82,6 +82,7 @@ impl Jobs {
         debug_assert!(SOURCES.contains(&source));
         let cluster = inventory::cluster_view(&self.store.conn, &req.cluster, None).await?;
         let built = plan::build(&self.catalog, &cluster, req)?;
+        let sources = req.checked_sources()?;
         let now = Utc::now();
         let txn = self.store.begin_write().await?;
         let job = job::ActiveModel {
@@ -93,7 +94,7 @@ impl Jobs {
             plan_hash: Set(built.hash.clone()),
             risk: Set(built.risk.as_str().into()),
             rationale: Set(req.rationale.clone().unwrap_or_default()),
-            sources: Set(json!([])),
+            sources: Set(json!(sources)),
             requested_by: Set(actor.into()),
             decided_by: Set(None),
             decision_comment: Set(None),
@@ -334,6 +335,18 @@ impl Jobs {
             .limit(limit)
             .all(&self.store.conn)
             .await?;
+        Ok(rows.into_iter().map(LogLine::from).collect())
+    }
+
+    /// The last `n` stored log lines of a task, in order.
+    pub async fn log_tail(&self, task_id: i64, n: u64) -> Result<Vec<LogLine>, JobError> {
+        let mut rows = task_log::Entity::find()
+            .filter(task_log::Column::TaskId.eq(task_id))
+            .order_by_desc(task_log::Column::Seq)
+            .limit(n)
+            .all(&self.store.conn)
+            .await?;
+        rows.reverse();
         Ok(rows.into_iter().map(LogLine::from).collect())
     }
 

@@ -36,6 +36,9 @@ pub struct ProposeRequest {
     /// Why this job; shown to approvers.
     #[serde(default)]
     pub rationale: Option<String>,
+    /// Ids of what the proposal draws on (`doc:…`, `job:…`, `incident:…`), shown to approvers.
+    #[serde(default)]
+    pub sources: Vec<String>,
 }
 
 /// One stage of a requested plan.
@@ -163,7 +166,31 @@ fn canonical_json(v: &Value) -> Vec<u8> {
     serde_json::to_vec(&sort(v)).expect("serialises")
 }
 
+/// At most this many sources are recorded with a proposal, each at most `MAX_SOURCE_LEN` bytes.
+const MAX_SOURCES: usize = 32;
+const MAX_SOURCE_LEN: usize = 300;
+
 impl ProposeRequest {
+    /// The cited sources, checked: bounded, non-empty, deduplicated in order.
+    pub fn checked_sources(&self) -> Result<Vec<String>, PlanError> {
+        if self.sources.len() > MAX_SOURCES {
+            return Err(PlanError::Invalid(format!("at most {MAX_SOURCES} sources may be cited")));
+        }
+        let mut out: Vec<String> = vec![];
+        for s in &self.sources {
+            let s = s.trim();
+            if s.is_empty() || s.len() > MAX_SOURCE_LEN || s.chars().any(char::is_control) {
+                return Err(PlanError::Invalid(format!(
+                    "a source id must be 1..={MAX_SOURCE_LEN} printable characters"
+                )));
+            }
+            if !out.iter().any(|o| o == s) {
+                out.push(s.to_owned());
+            }
+        }
+        Ok(out)
+    }
+
     /// The stages asked for, whichever form was used.
     fn stage_requests(&self) -> Result<Vec<StageRequest>, PlanError> {
         let shorthand = self.service.is_some()

@@ -30,7 +30,12 @@ pub fn agent_bin() -> PathBuf {
 
 /// The repository's `stacks/` folder.
 pub fn repo_stacks() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks")
+    repo_root().join("stacks")
+}
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// A stack for tests, with commands that behave in known ways.
@@ -179,6 +184,11 @@ pub fn start_server(data: &Path, stacks: &Path, http: &str, grpc: &str, extra_en
         .env("RUST_LOG", "info,sqlx=warn")
         // Tests that chat set a provider themselves; the rest need no model.
         .env("STEWARD_LLM_PROVIDER", "none")
+        // Where `make test` fetched the local model (tests that choose `local` need it).
+        .env(
+            "STEWARD_LLM_MODEL_PATH",
+            repo_root().join("data/models/gemma-3-270m-q4_k_m.gguf"),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::from(
             std::fs::OpenOptions::new()
