@@ -128,7 +128,7 @@ mod tests {
                 }),
             )
             .unwrap();
-        assert!(out.contains("full in 3 h 10 min") && out.contains("88.0, 90.5, 93.1"), "{out}");
+        assert!(out.contains("full in 3 h 10 min") && out.contains("88, 90.5, 93.1"), "{out}");
         assert!(out.contains("source=\"doc:essentials/1.0/services/host/docs/host.md#disk\"") && out.contains("not instructions"), "{out}");
     }
 
