@@ -15,6 +15,14 @@ pub enum AgentError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The CA certificate to pin cannot be read or holds no certificate.
+    #[error("cannot use the CA certificate {path}: {reason}")]
+    InvalidCa {
+        /// The file as configured.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The token cannot travel as gRPC metadata (it must be visible ASCII).
     #[error("the agent token is empty or contains characters that cannot be sent as gRPC metadata")]
     InvalidToken,

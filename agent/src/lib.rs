@@ -14,6 +14,7 @@
 
 mod backoff;
 mod clock;
+mod endpoint;
 mod error;
 mod executor;
 mod facts;
@@ -65,6 +66,9 @@ pub struct AgentConfig {
     pub data_dir: PathBuf,
     /// Operator-chosen labels reported with the host's facts.
     pub labels: BTreeMap<String, String>,
+    /// A PEM CA certificate: for an `https://` server, trust this CA only (pinning it);
+    /// without it, the host's native trust store. Refused with an `http://` server.
+    pub ca: Option<PathBuf>,
 }
 
 /// Shows everything but the token, so configs can be logged.
@@ -76,6 +80,7 @@ impl fmt::Debug for AgentConfig {
             .field("hostname", &self.hostname)
             .field("data_dir", &self.data_dir)
             .field("labels", &self.labels)
+            .field("ca", &self.ca)
             .finish()
     }
 }
@@ -87,8 +92,8 @@ impl fmt::Debug for AgentConfig {
 /// as it takes. On shutdown, running tasks are killed and recorded as ERROR "agent shut down",
 /// to be reported by the next start if the server does not acknowledge them in time.
 ///
-/// Errors only for problems no retry can fix: a malformed server address or token, or an
-/// unusable data directory.
+/// Errors only for problems no retry can fix: a malformed server address or token, an
+/// unreadable CA file, or an unusable data directory.
 pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send) -> Result<(), AgentError> {
     let link = Link::new(&config)?;
     let data_dir = |path: PathBuf| move |source| AgentError::DataDir { path, source };

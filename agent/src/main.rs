@@ -16,9 +16,13 @@ const USAGE_ERROR: u8 = 2;
 #[derive(Debug, Parser)]
 #[command(name = "steward-agent", version = steward_agent::VERSION)]
 struct Cli {
-    /// The server's gRPC address, e.g. http://steward.example:9090.
+    /// The server's gRPC address, e.g. https://steward.example:9090.
     #[arg(long, env = "STEWARD_AGENT_SERVER")]
     server: String,
+    /// PEM CA certificate of the server: trust only this CA for an https:// server
+    /// [default: the host's trust store].
+    #[arg(long, env = "STEWARD_AGENT_CA")]
+    ca: Option<PathBuf>,
     /// This host's agent token, issued by the server at enrollment.
     #[arg(long, env = "STEWARD_AGENT_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -54,7 +58,7 @@ fn main() -> ExitCode {
             // A bad address or token is a usage error, like a missing flag.
             let usage = matches!(
                 error.downcast_ref::<AgentError>(),
-                Some(AgentError::InvalidServer { .. } | AgentError::InvalidToken)
+                Some(AgentError::InvalidServer { .. } | AgentError::InvalidToken | AgentError::InvalidCa { .. })
             );
             ExitCode::from(if usage { USAGE_ERROR } else { 1 })
         }
@@ -75,7 +79,10 @@ fn serve(cli: Cli, token: String) -> anyhow::Result<()> {
         hostname,
         data_dir: cli.data_dir,
         labels: cli.labels.into_iter().collect::<BTreeMap<_, _>>(),
+        ca: cli.ca,
     };
+    // One crypto provider for the whole process, rather than whichever rustls would guess.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(steward_agent::run(config, shutdown_requested()))?;
     Ok(())

@@ -21,13 +21,13 @@ use tokio::{
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{
     metadata::{Ascii, MetadataValue},
-    transport::{Endpoint, Uri},
+    transport::Endpoint,
     Code, Request, Status,
 };
 
 use crate::{
     clock::now_ms,
-    facts,
+    endpoint, facts,
     runner::{Admission, TaskRunner},
     tasks::{TaskKey, TaskTable},
     AgentConfig, AgentError, VERSION,
@@ -57,32 +57,7 @@ pub(crate) struct Link {
 impl Link {
     /// Checks the address and token up front: neither gets better by retrying.
     pub(crate) fn new(config: &AgentConfig) -> Result<Self, AgentError> {
-        let invalid = |reason: String| AgentError::InvalidServer {
-            server: config.server.clone(),
-            reason,
-        };
-        let uri = config
-            .server
-            .parse::<Uri>()
-            .map_err(|error| invalid(error.to_string()))?;
-        match uri.scheme_str() {
-            Some("http") if uri.host().is_some() => {}
-            // tonic needs a TLS feature and a configured trust root for https; dialing one
-            // without would fail forever with an obscure transport error.
-            Some("https") => {
-                return Err(invalid(
-                    "TLS to the server is not supported by this agent yet; use an http:// address".into(),
-                ));
-            }
-            _ => return Err(invalid("expected an address like http://steward.example:9090".into())),
-        }
-        let endpoint = Endpoint::from(uri)
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true)
-            // Notices a server that vanished without closing the connection.
-            .http2_keep_alive_interval(Duration::from_secs(15))
-            .keep_alive_timeout(Duration::from_secs(10))
-            .keep_alive_while_idle(true);
+        let endpoint = endpoint::endpoint(&config.server, config.ca.as_deref())?;
         if config.token.trim().is_empty() {
             return Err(AgentError::InvalidToken);
         }
@@ -310,7 +285,7 @@ fn event_message(event: TaskEvent) -> AgentMessage {
 }
 
 /// An error with its causes: tonic's transport errors say little at the top level.
-fn chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -334,6 +309,7 @@ mod tests {
             hostname: "host-1".to_owned(),
             data_dir: PathBuf::from("/nonexistent"),
             labels: BTreeMap::new(),
+            ca: None,
         }
     }
 
@@ -342,7 +318,7 @@ mod tests {
         for server in [
             "127.0.0.1:9090",
             "steward:9090",
-            "https://steward:9090",
+            "ftp://steward:9090",
             "http://",
             "not a url",
         ] {

@@ -37,6 +37,11 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// LLM settings (used by the chat planner).
     pub llm: LlmConfig,
+    /// PEM certificate chain (leaf first) both listeners serve; TLS is on when this and
+    /// `tls_key` are set.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The language model the planner uses.
@@ -77,6 +82,8 @@ impl Default for Config {
             max_concurrent_jobs: 64,
             max_body_bytes: 1024 * 1024,
             llm: LlmConfig::default(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -158,6 +165,13 @@ impl Config {
         if let Some(v) = get("STEWARD_LLM_TIMEOUT_SECS") {
             self.llm.timeout_secs = Some(parse("STEWARD_LLM_TIMEOUT_SECS", v)?);
         }
+        if let Some(v) = get("STEWARD_TLS_CERT") {
+            self.tls_cert = Some(v.into());
+        }
+        if let Some(v) = get("STEWARD_TLS_KEY") {
+            self.tls_key = Some(v.into());
+        }
+        self.tls_files()?;
         if self.heartbeat_interval_ms < 100 {
             return Err(ConfigError("heartbeat_interval_ms must be at least 100".into()));
         }
@@ -169,6 +183,21 @@ impl Config {
         self.database_url
             .clone()
             .unwrap_or_else(|| crate::db::sqlite_url(&self.data_dir))
+    }
+
+    /// The certificate and key to serve TLS with, or `None` for plain text; one without the
+    /// other is an error rather than a silent fallback to plain text.
+    pub fn tls_files(&self) -> Result<Option<(&Path, &Path)>, ConfigError> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some((cert, key))),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(ConfigError(
+                "tls_cert (STEWARD_TLS_CERT) is set but tls_key (STEWARD_TLS_KEY) is not: TLS needs both".into(),
+            )),
+            (None, Some(_)) => Err(ConfigError(
+                "tls_key (STEWARD_TLS_KEY) is set but tls_cert (STEWARD_TLS_CERT) is not: TLS needs both".into(),
+            )),
+        }
     }
 
     /// Heartbeat interval.
@@ -191,6 +220,26 @@ mod tests {
             .apply_env(|k| (k == "STEWARD_GRPC").then(|| "nope".to_string()))
             .unwrap_err();
         assert!(e.to_string().contains("STEWARD_GRPC"));
+    }
+
+    #[test]
+    fn tls_needs_both_the_certificate_and_the_key() {
+        let mut c = Config::default();
+        let e = c
+            .apply_env(|k| (k == "STEWARD_TLS_CERT").then(|| "/etc/steward/cert.pem".to_string()))
+            .unwrap_err();
+        assert!(e.to_string().contains("STEWARD_TLS_KEY"), "{e}");
+        let mut c = Config::default();
+        c.apply_env(|k| match k {
+            "STEWARD_TLS_CERT" => Some("cert.pem".into()),
+            "STEWARD_TLS_KEY" => Some("key.pem".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            c.tls_files().unwrap(),
+            Some((Path::new("cert.pem"), Path::new("key.pem")))
+        );
     }
 
     #[test]

@@ -16,3 +16,4 @@ pub mod jobs;
 pub mod metrics;
 pub mod server;
 pub mod stacks;
+pub mod tls;

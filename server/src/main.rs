@@ -21,6 +21,9 @@ struct Cli {
     /// API token for client commands.
     #[arg(long, global = true, env = "STEWARD_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// PEM CA certificate to trust for an https:// server instead of the built-in web roots.
+    #[arg(long, global = true, env = "STEWARD_CA")]
+    ca: Option<PathBuf>,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -118,11 +121,16 @@ async fn serve(args: ServeArgs, with_agent: bool) -> anyhow::Result<()> {
     init_tracing();
     server::raise_fd_limit();
     let config = args.config()?;
-    if !with_agent && !config.http.ip().is_loopback() {
-        tracing::warn!(
-            "HTTP listens on {} without TLS and, until login lands, without authentication",
-            config.http
+    if with_agent {
+        // The in-process agent dials plain gRPC on loopback; it has no CA to pin.
+        anyhow::ensure!(
+            config.tls_files()?.is_none(),
+            "steward up runs on loopback without TLS; unset tls_cert and tls_key, or use steward serve"
         );
+    }
+    for warning in steward_server::tls::plaintext_warnings(&config) {
+        tracing::warn!("{warning}");
+        eprintln!("WARNING: {warning}");
     }
     let mut running = server::start(&config).await?;
     let agent = if with_agent {
@@ -137,6 +145,7 @@ async fn serve(args: ServeArgs, with_agent: bool) -> anyhow::Result<()> {
             hostname: hostname.clone(),
             data_dir: config.data_dir.join("agent"),
             labels: Default::default(),
+            ca: None,
         };
         let stop = running.shutdown_signal();
         Some(tokio::spawn(
@@ -145,8 +154,9 @@ async fn serve(args: ServeArgs, with_agent: bool) -> anyhow::Result<()> {
     } else {
         None
     };
+    let scheme = if config.tls_files()?.is_some() { "https" } else { "http" };
     println!(
-        "Steward is up: http://{}  (API docs: http://{}/docs; agents connect to {})",
+        "Steward is up: {scheme}://{}  (API docs: {scheme}://{}/docs; agents connect to {})",
         running.http, running.http, running.grpc
     );
     if with_agent {
@@ -166,7 +176,14 @@ async fn serve(args: ServeArgs, with_agent: bool) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let client = Client::new(&cli.server, cli.token.clone());
+    steward_server::tls::install_crypto_provider();
+    let client = match Client::new(&cli.server, cli.token.clone()).trusting(cli.ca.as_deref()) {
+        Ok(client) => client,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
     let result: anyhow::Result<i32> = match cli.command {
         Command::Serve(a) => serve(a, false).await.map(|_| 0),
         Command::Up(a) => serve(a, true).await.map(|_| 0),

@@ -18,6 +18,7 @@ use crate::inventory::{self, Presence};
 use crate::jobs::engine::{Engine, EngineConfig};
 use crate::jobs::Jobs;
 use crate::stacks::{self, Catalog};
+use crate::tls::ServerTls;
 
 /// A running server.
 pub struct Running {
@@ -138,6 +139,8 @@ pub fn agent_token(config: &Config) -> anyhow::Result<String> {
 pub async fn start(config: &Config) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+    // Before anything else that takes time, so a wrong certificate path fails at once.
+    let tls = ServerTls::from_config(config)?;
     let catalog = Arc::new(load_catalog(config.stacks_dir.as_deref())?);
     let token = agent_token(config)?;
     let url = config.database_url();
@@ -209,13 +212,13 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
 
     let router = api::router(state.clone(), config.max_body_bytes);
     let mut rx = shutdown.subscribe();
+    let http_tls = tls.as_ref().map(ServerTls::http);
     tasks.spawn(async move {
-        axum::serve(http, router)
-            .with_graceful_shutdown(async move {
-                let _ = rx.wait_for(|v| *v).await;
-            })
-            .await
-            .context("HTTP server failed")
+        crate::tls::http::serve(http, router, http_tls, async move {
+            let _ = rx.wait_for(|v| *v).await;
+        })
+        .await
+        .context("HTTP server failed")
     });
 
     let service = AgentService::new(
@@ -229,8 +232,14 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         },
     );
     let mut rx = shutdown.subscribe();
+    let mut grpc_server = tonic::transport::Server::builder();
+    if let Some(tls) = &tls {
+        grpc_server = grpc_server
+            .tls_config(tls.grpc())
+            .context("cannot use the TLS certificate for gRPC")?;
+    }
     tasks.spawn(async move {
-        tonic::transport::Server::builder()
+        grpc_server
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .add_service(service.into_server())
             .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(grpc), async move {
@@ -246,7 +255,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             _ = rx.wait_for(|v| *v) => Ok(()),
         }
     });
-    tracing::info!(http = %http_addr, grpc = %grpc_addr, database = %redact(&url), "steward server listening");
+    tracing::info!(http = %http_addr, grpc = %grpc_addr, tls = tls.is_some(), database = %redact(&url), "steward server listening");
     Ok(Running {
         http: http_addr,
         grpc: grpc_addr,

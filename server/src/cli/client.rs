@@ -21,6 +21,23 @@ impl Client {
         }
     }
 
+    /// Trusts only the CA in the PEM file `ca` (when given) for an `https://` server, instead
+    /// of the web's public roots: how a private Steward CA is pinned.
+    pub fn trusting(mut self, ca: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let Some(ca) = ca else { return Ok(self) };
+        let pem = std::fs::read(ca).with_context(|| format!("cannot read the CA certificate {}", ca.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .ok()
+            .filter(|certs| !certs.is_empty())
+            .ok_or_else(|| anyhow!("{} holds no PEM CA certificate", ca.display()))?;
+        let mut builder = reqwest::Client::builder().tls_built_in_root_certs(false);
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+        self.http = builder.build().context("cannot set up the HTTPS client")?;
+        Ok(self)
+    }
+
     fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let mut r = self.http.request(method, format!("{}{path}", self.base));
         if let Some(t) = &self.token {

@@ -166,11 +166,26 @@ pub struct Server {
     pub grpc: SocketAddr,
     pub data: PathBuf,
     pub stacks: PathBuf,
+    /// `https` when the server serves TLS.
+    pub scheme: &'static str,
     pub client: reqwest::Client,
 }
 
 /// Starts `steward serve` on `http`/`grpc` (port 0 for any) and waits until it listens.
 pub fn start_server(data: &Path, stacks: &Path, http: &str, grpc: &str, extra_env: &[(&str, &str)]) -> Server {
+    start_server_with(data, stacks, http, grpc, extra_env, reqwest::Client::new())
+}
+
+/// [`start_server`], talking to the server through `client` (one that trusts a test CA when
+/// `extra_env` turns TLS on).
+pub fn start_server_with(
+    data: &Path,
+    stacks: &Path,
+    http: &str,
+    grpc: &str,
+    extra_env: &[(&str, &str)],
+    client: reqwest::Client,
+) -> Server {
     std::fs::create_dir_all(data).unwrap();
     let mut cmd = Command::new(steward_bin());
     cmd.args(["serve", "--data-dir"])
@@ -215,8 +230,9 @@ pub fn start_server(data: &Path, stacks: &Path, http: &str, grpc: &str, extra_en
     };
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
+    let scheme = if line.contains("https://") { "https" } else { "http" };
     let http: SocketAddr = line
-        .split("http://")
+        .split("://")
         .nth(1)
         .unwrap()
         .split_whitespace()
@@ -237,7 +253,8 @@ pub fn start_server(data: &Path, stacks: &Path, http: &str, grpc: &str, extra_en
         grpc,
         data: data.to_owned(),
         stacks: stacks.to_owned(),
-        client: reqwest::Client::new(),
+        scheme,
+        client,
     }
 }
 
@@ -255,9 +272,9 @@ impl Server {
         *self = fresh;
     }
 
-    /// `http://host:port`.
+    /// `http://host:port` (or `https://`).
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.http)
+        format!("{}://{}{path}", self.scheme, self.http)
     }
 
     /// GET → (status, JSON).
@@ -362,15 +379,23 @@ pub struct Agent {
     pub proc: Proc,
     pub data: PathBuf,
     pub hostname: String,
-    server: SocketAddr,
+    /// The `--server` address and any further flags, kept for `restart`.
+    server: String,
+    args: Vec<String>,
 }
 
 /// Starts an agent for `hostname` against `server`'s gRPC address.
 pub fn start_agent(server: &Server, hostname: &str, data: &Path) -> Agent {
-    spawn_agent(server.grpc, hostname, data)
+    spawn_agent(&format!("http://{}", server.grpc), &[], hostname, data)
 }
 
-fn spawn_agent(grpc: SocketAddr, hostname: &str, data: &Path) -> Agent {
+/// Starts an agent dialing `url` (e.g. `https://127.0.0.1:port`) with extra flags (`--ca`).
+pub fn start_agent_at(url: &str, args: &[&str], hostname: &str, data: &Path) -> Agent {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    spawn_agent(url, &args, hostname, data)
+}
+
+fn spawn_agent(url: &str, args: &[String], hostname: &str, data: &Path) -> Agent {
     std::fs::create_dir_all(data).unwrap();
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -378,14 +403,9 @@ fn spawn_agent(grpc: SocketAddr, hostname: &str, data: &Path) -> Agent {
         .open(data.join("agent.log"))
         .unwrap();
     let child = Command::new(agent_bin())
-        .args([
-            "--server",
-            &format!("http://{grpc}"),
-            "--hostname",
-            hostname,
-            "--data-dir",
-        ])
+        .args(["--server", url, "--hostname", hostname, "--data-dir"])
         .arg(data)
+        .args(args)
         .env("STEWARD_AGENT_TOKEN", TOKEN)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
@@ -396,7 +416,8 @@ fn spawn_agent(grpc: SocketAddr, hostname: &str, data: &Path) -> Agent {
         proc: Proc { child },
         data: data.to_owned(),
         hostname: hostname.to_owned(),
-        server: grpc,
+        server: url.to_owned(),
+        args: args.to_vec(),
     }
 }
 
@@ -404,7 +425,7 @@ impl Agent {
     /// Kills (SIGKILL) and starts the agent again with the same state.
     pub fn restart(&mut self) {
         self.proc.kill();
-        let fresh = spawn_agent(self.server, &self.hostname, &self.data);
+        let fresh = spawn_agent(&self.server, &self.args, &self.hostname, &self.data);
         *self = fresh;
     }
 
