@@ -26,6 +26,12 @@ pub enum AgentError {
     /// The token cannot travel as gRPC metadata (it must be visible ASCII).
     #[error("the agent token is empty or contains characters that cannot be sent as gRPC metadata")]
     InvalidToken,
+    /// The server refused the enrollment token (unknown, spent, expired, or for another host).
+    #[error("the server refused to enroll this agent: {0}")]
+    EnrollmentRefused(String),
+    /// Neither a token, an enrollment token nor a stored credential was given.
+    #[error("no credential: pass --enroll TOKEN (from `steward enrollments create`) or --token")]
+    NoCredential,
     /// The data directory (task work dirs and the durable task records) is unusable.
     #[error("cannot use the data directory {path}: {source}")]
     DataDir {

@@ -15,6 +15,7 @@
 mod backoff;
 mod clock;
 mod endpoint;
+mod enroll;
 mod error;
 mod executor;
 mod facts;
@@ -42,6 +43,7 @@ fn run_is_send(config: AgentConfig) -> impl Future<Output = Result<(), AgentErro
 
 use std::{collections::BTreeMap, fmt, future::Future, path::PathBuf, sync::Arc, time::Duration};
 
+pub use enroll::credential_path;
 pub use error::AgentError;
 
 use crate::{runner::TaskRunner, session::Link, state::StateStore, tasks::TaskTable};
@@ -58,8 +60,11 @@ const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
 pub struct AgentConfig {
     /// The server's gRPC address, e.g. `http://127.0.0.1:9090`.
     pub server: String,
-    /// This host's agent token, sent as `authorization: Bearer <token>`.
+    /// This host's credential (or a shared token), sent as `authorization: Bearer <token>`.
+    /// Left empty, the credential stored in `data_dir` by an earlier enrollment is used.
     pub token: String,
+    /// A one-time enrollment token, exchanged for this host's credential on first start.
+    pub enroll: Option<String>,
     /// The name the host is known by in Steward.
     pub hostname: String,
     /// Where task work dirs (`tasks/`) and durable task records (`state/`) live.
@@ -77,6 +82,7 @@ impl fmt::Debug for AgentConfig {
         f.debug_struct("AgentConfig")
             .field("server", &self.server)
             .field("token", &"<redacted>")
+            .field("enroll", &self.enroll.as_ref().map(|_| "<redacted>"))
             .field("hostname", &self.hostname)
             .field("data_dir", &self.data_dir)
             .field("labels", &self.labels)
@@ -94,7 +100,13 @@ impl fmt::Debug for AgentConfig {
 ///
 /// Errors only for problems no retry can fix: a malformed server address or token, an
 /// unreadable CA file, or an unusable data directory.
-pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()> + Send) -> Result<(), AgentError> {
+pub async fn run(mut config: AgentConfig, shutdown: impl Future<Output = ()> + Send) -> Result<(), AgentError> {
+    if config.token.trim().is_empty() {
+        config.token = match &config.enroll {
+            Some(token) => enroll::enroll(&config, token).await?,
+            None => enroll::stored(&config.data_dir)?.ok_or(AgentError::NoCredential)?,
+        };
+    }
     let link = Link::new(&config)?;
     let data_dir = |path: PathBuf| move |source| AgentError::DataDir { path, source };
     let state_dir = config.data_dir.join("state");

@@ -23,9 +23,14 @@ struct Cli {
     /// [default: the host's trust store].
     #[arg(long, env = "STEWARD_AGENT_CA")]
     ca: Option<PathBuf>,
-    /// This host's agent token, issued by the server at enrollment.
+    /// A credential or shared token to present [default: the credential stored in the data
+    /// directory by enrollment].
     #[arg(long, env = "STEWARD_AGENT_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// A one-time enrollment token (`steward enrollments create`): exchanged on first start
+    /// for this host's credential, kept in the data directory with mode 0600.
+    #[arg(long, env = "STEWARD_AGENT_ENROLL", hide_env_values = true)]
+    enroll: Option<String>,
     /// The name this host is known by [default: the system hostname].
     #[arg(long, env = "STEWARD_AGENT_HOSTNAME")]
     hostname: Option<String>,
@@ -40,13 +45,19 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Checked before anything else, so a misconfigured agent never dials the server.
-    let Some(token) = cli.token.clone().filter(|token| !token.trim().is_empty()) else {
+    let token = cli
+        .token
+        .clone()
+        .filter(|token| !token.trim().is_empty())
+        .unwrap_or_default();
+    let enrolled = steward_agent::credential_path(&cli.data_dir).exists();
+    if token.is_empty() && cli.enroll.is_none() && !enrolled {
         eprintln!(
-            "steward-agent: no agent token: pass --token or set STEWARD_AGENT_TOKEN \
-             (the server issues one per host at enrollment)"
+            "steward-agent: no credential: pass --enroll TOKEN (an admin creates one with \
+             `steward enrollments create`), or --token"
         );
         return ExitCode::from(USAGE_ERROR);
-    };
+    }
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
@@ -58,7 +69,12 @@ fn main() -> ExitCode {
             // A bad address or token is a usage error, like a missing flag.
             let usage = matches!(
                 error.downcast_ref::<AgentError>(),
-                Some(AgentError::InvalidServer { .. } | AgentError::InvalidToken | AgentError::InvalidCa { .. })
+                Some(
+                    AgentError::InvalidServer { .. }
+                        | AgentError::InvalidToken
+                        | AgentError::InvalidCa { .. }
+                        | AgentError::NoCredential
+                )
             );
             ExitCode::from(if usage { USAGE_ERROR } else { 1 })
         }
@@ -76,6 +92,7 @@ fn serve(cli: Cli, token: String) -> anyhow::Result<()> {
     let config = steward_agent::AgentConfig {
         server: cli.server,
         token,
+        enroll: cli.enroll,
         hostname,
         data_dir: cli.data_dir,
         labels: cli.labels.into_iter().collect::<BTreeMap<_, _>>(),

@@ -306,6 +306,7 @@ mod tests {
         AgentConfig {
             server: server.to_owned(),
             token: token.to_owned(),
+            enroll: None,
             hostname: "host-1".to_owned(),
             data_dir: PathBuf::from("/nonexistent"),
             labels: BTreeMap::new(),

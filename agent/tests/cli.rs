@@ -21,7 +21,7 @@ fn agent() -> Command {
 }
 
 #[test]
-fn without_a_token_the_agent_exits_with_code_2_and_says_why() {
+fn without_a_credential_the_agent_exits_with_code_2_and_says_why() {
     let data = tempfile::tempdir().unwrap();
     let output = agent()
         .args(["--server", "http://127.0.0.1:1", "--data-dir"])
@@ -30,8 +30,8 @@ fn without_a_token_the_agent_exits_with_code_2_and_says_why() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("no agent token"), "{stderr}");
-    assert!(stderr.contains("STEWARD_AGENT_TOKEN"), "{stderr}");
+    assert!(stderr.contains("no credential"), "{stderr}");
+    assert!(stderr.contains("--enroll") && stderr.contains("--token"), "{stderr}");
     // It never got as far as preparing to serve.
     assert!(!data.path().join("state").exists());
 }
@@ -85,5 +85,8 @@ fn a_server_address_without_a_scheme_is_a_usage_error() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("http://"), "{stderr}");
+    assert!(
+        stderr.contains("https://steward.example:9090"),
+        "it shows an address with a scheme: {stderr}"
+    );
 }

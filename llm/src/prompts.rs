@@ -116,7 +116,10 @@ mod tests {
                 }),
             )
             .unwrap();
-        assert!(out.contains("<task_output source=\"job:12/task:40\"") && out.contains("exit_code=\"1\""), "{out}");
+        assert!(
+            out.contains("<task_output source=\"job:12/task:40\"") && out.contains("exit_code=\"1\""),
+            "{out}"
+        );
         assert!(out.contains("data captured from the hosts"), "{out}");
         let out = p
             .render(
@@ -128,8 +131,15 @@ mod tests {
                 }),
             )
             .unwrap();
-        assert!(out.contains("full in 3 h 10 min") && out.contains("88, 90.5, 93.1"), "{out}");
-        assert!(out.contains("source=\"doc:essentials/1.0/services/host/docs/host.md#disk\"") && out.contains("not instructions"), "{out}");
+        assert!(
+            out.contains("full in 3 h 10 min") && out.contains("88, 90.5, 93.1"),
+            "{out}"
+        );
+        assert!(
+            out.contains("source=\"doc:essentials/1.0/services/host/docs/host.md#disk\"")
+                && out.contains("not instructions"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -42,6 +42,65 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// Sessions, approvals and abuse limits.
+    pub auth: AuthConfig,
+}
+
+/// Identity and approval policy.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// The first admin's password (`STEWARD_ADMIN_PASSWORD`); generated and printed once when unset.
+    pub admin_password: Option<String>,
+    /// Seconds a login session lasts.
+    pub session_ttl_secs: u64,
+    /// Consecutive failed logins that lock a username.
+    pub login_max_failures: u32,
+    /// Seconds a locked username stays locked.
+    pub lockout_secs: u64,
+    /// Login attempts one address may make per minute.
+    pub login_attempts_per_minute: u32,
+    /// Proposals one user may make per minute.
+    pub proposals_per_minute: u32,
+    /// Chat messages one user may send per minute.
+    pub chat_messages_per_minute: u32,
+    /// A plan touching more hosts than this needs an approver other than its requester.
+    pub four_eyes_hosts: usize,
+    /// Whether a requester may approve their own low-risk job.
+    pub allow_self_approval: bool,
+    /// Seconds an enrollment token is valid when the request gives no expiry.
+    pub enrollment_ttl_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            admin_password: None,
+            session_ttl_secs: 12 * 3600,
+            login_max_failures: 5,
+            lockout_secs: 15 * 60,
+            login_attempts_per_minute: 30,
+            proposals_per_minute: 30,
+            chat_messages_per_minute: 20,
+            four_eyes_hosts: 10,
+            allow_self_approval: true,
+            enrollment_ttl_secs: 3600,
+        }
+    }
+}
+
+// By hand, so the admin password never reaches a log through `{:?}`.
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("admin_password", &self.admin_password.as_ref().map(|_| "***"))
+            .field("session_ttl_secs", &self.session_ttl_secs)
+            .field("login_max_failures", &self.login_max_failures)
+            .field("lockout_secs", &self.lockout_secs)
+            .field("four_eyes_hosts", &self.four_eyes_hosts)
+            .field("allow_self_approval", &self.allow_self_approval)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The language model the planner uses.
@@ -84,6 +143,7 @@ impl Default for Config {
             llm: LlmConfig::default(),
             tls_cert: None,
             tls_key: None,
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -165,6 +225,7 @@ impl Config {
         if let Some(v) = get("STEWARD_LLM_TIMEOUT_SECS") {
             self.llm.timeout_secs = Some(parse("STEWARD_LLM_TIMEOUT_SECS", v)?);
         }
+        self.apply_auth_env(&get)?;
         if let Some(v) = get("STEWARD_TLS_CERT") {
             self.tls_cert = Some(v.into());
         }
@@ -174,6 +235,49 @@ impl Config {
         self.tls_files()?;
         if self.heartbeat_interval_ms < 100 {
             return Err(ConfigError("heartbeat_interval_ms must be at least 100".into()));
+        }
+        Ok(())
+    }
+
+    fn apply_auth_env(&mut self, get: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(key: &str, v: String) -> Result<T, ConfigError> {
+            v.parse().map_err(|_| ConfigError(format!("{key}={v:?} is not valid")))
+        }
+        let a = &mut self.auth;
+        if let Some(v) = get("STEWARD_ADMIN_PASSWORD").filter(|v| !v.is_empty()) {
+            a.admin_password = Some(v);
+        }
+        if let Some(v) = get("STEWARD_SESSION_TTL_SECS") {
+            a.session_ttl_secs = parse("STEWARD_SESSION_TTL_SECS", v)?;
+        }
+        if let Some(v) = get("STEWARD_LOGIN_MAX_FAILURES") {
+            a.login_max_failures = parse("STEWARD_LOGIN_MAX_FAILURES", v)?;
+        }
+        if let Some(v) = get("STEWARD_LOCKOUT_SECS") {
+            a.lockout_secs = parse("STEWARD_LOCKOUT_SECS", v)?;
+        }
+        if let Some(v) = get("STEWARD_LOGIN_ATTEMPTS_PER_MINUTE") {
+            a.login_attempts_per_minute = parse("STEWARD_LOGIN_ATTEMPTS_PER_MINUTE", v)?;
+        }
+        if let Some(v) = get("STEWARD_PROPOSALS_PER_MINUTE") {
+            a.proposals_per_minute = parse("STEWARD_PROPOSALS_PER_MINUTE", v)?;
+        }
+        if let Some(v) = get("STEWARD_CHAT_MESSAGES_PER_MINUTE") {
+            a.chat_messages_per_minute = parse("STEWARD_CHAT_MESSAGES_PER_MINUTE", v)?;
+        }
+        if let Some(v) = get("STEWARD_FOUR_EYES_HOSTS") {
+            a.four_eyes_hosts = parse("STEWARD_FOUR_EYES_HOSTS", v)?;
+        }
+        if let Some(v) = get("STEWARD_ALLOW_SELF_APPROVAL") {
+            a.allow_self_approval = parse("STEWARD_ALLOW_SELF_APPROVAL", v)?;
+        }
+        if let Some(p) = &a.admin_password {
+            if p.len() < crate::auth::MIN_PASSWORD_LEN {
+                return Err(ConfigError(format!(
+                    "STEWARD_ADMIN_PASSWORD must be at least {} characters",
+                    crate::auth::MIN_PASSWORD_LEN
+                )));
+            }
         }
         Ok(())
     }

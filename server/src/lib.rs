@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod api;
 pub mod audit;
+pub mod auth;
 pub mod bench;
 pub mod chat;
 pub mod cli;

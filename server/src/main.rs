@@ -3,7 +3,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use steward_server::cli::admin::{AuditCmd, EnrollmentsCmd, TokensCmd, UsersCmd};
 use steward_server::cli::{self, Client, ClustersCmd, JobsCmd};
 use steward_server::config::Config;
 use steward_server::{bench, server};
@@ -18,7 +20,7 @@ struct Cli {
     /// The Steward server for client commands.
     #[arg(long, global = true, env = "STEWARD_URL", default_value = "http://127.0.0.1:8080")]
     server: String,
-    /// API token for client commands.
+    /// Bearer token for client commands [default: the session `steward login` saved].
     #[arg(long, global = true, env = "STEWARD_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// PEM CA certificate to trust for an https:// server instead of the built-in web roots.
@@ -93,6 +95,26 @@ enum Command {
     /// Clusters.
     #[command(subcommand)]
     Clusters(ClustersCmd),
+    /// Log in and keep the session for this server (password from STEWARD_PASSWORD, stdin or a prompt).
+    Login {
+        /// Login name.
+        #[arg(long, default_value = "admin")]
+        username: String,
+    },
+    /// End the session and forget it.
+    Logout,
+    /// Users (admin).
+    #[command(subcommand)]
+    Users(UsersCmd),
+    /// API tokens for tooling (admin).
+    #[command(subcommand)]
+    Tokens(TokensCmd),
+    /// Agent enrollment tokens and credentials (admin).
+    #[command(subcommand)]
+    Enrollments(EnrollmentsCmd),
+    /// The audit log: list, verify (admin).
+    #[command(subcommand)]
+    Audit(AuditCmd),
     /// Run planner evaluation cases against the fixture world.
     Eval(steward_server::evals::EvalArgs),
     /// Benchmarks that print numbers.
@@ -139,11 +161,32 @@ async fn serve(args: ServeArgs, with_agent: bool) -> anyhow::Result<()> {
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| "localhost".into());
         server::ensure_local_cluster(&running.state, &hostname).await?;
+        let agent_dir = config.data_dir.join("agent");
+        // The local agent enrolls like any other, once; later starts reuse its credential.
+        let enroll = if steward_agent::credential_path(&agent_dir).exists() {
+            None
+        } else {
+            let e = running
+                .state
+                .auth
+                .create_enrollment(
+                    "steward",
+                    &steward_server::auth::NewEnrollment {
+                        hostname: Some(hostname.clone()),
+                        cluster: None,
+                        expires_in: Some(600),
+                    },
+                )
+                .await
+                .context("cannot enroll the local agent")?;
+            e.token
+        };
         let agent_config = steward_agent::AgentConfig {
             server: format!("http://{}", running.grpc),
-            token: running.agent_token.clone(),
+            token: String::new(),
+            enroll,
             hostname: hostname.clone(),
-            data_dir: config.data_dir.join("agent"),
+            data_dir: agent_dir,
             labels: Default::default(),
             ca: None,
         };
@@ -177,7 +220,8 @@ async fn serve(args: ServeArgs, with_agent: bool) -> anyhow::Result<()> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     steward_server::tls::install_crypto_provider();
-    let client = match Client::new(&cli.server, cli.token.clone()).trusting(cli.ca.as_deref()) {
+    let token = cli.token.clone().or_else(|| cli::session::load(&cli.server));
+    let client = match Client::new(&cli.server, token).trusting(cli.ca.as_deref()) {
         Ok(client) => client,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -192,6 +236,12 @@ async fn main() -> ExitCode {
         Command::Hosts { host } => cli::hosts(&client, host, cli.json).await.map(|_| 0),
         Command::Stacks => cli::stacks(&client, cli.json).await.map(|_| 0),
         Command::Clusters(cmd) => cli::clusters(&client, cmd, cli.json).await.map(|_| 0),
+        Command::Login { username } => cli::admin::login(&client, &cli.server, &username).await.map(|_| 0),
+        Command::Logout => cli::admin::logout(&client, &cli.server).await.map(|_| 0),
+        Command::Users(cmd) => cli::admin::users(&client, cmd, cli.json).await.map(|_| 0),
+        Command::Tokens(cmd) => cli::admin::tokens(&client, cmd, cli.json).await.map(|_| 0),
+        Command::Enrollments(cmd) => cli::admin::enrollments(&client, cmd, cli.json).await.map(|_| 0),
+        Command::Audit(cmd) => cli::admin::audit(&client, cmd, cli.json).await,
         Command::Eval(a) => {
             init_tracing();
             steward_server::evals::run(a).await.map(|_| 0)

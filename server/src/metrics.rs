@@ -56,6 +56,26 @@ pub static AGENTS_CONNECTED: LazyLock<IntGauge> =
 pub static AGENTS_REFUSED: LazyLock<IntCounter> = LazyLock::new(|| {
     register(IntCounter::new("steward_agent_sessions_refused_total", "Agent sessions refused").expect("valid"))
 });
+/// Login attempts, by outcome (`ok`, `failed`, `limited`).
+pub static LOGINS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new("steward_logins_total", "Login attempts, by outcome"),
+            &["outcome"],
+        )
+        .expect("valid"),
+    )
+});
+/// API requests refused, by status (401, 403, 429).
+pub static API_REFUSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new("steward_api_refused_total", "API requests refused, by status"),
+            &["status"],
+        )
+        .expect("valid"),
+    )
+});
 /// Time to commit one engine batch.
 pub static ENGINE_COMMIT: LazyLock<Histogram> = LazyLock::new(|| {
     register(
@@ -79,6 +99,8 @@ pub fn render() -> String {
         &*AGENTS_CONNECTED,
         &*AGENTS_REFUSED,
         &*ENGINE_COMMIT,
+        &*LOGINS,
+        &*API_REFUSED,
     );
     let mut buf = Vec::new();
     TextEncoder::new()

@@ -10,13 +10,14 @@ use tokio::task::JoinSet;
 
 use crate::agents::{AgentService, SessionConfig};
 use crate::api::{self, AppState};
+use crate::auth::Auth;
 use crate::chat::Chat;
 use crate::config::Config;
 use crate::db::{self, Store};
 use crate::events::Bus;
 use crate::inventory::{self, Presence};
 use crate::jobs::engine::{Engine, EngineConfig};
-use crate::jobs::Jobs;
+use crate::jobs::{ApprovalPolicy, Jobs};
 use crate::stacks::{self, Catalog};
 use crate::tls::ServerTls;
 
@@ -26,8 +27,8 @@ pub struct Running {
     pub http: SocketAddr,
     /// Where agents connect.
     pub grpc: SocketAddr,
-    /// The token agents must present.
-    pub agent_token: String,
+    /// The shared agent token, if one is configured.
+    pub agent_token: Option<String>,
     /// The shared state (for `up` and benchmarks).
     pub state: AppState,
     shutdown: watch::Sender<bool>,
@@ -104,35 +105,16 @@ pub fn load_catalog(dir: Option<&Path>) -> anyhow::Result<Catalog> {
     Ok(c)
 }
 
-/// The agent token: configured, or read from (or generated into) `data_dir/agent-token`.
-pub fn agent_token(config: &Config) -> anyhow::Result<String> {
-    if let Some(t) = &config.agent_token {
-        anyhow::ensure!(t.len() >= 16, "the agent token must be at least 16 characters");
-        return Ok(t.clone());
-    }
-    let path = config.data_dir.join("agent-token");
-    if let Ok(t) = std::fs::read_to_string(&path) {
-        return Ok(t.trim().to_owned());
-    }
-    use rand::Rng;
-    let token: String = rand::thread_rng()
-        .sample_iter(&rand::distributions::Alphanumeric)
-        .take(40)
-        .map(char::from)
-        .collect();
-    {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        f.write_all(token.as_bytes())?;
-    }
-    tracing::info!(path = %path.display(), "generated the agent token");
-    Ok(token)
+/// The shared agent token, when one is configured. Agents normally enroll and hold a
+/// per-host credential; a shared token lets any holder claim any hostname, so it is for
+/// tests, benchmarks and migrations only, and the server says so when it is set.
+pub fn agent_token(config: &Config) -> anyhow::Result<Option<String>> {
+    let Some(t) = &config.agent_token else {
+        return Ok(None);
+    };
+    anyhow::ensure!(t.len() >= 16, "the agent token must be at least 16 characters");
+    tracing::warn!("a shared agent token is configured (STEWARD_AGENT_TOKEN): whoever holds it can connect as any host; enroll agents instead");
+    Ok(Some(t.clone()))
 }
 
 /// Starts everything `serve` runs and returns once it listens.
@@ -161,13 +143,23 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     )
     .await
     .context("cannot recover jobs")?;
+    let auth = Auth::new(store.clone(), config.auth.clone());
+    if let Some(password) = auth.bootstrap_admin().await.context("cannot create the first admin")? {
+        // Printed, never logged: this is the only time anyone sees it.
+        println!("Created user \"admin\" with the generated password: {password}");
+        println!("  (shown once: log in with `steward login --username admin`, then create users for people)");
+    }
     let jobs = Jobs::new(
         store.clone(),
         catalog.clone(),
         engine.clone(),
         bus,
         Duration::from_secs(config.proposal_ttl_secs),
-    );
+    )
+    .with_approval_policy(ApprovalPolicy {
+        four_eyes_hosts: config.auth.four_eyes_hosts,
+        allow_self_approval: config.auth.allow_self_approval,
+    });
     let chat = match chat_model(config)? {
         Some(model) => {
             let prompts =
@@ -196,6 +188,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         jobs,
         presence: presence.clone(),
         chat,
+        auth: auth.clone(),
     };
 
     let (shutdown, _) = watch::channel(false);
@@ -225,6 +218,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         store,
         engine,
         presence,
+        auth,
         SessionConfig {
             token: token.clone(),
             heartbeat_interval: config.heartbeat_interval(),

@@ -626,6 +626,10 @@ async fn hostile_agent_traffic_never_takes_the_server_or_other_agents_down() {
     assert_eq!(done["state"], "SUCCESSFUL", "the job that ran during the noise: {done}");
     let (_, host) = server.get("/api/v1/hosts/real-1").await;
     assert_eq!(host["state"], "ONLINE", "{host}");
+    assert_ne!(
+        host["agent_version"], "fuzz",
+        "a refused duplicate hello overwrote the live host's facts"
+    );
     run_echo(&server, 5).await;
     let unchanged = server.get(&format!("/api/v1/jobs/{before_id}")).await.1;
     assert_eq!(unchanged["state"], "SUCCESSFUL", "{unchanged}");

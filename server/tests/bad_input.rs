@@ -12,6 +12,7 @@ async fn raw(server: &Server, path: &str, body: Vec<u8>, content_type: &str) -> 
     // Its own connection: the server closes one whose oversized body it did not read.
     let r = reqwest::Client::new()
         .post(server.url(path))
+        .bearer_auth(&server.token)
         .header("content-type", content_type)
         .body(body)
         .send()

@@ -76,7 +76,10 @@ async fn chat_proposes_a_validated_job_and_nothing_runs() {
         .unwrap();
     // Its description is the `tool_propose_job.tera` prompt, rendered with the clusters.
     let description = tool["function"]["description"].as_str().unwrap();
-    assert!(description.contains("approval") && description.contains("(test)"), "{description}");
+    assert!(
+        description.contains("approval") && description.contains("(test)"),
+        "{description}"
+    );
     assert!(tool["function"]["parameters"]["properties"]["command"]["enum"]
         .as_array()
         .unwrap()
@@ -160,6 +163,7 @@ async fn streaming_chat_sends_tool_calls_the_proposal_and_tokens() {
     let resp = server
         .client
         .post(server.url(&format!("/api/v1/chat/conversations/{id}/messages")))
+        .bearer_auth(&server.token)
         .header("accept", "text/event-stream")
         .json(&json!({"text": "echo everywhere"}))
         .send()
@@ -362,7 +366,7 @@ async fn injected_instructions_in_a_retrieved_document_never_become_actions() {
     // Only the in-catalog action was proposed, and it cites the document it drew on.
     let proposals = v["proposals"].as_array().unwrap();
     assert_eq!(proposals.len(), 1, "{v}");
-    assert_eq!(proposals[0]["summary"].as_str().unwrap().contains("echo"), true, "{v}");
+    assert!(proposals[0]["summary"].as_str().unwrap().contains("echo"), "{v}");
     let jid = proposals[0]["id"].as_i64().unwrap();
     let (_, job) = server.get(&format!("/api/v1/jobs/{jid}")).await;
     assert!(job["sources"].as_array().unwrap().contains(&json!(doc_source)), "{job}");
@@ -381,7 +385,9 @@ async fn a_job_summary_reads_the_task_output_as_quoted_data_and_offers_no_tools(
     let fake = FakeOpenAi::start().await;
     let (server, _agents) = chat_testbed(dir.path(), &fake, &[]).await;
     let job = server
-        .propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "fail", "hosts": ["h1"]}))
+        .propose(
+            json!({"cluster": "test", "service": "app", "component": "worker", "command": "fail", "hosts": ["h1"]}),
+        )
         .await;
     server.approve(&job).await;
     let jid = job["id"].as_i64().unwrap();
@@ -389,7 +395,9 @@ async fn a_job_summary_reads_the_task_output_as_quoted_data_and_offers_no_tools(
     let (_, view) = server.get(&format!("/api/v1/jobs/{jid}")).await;
     let tid = view["stages"][0]["tasks"][0]["id"].as_i64().unwrap();
     let source = format!("job:{jid}/task:{tid}");
-    fake.push(Reply::completion(&format!("The worker on h1 exited 3 after printing \"about to fail\" [{source}].")));
+    fake.push(Reply::completion(&format!(
+        "The worker on h1 exited 3 after printing \"about to fail\" [{source}]."
+    )));
 
     let (s, v) = server.post(&format!("/api/v1/jobs/{jid}/summary"), json!({})).await;
     assert_eq!(s, 200, "{v}");
@@ -397,10 +405,19 @@ async fn a_job_summary_reads_the_task_output_as_quoted_data_and_offers_no_tools(
     assert_eq!(v["sources"], json!([source]));
 
     let req = &fake.requests()[0].body;
-    assert!(req.get("tools").is_none() || req["tools"].as_array().unwrap().is_empty(), "{req}");
+    assert!(
+        req.get("tools").is_none() || req["tools"].as_array().unwrap().is_empty(),
+        "{req}"
+    );
     let prompt = req["messages"][0]["content"].as_str().unwrap();
-    assert!(prompt.contains(&format!("<task_output source=\"{source}\"")), "{prompt}");
-    assert!(prompt.contains("about to fail") && prompt.contains("exit_code=\"3\""), "{prompt}");
+    assert!(
+        prompt.contains(&format!("<task_output source=\"{source}\"")),
+        "{prompt}"
+    );
+    assert!(
+        prompt.contains("about to fail") && prompt.contains("exit_code=\"3\""),
+        "{prompt}"
+    );
 
     let (s, v) = server.post("/api/v1/jobs/999999/summary", json!({})).await;
     assert_eq!(s, 404, "{v}");

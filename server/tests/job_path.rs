@@ -82,10 +82,11 @@ async fn approved_job_streams_its_logs_in_order_and_complete() {
     let tid = tasks(&job)[0]["id"].as_i64().unwrap();
     // Follow before approving: the SSE stream must deliver every line, in order, then end.
     let url = server.url(&format!("/api/v1/jobs/{id}/tasks/{tid}/logs?follow=true"));
+    let token = server.token.clone();
     let follower = tokio::spawn(async move {
         use eventsource_stream::Eventsource;
         use futures::StreamExt;
-        let resp = reqwest::get(url).await.unwrap();
+        let resp = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
         let mut s = resp.bytes_stream().eventsource();
         let mut lines = vec![];
         let mut end = None;

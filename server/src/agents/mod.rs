@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use futures::Stream;
 use steward_proto::v1 as pb;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::auth::{Auth, AuthError, EnrolledAgent};
 use crate::db::Store;
 use crate::inventory::{self, Presence};
 use crate::jobs::engine::KnownTask;
@@ -27,8 +28,9 @@ const MAX_LINE: usize = 16 * 1024;
 /// Settings sent to agents in the welcome.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
-    /// Token every agent must present (per-host enrollment replaces it later).
-    pub token: String,
+    /// A shared token any agent may present for any hostname (tests, benchmarks); agents
+    /// normally present their per-host credential from enrollment.
+    pub token: Option<String>,
     /// How often agents send heartbeats.
     pub heartbeat_interval: Duration,
     /// How long a first Hello may take.
@@ -40,17 +42,28 @@ pub struct AgentService {
     store: Store,
     engine: EngineHandle,
     presence: Arc<Presence>,
+    auth: Auth,
     config: SessionConfig,
     next_session: AtomicU64,
 }
 
+/// What an agent proved when it connected.
+#[derive(Debug, Clone)]
+enum Proof {
+    /// The shared token: any hostname.
+    Shared,
+    /// A per-host credential: only its hostname.
+    Credential(EnrolledAgent),
+}
+
 impl AgentService {
     /// A service backed by the store, the engine and the presence table.
-    pub fn new(store: Store, engine: EngineHandle, presence: Arc<Presence>, config: SessionConfig) -> Self {
+    pub fn new(store: Store, engine: EngineHandle, presence: Arc<Presence>, auth: Auth, config: SessionConfig) -> Self {
         AgentService {
             store,
             engine,
             presence,
+            auth,
             config,
             next_session: AtomicU64::new(1),
         }
@@ -61,14 +74,23 @@ impl AgentService {
         pb::agent_service_server::AgentServiceServer::new(self).max_decoding_message_size(4 * 1024 * 1024)
     }
 
-    fn authorized<T>(&self, req: &Request<T>) -> bool {
-        let Some(v) = req.metadata().get("authorization").and_then(|v| v.to_str().ok()) else {
-            return false;
-        };
-        let Some(token) = v.strip_prefix("Bearer ") else {
-            return false;
-        };
-        constant_time_eq(token.as_bytes(), self.config.token.as_bytes())
+    async fn authenticate<T>(&self, req: &Request<T>) -> Result<Proof, String> {
+        let token = req
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or("no agent credential")?;
+        if let Some(shared) = &self.config.token {
+            if constant_time_eq(token.as_bytes(), shared.as_bytes()) {
+                return Ok(Proof::Shared);
+            }
+        }
+        match self.auth.verify_agent(token).await {
+            Ok(a) => Ok(Proof::Credential(a)),
+            Err(AuthError::Db(e)) => Err(format!("cannot check the credential: {e}")),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }
 
@@ -82,12 +104,36 @@ type SessionStream = Pin<Box<dyn Stream<Item = Result<pb::ServerMessage, Status>
 impl pb::agent_service_server::AgentService for AgentService {
     type SessionStream = SessionStream;
 
-    async fn session(&self, req: Request<Streaming<pb::AgentMessage>>) -> Result<Response<SessionStream>, Status> {
-        if !self.authorized(&req) {
-            metrics::AGENTS_REFUSED.inc();
-            tracing::warn!(peer = ?req.remote_addr(), "agent refused: missing or wrong token");
-            return Err(Status::unauthenticated("missing or wrong agent token"));
+    async fn enroll(&self, req: Request<pb::EnrollRequest>) -> Result<Response<pb::EnrollResponse>, Status> {
+        let peer = req.remote_addr();
+        let r = req.into_inner();
+        match self.auth.enroll(&r.token, &r.hostname).await {
+            Ok(credential) => {
+                tracing::info!(host = %r.hostname, ?peer, "agent enrolled");
+                Ok(Response::new(pb::EnrollResponse { credential }))
+            }
+            Err(e) => {
+                metrics::AGENTS_REFUSED.inc();
+                tracing::warn!(host = %r.hostname, ?peer, reason = %e, "enrollment refused");
+                Err(match e {
+                    AuthError::Invalid(m) => Status::invalid_argument(m),
+                    AuthError::Conflict(m) => Status::failed_precondition(m),
+                    AuthError::Db(_) => Status::unavailable("the server cannot reach its database"),
+                    other => Status::unauthenticated(other.to_string()),
+                })
+            }
         }
+    }
+
+    async fn session(&self, req: Request<Streaming<pb::AgentMessage>>) -> Result<Response<SessionStream>, Status> {
+        let proof = match self.authenticate(&req).await {
+            Ok(p) => p,
+            Err(reason) => {
+                metrics::AGENTS_REFUSED.inc();
+                tracing::warn!(peer = ?req.remote_addr(), %reason, "agent refused");
+                return Err(Status::unauthenticated(reason));
+            }
+        };
         let peer = req.remote_addr();
         let inbound = req.into_inner();
         let (tx, rx) = mpsc::channel(1024);
@@ -98,6 +144,9 @@ impl pb::agent_service_server::AgentService for AgentService {
             engine: self.engine.clone(),
             presence: self.presence.clone(),
             config: self.config.clone(),
+            revocations: self.auth.revocations(),
+            auth: self.auth.clone(),
+            proof,
             tx,
         };
         tokio::spawn(async move {
@@ -115,6 +164,9 @@ struct Session {
     engine: EngineHandle,
     presence: Arc<Presence>,
     config: SessionConfig,
+    revocations: broadcast::Receiver<i64>,
+    auth: Auth,
+    proof: Proof,
     tx: mpsc::Sender<pb::ServerMessage>,
 }
 
@@ -132,7 +184,33 @@ impl Session {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    async fn run(self, mut inbound: Streaming<pb::AgentMessage>, peer: Option<std::net::SocketAddr>) {
+    /// Resolves when this session's credential is revoked (never for the shared token).
+    async fn revoked(&mut self) {
+        let Proof::Credential(a) = &self.proof else {
+            return std::future::pending().await;
+        };
+        let mine = a.credential_id;
+        loop {
+            match self.revocations.recv().await {
+                Ok(id) if id == mine => return,
+                Ok(_) => {}
+                // Missed some: ask the database whether ours was among them.
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    let live = self
+                        .auth
+                        .list_credentials()
+                        .await
+                        .map(|cs| cs.iter().any(|c| c.id == mine && c.revoked_at.is_none()));
+                    if matches!(live, Ok(false)) {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
+            }
+        }
+    }
+
+    async fn run(mut self, mut inbound: Streaming<pb::AgentMessage>, peer: Option<std::net::SocketAddr>) {
         let hello = match tokio::time::timeout(self.config.hello_timeout, inbound.message()).await {
             Ok(Ok(Some(pb::AgentMessage {
                 msg: Some(pb::agent_message::Msg::Hello(h)),
@@ -145,6 +223,27 @@ impl Session {
             Ok(Ok(None)) | Ok(Err(_)) => return,
             Err(_) => return self.refuse("no hello within the time allowed".into()).await,
         };
+        if let Proof::Credential(a) = &self.proof {
+            if a.hostname != hello.hostname {
+                return self
+                    .refuse(format!(
+                        "this credential belongs to host {:?}, not {:?}",
+                        a.hostname, hello.hostname
+                    ))
+                    .await;
+            }
+        }
+        // A duplicate is refused before it can overwrite the live session's facts.
+        if let Ok(Some(id)) = inventory::host_id(&self.store.conn, &hello.hostname).await {
+            if let Some(other) = self.presence.holder(id).filter(|s| *s != self.id) {
+                return self
+                    .refuse(format!(
+                        "host {:?} already has a live agent session ({other}); one agent per host",
+                        hello.hostname
+                    ))
+                    .await;
+            }
+        }
         let facts = hello.facts.clone().unwrap_or_default();
         let facts_json = serde_json::json!({
             "os": facts.os, "kernel": facts.kernel, "arch": facts.arch, "cpus": facts.cpus,
@@ -167,7 +266,14 @@ impl Session {
                     .await
             }
         };
-        self.presence.heard(host_id, self.id);
+        if let Err(other) = self.presence.claim(host_id, self.id) {
+            return self
+                .refuse(format!(
+                    "host {:?} already has a live agent session ({other}); one agent per host",
+                    hello.hostname
+                ))
+                .await;
+        }
         metrics::AGENTS_CONNECTED.inc();
         tracing::info!(host = %hello.hostname, host_id, session = self.id, ?peer, version = %hello.agent_version, "agent connected");
         let welcome = pb::Welcome {
@@ -201,7 +307,15 @@ impl Session {
         }
         let silence = self.config.heartbeat_interval * 3;
         loop {
-            let msg = match tokio::time::timeout(silence, inbound.message()).await {
+            let next = tokio::select! {
+                m = tokio::time::timeout(silence, inbound.message()) => m,
+                () = self.revoked() => {
+                    tracing::warn!(host = %hello.hostname, "the agent's credential was revoked; closing its session");
+                    self.refuse("this agent's credential was revoked".into()).await;
+                    break;
+                }
+            };
+            let msg = match next {
                 Ok(Ok(Some(m))) => m,
                 Ok(Ok(None)) => break,
                 Ok(Err(e)) => {

@@ -1,58 +1,100 @@
-//! Who is calling, and whether their role allows a route.
+//! Who is calling: login, logout, `me`, and the [`Caller`] extractor.
 //!
-//! Every handler takes a [`Caller`] and states the least role it needs with
-//! [`Caller::require`]. Today every caller is the anonymous admin (login arrives with the
-//! identity issue); switching authentication on changes this file, not the handlers.
-use axum::extract::FromRequestParts;
+//! Authentication and the role check happen once, in `access.rs`'s middleware, before any
+//! handler runs; it leaves the [`Caller`] in the request for handlers that need a name.
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::error::ApiError;
-
-/// Roles, each allowing what the ones before it allow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    /// Reads everything.
-    Viewer,
-    /// Proposes jobs, chats, follows logs.
-    Operator,
-    /// Approves, rejects, cancels.
-    Approver,
-    /// Users, tokens, clusters, enrollment.
-    Admin,
-}
+use super::error::{ApiError, ErrorBody};
+use super::extract::ApiJson;
+use super::AppState;
+pub use crate::auth::Role;
+use crate::auth::Session;
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// User name, recorded as actor in the audit log.
+    /// User name (or `token:<name>`), recorded as actor in the audit log.
     pub name: String,
     /// Their role.
     pub role: Role,
-}
-
-impl Caller {
-    /// Fails with 403 unless the caller's role is at least `role`.
-    pub fn require(&self, role: Role) -> Result<(), ApiError> {
-        if self.role >= role {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                format!("this needs the {role:?} role or higher").to_lowercase(),
-            ))
-        }
-    }
+    /// The session or API token used.
+    pub token_id: i64,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Caller {
-            name: "anonymous".into(),
-            role: Role::Admin,
-        })
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        // Present on every route with a role rule; a public route asking for a caller is a bug,
+        // and failing closed is the safe answer to it.
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| ApiError::unauthenticated("this route needs a bearer token"))
     }
+}
+
+/// A username and password.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    /// Login name.
+    username: String,
+    /// Password.
+    password: String,
+}
+
+/// Who the caller is.
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    /// User name, or `token:<name>` for an API token.
+    name: String,
+    /// Role.
+    role: Role,
+}
+
+/// Logs in; returns an expiring session token. Attempts are rate-limited per address and a
+/// username is locked after repeated failures (429 with Retry-After).
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = Login,
+    responses((status = 200, body = Session), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn login(
+    State(s): State<AppState>,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    ApiJson(l): ApiJson<Login>,
+) -> Result<Json<Session>, ApiError> {
+    // The server always records the peer; without it (an in-process router in a benchmark)
+    // every caller shares one address bucket, which errs on the strict side.
+    let ip = peer.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.0 .0.ip());
+    Ok(Json(s.auth.login(&l.username, &l.password, ip).await?))
+}
+
+/// Ends the session (or revokes the API token) used for this request.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses((status = 200, body = Object, description = "`{\"logged_out\": true}`"), (status = 401, body = ErrorBody)))]
+pub async fn logout(State(s): State<AppState>, caller: Caller) -> Result<Json<serde_json::Value>, ApiError> {
+    s.auth
+        .logout(&crate::auth::Identity {
+            name: caller.name,
+            role: caller.role,
+            token_id: caller.token_id,
+        })
+        .await?;
+    Ok(Json(serde_json::json!({"logged_out": true})))
+}
+
+/// The caller's name and role.
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+pub async fn me(caller: Caller) -> Json<Me> {
+    Json(Me {
+        name: caller.name,
+        role: caller.role,
+    })
 }

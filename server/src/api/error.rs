@@ -3,6 +3,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use crate::auth::AuthError;
 use crate::inventory::InventoryError;
 use crate::jobs::{JobError, PlanError};
 
@@ -12,6 +13,7 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    retry_after: Option<u64>,
 }
 
 /// The JSON body of every error.
@@ -37,7 +39,23 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// 401: no credentials, or unusable ones.
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+    }
+
+    /// 403: the caller's role is too low.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
     }
 
     /// 400.
@@ -69,7 +87,33 @@ impl IntoResponse for ApiError {
                 message: self.message,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut r = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut()
+                .insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = self.retry_after {
+            r.headers_mut().insert("retry-after", secs.into());
+        }
+        r
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Unauthenticated(m) => Self::unauthenticated(m),
+            AuthError::Invalid(m) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
+            AuthError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            AuthError::NotFound(m) => Self::not_found(m),
+            AuthError::Limited(ref l) => {
+                let secs = l.retry_after.as_secs().max(1);
+                let mut a = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string());
+                a.retry_after = Some(secs);
+                a
+            }
+            AuthError::Db(e) => Self::internal(e),
+        }
     }
 }
 
@@ -79,6 +123,7 @@ impl From<JobError> for ApiError {
             JobError::NotFound(m) => Self::not_found(m),
             JobError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
             JobError::HashMismatch(m) => Self::new(StatusCode::CONFLICT, "plan_hash_mismatch", m),
+            JobError::FourEyes(m) => Self::new(StatusCode::FORBIDDEN, "four_eyes", m),
             JobError::Plan(PlanError::Unknown(m)) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_name", m),
             JobError::Plan(PlanError::Invalid(m)) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_plan", m),
             JobError::Inventory(e) => e.into(),

@@ -38,11 +38,9 @@ fn sse(kind: &str, data: &impl serde::Serialize) -> SseEvent {
     responses((status = 200, description = "text/plain, or text/event-stream when following", body = String), (status = 404, body = ErrorBody)))]
 pub async fn task_logs(
     State(s): State<AppState>,
-    caller: Caller,
     ApiPath((job_id, task_id)): ApiPath<(i64, i64)>,
     ApiQuery(q): ApiQuery<LogQuery>,
 ) -> Result<Response, ApiError> {
-    caller.require(Role::Operator)?;
     s.jobs.task(job_id, task_id).await?;
     if !q.follow {
         let mut text = String::new();
@@ -109,7 +107,8 @@ pub struct EventsQuery {
     job: Option<i64>,
 }
 
-/// Server-sent events: `job`, `task` and `log`.
+/// Server-sent events: `job`, `task` and `log` (`log` only for operators and above, who may
+/// read logs).
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventsQuery),
     responses((status = 200, description = "text/event-stream of job, task and log events", body = Event), (status = 404, body = ErrorBody)))]
 pub async fn events(
@@ -117,11 +116,11 @@ pub async fn events(
     caller: Caller,
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Response, ApiError> {
-    caller.require(Role::Viewer)?;
     let jobs = s.jobs.clone();
     if let Some(id) = q.job {
         jobs.get(id).await?;
     }
+    let logs = caller.role >= Role::Operator;
     let stream = async_stream::stream! {
         let mut rx = jobs.bus().subscribe();
         let mut last: HashMap<i64, i64> = HashMap::new();
@@ -136,7 +135,7 @@ pub async fn events(
                     while let Ok(page) = jobs.logs(t.id, after, 10_000).await {
                         let Some(l) = page.last() else { break };
                         after = l.seq;
-                        for l in page {
+                        for l in page.into_iter().filter(|_| logs) {
                             yield Ok(sse("log", &Event::Log { job_id, task_id: t.id, seq: l.seq, stream: l.stream, line: l.line }));
                         }
                     }
@@ -152,6 +151,7 @@ pub async fn events(
                 Ok(e) => {
                     if q.job.is_some_and(|j| j != e.job_id()) { continue; }
                     if let Event::Log { task_id, seq, .. } = &e {
+                        if !logs { continue; }
                         let l = last.entry(*task_id).or_insert(0);
                         if *seq <= *l { continue; }
                         *l = *seq;

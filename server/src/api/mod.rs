@@ -2,14 +2,18 @@
 //!
 //! Only this module knows about HTTP and JSON shapes; handlers are thin and call one
 //! function of a domain module.
+pub mod access;
+mod audit;
 mod auth;
 mod chat;
+mod enrollments;
 mod error;
 mod events;
 mod extract;
 mod inventory;
 mod jobs;
 mod stacks;
+mod users;
 
 use std::sync::Arc;
 
@@ -43,6 +47,8 @@ pub struct AppState {
     pub presence: Arc<Presence>,
     /// The chat planner; None when no language model is configured.
     pub chat: Option<crate::chat::Chat>,
+    /// Users, tokens, enrollment, abuse limits.
+    pub auth: crate::auth::Auth,
 }
 
 #[derive(OpenApi)]
@@ -55,9 +61,20 @@ pub struct AppState {
 )]
 struct ApiDoc;
 
-/// The whole HTTP application.
-pub fn router(state: AppState, max_body: usize) -> Router {
-    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// The documented routes (everything under `/api/v1` and `/healthz`).
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(users::list_tokens, users::create_token))
+        .routes(routes!(users::revoke_token))
+        .routes(routes!(enrollments::list_enrollments, enrollments::create_enrollment))
+        .routes(routes!(enrollments::list_credentials))
+        .routes(routes!(enrollments::revoke_credential))
+        .routes(routes!(audit::list))
+        .routes(routes!(audit::verify))
         .routes(routes!(jobs::list_jobs, jobs::propose_job))
         .routes(routes!(jobs::get_job))
         .routes(routes!(jobs::approve_job))
@@ -74,10 +91,23 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .routes(routes!(chat::list_messages, chat::send_message))
         .routes(routes!(chat::summarize_job))
         .routes(routes!(health))
-        .with_state(state)
-        .split_for_parts();
-    let doc = Arc::new(doc);
-    let doc_json = doc.clone();
+}
+
+/// The OpenAPI document, with each operation's access rule (`x-steward-min-role`).
+pub fn openapi_json() -> serde_json::Value {
+    let (_, doc) = api_routes().split_for_parts();
+    let mut v = serde_json::to_value(&doc).expect("the OpenAPI document serialises");
+    access::annotate(&mut v);
+    v
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState, max_body: usize) -> Router {
+    let (api, doc) = api_routes().with_state(state.clone()).split_for_parts();
+    let mut doc_json = serde_json::to_value(&doc).expect("the OpenAPI document serialises");
+    access::annotate(&mut doc_json);
+    let doc_json = Arc::new(doc_json);
+    let ui_doc = doc_json.clone();
     api.route(
         "/api/v1/openapi.json",
         get(move || async move { Json(doc_json.as_ref().clone()) }),
@@ -91,8 +121,13 @@ pub fn router(state: AppState, max_body: usize) -> Router {
             )
         }),
     )
-    .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/api/v1/openapi-ui.json", doc.as_ref().clone()))
+    .merge(
+        utoipa_swagger_ui::SwaggerUi::new("/docs")
+            .external_url_unchecked("/api/v1/openapi-ui.json", ui_doc.as_ref().clone()),
+    )
     .route("/", get(index))
+    // After every route: the layer sees the matched path of each.
+    .route_layer(axum::middleware::from_fn_with_state(state, access::authorize))
     .fallback(|| async { ApiError::not_found("no such route") })
     .layer(DefaultBodyLimit::max(max_body))
 }

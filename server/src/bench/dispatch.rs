@@ -56,6 +56,7 @@ impl Drop for ServerProc {
 }
 
 const TOKEN: &str = "bench-token-0123456789abcdef";
+const ADMIN_PASSWORD: &str = "bench-admin-password-0123";
 
 /// Set when the measurements are done: sessions then end with the server, quietly.
 static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -72,6 +73,9 @@ fn start_server() -> anyhow::Result<ServerProc> {
         .args(["serve", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())
         .env("STEWARD_AGENT_TOKEN", TOKEN)
+        .env("STEWARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        // The benchmark proposes far faster than any person; the limit is not what it measures.
+        .env("STEWARD_PROPOSALS_PER_MINUTE", "1000000")
         .env("STEWARD_HEARTBEAT_INTERVAL_MS", "5000")
         .env(
             "RUST_LOG",
@@ -237,12 +241,28 @@ async fn wait_finished(record: &Mutex<Record>, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A client that sends the admin's session token on every request.
+async fn admin_client(base: &str) -> anyhow::Result<reqwest::Client> {
+    let v: Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let token = v["token"].as_str().context("no session token")?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {token}").parse()?);
+    Ok(reqwest::Client::builder().default_headers(headers).build()?)
+}
+
 /// Runs the benchmark and prints its numbers.
 pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
     crate::server::raise_fd_limit();
     let server = start_server()?;
-    let http = reqwest::Client::new();
     let base = server.http.clone();
+    let http = admin_client(&base).await?;
     let pid = server.child.id();
     println!(
         "steward bench dispatch: {} agents, {} sequential jobs, {} burst jobs, SQLite, server pid {pid}",

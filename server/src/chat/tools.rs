@@ -110,7 +110,11 @@ pub fn definitions(state: &Chat, clusters: &[inventory::ClusterView]) -> Result<
         .map(|(name, parameters)| {
             Ok(ToolDef {
                 name: name.into(),
-                description: state.prompts.render(&format!("tool_{name}.tera"), &ctx)?.trim().to_owned(),
+                description: state
+                    .prompts
+                    .render(&format!("tool_{name}.tera"), &ctx)?
+                    .trim()
+                    .to_owned(),
                 parameters,
             })
         })

@@ -71,6 +71,11 @@ impl Client {
         Ok(self.send(self.req(reqwest::Method::GET, path)).await?.text().await?)
     }
 
+    /// DELETE, return JSON.
+    pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
+        Ok(self.send(self.req(reqwest::Method::DELETE, path)).await?.json().await?)
+    }
+
     /// POST JSON, return JSON.
     pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         Ok(self

@@ -226,8 +226,17 @@ pub async fn run(client: &Client, cmd: JobsCmd, json_out: bool) -> anyhow::Resul
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 println!("{}", v["summary"].as_str().unwrap_or_default());
-                let sources: Vec<&str> = v["sources"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-                println!("\n(read: {}; written by {})", sources.join(", "), v["model"].as_str().unwrap_or("?"));
+                let sources: Vec<&str> = v["sources"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                println!(
+                    "\n(read: {}; written by {})",
+                    sources.join(", "),
+                    v["model"].as_str().unwrap_or("?")
+                );
             }
         }
     }

@@ -1,7 +1,9 @@
 //! The `steward` command line over the REST API: tables for people, JSON on request.
+pub mod admin;
 pub mod chat;
 mod client;
 pub mod jobs;
+pub mod session;
 
 use clap::Subcommand;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};

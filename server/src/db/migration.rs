@@ -7,7 +7,7 @@ pub struct Migrator;
 #[sea_orm_migration::async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001JobPath), Box::new(M0002Chat)]
+        vec![Box::new(M0001JobPath), Box::new(M0002Chat), Box::new(M0003Auth)]
     }
 }
 
@@ -426,4 +426,155 @@ enum ChatMessages {
     ToolCallId,
     Proposals,
     CreatedAt,
+}
+
+/// Users, session and API tokens, agent enrollment tokens and per-host agent credentials.
+struct M0003Auth;
+
+impl MigrationName for M0003Auth {
+    fn name(&self) -> &str {
+        "m0003_auth"
+    }
+}
+
+fn text_opt<T: Iden + 'static>(col: T) -> ColumnDef {
+    ColumnDef::new(col).text().null().to_owned()
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0003Auth {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Users::Table)
+                .col(id(Users::Id))
+                .col(text(Users::Username))
+                .col(text(Users::PasswordHash))
+                .col(text(Users::Role))
+                .col(time(Users::CreatedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("ux_users_username", Users::Table, &["username"], true))
+            .await?;
+        m.create_table(
+            Table::create()
+                .table(AuthTokens::Table)
+                .col(id(AuthTokens::Id))
+                .col(text(AuthTokens::Kind))
+                .col(text(AuthTokens::Name))
+                .col(text(AuthTokens::Username))
+                .col(text(AuthTokens::Role))
+                .col(text(AuthTokens::TokenHash))
+                .col(text(AuthTokens::CreatedBy))
+                .col(time(AuthTokens::CreatedAt))
+                .col(time_opt(AuthTokens::ExpiresAt))
+                .col(time_opt(AuthTokens::RevokedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("ux_auth_tokens_hash", AuthTokens::Table, &["token_hash"], true))
+            .await?;
+        m.create_table(
+            Table::create()
+                .table(Enrollments::Table)
+                .col(id(Enrollments::Id))
+                .col(text(Enrollments::TokenHash))
+                .col(text_opt(Enrollments::Hostname))
+                .col(text_opt(Enrollments::Cluster))
+                .col(text(Enrollments::CreatedBy))
+                .col(time(Enrollments::CreatedAt))
+                .col(time(Enrollments::ExpiresAt))
+                .col(time_opt(Enrollments::UsedAt))
+                .col(text_opt(Enrollments::UsedBy))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("ux_enrollments_hash", Enrollments::Table, &["token_hash"], true))
+            .await?;
+        m.create_table(
+            Table::create()
+                .table(AgentCredentials::Table)
+                .col(id(AgentCredentials::Id))
+                .col(text(AgentCredentials::Hostname))
+                .col(text(AgentCredentials::TokenHash))
+                .col(ColumnDef::new(AgentCredentials::EnrollmentId).big_integer().not_null())
+                .col(time(AgentCredentials::CreatedAt))
+                .col(time_opt(AgentCredentials::RevokedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "ux_agent_credentials_hash",
+            AgentCredentials::Table,
+            &["token_hash"],
+            true,
+        ))
+        .await?;
+        m.create_index(index(
+            "ix_audit_events_actor",
+            Alias::new("audit_events"),
+            &["actor", "id"],
+            false,
+        ))
+        .await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for t in ["agent_credentials", "enrollments", "auth_tokens", "users"] {
+            m.drop_table(Table::drop().table(Alias::new(t)).to_owned()).await?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(DeriveIden)]
+enum Users {
+    Table,
+    Id,
+    Username,
+    PasswordHash,
+    Role,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum AuthTokens {
+    Table,
+    Id,
+    Kind,
+    Name,
+    Username,
+    Role,
+    TokenHash,
+    CreatedBy,
+    CreatedAt,
+    ExpiresAt,
+    RevokedAt,
+}
+
+#[derive(DeriveIden)]
+enum Enrollments {
+    Table,
+    Id,
+    TokenHash,
+    Hostname,
+    Cluster,
+    CreatedBy,
+    CreatedAt,
+    ExpiresAt,
+    UsedAt,
+    UsedBy,
+}
+
+#[derive(DeriveIden)]
+enum AgentCredentials {
+    Table,
+    Id,
+    Hostname,
+    TokenHash,
+    EnrollmentId,
+    CreatedAt,
+    RevokedAt,
 }

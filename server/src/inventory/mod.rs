@@ -174,7 +174,8 @@ pub struct NewPlacement {
     pub components: Vec<String>,
 }
 
-fn valid_hostname(h: &str) -> bool {
+/// Whether `h` is a hostname Steward accepts.
+pub fn valid_hostname(h: &str) -> bool {
     !h.is_empty()
         && h.len() <= 253
         && h.chars()
@@ -338,6 +339,38 @@ async fn upsert_host<C: ConnectionTrait>(db: &C, hostname: &str) -> Result<host:
     }
     .insert(db)
     .await?)
+}
+
+/// Puts `hostname` (registered if new) into cluster `cluster`; a host already in another
+/// cluster stays where it is and this fails.
+pub async fn join_cluster<C: ConnectionTrait>(db: &C, hostname: &str, cluster: &str) -> Result<(), InventoryError> {
+    let c = cluster::Entity::find()
+        .filter(cluster::Column::Name.eq(cluster))
+        .one(db)
+        .await?
+        .ok_or_else(|| InventoryError::UnknownCluster(cluster.to_owned()))?;
+    let h = upsert_host(db, hostname).await?;
+    match h.cluster_id {
+        Some(id) if id == c.id => Ok(()),
+        Some(_) => Err(InventoryError::Conflict(format!(
+            "host {hostname} already belongs to another cluster"
+        ))),
+        None => {
+            let mut am: host::ActiveModel = h.into();
+            am.cluster_id = Set(Some(c.id));
+            am.update(db).await?;
+            Ok(())
+        }
+    }
+}
+
+/// The id of host `hostname`, if it is registered.
+pub async fn host_id(db: &DatabaseConnection, hostname: &str) -> Result<Option<i64>, InventoryError> {
+    Ok(host::Entity::find()
+        .filter(host::Column::Hostname.eq(hostname))
+        .one(db)
+        .await?
+        .map(|h| h.id))
 }
 
 /// Registers (or finds) the host an agent says it is, records its facts, marks it ONLINE.

@@ -19,6 +19,24 @@ impl Presence {
             .insert(host_id, (session, Utc::now()));
     }
 
+    /// Records `session` as `host_id`'s live session unless another session holds it; returns
+    /// that other session when it does. One agent per host.
+    pub fn claim(&self, host_id: i64, session: u64) -> Result<(), u64> {
+        let mut live = self.live.write().expect("presence lock");
+        match live.get(&host_id) {
+            Some((other, _)) if *other != session => Err(*other),
+            _ => {
+                live.insert(host_id, (session, Utc::now()));
+                Ok(())
+            }
+        }
+    }
+
+    /// The session holding `host_id`, if it is online.
+    pub fn holder(&self, host_id: i64) -> Option<u64> {
+        self.live.read().expect("presence lock").get(&host_id).map(|(s, _)| *s)
+    }
+
     /// Forgets `host_id` if `session` is still the one recorded; returns when it was last heard.
     pub fn gone(&self, host_id: i64, session: u64) -> Option<DateTime<Utc>> {
         let mut live = self.live.write().expect("presence lock");

@@ -1084,9 +1084,33 @@ impl Engine {
             for (host_id, service, component, state) in &b.components {
                 inventory::set_component_state(&*txn, *host_id, service, component, state).await?;
             }
-            for (actor, action, target, details) in b.audit.drain(..) {
-                audit::record(&*txn, &actor, action, &target, details).await?;
-            }
+            // Every dispatch and every task result joins the audit chain, in one insert.
+            let mut events: Vec<(String, String, String, serde_json::Value)> = b
+                .dispatched
+                .iter()
+                .map(|tid| {
+                    (
+                        "steward".to_owned(),
+                        "task.dispatched".to_owned(),
+                        format!("task:{tid}"),
+                        serde_json::json!({}),
+                    )
+                })
+                .collect();
+            events.extend(b.finished.iter().map(|(tid, state, code, _)| {
+                (
+                    "steward".to_owned(),
+                    "task.finished".to_owned(),
+                    format!("task:{tid}"),
+                    serde_json::json!({"state": state.as_str(), "exit_code": code}),
+                )
+            }));
+            events.extend(
+                b.audit
+                    .drain(..)
+                    .map(|(actor, action, target, details)| (actor, action.to_owned(), target, details)),
+            );
+            audit::record_many(&*txn, events).await?;
             if b.expire {
                 let r = job::Entity::update_many()
                     .col_expr(job::Column::State, Expr::value(JobState::Expired.as_str()))

@@ -38,6 +38,9 @@ pub enum JobError {
     /// The approval's plan hash is not the job's.
     #[error("{0}")]
     HashMismatch(String),
+    /// The job needs an approver other than its requester.
+    #[error("{0}")]
+    FourEyes(String),
     /// The plan is invalid.
     #[error(transparent)]
     Plan(#[from] PlanError),
@@ -63,6 +66,55 @@ pub struct Jobs {
     engine: EngineHandle,
     bus: Bus,
     ttl: Duration,
+    approval: ApprovalPolicy,
+}
+
+/// When a requester may approve their own job.
+#[derive(Debug, Clone, Copy)]
+pub struct ApprovalPolicy {
+    /// A plan touching more hosts than this needs another approver.
+    pub four_eyes_hosts: usize,
+    /// Whether low-risk jobs may be self-approved at all.
+    pub allow_self_approval: bool,
+}
+
+impl Default for ApprovalPolicy {
+    fn default() -> Self {
+        ApprovalPolicy {
+            four_eyes_hosts: 10,
+            allow_self_approval: true,
+        }
+    }
+}
+
+impl ApprovalPolicy {
+    /// Why `actor` may not approve `job` themselves, if they may not.
+    fn refuses(&self, job: &job::Model, actor: &str) -> Option<String> {
+        if job.requested_by != actor {
+            return None;
+        }
+        let hosts: std::collections::BTreeSet<String> = serde_json::from_value::<plan::Plan>(job.plan.clone())
+            .map(|p| {
+                p.stages
+                    .into_iter()
+                    .flat_map(|s| s.tasks.into_iter().map(|t| t.host))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let why = if job.risk == "high" {
+            "is high risk".to_owned()
+        } else if hosts.len() > self.four_eyes_hosts {
+            format!("touches {} hosts (more than {})", hosts.len(), self.four_eyes_hosts)
+        } else if !self.allow_self_approval {
+            "was requested by you and self-approval is turned off".to_owned()
+        } else {
+            return None;
+        };
+        Some(format!(
+            "four-eyes: job {} {why}, so it needs an approver other than {actor}, who requested it",
+            job.id
+        ))
+    }
 }
 
 impl Jobs {
@@ -74,7 +126,14 @@ impl Jobs {
             engine,
             bus,
             ttl,
+            approval: ApprovalPolicy::default(),
         }
+    }
+
+    /// Sets who may approve their own jobs.
+    pub fn with_approval_policy(mut self, policy: ApprovalPolicy) -> Self {
+        self.approval = policy;
+        self
     }
 
     /// Validates and stores a proposal (state PROPOSED). Nothing is sent anywhere.
@@ -186,6 +245,9 @@ impl Jobs {
                 "plan_hash does not match job {id}'s plan (expected {}…); fetch the job again and review its plan",
                 &j.plan_hash[..12]
             )));
+        }
+        if let Some(why) = self.approval.refuses(&j, actor) {
+            return Err(JobError::FourEyes(why));
         }
         let now = Utc::now();
         let mut am: job::ActiveModel = j.into();

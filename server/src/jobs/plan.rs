@@ -174,7 +174,9 @@ impl ProposeRequest {
     /// The cited sources, checked: bounded, non-empty, deduplicated in order.
     pub fn checked_sources(&self) -> Result<Vec<String>, PlanError> {
         if self.sources.len() > MAX_SOURCES {
-            return Err(PlanError::Invalid(format!("at most {MAX_SOURCES} sources may be cited")));
+            return Err(PlanError::Invalid(format!(
+                "at most {MAX_SOURCES} sources may be cited"
+            )));
         }
         let mut out: Vec<String> = vec![];
         for s in &self.sources {

@@ -169,6 +169,10 @@ pub struct Server {
     /// `https` when the server serves TLS.
     pub scheme: &'static str,
     pub client: reqwest::Client,
+    /// The admin's session token; `get`, `post` and `text` send it.
+    pub token: String,
+    /// A second person's (role approver) session, made on first use.
+    pub approver: tokio::sync::OnceCell<String>,
 }
 
 /// Starts `steward serve` on `http`/`grpc` (port 0 for any) and waits until it listens.
@@ -193,6 +197,7 @@ pub fn start_server_with(
         .args(["--http", http, "--grpc", grpc, "--stacks-dir"])
         .arg(stacks)
         .env("STEWARD_AGENT_TOKEN", TOKEN)
+        .env("STEWARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("STEWARD_HEARTBEAT_INTERVAL_MS", "500")
         .env("STEWARD_RESULT_GRACE_SECS", "3")
         .env("STEWARD_OFFLINE_GRACE_SECS", "20")
@@ -247,6 +252,7 @@ pub fn start_server_with(
         .trim_end_matches(')')
         .parse()
         .unwrap();
+    let token = login(scheme, http, "admin", ADMIN_PASSWORD).unwrap_or_else(|e| panic!("the admin cannot log in: {e}"));
     Server {
         proc: Proc { child },
         http,
@@ -255,7 +261,37 @@ pub fn start_server_with(
         stacks: stacks.to_owned(),
         scheme,
         client,
+        token,
+        approver: tokio::sync::OnceCell::new(),
     }
+}
+
+/// The first admin's password in every test server.
+pub const ADMIN_PASSWORD: &str = "test-admin-password-0123";
+
+/// Logs in over HTTP(S); returns the session token, or the status and error body. Runs on its
+/// own thread and runtime so it can be called from sync and async code alike.
+pub fn login(scheme: &str, http: SocketAddr, username: &str, password: &str) -> Result<String, String> {
+    let url = format!("{scheme}://{http}/api/v1/auth/login");
+    let body = json!({"username": username, "password": password});
+    std::thread::spawn(move || {
+        tokio::runtime::Runtime::new().unwrap().block_on(async move {
+            // Only this request skips certificate checks; the tests' own clients check them.
+            let client = reqwest::Client::builder()
+                .danger_accept_invalid_certs(true)
+                .build()
+                .unwrap();
+            let r = client.post(url).json(&body).send().await.map_err(|e| e.to_string())?;
+            let status = r.status();
+            let v: Value = r.json().await.map_err(|e| e.to_string())?;
+            match v["token"].as_str() {
+                Some(t) if status.is_success() => Ok(t.to_owned()),
+                _ => Err(format!("{status}: {v}")),
+            }
+        })
+    })
+    .join()
+    .unwrap()
 }
 
 impl Server {
@@ -279,14 +315,27 @@ impl Server {
 
     /// GET → (status, JSON).
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self.client.get(self.url(path)).send().await.unwrap();
+        let r = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
         let s = r.status().as_u16();
         (s, r.json().await.unwrap_or(Value::Null))
     }
 
     /// POST JSON → (status, JSON).
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self.client.post(self.url(path)).json(&body).send().await.unwrap();
+        let r = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let s = r.status().as_u16();
         (s, r.json().await.unwrap_or(Value::Null))
     }
@@ -295,12 +344,41 @@ impl Server {
     pub async fn text(&self, path: &str) -> String {
         self.client
             .get(self.url(path))
+            .bearer_auth(&self.token)
             .send()
             .await
             .unwrap()
             .text()
             .await
             .unwrap()
+    }
+
+    /// A request with `token` as bearer (or none when empty) → (status, JSON).
+    pub async fn call_as(&self, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut r = self.client.request(method, self.url(path));
+        if !token.is_empty() {
+            r = r.bearer_auth(token);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let r = r.send().await.unwrap();
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates a user as the admin and logs them in; returns their session token.
+    pub async fn user(&self, username: &str, role: &str) -> String {
+        let password = format!("{username}-password-123");
+        let (s, v) = self
+            .post(
+                "/api/v1/users",
+                json!({"username": username, "password": password, "role": role}),
+            )
+            .await;
+        // 409: made before a restart; the password is the same.
+        assert!(s == 201 || s == 409, "{v}");
+        login(self.scheme, self.http, username, &password).unwrap()
     }
 
     /// Creates a cluster on the testing stack with `app/worker` on every host.
@@ -325,13 +403,17 @@ impl Server {
         v
     }
 
-    /// Approves with the job's own plan hash.
+    /// Approves with the job's own plan hash, as a second person (`approver`), so four-eyes
+    /// holds for high-risk jobs the admin proposed.
     pub async fn approve(&self, job: &Value) -> Value {
         let id = job["id"].as_i64().unwrap();
+        let token = self.approver.get_or_init(|| self.user("approver", "approver")).await;
         let (s, v) = self
-            .post(
+            .call_as(
+                token,
+                reqwest::Method::POST,
                 &format!("/api/v1/jobs/{id}/approve"),
-                json!({"plan_hash": job["plan_hash"]}),
+                Some(json!({"plan_hash": job["plan_hash"]})),
             )
             .await;
         assert_eq!(s, 200, "{v}");
@@ -406,10 +488,11 @@ fn spawn_agent(url: &str, args: &[String], hostname: &str, data: &Path) -> Agent
         .args(["--server", url, "--hostname", hostname, "--data-dir"])
         .arg(data)
         .args(args)
-        .env("STEWARD_AGENT_TOKEN", TOKEN)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::from(log))
+        // An enrolling agent (or one restarted after enrolling) presents its own credential.
+        .envs((!args.iter().any(|a| a == "--enroll")).then_some(("STEWARD_AGENT_TOKEN", TOKEN)))
         .spawn()
         .expect("spawn steward-agent");
     Agent {
@@ -419,6 +502,12 @@ fn spawn_agent(url: &str, args: &[String], hostname: &str, data: &Path) -> Agent
         server: url.to_owned(),
         args: args.to_vec(),
     }
+}
+
+/// Starts an agent that enrolls with the one-time `enroll` token (no shared token).
+pub fn start_enrolled_agent(server: &Server, hostname: &str, data: &Path, enroll: &str) -> Agent {
+    let args = vec!["--enroll".to_owned(), enroll.to_owned()];
+    spawn_agent(&format!("http://{}", server.grpc), &args, hostname, data)
 }
 
 impl Agent {

@@ -1,0 +1,289 @@
+//! Agent enrollment: an admin creates a one-time token (optionally bound to a hostname and a
+//! cluster, always expiring); the agent exchanges it once for a per-host credential, which
+//! it keeps on the host and presents on every connection. Credentials are revocable, and a
+//! revocation closes the host's live session.
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{secrets, Auth, AuthError};
+use crate::audit;
+use crate::db::entities::{agent_credential, enrollment};
+use crate::inventory;
+
+/// Shortest and longest enrollment validity, in seconds.
+const MIN_TTL: u64 = 60;
+const MAX_TTL: u64 = 30 * 24 * 3600;
+
+/// What an enrollment token is bound to.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEnrollment {
+    /// Only this hostname may enroll with it.
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// The host joins this cluster when it enrolls.
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// Seconds until it expires (60 … 2592000; the configured default when left out).
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+}
+
+/// An enrollment token as listed (never the secret).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EnrollmentView {
+    /// Id.
+    pub id: i64,
+    /// Bound hostname.
+    pub hostname: Option<String>,
+    /// Bound cluster.
+    pub cluster: Option<String>,
+    /// Who created it.
+    pub created_by: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    /// RFC 3339, once used.
+    pub used_at: Option<String>,
+    /// The host that used it.
+    pub used_by: Option<String>,
+    /// The one-time secret: present only in the response that created it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl From<enrollment::Model> for EnrollmentView {
+    fn from(e: enrollment::Model) -> Self {
+        EnrollmentView {
+            id: e.id,
+            hostname: e.hostname,
+            cluster: e.cluster,
+            created_by: e.created_by,
+            expires_at: e.expires_at.to_rfc3339(),
+            used_at: e.used_at.map(|t| t.to_rfc3339()),
+            used_by: e.used_by,
+            token: None,
+        }
+    }
+}
+
+/// A per-host agent credential as listed (never the secret).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CredentialView {
+    /// Id, for revocation.
+    pub id: i64,
+    /// The host it belongs to.
+    pub hostname: String,
+    /// The enrollment that issued it.
+    pub enrollment_id: i64,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339, if revoked.
+    pub revoked_at: Option<String>,
+}
+
+impl From<agent_credential::Model> for CredentialView {
+    fn from(c: agent_credential::Model) -> Self {
+        CredentialView {
+            id: c.id,
+            hostname: c.hostname,
+            enrollment_id: c.enrollment_id,
+            created_at: c.created_at.to_rfc3339(),
+            revoked_at: c.revoked_at.map(|t| t.to_rfc3339()),
+        }
+    }
+}
+
+/// An agent that proved a live credential.
+#[derive(Debug, Clone)]
+pub struct EnrolledAgent {
+    /// The credential's id (revocation closes sessions holding it).
+    pub credential_id: i64,
+    /// The only hostname it may claim.
+    pub hostname: String,
+}
+
+impl Auth {
+    /// Creates a one-time enrollment token; the secret is in the returned view, once.
+    pub async fn create_enrollment(&self, actor: &str, req: &NewEnrollment) -> Result<EnrollmentView, AuthError> {
+        if let Some(h) = &req.hostname {
+            if !inventory::valid_hostname(h) {
+                return Err(AuthError::Invalid(format!("hostname {h:?} is not valid")));
+            }
+        }
+        let ttl = req.expires_in.unwrap_or(self.config.enrollment_ttl_secs);
+        if !(MIN_TTL..=MAX_TTL).contains(&ttl) {
+            return Err(AuthError::Invalid(format!(
+                "expires_in must be {MIN_TTL}..={MAX_TTL} seconds"
+            )));
+        }
+        if let Some(c) = &req.cluster {
+            inventory::cluster_view(&self.store.conn, c, None)
+                .await
+                .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        }
+        let secret = secrets::generate("enr");
+        let now = Utc::now();
+        let txn = self.store.begin_write().await?;
+        let row = enrollment::ActiveModel {
+            token_hash: Set(secrets::digest(&secret)),
+            hostname: Set(req.hostname.clone()),
+            cluster: Set(req.cluster.clone()),
+            created_by: Set(actor.to_owned()),
+            created_at: Set(now),
+            expires_at: Set(now + chrono::Duration::seconds(ttl as i64)),
+            used_at: Set(None),
+            used_by: Set(None),
+            ..Default::default()
+        }
+        .insert(&*txn)
+        .await?;
+        audit::record(
+            &*txn,
+            actor,
+            "enrollment.created",
+            &format!("enrollment:{}", row.id),
+            json!({"hostname": req.hostname, "cluster": req.cluster, "expires_at": row.expires_at.to_rfc3339()}),
+        )
+        .await?;
+        txn.commit().await?;
+        let mut view = EnrollmentView::from(row);
+        view.token = Some(secret);
+        Ok(view)
+    }
+
+    /// Enrollment tokens, newest first.
+    pub async fn list_enrollments(&self) -> Result<Vec<EnrollmentView>, AuthError> {
+        Ok(enrollment::Entity::find()
+            .order_by_desc(enrollment::Column::Id)
+            .all(&self.store.conn)
+            .await?
+            .into_iter()
+            .map(EnrollmentView::from)
+            .collect())
+    }
+
+    /// Exchanges an enrollment token for `hostname`'s credential, once. Older credentials of
+    /// the host are revoked: one host, one credential.
+    pub async fn enroll(&self, secret: &str, hostname: &str) -> Result<String, AuthError> {
+        if !inventory::valid_hostname(hostname) {
+            return Err(AuthError::Invalid(format!("hostname {hostname:?} is not valid")));
+        }
+        let refuse = |m: String| AuthError::Unauthenticated(m);
+        let txn = self.store.begin_write().await?;
+        let e = enrollment::Entity::find()
+            .filter(enrollment::Column::TokenHash.eq(secrets::digest(secret)))
+            .one(&*txn)
+            .await?
+            .ok_or_else(|| refuse("the enrollment token is unknown".into()))?;
+        if let Some(by) = &e.used_by {
+            return Err(refuse(format!("the enrollment token was already used (by {by})")));
+        }
+        if e.expires_at <= Utc::now() {
+            return Err(refuse("the enrollment token has expired".into()));
+        }
+        if e.hostname.as_deref().is_some_and(|h| h != hostname) {
+            return Err(refuse(format!("the enrollment token is not for host {hostname}")));
+        }
+        if let Some(c) = &e.cluster {
+            inventory::join_cluster(&*txn, hostname, c)
+                .await
+                .map_err(|err| AuthError::Conflict(err.to_string()))?;
+        }
+        let now = Utc::now();
+        let older = agent_credential::Entity::find()
+            .filter(agent_credential::Column::Hostname.eq(hostname))
+            .filter(agent_credential::Column::RevokedAt.is_null())
+            .all(&*txn)
+            .await?;
+        for c in &older {
+            let mut am: agent_credential::ActiveModel = c.clone().into();
+            am.revoked_at = Set(Some(now));
+            am.update(&*txn).await?;
+        }
+        let credential = secrets::generate("agt");
+        let row = agent_credential::ActiveModel {
+            hostname: Set(hostname.to_owned()),
+            token_hash: Set(secrets::digest(&credential)),
+            enrollment_id: Set(e.id),
+            created_at: Set(now),
+            revoked_at: Set(None),
+            ..Default::default()
+        }
+        .insert(&*txn)
+        .await?;
+        let mut am: enrollment::ActiveModel = e.clone().into();
+        am.used_at = Set(Some(now));
+        am.used_by = Set(Some(hostname.to_owned()));
+        am.update(&*txn).await?;
+        audit::record(&*txn, &format!("agent:{hostname}"), "agent.enrolled", &format!("host:{hostname}"), json!({"enrollment": e.id, "credential": row.id, "cluster": e.cluster, "replaced": older.iter().map(|c| c.id).collect::<Vec<_>>()})).await?;
+        txn.commit().await?;
+        for c in older {
+            let _ = self.revoked.send(c.id);
+        }
+        Ok(credential)
+    }
+
+    /// The agent a credential stands for, if it is live.
+    pub async fn verify_agent(&self, secret: &str) -> Result<EnrolledAgent, AuthError> {
+        let refuse = |m: &str| AuthError::Unauthenticated(m.to_owned());
+        if !secret.starts_with("stw_agt_") || secret.len() > 200 {
+            return Err(refuse("not an agent credential"));
+        }
+        let c = agent_credential::Entity::find()
+            .filter(agent_credential::Column::TokenHash.eq(secrets::digest(secret)))
+            .one(&self.store.conn)
+            .await?
+            .ok_or_else(|| refuse("unknown agent credential"))?;
+        if c.revoked_at.is_some() {
+            return Err(refuse("the agent credential was revoked"));
+        }
+        Ok(EnrolledAgent {
+            credential_id: c.id,
+            hostname: c.hostname,
+        })
+    }
+
+    /// Agent credentials, newest first.
+    pub async fn list_credentials(&self) -> Result<Vec<CredentialView>, AuthError> {
+        Ok(agent_credential::Entity::find()
+            .order_by_desc(agent_credential::Column::Id)
+            .all(&self.store.conn)
+            .await?
+            .into_iter()
+            .map(CredentialView::from)
+            .collect())
+    }
+
+    /// Revokes credential `id`; the host's live session, if any, is closed.
+    pub async fn revoke_credential(&self, actor: &str, id: i64) -> Result<CredentialView, AuthError> {
+        let txn = self.store.begin_write().await?;
+        let c = agent_credential::Entity::find_by_id(id)
+            .one(&*txn)
+            .await?
+            .ok_or_else(|| AuthError::NotFound(format!("agent credential {id} not found")))?;
+        if c.revoked_at.is_some() {
+            return Err(AuthError::Conflict(format!("agent credential {id} is already revoked")));
+        }
+        let mut am: agent_credential::ActiveModel = c.into();
+        am.revoked_at = Set(Some(Utc::now()));
+        let c = am.update(&*txn).await?;
+        audit::record(
+            &*txn,
+            actor,
+            "credential.revoked",
+            &format!("host:{}", c.hostname),
+            json!({"credential": id}),
+        )
+        .await?;
+        txn.commit().await?;
+        let _ = self.revoked.send(id);
+        Ok(c.into())
+    }
+
+    /// Ids of credentials as they are revoked, for sessions to close themselves.
+    pub fn revocations(&self) -> tokio::sync::broadcast::Receiver<i64> {
+        self.revoked.subscribe()
+    }
+}

@@ -1,0 +1,283 @@
+//! Bearer tokens: login sessions (expiring) and API tokens for tooling (a role, an optional
+//! expiry, revocable). Both are looked up by the SHA-256 digest of the presented secret.
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use serde::Serialize;
+use serde_json::json;
+
+use super::{check_name, passwords, secrets, Auth, AuthError, Identity, Role};
+use crate::audit;
+use crate::db::entities::auth_token;
+use crate::metrics;
+
+/// A new login session; the token is shown only here.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Session {
+    /// The bearer token.
+    pub token: String,
+    /// Who logged in.
+    pub username: String,
+    /// Their role.
+    pub role: Role,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+/// An API token as listed (never the secret).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TokenView {
+    /// Id, for revocation.
+    pub id: i64,
+    /// `api` or `session`.
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+    /// The principal recorded as actor (`token:<name>` for API tokens).
+    pub principal: String,
+    /// Role.
+    pub role: Role,
+    /// Who created it.
+    pub created_by: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339, if it expires.
+    pub expires_at: Option<String>,
+    /// RFC 3339, if revoked.
+    pub revoked_at: Option<String>,
+}
+
+/// A token just created: the secret, shown once, and its listing.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct NewToken {
+    /// The bearer secret. It is not stored and cannot be shown again.
+    pub token: String,
+    /// The token as listed.
+    #[serde(flatten)]
+    pub view: TokenView,
+}
+
+impl From<auth_token::Model> for TokenView {
+    fn from(t: auth_token::Model) -> Self {
+        TokenView {
+            id: t.id,
+            kind: t.kind,
+            name: t.name,
+            principal: t.username,
+            role: Role::parse(&t.role).unwrap_or(Role::Viewer),
+            created_by: t.created_by,
+            created_at: t.created_at.to_rfc3339(),
+            expires_at: t.expires_at.map(|e| e.to_rfc3339()),
+            revoked_at: t.revoked_at.map(|e| e.to_rfc3339()),
+        }
+    }
+}
+
+impl Auth {
+    /// Checks a password and opens a session. Attempts are limited per address and locked out
+    /// per username after repeated failures; every outcome is audited (never the password).
+    pub async fn login(&self, username: &str, password: &str, addr: IpAddr) -> Result<Session, AuthError> {
+        if let Err(l) = self.limits.login_attempt(addr, username) {
+            metrics::LOGINS.with_label_values(&["limited"]).inc();
+            return Err(l.into());
+        }
+        let user = if username.len() <= 64 {
+            self.find_user(username).await?
+        } else {
+            None
+        };
+        let phc = user
+            .as_ref()
+            .map_or_else(|| passwords::dummy_hash().to_owned(), |u| u.password_hash.clone());
+        let pw = password.to_owned();
+        let ok = tokio::task::spawn_blocking(move || passwords::verify(&pw, &phc))
+            .await
+            .unwrap_or(false);
+        let Some(user) = user.filter(|_| ok) else {
+            metrics::LOGINS.with_label_values(&["failed"]).inc();
+            let locked = self.limits.login_failed(username);
+            let shown: String = username.chars().take(64).collect();
+            let txn = self.store.begin_write().await?;
+            audit::record(
+                &*txn,
+                &shown,
+                "auth.login_failed",
+                &format!("user:{shown}"),
+                json!({"address": addr.to_string(), "locked": locked}),
+            )
+            .await?;
+            txn.commit().await?;
+            return Err(AuthError::Unauthenticated("wrong username or password".into()));
+        };
+        self.limits.login_succeeded(username);
+        let role = Role::parse(&user.role)?;
+        let secret = secrets::generate("ses");
+        let now = Utc::now();
+        let expires = now + chrono::Duration::from_std(self.session_ttl()).unwrap_or(chrono::Duration::hours(12));
+        let txn = self.store.begin_write().await?;
+        let row = auth_token::ActiveModel {
+            kind: Set("session".into()),
+            name: Set(format!("login from {addr}")),
+            username: Set(user.username.clone()),
+            role: Set(role.as_str().into()),
+            token_hash: Set(secrets::digest(&secret)),
+            created_by: Set(user.username.clone()),
+            created_at: Set(now),
+            expires_at: Set(Some(expires)),
+            revoked_at: Set(None),
+            ..Default::default()
+        }
+        .insert(&*txn)
+        .await?;
+        audit::record(
+            &*txn,
+            &user.username,
+            "auth.login",
+            &format!("user:{}", user.username),
+            json!({"address": addr.to_string(), "session": row.id}),
+        )
+        .await?;
+        txn.commit().await?;
+        metrics::LOGINS.with_label_values(&["ok"]).inc();
+        Ok(Session {
+            token: secret,
+            username: user.username,
+            role,
+            expires_at: expires.to_rfc3339(),
+        })
+    }
+
+    /// Who `secret` stands for, if it is a live session or API token.
+    pub async fn authenticate(&self, secret: &str) -> Result<Identity, AuthError> {
+        let refuse = |m: &str| AuthError::Unauthenticated(m.to_owned());
+        if !secret.starts_with("stw_") || secret.len() > 200 {
+            return Err(refuse("the bearer token is not a Steward token"));
+        }
+        let t = auth_token::Entity::find()
+            .filter(auth_token::Column::TokenHash.eq(secrets::digest(secret)))
+            .one(&self.store.conn)
+            .await?
+            .ok_or_else(|| refuse("the bearer token is unknown"))?;
+        if t.revoked_at.is_some() {
+            return Err(refuse("the bearer token was revoked"));
+        }
+        if t.expires_at.is_some_and(|e| e <= Utc::now()) {
+            return Err(refuse("the bearer token has expired; log in again"));
+        }
+        let role = if t.kind == "session" {
+            // A session carries the user's current role: demoting a user takes effect at once.
+            let u = self
+                .find_user(&t.username)
+                .await?
+                .ok_or_else(|| refuse("the session's user no longer exists"))?;
+            Role::parse(&u.role)?
+        } else {
+            Role::parse(&t.role)?
+        };
+        Ok(Identity {
+            name: t.username,
+            role,
+            token_id: t.id,
+        })
+    }
+
+    /// Ends the caller's own session (or revokes the API token used).
+    pub async fn logout(&self, who: &Identity) -> Result<(), AuthError> {
+        self.revoke_token(&who.name, who.token_id).await.map(|_| ())
+    }
+
+    /// Creates an API token for tooling; the secret is returned once.
+    pub async fn create_token(
+        &self,
+        actor: &str,
+        name: &str,
+        role: Role,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<NewToken, AuthError> {
+        check_name("token name", name)?;
+        if expires_at.is_some_and(|e| e <= Utc::now()) {
+            return Err(AuthError::Invalid("expires_at is in the past".into()));
+        }
+        let principal = format!("token:{name}");
+        let txn = self.store.begin_write().await?;
+        let clash = auth_token::Entity::find()
+            .filter(auth_token::Column::Kind.eq("api"))
+            .filter(auth_token::Column::Username.eq(&principal))
+            .filter(auth_token::Column::RevokedAt.is_null())
+            .all(&*txn)
+            .await?
+            .into_iter()
+            .any(|t| t.expires_at.is_none_or(|e| e > Utc::now()));
+        if clash {
+            return Err(AuthError::Conflict(format!(
+                "a live API token named {name:?} exists; revoke it first"
+            )));
+        }
+        let secret = secrets::generate("api");
+        let row = auth_token::ActiveModel {
+            kind: Set("api".into()),
+            name: Set(name.to_owned()),
+            username: Set(principal.clone()),
+            role: Set(role.as_str().into()),
+            token_hash: Set(secrets::digest(&secret)),
+            created_by: Set(actor.to_owned()),
+            created_at: Set(Utc::now()),
+            expires_at: Set(expires_at),
+            revoked_at: Set(None),
+            ..Default::default()
+        }
+        .insert(&*txn)
+        .await?;
+        audit::record(
+            &*txn,
+            actor,
+            "token.created",
+            &format!("token:{}", row.id),
+            json!({"name": name, "role": role.as_str(), "expires_at": expires_at.map(|e| e.to_rfc3339())}),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(NewToken {
+            token: secret,
+            view: row.into(),
+        })
+    }
+
+    /// API tokens, newest first (sessions are not listed).
+    pub async fn list_tokens(&self) -> Result<Vec<TokenView>, AuthError> {
+        Ok(auth_token::Entity::find()
+            .filter(auth_token::Column::Kind.eq("api"))
+            .order_by_desc(auth_token::Column::Id)
+            .all(&self.store.conn)
+            .await?
+            .into_iter()
+            .map(TokenView::from)
+            .collect())
+    }
+
+    /// Revokes token `id` (an API token or a session); it stops working at once.
+    pub async fn revoke_token(&self, actor: &str, id: i64) -> Result<TokenView, AuthError> {
+        let txn = self.store.begin_write().await?;
+        let t = auth_token::Entity::find_by_id(id)
+            .one(&*txn)
+            .await?
+            .ok_or_else(|| AuthError::NotFound(format!("token {id} not found")))?;
+        if t.revoked_at.is_some() {
+            return Err(AuthError::Conflict(format!("token {id} is already revoked")));
+        }
+        let mut am: auth_token::ActiveModel = t.into();
+        am.revoked_at = Set(Some(Utc::now()));
+        let t = am.update(&*txn).await?;
+        audit::record(
+            &*txn,
+            actor,
+            "token.revoked",
+            &format!("token:{id}"),
+            json!({"kind": t.kind, "name": t.name}),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(t.into())
+    }
+}
