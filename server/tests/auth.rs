@@ -267,19 +267,6 @@ async fn every_route_declares_a_role_and_every_role_gets_401_403_or_2xx_as_decla
     );
 }
 
-/// Exchanges an enrollment token for a credential through the gRPC `Enroll` call.
-async fn enroll_over_grpc(server: &Server, token: &str, hostname: &str) -> Result<String, tonic::Status> {
-    let mut c = steward_proto::v1::agent_service_client::AgentServiceClient::connect(format!("http://{}", server.grpc))
-        .await
-        .unwrap();
-    c.enroll(steward_proto::v1::EnrollRequest {
-        token: token.into(),
-        hostname: hostname.into(),
-    })
-    .await
-    .map(|r| r.into_inner().credential)
-}
-
 #[tokio::test]
 async fn high_risk_or_wide_jobs_need_a_second_person_and_low_risk_ones_may_be_self_approved() {
     let dir = tempfile::tempdir().unwrap();

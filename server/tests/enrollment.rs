@@ -15,18 +15,6 @@ async fn enrollment(server: &Server, body: Value) -> String {
     v["token"].as_str().unwrap().to_owned()
 }
 
-async fn enroll(server: &Server, token: &str, hostname: &str) -> Result<String, tonic::Status> {
-    let mut c = steward_proto::v1::agent_service_client::AgentServiceClient::connect(format!("http://{}", server.grpc))
-        .await
-        .unwrap();
-    c.enroll(steward_proto::v1::EnrollRequest {
-        token: token.into(),
-        hostname: hostname.into(),
-    })
-    .await
-    .map(|r| r.into_inner().credential)
-}
-
 async fn host_state(server: &Server, host: &str) -> String {
     server.get(&format!("/api/v1/hosts/{host}")).await.1["state"]
         .as_str()
@@ -74,7 +62,7 @@ async fn an_agent_enrolls_once_runs_jobs_and_is_shut_out_when_revoked() {
     );
 
     // The token is spent: a second use is refused, whoever tries.
-    let e = enroll(&server, &token, "h1").await.unwrap_err();
+    let e = enroll_over_grpc(&server, &token, "h1").await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::Unauthenticated);
     assert!(e.message().contains("already used"), "{}", e.message());
     let (_, list) = server.get("/api/v1/enrollments").await;
@@ -123,16 +111,16 @@ async fn enrollment_tokens_are_bound_to_their_host_cluster_and_lifetime() {
     server.cluster("test", &["h1"]).await;
 
     let bound = enrollment(&server, json!({"hostname": "h9"})).await;
-    let e = enroll(&server, &bound, "h8").await.unwrap_err();
+    let e = enroll_over_grpc(&server, &bound, "h8").await.unwrap_err();
     assert!(e.message().contains("not for host h8"), "{}", e.message());
-    let e = enroll(&server, "stw_enr_nonsense", "h9").await.unwrap_err();
+    let e = enroll_over_grpc(&server, "stw_enr_nonsense", "h9").await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::Unauthenticated);
-    let e = enroll(&server, &bound, "bad host name!").await.unwrap_err();
+    let e = enroll_over_grpc(&server, &bound, "bad host name!").await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::InvalidArgument);
 
     // A cluster-bound token puts the host into that cluster.
     let joined = enrollment(&server, json!({"cluster": "test"})).await;
-    enroll(&server, &joined, "h5").await.unwrap();
+    enroll_over_grpc(&server, &joined, "h5").await.unwrap();
     let (_, host) = server.get("/api/v1/hosts/h5").await;
     assert_eq!(host["cluster"], "test", "{host}");
 
@@ -182,7 +170,7 @@ async fn one_agent_per_host_a_second_claim_is_refused_while_the_first_is_live() 
 
     // A credential for h1 cannot claim another host either.
     let token = enrollment(&server, json!({"hostname": "h2"})).await;
-    let credential = enroll(&server, &token, "h2").await.unwrap();
+    let credential = enroll_over_grpc(&server, &token, "h2").await.unwrap();
     let impostor = dir.path().join("impostor");
     std::fs::create_dir_all(&impostor).unwrap();
     let mut child = std::process::Command::new(agent_bin())

@@ -569,3 +569,16 @@ pub async fn testbed(dir: &Path, n: usize) -> (Server, Vec<Agent>) {
     }
     (server, agents)
 }
+
+/// Exchanges an enrollment token for a credential through the gRPC `Enroll` call.
+pub async fn enroll_over_grpc(server: &Server, token: &str, hostname: &str) -> Result<String, tonic::Status> {
+    let mut c = steward_proto::v1::agent_service_client::AgentServiceClient::connect(format!("http://{}", server.grpc))
+        .await
+        .unwrap();
+    c.enroll(steward_proto::v1::EnrollRequest {
+        token: token.into(),
+        hostname: hostname.into(),
+    })
+    .await
+    .map(|r| r.into_inner().credential)
+}
