@@ -1084,27 +1084,30 @@ impl Engine {
             for (host_id, service, component, state) in &b.components {
                 inventory::set_component_state(&*txn, *host_id, service, component, state).await?;
             }
-            // Every dispatch and every task result joins the audit chain, in one insert.
-            let mut events: Vec<(String, String, String, serde_json::Value)> = b
-                .dispatched
-                .iter()
-                .map(|tid| {
-                    (
-                        "steward".to_owned(),
-                        "task.dispatched".to_owned(),
-                        format!("task:{tid}"),
-                        serde_json::json!({}),
-                    )
-                })
-                .collect();
-            events.extend(b.finished.iter().map(|(tid, state, code, _)| {
-                (
+            // Every dispatch and every task result joins the audit chain: one event per batch
+            // and kind, so a 100-host dispatch costs one hash, not a hundred.
+            let mut events: Vec<(String, String, String, serde_json::Value)> = vec![];
+            if !b.dispatched.is_empty() {
+                events.push((
                     "steward".to_owned(),
-                    "task.finished".to_owned(),
-                    format!("task:{tid}"),
-                    serde_json::json!({"state": state.as_str(), "exit_code": code}),
-                )
-            }));
+                    "tasks.dispatched".to_owned(),
+                    format!("tasks:{}", b.dispatched.len()),
+                    serde_json::json!({"tasks": b.dispatched}),
+                ));
+            }
+            if !b.finished.is_empty() {
+                let results: Vec<serde_json::Value> = b
+                    .finished
+                    .iter()
+                    .map(|(tid, state, code, _)| serde_json::json!({"task": tid, "state": state.as_str(), "exit_code": code}))
+                    .collect();
+                events.push((
+                    "steward".to_owned(),
+                    "tasks.finished".to_owned(),
+                    format!("tasks:{}", results.len()),
+                    serde_json::json!({"results": results}),
+                ));
+            }
             events.extend(
                 b.audit
                     .drain(..)
