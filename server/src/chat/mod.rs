@@ -100,6 +100,25 @@ pub struct ToolTrace {
     pub source: String,
 }
 
+impl ToolTrace {
+    /// The trace of `call` and what it produced.
+    fn of(call: &steward_llm::ToolCall, out: &tools::Outcome) -> Self {
+        ToolTrace {
+            name: call.name.clone(),
+            arguments: call.arguments.clone(),
+            ok: !out.error,
+            source: out.source.clone(),
+        }
+    }
+}
+
+/// Sends `ev` to a streaming client, if there is one (a client that left is not an error).
+async fn emit(events: &Option<mpsc::Sender<ChatEvent>>, ev: ChatEvent) {
+    if let Some(tx) = events {
+        let _ = tx.send(ev).await;
+    }
+}
+
 /// The assistant's answer to one message.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Reply {
@@ -310,7 +329,6 @@ impl Chat {
         self.store_message(id, &user_msg, &[]).await?;
         messages.push(user_msg);
 
-        let tools = tools::definitions(self, &clusters)?;
         let mut proposals: Vec<JobView> = vec![];
         let mut traces = vec![];
         let mut sources = vec![];
@@ -319,28 +337,23 @@ impl Chat {
         if self.structured {
             let d = self.structured_turn(user, source, text, &clusters).await?;
             if let Some((call, out)) = d.outcome {
-                traces.push(ToolTrace {
-                    name: call.name.clone(),
-                    arguments: call.arguments.clone(),
-                    ok: !out.error,
-                    source: out.source.clone(),
-                });
+                traces.push(ToolTrace::of(&call, &out));
                 if let Some(job) = out.proposal {
-                    if let Some(ev) = &events {
-                        let _ = ev
-                            .send(ChatEvent::Proposal {
-                                job: Box::new(job.clone()),
-                            })
-                            .await;
-                    }
+                    emit(
+                        &events,
+                        ChatEvent::Proposal {
+                            job: Box::new(job.clone()),
+                        },
+                    )
+                    .await;
                     proposals.push(job);
                 }
             }
-            if let Some(ev) = &events {
-                let _ = ev.send(ChatEvent::Token { text: d.text.clone() }).await;
-            }
+            emit(&events, ChatEvent::Token { text: d.text.clone() }).await;
             final_text = d.text;
         } else {
+            // Only the tool loop offers tools: the structured planner never renders them.
+            let tools = tools::definitions(self, &clusters)?;
             for round in 0..MAX_ROUNDS {
                 let req = ChatRequest {
                     messages: messages.clone(),
@@ -375,44 +388,33 @@ impl Chat {
                 self.store_message(id, &assistant, &[]).await?;
                 messages.push(assistant);
                 for call in &calls {
-                    if let Some(ev) = &events {
-                        let _ = ev
-                            .send(ChatEvent::ToolCall {
-                                name: call.name.clone(),
-                                arguments: call.arguments.clone(),
-                            })
-                            .await;
-                    }
-                    let out = tools::call(self, user, source, call, &sources).await;
-                    tracing::info!(tool = %call.name, ok = !out.error, round, "planner tool call");
-                    if let Some(ev) = &events {
-                        let _ = ev
-                            .send(ChatEvent::ToolResult {
-                                name: call.name.clone(),
-                                ok: !out.error,
-                                source: out.source.clone(),
-                            })
-                            .await;
-                    }
-                    traces.push(ToolTrace {
+                    let started = ChatEvent::ToolCall {
                         name: call.name.clone(),
                         arguments: call.arguments.clone(),
+                    };
+                    emit(&events, started).await;
+                    let out = tools::call(self, user, source, call, &sources).await;
+                    tracing::info!(tool = %call.name, ok = !out.error, round, "planner tool call");
+                    let answered = ChatEvent::ToolResult {
+                        name: call.name.clone(),
                         ok: !out.error,
                         source: out.source.clone(),
-                    });
+                    };
+                    emit(&events, answered).await;
+                    traces.push(ToolTrace::of(call, &out));
                     if out.error {
                         last_error = Some(out.result.clone());
                     } else if !sources.contains(&out.source) {
                         sources.push(out.source.clone());
                     }
                     if let Some(job) = out.proposal {
-                        if let Some(ev) = &events {
-                            let _ = ev
-                                .send(ChatEvent::Proposal {
-                                    job: Box::new(job.clone()),
-                                })
-                                .await;
-                        }
+                        emit(
+                            &events,
+                            ChatEvent::Proposal {
+                                job: Box::new(job.clone()),
+                            },
+                        )
+                        .await;
                         proposals.push(job);
                     }
                     let quoted = self.prompts.render(
@@ -449,13 +451,13 @@ impl Chat {
         } else {
             format!("{}\n\n{statement}", final_text.trim())
         };
-        if let Some(ev) = &events {
-            let _ = ev
-                .send(ChatEvent::Token {
-                    text: format!("\n\n{statement}"),
-                })
-                .await;
-        }
+        emit(
+            &events,
+            ChatEvent::Token {
+                text: format!("\n\n{statement}"),
+            },
+        )
+        .await;
         let ids: Vec<i64> = proposals.iter().map(|j| j.id).collect();
         self.store_message(id, &Message::assistant(reply.clone(), vec![]), &ids)
             .await?;
