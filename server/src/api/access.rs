@@ -139,11 +139,7 @@ pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) 
             who.role.as_str()
         )));
     }
-    req.extensions_mut().insert(Caller {
-        name: who.name,
-        role: who.role,
-        token_id: who.token_id,
-    });
+    req.extensions_mut().insert::<Caller>(who);
     next.run(req).await
 }
 

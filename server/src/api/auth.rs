@@ -16,16 +16,8 @@ use super::AppState;
 pub use crate::auth::Role;
 use crate::auth::Session;
 
-/// The authenticated caller of a request.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// User name (or `token:<name>`), recorded as actor in the audit log.
-    pub name: String,
-    /// Their role.
-    pub role: Role,
-    /// The session or API token used.
-    pub token_id: i64,
-}
+/// The authenticated caller of a request: the identity the bearer token stands for.
+pub type Caller = crate::auth::Identity;
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
@@ -79,13 +71,7 @@ pub async fn login(
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     responses((status = 200, body = Object, description = "`{\"logged_out\": true}`"), (status = 401, body = ErrorBody)))]
 pub async fn logout(State(s): State<AppState>, caller: Caller) -> Result<Json<serde_json::Value>, ApiError> {
-    s.auth
-        .logout(&crate::auth::Identity {
-            name: caller.name,
-            role: caller.role,
-            token_id: caller.token_id,
-        })
-        .await?;
+    s.auth.logout(&caller).await?;
     Ok(Json(serde_json::json!({"logged_out": true})))
 }
 
