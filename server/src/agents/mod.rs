@@ -196,12 +196,7 @@ impl Session {
                 Ok(_) => {}
                 // Missed some: ask the database whether ours was among them.
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    let live = self
-                        .auth
-                        .list_credentials()
-                        .await
-                        .map(|cs| cs.iter().any(|c| c.id == mine && c.revoked_at.is_none()));
-                    if matches!(live, Ok(false)) {
+                    if matches!(self.auth.credential_live(mine).await, Ok(false)) {
                         return;
                     }
                 }

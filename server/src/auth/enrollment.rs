@@ -245,6 +245,14 @@ impl Auth {
         })
     }
 
+    /// Whether credential `id` exists and is not revoked.
+    pub async fn credential_live(&self, id: i64) -> Result<bool, AuthError> {
+        Ok(agent_credential::Entity::find_by_id(id)
+            .one(&self.store.conn)
+            .await?
+            .is_some_and(|c| c.revoked_at.is_none()))
+    }
+
     /// Agent credentials, newest first.
     pub async fn list_credentials(&self) -> Result<Vec<CredentialView>, AuthError> {
         Ok(agent_credential::Entity::find()
