@@ -74,6 +74,31 @@ impl From<auth_token::Model> for TokenView {
     }
 }
 
+/// A new `auth_tokens` row for a fresh secret (`stw_ses_…` or `stw_api_…`), and the secret.
+fn issue(
+    kind: &str,
+    name: &str,
+    principal: &str,
+    role: Role,
+    created_by: &str,
+    expires_at: Option<DateTime<Utc>>,
+) -> (auth_token::ActiveModel, String) {
+    let secret = secrets::generate(if kind == "session" { "ses" } else { "api" });
+    let row = auth_token::ActiveModel {
+        kind: Set(kind.to_owned()),
+        name: Set(name.to_owned()),
+        username: Set(principal.to_owned()),
+        role: Set(role.as_str().into()),
+        token_hash: Set(secrets::digest(&secret)),
+        created_by: Set(created_by.to_owned()),
+        created_at: Set(Utc::now()),
+        expires_at: Set(expires_at),
+        revoked_at: Set(None),
+        ..Default::default()
+    };
+    (row, secret)
+}
+
 impl Auth {
     /// Checks a password and opens a session. Attempts are limited per address and locked out
     /// per username after repeated failures; every outcome is audited (never the password).
@@ -112,24 +137,18 @@ impl Auth {
         };
         self.limits.login_succeeded(username);
         let role = Role::parse(&user.role)?;
-        let secret = secrets::generate("ses");
-        let now = Utc::now();
-        let expires = now + chrono::Duration::from_std(self.session_ttl()).unwrap_or(chrono::Duration::hours(12));
+        let expires =
+            Utc::now() + chrono::Duration::from_std(self.session_ttl()).unwrap_or(chrono::Duration::hours(12));
         let txn = self.store.begin_write().await?;
-        let row = auth_token::ActiveModel {
-            kind: Set("session".into()),
-            name: Set(format!("login from {addr}")),
-            username: Set(user.username.clone()),
-            role: Set(role.as_str().into()),
-            token_hash: Set(secrets::digest(&secret)),
-            created_by: Set(user.username.clone()),
-            created_at: Set(now),
-            expires_at: Set(Some(expires)),
-            revoked_at: Set(None),
-            ..Default::default()
-        }
-        .insert(&*txn)
-        .await?;
+        let (row, secret) = issue(
+            "session",
+            &format!("login from {addr}"),
+            &user.username,
+            role,
+            &user.username,
+            Some(expires),
+        );
+        let row = row.insert(&*txn).await?;
         audit::record(
             &*txn,
             &user.username,
@@ -214,21 +233,8 @@ impl Auth {
                 "a live API token named {name:?} exists; revoke it first"
             )));
         }
-        let secret = secrets::generate("api");
-        let row = auth_token::ActiveModel {
-            kind: Set("api".into()),
-            name: Set(name.to_owned()),
-            username: Set(principal.clone()),
-            role: Set(role.as_str().into()),
-            token_hash: Set(secrets::digest(&secret)),
-            created_by: Set(actor.to_owned()),
-            created_at: Set(Utc::now()),
-            expires_at: Set(expires_at),
-            revoked_at: Set(None),
-            ..Default::default()
-        }
-        .insert(&*txn)
-        .await?;
+        let (row, secret) = issue("api", name, &principal, role, actor, expires_at);
+        let row = row.insert(&*txn).await?;
         audit::record(
             &*txn,
             actor,
