@@ -39,17 +39,16 @@ async fn ignored_count(server: &Server) -> u64 {
         .expect("the metric is exported")
 }
 
-#[tokio::test]
-async fn replayed_stale_and_foreign_task_events_are_ignored_and_counted() {
-    let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
-    server.cluster("test", &["h1", "h2"]).await;
-
+/// Opens a raw session as `hostname` with the shared token; returns its sender and the
+/// server's stream after the welcome.
+async fn raw_session(
+    server: &Server,
+    hostname: &str,
+) -> (mpsc::Sender<pb::AgentMessage>, tonic::Streaming<pb::ServerMessage>) {
     let (tx, rx) = mpsc::channel(64);
     tx.send(pb::AgentMessage {
         msg: Some(pb::agent_message::Msg::Hello(pb::Hello {
-            hostname: "h1".into(),
+            hostname: hostname.into(),
             agent_version: "raw-test".into(),
             facts: None,
             tasks: vec![],
@@ -65,25 +64,38 @@ async fn replayed_stale_and_foreign_task_events_are_ignored_and_counted() {
         .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
     let mut inbound = client.session(req).await.unwrap().into_inner();
     let welcome = inbound.message().await.unwrap().unwrap();
-    assert!(matches!(welcome.msg, Some(pb::server_message::Msg::Welcome(_))));
+    assert!(
+        matches!(welcome.msg, Some(pb::server_message::Msg::Welcome(_))),
+        "{welcome:?}"
+    );
+    (tx, inbound)
+}
+
+/// The next run-task the server sends on `inbound`.
+async fn next_run_task(inbound: &mut tonic::Streaming<pb::ServerMessage>) -> pb::RunTask {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(10), inbound.message()).await;
+        if let Some(pb::server_message::Msg::RunTask(r)) = m.unwrap().unwrap().unwrap().msg {
+            return r;
+        }
+    }
+}
+
+#[tokio::test]
+async fn replayed_stale_and_foreign_task_events_are_ignored_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let stacks = test_stacks(dir.path());
+    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    server.cluster("test", &["h1", "h2"]).await;
+
+    let (tx, mut inbound) = raw_session(&server, "h1").await;
     server.wait_online("h1").await;
 
     let job = server
         .propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "hosts": ["h1"], "params": {"lines": 1}}))
         .await;
     server.approve(&job).await;
-    let run = loop {
-        match tokio::time::timeout(Duration::from_secs(10), inbound.message())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap()
-            .msg
-        {
-            Some(pb::server_message::Msg::RunTask(r)) => break r,
-            _ => continue,
-        }
-    };
+    let run = next_run_task(&mut inbound).await;
     let (id, attempt) = (run.task_id, run.attempt);
     let before = ignored_count(&server).await;
 
@@ -134,38 +146,12 @@ async fn replayed_stale_and_foreign_task_events_are_ignored_and_counted() {
     );
 
     // A second host's session cannot touch h1's task: its events are ignored and counted.
-    let (tx2, rx2) = mpsc::channel(8);
-    tx2.send(pb::AgentMessage {
-        msg: Some(pb::agent_message::Msg::Hello(pb::Hello {
-            hostname: "h2".into(),
-            agent_version: "raw-test".into(),
-            facts: None,
-            tasks: vec![],
-        })),
-    })
-    .await
-    .unwrap();
-    let mut req = tonic::Request::new(ReceiverStream::new(rx2));
-    req.metadata_mut()
-        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
-    let mut inbound2 = client.session(req).await.unwrap().into_inner();
-    inbound2.message().await.unwrap().unwrap();
+    let (tx2, _inbound2) = raw_session(&server, "h2").await;
     let job2 = server
         .propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "slow", "hosts": ["h1"], "params": {"ticks": 1}}))
         .await;
     server.approve(&job2).await;
-    let run2 = loop {
-        match tokio::time::timeout(Duration::from_secs(10), inbound.message())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap()
-            .msg
-        {
-            Some(pb::server_message::Msg::RunTask(r)) => break r,
-            _ => continue,
-        }
-    };
+    let run2 = next_run_task(&mut inbound).await;
     let before = ignored_count(&server).await;
     tx2.send(event(
         run2.task_id,
