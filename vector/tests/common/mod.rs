@@ -10,7 +10,7 @@ pub const DIM: usize = 32;
 /// A stand-in embedding: hashed bag of lower-cased words, unit length. Enough to make the
 /// dense ranking depend on the text without loading a model.
 pub fn embed(text: &str) -> Vec<f32> {
-    let mut vector = vec![0.0f32; DIM];
+    let mut vector = [0.0f32; DIM];
     for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
         let hash = word.to_lowercase().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
