@@ -25,3 +25,6 @@ fi
 
 # The default local chat model; the llm-local tests load it.
 bash "$(dirname "$0")/fetch-model.sh"
+
+# The default local embedding model; the embed-local tests load it.
+bash "$(dirname "$0")/fetch-embedder.sh"

@@ -5,27 +5,29 @@
 //! - `wire`: our [`ChatRequest`]/[`ChatResponse`] to and from OpenAI's wire types;
 //! - `transport`: the HTTP service under async-openai that keeps a refusal's status and Retry-After;
 //! - `retry`: which failures are worth another attempt, and how long to wait;
-//! - `stream`: assembling a streamed reply from its chunks.
+//! - `stream`: assembling a streamed reply from its chunks;
+//! - `endpoint`: the client for one configured endpoint, and the retry loop every request uses;
+//! - `embed`: [`OpenAiEmbedder`], the `/embeddings` endpoint behind the [`Embedder`](crate::Embedder) trait.
 //!
 //! This file holds the configuration and the [`ChatModel`] implementation, which bounds every
 //! attempt by [`OpenAiConfig::timeout`] and retries what `retry` says is retryable.
+mod embed;
+mod endpoint;
 mod retry;
 mod stream;
 mod transport;
 mod wire;
 
-use std::future::Future;
 use std::time::Duration;
 
-use async_openai::config::{AzureConfig, Config, OpenAIConfig};
-use async_openai::error::OpenAIError;
 use async_openai::types::chat::ChatCompletionStreamOptions;
-use async_openai::Client;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::{ChatModel, ChatRequest, ChatResponse, Delta, LlmError};
-use retry::{Failure, RetryPolicy};
+pub use embed::OpenAiEmbedder;
+use endpoint::Endpoint;
+use retry::Failure;
 use stream::StreamedReply;
 use wire::TokenLimit;
 
@@ -126,13 +128,8 @@ impl std::fmt::Debug for OpenAiConfig {
 
 /// A chat model behind an OpenAI-compatible endpoint.
 pub struct OpenAiChat {
-    /// The configuration, base URL normalised.
-    config: OpenAiConfig,
-    /// async-openai's client over our transport; `Box<dyn Config>` so OpenAI and Azure URL
-    /// shapes share one type.
-    client: Client<Box<dyn Config>>,
-    /// Backoff between attempts.
-    retry: RetryPolicy,
+    /// The endpoint: configuration, HTTP client, retries.
+    endpoint: Endpoint,
     /// Which field carries `max_tokens` for this endpoint.
     token_limit: TokenLimit,
 }
@@ -142,95 +139,22 @@ impl OpenAiChat {
     ///
     /// Fails with [`LlmError::Unavailable`] when the base URL is not an `http(s)://` URL or the
     /// model name is empty.
-    pub fn new(mut config: OpenAiConfig) -> Result<Self, LlmError> {
-        // async-openai appends `/chat/completions` to the base as a string; a trailing slash
-        // would make `…/v1//chat/completions`, which several servers answer with 404.
-        config.base_url = config.base_url.trim().trim_end_matches('/').to_string();
-        if !(config.base_url.starts_with("http://") || config.base_url.starts_with("https://")) {
-            return Err(LlmError::Unavailable(format!(
-                "the openai provider's base URL must start with http:// or https:// (got `{}`)",
-                config.base_url
-            )));
-        }
-        if config.model.trim().is_empty() {
-            return Err(LlmError::Unavailable(
-                "the openai provider needs a model name (for Azure: the deployment name)".into(),
-            ));
-        }
-        config.api_key = config.api_key.filter(|key| !key.is_empty());
-
-        // The key is always set explicitly (empty when absent): async-openai's own default reads
-        // OPENAI_API_KEY from the environment. An absent key is then dropped by the transport.
-        let key = config.api_key.clone().unwrap_or_default();
-        let endpoint: Box<dyn Config> = match &config.azure_api_version {
-            Some(version) => Box::new(
-                AzureConfig::new()
-                    .with_api_base(&config.base_url)
-                    .with_api_key(key)
-                    .with_deployment_id(&config.model)
-                    .with_api_version(version),
-            ),
-            None => Box::new(OpenAIConfig::new().with_api_base(&config.base_url).with_api_key(key)),
-        };
-        let client = transport::client(endpoint, config.api_key.is_some());
-        let retry = RetryPolicy::new(config.initial_backoff, config.max_backoff);
-        let token_limit = TokenLimit::for_base_url(&config.base_url);
-        Ok(OpenAiChat {
-            config,
-            client,
-            retry,
-            token_limit,
-        })
+    pub fn new(config: OpenAiConfig) -> Result<Self, LlmError> {
+        let endpoint = Endpoint::new(config)?;
+        let token_limit = TokenLimit::for_base_url(&endpoint.config.base_url);
+        Ok(OpenAiChat { endpoint, token_limit })
     }
 
     /// The configuration in use (with the base URL normalised).
     pub fn config(&self) -> &OpenAiConfig {
-        &self.config
-    }
-
-    /// Runs `attempt` until it succeeds, fails for good, or runs out of retries; each attempt is
-    /// bounded by the timeout. A timeout is not retried: the caller has already waited the whole
-    /// budget, and a provider too slow once is usually too slow again.
-    async fn send<T, F, Fut>(&self, attempt: F) -> Result<T, LlmError>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, OpenAIError>>,
-    {
-        let mut retries = 0;
-        loop {
-            let failure = match tokio::time::timeout(self.config.timeout, attempt()).await {
-                Ok(Ok(value)) => return Ok(value),
-                Ok(Err(error)) => Failure::from(error),
-                Err(_elapsed) => return Err(self.timeout_error()),
-            };
-            if retries >= self.config.max_retries || !failure.is_retryable() {
-                return Err(failure.into_error(&self.config.base_url));
-            }
-            let delay = self.retry.delay(retries, failure.retry_after());
-            retries += 1;
-            tracing::warn!(
-                model = %self.name(),
-                retry = retries,
-                max_retries = self.config.max_retries,
-                delay_ms = delay.as_millis() as u64,
-                "language model request failed ({failure}); retrying"
-            );
-            tokio::time::sleep(delay).await;
-        }
-    }
-
-    /// The error for an attempt (or a stream gap) that outlasted the timeout.
-    fn timeout_error(&self) -> LlmError {
-        // Whole seconds, rounded up, so a sub-second test timeout does not read "within 0 s".
-        let timeout = self.config.timeout;
-        LlmError::Timeout(timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0))
+        &self.endpoint.config
     }
 }
 
 #[async_trait::async_trait]
 impl ChatModel for OpenAiChat {
     fn name(&self) -> String {
-        format!("openai:{}", self.config.model)
+        format!("openai:{}", self.endpoint.config.model)
     }
 
     fn supports_tools(&self) -> bool {
@@ -238,18 +162,19 @@ impl ChatModel for OpenAiChat {
     }
 
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, LlmError> {
-        let request = wire::request(req, &self.config.model, self.token_limit);
+        let request = wire::request(req, &self.endpoint.config.model, self.token_limit);
         let response = self
+            .endpoint
             .send(|| {
                 let request = request.clone();
-                async move { self.client.chat().create(request).await }
+                async move { self.endpoint.client().chat().create(request).await }
             })
             .await?;
         wire::response(response)
     }
 
     async fn chat_stream(&self, req: &ChatRequest, tx: mpsc::Sender<Delta>) -> Result<ChatResponse, LlmError> {
-        let mut request = wire::request(req, &self.config.model, self.token_limit);
+        let mut request = wire::request(req, &self.endpoint.config.model, self.token_limit);
         request.stream = Some(true);
         // Without this OpenAI sends no token counts in a stream; servers that do not know the
         // option ignore it.
@@ -260,17 +185,18 @@ impl ChatModel for OpenAiChat {
 
         // Only opening the stream is retried: once deltas have gone out, a retry would repeat them.
         let mut chunks = self
+            .endpoint
             .send(|| {
                 let request = request.clone();
-                async move { self.client.chat().create_stream(request).await }
+                async move { self.endpoint.client().chat().create_stream(request).await }
             })
             .await?;
 
         let mut reply = StreamedReply::default();
         loop {
-            let next = tokio::time::timeout(self.config.timeout, chunks.next())
+            let next = tokio::time::timeout(self.endpoint.config.timeout, chunks.next())
                 .await
-                .map_err(|_elapsed| self.timeout_error())?;
+                .map_err(|_elapsed| self.endpoint.timeout_error())?;
             match next {
                 None => break,
                 Some(Ok(chunk)) => {
@@ -280,7 +206,7 @@ impl ChatModel for OpenAiChat {
                         let _ = tx.send(delta).await;
                     }
                 }
-                Some(Err(error)) => return Err(Failure::from(error).into_error(&self.config.base_url)),
+                Some(Err(error)) => return Err(Failure::from(error).into_error(&self.endpoint.config.base_url)),
             }
         }
         reply.finish()

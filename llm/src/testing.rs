@@ -1,5 +1,6 @@
 //! Test support (cargo feature `testing`): [`FakeOpenAi`], a small OpenAI-compatible server on
-//! loopback that answers `POST …/chat/completions` from a script of canned [`Reply`]s and
+//! loopback that answers `POST …/chat/completions` from a script of canned [`Reply`]s, answers
+//! `POST …/embeddings` from its own script or else with [`fake_embedding`]s of the inputs, and
 //! records every request it receives.
 //!
 //! Steward's tests never mock Steward's own code; the third party is what gets replaced, by a
@@ -33,4 +34,4 @@
 pub mod chunk;
 mod fake_openai;
 
-pub use fake_openai::{FakeOpenAi, RecordedRequest, Reply, StreamEnd};
+pub use fake_openai::{fake_embedding, FakeOpenAi, RecordedRequest, Reply, StreamEnd, DEFAULT_EMBEDDING_DIMENSION};

@@ -23,11 +23,29 @@ pub struct FakeOpenAi {
 }
 
 /// The replies still to serve and the requests received so far.
-#[derive(Default)]
 struct Script {
+    /// Replies to `…/chat/completions`, in order.
     replies: VecDeque<Reply>,
+    /// Replies to `…/embeddings`, in order; when none is left the server computes one.
+    embedding_replies: VecDeque<Reply>,
+    /// The length of the vectors computed for `…/embeddings`.
+    embedding_dimension: usize,
     received: Vec<RecordedRequest>,
 }
+
+impl Default for Script {
+    fn default() -> Self {
+        Script {
+            replies: VecDeque::new(),
+            embedding_replies: VecDeque::new(),
+            embedding_dimension: DEFAULT_EMBEDDING_DIMENSION,
+            received: Vec::new(),
+        }
+    }
+}
+
+/// The length of computed embeddings until [`FakeOpenAi::set_embedding_dimension`] changes it.
+pub const DEFAULT_EMBEDDING_DIMENSION: usize = 64;
 
 /// One request the fake server received.
 #[derive(Debug, Clone)]
@@ -181,6 +199,18 @@ impl Reply {
         Reply::stream(chunks)
     }
 
+    /// 200 with an embeddings `list` in OpenAI's format: one `embedding` object per vector, with
+    /// `index` in the order given, and usage of one prompt token per vector.
+    pub fn embeddings(vectors: &[Vec<f32>]) -> Self {
+        Reply::embeddings_at(&vectors.iter().cloned().enumerate().collect::<Vec<_>>())
+    }
+
+    /// Like [`Reply::embeddings`] with explicit `(index, vector)` pairs, for replies out of
+    /// order, with holes or duplicates.
+    pub fn embeddings_at(entries: &[(usize, Vec<f32>)]) -> Self {
+        Reply::json(200, embedding_list(entries))
+    }
+
     /// Adds a response header (e.g. `Retry-After`).
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.into(), value.into()));
@@ -247,10 +277,24 @@ fn completion(message: Value, finish_reason: &str) -> Value {
     })
 }
 
+/// An embeddings `list` object holding these `(index, vector)` pairs.
+fn embedding_list(entries: &[(usize, Vec<f32>)]) -> Value {
+    let data: Vec<Value> = entries
+        .iter()
+        .map(|(index, vector)| json!({"object": "embedding", "index": index, "embedding": vector}))
+        .collect();
+    json!({
+        "object": "list",
+        "data": data,
+        "usage": {"prompt_tokens": entries.len(), "total_tokens": entries.len()},
+    })
+}
+
 /// Real servers echo the model asked for; canned bodies leave it out and get it here.
 fn with_model(mut value: Value, model: &str) -> Value {
     if let Some(object) = value.as_object_mut() {
-        if object.contains_key("choices") && !object.contains_key("model") {
+        let reply = object.contains_key("choices") || object.get("object") == Some(&json!("list"));
+        if reply && !object.contains_key("model") {
             object.insert("model".into(), json!(model));
         }
     }
@@ -320,6 +364,19 @@ impl FakeOpenAi {
         self
     }
 
+    /// Queues `reply` for the next request to `…/embeddings` that has none queued before it.
+    /// With no reply queued, the server answers with [`fake_embedding`]s of the inputs.
+    pub fn push_embedding(&self, reply: Reply) -> &Self {
+        self.script().embedding_replies.push_back(reply);
+        self
+    }
+
+    /// Makes computed embeddings `dimension` long (default [`DEFAULT_EMBEDDING_DIMENSION`]).
+    pub fn set_embedding_dimension(&self, dimension: usize) -> &Self {
+        self.script().embedding_dimension = dimension.max(1);
+        self
+    }
+
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.script().received.clone()
@@ -342,7 +399,7 @@ impl Drop for FakeOpenAi {
     }
 }
 
-/// Records the request, then serves the next reply to `…/chat/completions`.
+/// Records the request, then serves the next reply to `…/chat/completions` or `…/embeddings`.
 async fn answer(
     State(script): State<Arc<Mutex<Script>>>,
     method: Method,
@@ -356,9 +413,27 @@ async fn answer(
         .and_then(Value::as_str)
         .unwrap_or("fake-model")
         .to_string();
-    let chat = method == Method::POST && uri.path().ends_with("/chat/completions");
+    let post = method == Method::POST;
+    let chat = post && uri.path().ends_with("/chat/completions");
+    let embeddings = post && uri.path().ends_with("/embeddings");
     let reply = {
         let mut script = script.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let reply = if chat {
+            script.replies.pop_front()
+        } else if embeddings {
+            let dimension = script.embedding_dimension;
+            Some(
+                script
+                    .embedding_replies
+                    .pop_front()
+                    .unwrap_or_else(|| computed_embeddings(&body, dimension)),
+            )
+        } else {
+            Some(Reply::error(
+                404,
+                &format!("the fake OpenAI server does not serve {method} {}", uri.path()),
+            ))
+        };
         script.received.push(RecordedRequest {
             method: method.to_string(),
             path: uri.path().to_string(),
@@ -374,15 +449,59 @@ async fn answer(
                 .collect(),
             body,
         });
-        if chat {
-            script.replies.pop_front()
-        } else {
-            Some(Reply::error(
-                404,
-                &format!("the fake OpenAI server does not serve {method} {}", uri.path()),
-            ))
-        }
+        reply
     };
     let reply = reply.unwrap_or_else(|| Reply::error(500, "the fake OpenAI server has no scripted reply left"));
     reply.render(&model).await
+}
+
+/// The answer to an embeddings request with no scripted reply: a [`fake_embedding`] per input,
+/// or OpenAI's 400 for an input that is not a string or an array of strings.
+fn computed_embeddings(body: &Value, dimension: usize) -> Reply {
+    let texts: Option<Vec<&str>> = match &body["input"] {
+        Value::String(text) => Some(vec![text.as_str()]),
+        Value::Array(items) if !items.is_empty() => items.iter().map(Value::as_str).collect(),
+        _ => None,
+    };
+    match texts {
+        Some(texts) => Reply::embeddings(
+            &texts
+                .iter()
+                .map(|text| fake_embedding(text, dimension))
+                .collect::<Vec<_>>(),
+        ),
+        None => Reply::error(
+            400,
+            "'input' must be a string or a non-empty array of strings (the fake server takes no tokens)",
+        ),
+    }
+}
+
+/// The vector the fake server computes for `text`: hashed bag of lower-cased words, L2-normalised.
+///
+/// Deterministic, and texts that share words are close, so tests can run retrieval through the
+/// fake endpoint and predict what comes back. A text without words maps to the first axis.
+pub fn fake_embedding(text: &str, dimension: usize) -> Vec<f32> {
+    let dimension = dimension.max(1);
+    let mut vector = vec![0.0f32; dimension];
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+    {
+        // FNV-1a: stable across runs and platforms, unlike the standard library's hasher.
+        let hash = word
+            .to_lowercase()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+            });
+        vector[(hash % dimension as u64) as usize] += 1.0;
+    }
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm == 0.0 {
+        vector[0] = 1.0;
+    } else {
+        vector.iter_mut().for_each(|x| *x /= norm);
+    }
+    vector
 }
