@@ -14,6 +14,7 @@
 //!
 //! It is a leaf crate: qdrant-edge's build takes minutes and should happen once, not on every
 //! edit to the server.
+pub mod bench;
 pub mod bm25;
 mod edge;
 mod error;

@@ -17,7 +17,7 @@ use crate::fusion::reciprocal_rank_fusion;
 use crate::{bm25, candidates, Filter, Hit, Point, Query, SearchMode, StoreError, VectorStore};
 
 /// HNSW's search breadth unless changed with [`EdgeStore::with_hnsw_ef`]. Measured with
-/// `examples/knowledge_bench.rs`; higher finds more true neighbours and costs latency.
+/// `bench.rs` (`steward bench knowledge`); higher finds more true neighbours and costs latency.
 pub const DEFAULT_HNSW_EF: usize = 128;
 
 /// Points read per page when listing content hashes.
@@ -27,6 +27,8 @@ const SCROLL_PAGE: usize = 1_000;
 #[derive(Clone)]
 pub struct EdgeStore {
     shard: Arc<EdgeShard>,
+    /// One write at a time: the engine's `flush` panics when it finds a lock taken.
+    writes: Arc<std::sync::Mutex<()>>,
     path: PathBuf,
     dimension: usize,
     hnsw_ef: usize,
@@ -56,6 +58,7 @@ impl EdgeStore {
         let shard = open::open_shard(dir, dimension)?;
         Ok(EdgeStore {
             shard: Arc::new(shard),
+            writes: Arc::default(),
             path: dir.to_path_buf(),
             dimension,
             hnsw_ef: DEFAULT_HNSW_EF,
@@ -83,6 +86,23 @@ impl EdgeStore {
         tokio::task::spawn_blocking(move || job(&shard))
             .await
             .map_err(|e| StoreError::Engine(format!("the vector index task failed: {e}")))?
+    }
+
+    /// Runs the write `job` on a blocking thread, then flushes the WAL and segments to disk:
+    /// qdrant-edge flushes only when the shard is dropped, so without this a killed process
+    /// loses every write since it opened the index.
+    async fn write<F>(&self, job: F) -> Result<(), StoreError>
+    where
+        F: FnOnce(&EdgeShard) -> Result<(), StoreError> + Send + 'static,
+    {
+        let writes = self.writes.clone();
+        self.blocking(move |shard| {
+            let _one = writes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            job(shard)?;
+            shard.flush();
+            Ok(())
+        })
+        .await
     }
 
     /// One ranking: `query` on the vector it names, best first.
@@ -140,7 +160,7 @@ impl VectorStore for EdgeStore {
             .into_iter()
             .map(|point| convert::point(point).map(PointStructPersisted::from))
             .collect::<Result<Vec<_>, _>>()?;
-        self.blocking(move |shard| {
+        self.write(move |shard| {
             shard
                 .update(UpdateOperation::PointOperation(PointOperations::UpsertPoints(
                     PointInsertOperations::PointsList(points),
@@ -156,7 +176,7 @@ impl VectorStore for EdgeStore {
                 "refusing to delete with an empty filter; use clear() to delete everything".into(),
             ));
         };
-        self.blocking(move |shard| {
+        self.write(move |shard| {
             shard
                 .update(UpdateOperation::PointOperation(PointOperations::DeletePointsByFilter(
                     filter,
@@ -171,7 +191,7 @@ impl VectorStore for EdgeStore {
             return Ok(());
         }
         let ids = ids.iter().map(|id| qdrant_edge::PointId::Uuid(*id)).collect();
-        self.blocking(move |shard| {
+        self.write(move |shard| {
             shard
                 .update(UpdateOperation::PointOperation(PointOperations::DeletePoints { ids }))
                 .map_err(engine)
@@ -266,8 +286,7 @@ impl VectorStore for EdgeStore {
     }
 
     async fn optimize(&self) -> Result<(), StoreError> {
-        self.blocking(|shard| shard.optimize().map(|_| ()).map_err(engine))
-            .await
+        self.write(|shard| shard.optimize().map(|_| ()).map_err(engine)).await
     }
 
     fn dimension(&self) -> usize {

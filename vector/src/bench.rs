@@ -1,23 +1,19 @@
-//! Hybrid-search latency, recall and memory of the embedded index at a given size.
+//! The search benchmark behind `steward bench knowledge`: hybrid-search latency, recall and
+//! memory of the embedded index at given sizes, on synthetic chunks shaped like the real ones.
 //!
-//! ```text
-//! cargo run --release -p steward-vector --example knowledge_bench -- [POINTS...] [--queries N] [--hnsw-ef N]
-//! ```
-//!
-//! For each size (default 10,000 and 100,000) it builds a fresh index in a temporary directory
-//! from synthetic chunks shaped like the real ones — 384-d unit vectors drawn around 500
-//! topic centroids (embeddings of real text cluster; uniform random vectors do not), ~150-word
-//! texts over a Zipf-distributed vocabulary for BM25, payloads spread over 10 clusters and 60
-//! hosts — then optimizes it, reopens it as after a restart, and runs queries: each a
-//! perturbed copy of a stored vector plus five of its words, filtered to one cluster and to
-//! job logs. It prints p50/p99 latency of hybrid and dense search through the async API, dense
-//! recall@10 against exact search under the same filter, the same for 200 unfiltered dense
-//! searches (answered by HNSW itself), and memory (RSS) of the reopened index.
+//! For each size it builds a fresh index in a temporary directory — 384-d unit vectors drawn
+//! around 500 topic centroids (embeddings of real text cluster; uniform random vectors do not),
+//! ~150-word texts over a Zipf-distributed vocabulary for BM25, payloads spread over 10
+//! clusters and 60 hosts — then optimizes it, reopens it as after a restart, and runs queries:
+//! each a perturbed copy of a stored vector plus five of its words, filtered to one cluster and
+//! to job logs. It prints p50/p99 latency of hybrid and dense search through the async API,
+//! dense recall@10 against exact search under the same filter, the same for 200 unfiltered
+//! dense searches (answered by HNSW itself), and memory (RSS) of the reopened index.
 use std::time::{Duration, Instant};
 
+use crate::{content_hash, EdgeStore, Filter, Kind, Payload, Point, Query, SearchMode, VectorStore};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use steward_vector::{content_hash, EdgeStore, Filter, Kind, Payload, Point, Query, SearchMode, VectorStore};
 
 const DIM: usize = 384;
 const CLUSTERS: usize = 10;
@@ -27,37 +23,15 @@ const VOCABULARY: usize = 8_000;
 const BATCH: usize = 1_000;
 const K: usize = 10;
 
-struct Args {
-    sizes: Vec<usize>,
-    queries: usize,
-    hnsw_ef: usize,
-}
-
-fn args() -> Args {
-    let mut args = Args {
-        sizes: Vec::new(),
-        queries: 1_000,
-        hnsw_ef: steward_vector::DEFAULT_HNSW_EF,
-    };
-    let mut iter = std::env::args().skip(1);
-    while let Some(arg) = iter.next() {
-        let mut number = |name: &str| -> usize {
-            iter.next()
-                .and_then(|value| value.parse().ok())
-                .unwrap_or_else(|| panic!("{name} needs a number"))
-        };
-        match arg.as_str() {
-            "--queries" => args.queries = number("--queries"),
-            "--hnsw-ef" => args.hnsw_ef = number("--hnsw-ef"),
-            size => args
-                .sizes
-                .push(size.parse().unwrap_or_else(|_| panic!("unknown argument {size}"))),
-        }
-    }
-    if args.sizes.is_empty() {
-        args.sizes = vec![10_000, 100_000];
-    }
-    args
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct SearchBench {
+    /// Index sizes, in points.
+    pub sizes: Vec<usize>,
+    /// Queries per size.
+    pub queries: usize,
+    /// HNSW search breadth.
+    pub hnsw_ef: usize,
 }
 
 /// A unit vector near `centroid`.
@@ -161,7 +135,7 @@ fn exact(corpus: &Corpus, query: &[f32], cluster: Option<usize>) -> Vec<usize> {
 }
 
 /// The share of `truth` among `hits`.
-fn overlap(hits: &[steward_vector::Hit], truth: &[usize]) -> f64 {
+fn overlap(hits: &[crate::Hit], truth: &[usize]) -> f64 {
     let found: Vec<&str> = hits.iter().map(|hit| hit.payload.title.as_str()).collect();
     let matched = truth
         .iter()
@@ -204,9 +178,8 @@ fn dir_size(path: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
-#[tokio::main]
-async fn main() {
-    let args = args();
+/// Runs the benchmark, printing a Markdown table row per size as it finishes.
+pub async fn run(args: &SearchBench) -> Result<(), crate::StoreError> {
     println!(
         "| points | ingest | optimize | hybrid p50 | hybrid p99 | dense p50 | dense p99 | dense recall@{K} | \
          unfiltered dense p50 / p99 | unfiltered recall@{K} | index RSS | peak RSS | on disk |"
@@ -215,29 +188,29 @@ async fn main() {
     for &size in &args.sizes {
         let mut rng = StdRng::seed_from_u64(size as u64);
         let corpus = corpus(size, &mut rng);
-        let dir = tempfile::tempdir().expect("a temporary directory");
+        let dir = tempfile::tempdir().map_err(|source| crate::StoreError::Io {
+            path: std::env::temp_dir(),
+            source,
+        })?;
         let path = dir.path().join("index");
 
         let started = Instant::now();
-        let store = EdgeStore::open(&path, DIM).await.expect("a new index");
+        let store = EdgeStore::open(&path, DIM).await?;
         for start in (0..size).step_by(BATCH) {
             let points = (start..(start + BATCH).min(size))
                 .map(|i| point(&corpus, i, &mut rng))
                 .collect();
-            store.upsert(points).await.expect("upsert");
+            store.upsert(points).await?;
         }
         let ingest = started.elapsed();
         let started = Instant::now();
-        store.optimize().await.expect("optimize");
+        store.optimize().await?;
         let optimize = started.elapsed();
         drop(store);
 
         // As after a restart: only what the reopened index holds is in memory.
         let (before, _) = memory();
-        let store = EdgeStore::open(&path, DIM)
-            .await
-            .expect("reopen")
-            .with_hnsw_ef(args.hnsw_ef);
+        let store = EdgeStore::open(&path, DIM).await?.with_hnsw_ef(args.hnsw_ef);
 
         let mut hybrid = Vec::new();
         let mut dense = Vec::new();
@@ -257,12 +230,12 @@ async fn main() {
                 limit: K,
             };
             let started = Instant::now();
-            store.search(&query).await.expect("hybrid search");
+            store.search(&query).await?;
             hybrid.push(started.elapsed());
 
             query.mode = SearchMode::Dense;
             let started = Instant::now();
-            let hits = store.search(&query).await.expect("dense search");
+            let hits = store.search(&query).await?;
             dense.push(started.elapsed());
             recall += overlap(&hits, &exact(&corpus, &vector, Some(cluster)));
 
@@ -270,7 +243,7 @@ async fn main() {
             if unfiltered.len() < UNFILTERED_CHECKS {
                 query.filter = Filter::all();
                 let started = Instant::now();
-                let hits = store.search(&query).await.expect("unfiltered dense search");
+                let hits = store.search(&query).await?;
                 unfiltered.push(started.elapsed());
                 unfiltered_recall += overlap(&hits, &exact(&corpus, &vector, None));
             }
@@ -298,4 +271,5 @@ async fn main() {
         "\nqueries per size: {}; filter: kind = job_log and one of {CLUSTERS} clusters; hnsw_ef {}",
         args.queries, args.hnsw_ef
     );
+    Ok(())
 }
