@@ -16,7 +16,9 @@ declare -A SHA256=(
   [tokenizer.json]="be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
   [config.json]="953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"
 )
-target="${STEWARD_EMBED_MODEL_DIR:-$HOME/.cache/steward/models/all-minilm-l6-v2}"
+# Beside the chat model: the data directory's models/ (./data/models for make run and make test).
+model_dir="${STEWARD_MODEL_DIR:-$(cd "$(dirname "$0")/.." && pwd)/data/models}"
+target="${STEWARD_EMBED_MODEL_DIR:-$model_dir/all-minilm-l6-v2}"
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 

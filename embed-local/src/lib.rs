@@ -13,7 +13,7 @@
 //! Code map: [`LocalEmbedder`] (`embedder.rs`) sorts and batches texts and runs each batch on
 //! a blocking thread; `model.rs` holds the network and the tokenizer and turns one batch into
 //! vectors with `pooling.rs`; `files.rs` finds and checks the model directory.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 mod embedder;
 mod files;
@@ -33,13 +33,20 @@ pub const DIMENSION: usize = 384;
 /// longer texts are truncated (the model was trained on at most 256 word pieces).
 pub const MAX_TOKENS: usize = 256;
 
-/// Where the model is read from: `STEWARD_EMBED_MODEL_DIR` when set, else
-/// `$HOME/.cache/steward/models/all-minilm-l6-v2`, the place `scripts/fetch-embedder.sh`
-/// writes to.
+/// The directory name of the default model inside a data directory's `models/`.
+pub const DEFAULT_MODEL_DIR: &str = "all-minilm-l6-v2";
+
+/// Where the default model lives under a data directory: `<data_dir>/models/all-minilm-l6-v2`,
+/// the place `scripts/fetch-embedder.sh` writes to (`make run` and `make test` use `./data`).
+pub fn model_dir_in(data_dir: &Path) -> PathBuf {
+    data_dir.join("models").join(DEFAULT_MODEL_DIR)
+}
+
+/// The model directory the tests and examples of this workspace use: `STEWARD_EMBED_MODEL_DIR`
+/// when set, else the repository's `data/models/all-minilm-l6-v2` where `make test` fetched it.
 pub fn default_model_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("STEWARD_EMBED_MODEL_DIR").filter(|dir| !dir.is_empty()) {
         return PathBuf::from(dir);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-    home.join(".cache/steward/models/all-minilm-l6-v2")
+    model_dir_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../data"))
 }
