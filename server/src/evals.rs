@@ -13,6 +13,35 @@ use crate::config::Config;
 use crate::inventory::{self, NewCluster, NewPlacement};
 use crate::server;
 
+pub mod retrieval;
+
+/// `steward eval`: the planner's cases (`--cases`), or `steward eval retrieval`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct EvalCommand {
+    /// What else to evaluate.
+    #[command(subcommand)]
+    pub what: Option<EvalWhat>,
+    /// The planner evaluation's options.
+    #[command(flatten)]
+    pub planner: EvalArgs,
+}
+
+/// Evaluations other than the planner's.
+#[derive(Debug, clap::Subcommand)]
+pub enum EvalWhat {
+    /// Retrieval quality of the knowledge index: recall@k and MRR for dense, sparse and hybrid.
+    Retrieval(retrieval::RetrievalArgs),
+}
+
+/// Runs `steward eval …`.
+pub async fn run_command(c: EvalCommand) -> anyhow::Result<()> {
+    match c.what {
+        Some(EvalWhat::Retrieval(a)) => retrieval::run(a).await.map(|_| ()),
+        None => run(c.planner).await,
+    }
+}
+
 /// Options of `steward eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
