@@ -33,6 +33,8 @@ fmt:
 bench: release
 	$(STEWARD) bench dispatch --agents 100 --jobs 40
 	$(STEWARD) bench dispatch --idle-agents 1000
+	$(STEWARD) bench knowledge
+	$(STEWARD) eval retrieval
 
 clean:
 	rm -rf data

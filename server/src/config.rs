@@ -44,6 +44,46 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// Sessions, approvals and abuse limits.
     pub auth: AuthConfig,
+    /// The knowledge index: embedder and vector store.
+    pub knowledge: KnowledgeConfig,
+}
+
+/// The knowledge index (retrieval context for the planner).
+#[derive(Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct KnowledgeConfig {
+    /// `local` (default: all-MiniLM-L6-v2 in-process), `openai`, or `none` (no index).
+    pub embedder: Option<String>,
+    /// The local embedder's model directory (default `<data_dir>/models/all-minilm-l6-v2`).
+    pub embed_model_dir: Option<PathBuf>,
+    /// The `openai` embedder's base URL (default: the LLM's).
+    pub embed_base_url: Option<String>,
+    /// The `openai` embedder's API key (default: the LLM's).
+    pub embed_api_key: Option<String>,
+    /// The `openai` embedder's model, e.g. `text-embedding-3-small`.
+    pub embed_model: Option<String>,
+    /// A Qdrant server's gRPC URL; unset: the embedded index under `data_dir/knowledge`.
+    pub qdrant_url: Option<String>,
+    /// The Qdrant server's API key.
+    pub qdrant_api_key: Option<String>,
+    /// The Qdrant collection (default `steward_<embedding model>`).
+    pub qdrant_collection: Option<String>,
+}
+
+impl std::fmt::Debug for KnowledgeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = |s: &Option<String>| s.as_ref().map(|_| "<set>");
+        f.debug_struct("KnowledgeConfig")
+            .field("embedder", &self.embedder)
+            .field("embed_model_dir", &self.embed_model_dir)
+            .field("embed_base_url", &self.embed_base_url)
+            .field("embed_api_key", &secret(&self.embed_api_key))
+            .field("embed_model", &self.embed_model)
+            .field("qdrant_url", &self.qdrant_url)
+            .field("qdrant_api_key", &secret(&self.qdrant_api_key))
+            .field("qdrant_collection", &self.qdrant_collection)
+            .finish()
+    }
 }
 
 /// Identity and approval policy.
@@ -144,6 +184,7 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             auth: AuthConfig::default(),
+            knowledge: KnowledgeConfig::default(),
         }
     }
 }
@@ -226,6 +267,23 @@ impl Config {
             self.llm.timeout_secs = Some(parse("STEWARD_LLM_TIMEOUT_SECS", v)?);
         }
         self.apply_auth_env(&get)?;
+        let k = &mut self.knowledge;
+        for (key, field) in [
+            ("STEWARD_EMBEDDER", &mut k.embedder),
+            ("STEWARD_EMBED_BASE_URL", &mut k.embed_base_url),
+            ("STEWARD_EMBED_API_KEY", &mut k.embed_api_key),
+            ("STEWARD_EMBED_MODEL", &mut k.embed_model),
+            ("STEWARD_QDRANT_URL", &mut k.qdrant_url),
+            ("STEWARD_QDRANT_API_KEY", &mut k.qdrant_api_key),
+            ("STEWARD_QDRANT_COLLECTION", &mut k.qdrant_collection),
+        ] {
+            if let Some(v) = get(key).filter(|v| !v.is_empty()) {
+                *field = Some(v);
+            }
+        }
+        if let Some(v) = get("STEWARD_EMBED_MODEL_DIR").filter(|v| !v.is_empty()) {
+            k.embed_model_dir = Some(v.into());
+        }
         if let Some(v) = get("STEWARD_TLS_CERT") {
             self.tls_cert = Some(v.into());
         }

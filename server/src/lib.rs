@@ -14,6 +14,7 @@ pub mod evals;
 pub mod events;
 pub mod inventory;
 pub mod jobs;
+pub mod knowledge;
 pub mod metrics;
 pub mod server;
 pub mod stacks;

@@ -115,8 +115,11 @@ enum Command {
     /// The audit log: list, verify (admin).
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// The knowledge index: search, status.
+    #[command(subcommand)]
+    Knowledge(cli::knowledge::KnowledgeCmd),
     /// Run planner evaluation cases against the fixture world.
-    Eval(steward_server::evals::EvalArgs),
+    Eval(steward_server::evals::EvalCommand),
     /// Benchmarks that print numbers.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -242,9 +245,10 @@ async fn main() -> ExitCode {
         Command::Tokens(cmd) => cli::admin::tokens(&client, cmd, cli.json).await.map(|_| 0),
         Command::Enrollments(cmd) => cli::admin::enrollments(&client, cmd, cli.json).await.map(|_| 0),
         Command::Audit(cmd) => cli::admin::audit(&client, cmd, cli.json).await,
+        Command::Knowledge(cmd) => cli::knowledge::run(&client, cmd, cli.json).await.map(|_| 0),
         Command::Eval(a) => {
             init_tracing();
-            steward_server::evals::run(a).await.map(|_| 0)
+            steward_server::evals::run_command(a).await.map(|_| 0)
         }
         Command::Bench(cmd) => {
             init_tracing();

@@ -18,6 +18,7 @@ use crate::events::Bus;
 use crate::inventory::{self, Presence};
 use crate::jobs::engine::{Engine, EngineConfig};
 use crate::jobs::{ApprovalPolicy, Jobs};
+use crate::knowledge::Knowledge;
 use crate::stacks::{self, Catalog};
 use crate::tls::ServerTls;
 
@@ -182,7 +183,10 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         }
         None => None,
     };
+    let knowledge = Knowledge::open(config).await?;
+    let chat = chat.map(|c| c.with_knowledge(knowledge.clone()));
     let state = AppState {
+        knowledge: knowledge.clone(),
         store: store.clone(),
         catalog,
         jobs,
@@ -242,6 +246,14 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             .await
             .context("gRPC server failed")
     });
+    if let Some(knowledge) = knowledge {
+        let (catalog, jobs, rx) = (state.catalog.clone(), state.jobs.clone(), shutdown.subscribe());
+        let bus = state.jobs.bus().clone();
+        tasks.spawn(async move {
+            knowledge.run(catalog, jobs, bus, rx).await;
+            Ok(())
+        });
+    }
     let mut rx = shutdown.subscribe();
     tasks.spawn(async move {
         tokio::select! {

@@ -60,10 +60,13 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/jobs", AtLeast(Viewer)),
     ("GET", "/api/v1/jobs/{id}", AtLeast(Viewer)),
     ("GET", "/api/v1/events", AtLeast(Viewer)),
+    ("GET", "/api/v1/knowledge/status", AtLeast(Viewer)),
     // Operators: chat, propose, read logs.
     ("POST", "/api/v1/jobs", AtLeast(Operator)),
     ("GET", "/api/v1/jobs/{id}/tasks/{task_id}/logs", AtLeast(Operator)),
     ("POST", "/api/v1/jobs/{id}/summary", AtLeast(Operator)),
+    // Search quotes job logs, which only operators may read.
+    ("GET", "/api/v1/knowledge/search", AtLeast(Operator)),
     ("POST", "/api/v1/chat/conversations", AtLeast(Operator)),
     ("GET", "/api/v1/chat/conversations/{id}/messages", AtLeast(Operator)),
     ("POST", "/api/v1/chat/conversations/{id}/messages", AtLeast(Operator)),
@@ -73,6 +76,7 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/jobs/{id}/cancel", AtLeast(Approver)),
     // Admins: people, tokens, clusters, agents, the audit log.
     ("POST", "/api/v1/clusters", AtLeast(Admin)),
+    ("DELETE", "/api/v1/clusters/{id}", AtLeast(Admin)),
     ("GET", "/api/v1/users", AtLeast(Admin)),
     ("POST", "/api/v1/users", AtLeast(Admin)),
     ("GET", "/api/v1/tokens", AtLeast(Admin)),

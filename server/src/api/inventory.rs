@@ -3,6 +3,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
+use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
 use super::AppState;
@@ -48,4 +49,24 @@ pub async fn list_hosts(State(s): State<AppState>) -> Result<Json<Vec<HostView>>
     responses((status = 200, body = HostView), (status = 404, body = ErrorBody)))]
 pub async fn get_host(State(s): State<AppState>, ApiPath(id): ApiPath<String>) -> Result<Json<HostView>, ApiError> {
     Ok(Json(inventory::host_view(&s.store.conn, &id, &s.presence).await?))
+}
+
+/// Deletes a cluster: its hosts leave it, its knowledge (job logs, incidents) is removed, its
+/// finished jobs stay in the history. Refused (409) while one of its jobs is not finished.
+#[utoipa::path(delete, path = "/api/v1/clusters/{id}", tag = "inventory", params(("id" = String, Path, description = "Cluster id or name")),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn delete_cluster(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let name = inventory::delete_cluster(&s.store, &id, &caller.name).await?;
+    if let Some(k) = &s.knowledge {
+        // The cluster is gone either way; a failure here leaves orphaned chunks that no
+        // cluster filter can reach, so it is logged, not returned.
+        if let Err(e) = k.delete_cluster(&name).await {
+            tracing::error!(cluster = %name, error = %e, "could not remove the deleted cluster's knowledge chunks");
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
 }

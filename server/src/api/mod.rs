@@ -12,6 +12,7 @@ mod events;
 mod extract;
 mod inventory;
 mod jobs;
+mod knowledge;
 mod stacks;
 mod users;
 
@@ -49,6 +50,8 @@ pub struct AppState {
     pub chat: Option<crate::chat::Chat>,
     /// Users, tokens, enrollment, abuse limits.
     pub auth: crate::auth::Auth,
+    /// The knowledge index; None when no embedder is configured.
+    pub knowledge: Option<crate::knowledge::Knowledge>,
 }
 
 #[derive(OpenApi)]
@@ -83,7 +86,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::task_logs))
         .routes(routes!(events::events))
         .routes(routes!(inventory::list_clusters, inventory::create_cluster))
-        .routes(routes!(inventory::get_cluster))
+        .routes(routes!(inventory::get_cluster, inventory::delete_cluster))
+        .routes(routes!(knowledge::search))
+        .routes(routes!(knowledge::status))
         .routes(routes!(inventory::list_hosts))
         .routes(routes!(inventory::get_host))
         .routes(routes!(stacks::list_stacks))

@@ -1,20 +1,25 @@
 //! `steward bench …`: system-level benchmarks that print numbers.
 mod dispatch;
+mod knowledge;
 
 use clap::Subcommand;
 
 pub use dispatch::DispatchArgs;
+pub use knowledge::KnowledgeArgs;
 
 /// Benchmarks.
 #[derive(Debug, Subcommand)]
 pub enum BenchCmd {
     /// Approve → task-started latency and task throughput with simulated agents.
     Dispatch(DispatchArgs),
+    /// Embedding throughput, and filtered hybrid-search latency and memory at 10k and 100k chunks.
+    Knowledge(KnowledgeArgs),
 }
 
 /// Runs a benchmark.
 pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Dispatch(a) => dispatch::run(a).await,
+        BenchCmd::Knowledge(a) => knowledge::run(a).await,
     }
 }

@@ -132,6 +132,8 @@ pub struct Reply {
     pub tool_calls: Vec<ToolTrace>,
     /// Sources the answer drew on.
     pub sources: Vec<String>,
+    /// The knowledge chunks the answer drew on, with titles and links.
+    pub citations: Vec<crate::knowledge::Citation>,
 }
 
 /// A stored message of a conversation.
@@ -158,6 +160,8 @@ pub struct Chat {
     pub(crate) presence: Arc<Presence>,
     pub(crate) model: Arc<dyn ChatModel>,
     pub(crate) prompts: Arc<Prompts>,
+    /// The knowledge index behind `search_knowledge`; None when it is off.
+    pub(crate) knowledge: Option<crate::knowledge::Knowledge>,
     structured: bool,
 }
 
@@ -179,11 +183,18 @@ impl Chat {
             presence,
             model,
             prompts,
+            knowledge: None,
             structured,
         }
     }
 
-    /// Uses the structured planner even when the model can call tools.
+    /// Lets the planner search `knowledge` (the `search_knowledge` tool).
+    pub fn with_knowledge(mut self, knowledge: Option<crate::knowledge::Knowledge>) -> Self {
+        self.knowledge = knowledge;
+        self
+    }
+
+    /// Uses the structured planner when `on`, or when the model cannot call tools.
     pub fn structured(mut self, on: bool) -> Self {
         self.structured = on || !self.model.supports_tools();
         self
@@ -332,12 +343,17 @@ impl Chat {
         let mut proposals: Vec<JobView> = vec![];
         let mut traces = vec![];
         let mut sources = vec![];
+        let mut citations: Vec<crate::knowledge::Citation> = vec![];
         let mut final_text = String::new();
         let mut last_error = None;
         if self.structured {
             let d = self.structured_turn(user, source, text, &clusters).await?;
             if let Some((call, out)) = d.outcome {
                 traces.push(ToolTrace::of(&call, &out));
+                if !out.error {
+                    sources.extend(out.citations.iter().map(|c| c.source.clone()));
+                    citations.extend(out.citations.iter().cloned());
+                }
                 if let Some(job) = out.proposal {
                     emit(
                         &events,
@@ -404,8 +420,17 @@ impl Chat {
                     traces.push(ToolTrace::of(call, &out));
                     if out.error {
                         last_error = Some(out.result.clone());
-                    } else if !sources.contains(&out.source) {
-                        sources.push(out.source.clone());
+                    } else {
+                        for c in std::iter::once(&out.source).chain(out.citations.iter().map(|c| &c.source)) {
+                            if !sources.contains(c) {
+                                sources.push(c.clone());
+                            }
+                        }
+                    }
+                    for c in &out.citations {
+                        if !citations.contains(c) {
+                            citations.push(c.clone());
+                        }
                     }
                     if let Some(job) = out.proposal {
                         emit(
@@ -467,6 +492,7 @@ impl Chat {
             proposals,
             tool_calls: traces,
             sources,
+            citations,
         })
     }
 }

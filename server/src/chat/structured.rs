@@ -11,6 +11,7 @@ use super::resolve::{resolve, Candidate};
 use super::tools;
 use super::{Chat, ChatError};
 use crate::inventory::ClusterView;
+use crate::knowledge::{Citation, Filter, SearchMode, SearchRequest};
 
 /// What a structured turn decided.
 pub struct Decision {
@@ -125,12 +126,24 @@ impl Chat {
         if !r.hosts.is_empty() {
             args["hosts"] = json!(r.hosts);
         }
+        // The small model reads no evidence, but the proposal still cites what the index holds
+        // on this action: the operator approving it sees past runs and the docs.
+        let evidence = self.evidence(request, &cluster.name, &candidate.service).await;
+        if !evidence.is_empty() {
+            let titles: Vec<&str> = evidence.iter().map(|c| c.title.as_str()).collect();
+            args["rationale"] = json!(format!(
+                "Requested in chat: \"{request}\". Related: {}",
+                titles.join("; ")
+            ));
+        }
+        let cited: Vec<String> = evidence.iter().map(|c| c.source.clone()).collect();
         let call = ToolCall {
             id: "structured-1".into(),
             name: "propose_job".into(),
             arguments: args.to_string(),
         };
-        let out = tools::call(self, user, source, &call, &[]).await;
+        let mut out = tools::call(self, user, source, &call, &cited).await;
+        out.citations = evidence;
         let text = if out.error {
             format!("I chose {} but it was refused: {}", candidate.label(), out.result)
         } else {
@@ -143,5 +156,29 @@ impl Chat {
             text,
             outcome: Some((call, out)),
         })
+    }
+
+    /// The three chunks of the knowledge index closest to `request` about `service` (its docs,
+    /// and the cluster's past runs); none when the index is off or fails (logged).
+    async fn evidence(&self, request: &str, cluster: &str, service: &str) -> Vec<Citation> {
+        let Some(k) = &self.knowledge else {
+            return vec![];
+        };
+        let req = SearchRequest {
+            query: request.chars().take(500).collect(),
+            limit: 3,
+            mode: SearchMode::Hybrid,
+            filter: Filter {
+                service: Some(service.to_owned()),
+                ..Filter::all()
+            },
+        };
+        match k.search_in_cluster(&req, cluster).await {
+            Ok(hits) => hits.iter().map(|h| h.citation()).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "knowledge search for a structured proposal failed");
+                vec![]
+            }
+        }
     }
 }

@@ -10,6 +10,7 @@ use steward_llm::{PromptError, ToolCall, ToolDef};
 use super::Chat;
 use crate::inventory;
 use crate::jobs::{JobView, ProposeRequest};
+use crate::knowledge::{Citation, Filter, Kind, SearchMode, SearchRequest};
 
 /// What one tool call produced.
 #[derive(Debug)]
@@ -22,6 +23,8 @@ pub struct Outcome {
     pub proposal: Option<JobView>,
     /// The call failed (the model may correct it).
     pub error: bool,
+    /// The knowledge chunks the result quoted, cited by the reply and any proposal.
+    pub citations: Vec<Citation>,
 }
 
 impl Outcome {
@@ -31,6 +34,7 @@ impl Outcome {
             source: source.into(),
             proposal: None,
             error: false,
+            citations: vec![],
         }
     }
 
@@ -40,6 +44,7 @@ impl Outcome {
             source: source.into(),
             proposal: None,
             error: true,
+            citations: vec![],
         }
     }
 }
@@ -105,8 +110,21 @@ pub fn definitions(state: &Chat, clusters: &[inventory::ClusterView]) -> Result<
         ),
         ("propose_job", propose_schema(state, clusters)),
     ];
+    let search = state.knowledge.is_some().then(|| {
+        (
+            "search_knowledge",
+            json!({"type": "object", "properties": {
+                "query": {"type": "string", "maxLength": crate::knowledge::MAX_QUERY_BYTES},
+                "cluster": cluster_arg,
+                "service": {"type": "string"},
+                "kind": {"type": "string", "enum": ["doc", "job_log", "incident"]},
+                "limit": {"type": "integer", "minimum": 1, "maximum": MAX_SEARCH_HITS}
+            }, "required": ["query"], "additionalProperties": false}),
+        )
+    });
     tools
         .into_iter()
+        .chain(search)
         .map(|(name, parameters)| {
             Ok(ToolDef {
                 name: name.into(),
@@ -146,6 +164,19 @@ struct DocsArgs {
     cluster: String,
     service: String,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchArgs {
+    query: String,
+    cluster: Option<String>,
+    service: Option<String>,
+    kind: Option<Kind>,
+    limit: Option<usize>,
+}
+
+/// Most chunks one `search_knowledge` call quotes back.
+const MAX_SEARCH_HITS: usize = 10;
 
 /// Longest document text quoted back to the model, in bytes.
 const MAX_DOC_BYTES: usize = 8000;
@@ -265,6 +296,41 @@ pub async fn call(state: &Chat, actor: &str, source: &str, tc: &ToolCall, cited:
             };
             Outcome::ok(source, json!({"service": service.name, "documents": docs}))
         }
+        "search_knowledge" => {
+            let args: SearchArgs = match parse(tc) {
+                Ok(a) => a,
+                Err(e) => return Outcome::err("tool:search_knowledge", e),
+            };
+            let Some(knowledge) = &state.knowledge else {
+                return Outcome::err("tool:search_knowledge", "the knowledge index is off");
+            };
+            let req = SearchRequest {
+                query: args.query,
+                limit: args.limit.unwrap_or(5).clamp(1, MAX_SEARCH_HITS),
+                mode: SearchMode::Hybrid,
+                filter: Filter {
+                    kinds: args.kind.into_iter().collect(),
+                    service: args.service,
+                    ..Filter::all()
+                },
+            };
+            let hits = match &args.cluster {
+                Some(c) => knowledge.search_in_cluster(&req, c).await,
+                None => knowledge.search(&req).await,
+            };
+            match hits {
+                Ok(hits) => {
+                    let quoted: Vec<Value> = hits
+                        .iter()
+                        .map(|h| json!({"source": h.source, "title": h.title, "kind": h.kind, "host": h.host, "time": h.time, "untrusted_text": h.text}))
+                        .collect();
+                    let mut out = Outcome::ok("knowledge", json!({"query": req.query, "hits": quoted}));
+                    out.citations = hits.iter().map(|h| h.citation()).collect();
+                    out
+                }
+                Err(e) => Outcome::err("tool:search_knowledge", e.to_string()),
+            }
+        }
         "propose_job" => {
             let args: ProposeArgs = match parse(tc) {
                 Ok(a) => a,
@@ -289,6 +355,7 @@ pub async fn call(state: &Chat, actor: &str, source: &str, tc: &ToolCall, cited:
                         source: format!("job:{}", job.id),
                         proposal: Some(job),
                         error: false,
+                        citations: vec![],
                     }
                 }
                 Err(e) => Outcome::err("tool:propose_job", format!("not proposed: {e}")),

@@ -93,7 +93,8 @@ pub enum AuditCmd {
     Verify,
 }
 
-fn print(v: &Value) -> anyhow::Result<()> {
+/// Prints `v` as pretty JSON (`--json`).
+pub(crate) fn print(v: &Value) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
@@ -363,7 +364,7 @@ pub async fn audit(client: &Client, cmd: AuditCmd, json_out: bool) -> anyhow::Re
     }
 }
 
-fn urlencode(v: &str) -> String {
+pub(crate) fn urlencode(v: &str) -> String {
     v.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => (b as char).to_string(),

@@ -71,9 +71,13 @@ impl Client {
         Ok(self.send(self.req(reqwest::Method::GET, path)).await?.text().await?)
     }
 
-    /// DELETE, return JSON.
+    /// DELETE, return JSON (null for an empty 204 answer).
     pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
-        Ok(self.send(self.req(reqwest::Method::DELETE, path)).await?.json().await?)
+        let body = self.send(self.req(reqwest::Method::DELETE, path)).await?.text().await?;
+        if body.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        Ok(serde_json::from_str(&body)?)
     }
 
     /// POST JSON, return JSON.

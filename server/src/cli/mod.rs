@@ -3,6 +3,7 @@ pub mod admin;
 pub mod chat;
 mod client;
 pub mod jobs;
+pub mod knowledge;
 pub mod session;
 
 use clap::Subcommand;
@@ -26,6 +27,11 @@ pub enum ClustersCmd {
         /// The JSON file.
         #[arg(long)]
         file: std::path::PathBuf,
+    },
+    /// Delete a cluster (admin): its hosts leave it, its job logs leave the knowledge index.
+    Delete {
+        /// Name or id.
+        cluster: String,
     },
 }
 
@@ -137,6 +143,11 @@ pub async fn clusters(client: &Client, cmd: ClustersCmd, json: bool) -> anyhow::
             let body: serde_json::Value =
                 serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             client.post("/api/v1/clusters", &body).await?
+        }
+        ClustersCmd::Delete { cluster } => {
+            client.delete(&format!("/api/v1/clusters/{cluster}")).await?;
+            println!("Deleted cluster {cluster}.");
+            return Ok(());
         }
     };
     if json {

@@ -574,3 +574,56 @@ pub async fn cluster_names(db: &DatabaseConnection) -> Result<BTreeMap<i64, Stri
         .map(|c| (c.id, c.name))
         .collect())
 }
+
+/// Deletes cluster `key` (id or name) as `actor`: its hosts stay known but leave it (their
+/// component placements go), its finished jobs stay in the history. Refused while one of its
+/// jobs is proposed, approved or running: decide or cancel those first. Returns its name.
+pub async fn delete_cluster(store: &crate::db::Store, key: &str, actor: &str) -> Result<String, InventoryError> {
+    use crate::db::entities::job;
+    use crate::jobs::JobState;
+    let c = cluster_view(&store.conn, key, None).await?;
+    let txn = store.begin_write().await?;
+    let active: Vec<i64> = job::Entity::find()
+        .filter(job::Column::ClusterId.eq(c.id))
+        .all(&*txn)
+        .await?
+        .into_iter()
+        .filter(|j| JobState::parse(&j.state).is_some_and(|s| !s.is_final()))
+        .map(|j| j.id)
+        .collect();
+    if !active.is_empty() {
+        return Err(InventoryError::Conflict(format!(
+            "cluster {} has jobs that are not finished ({}); reject, cancel or wait for them first",
+            c.name,
+            active
+                .iter()
+                .map(|id| format!("job {id}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let hosts: Vec<i64> = c.hosts.iter().map(|h| h.id).collect();
+    host_component::Entity::delete_many()
+        .filter(host_component::Column::HostId.is_in(hosts.clone()))
+        .exec(&*txn)
+        .await?;
+    host::Entity::update_many()
+        .col_expr(
+            host::Column::ClusterId,
+            sea_orm::sea_query::Expr::value(Option::<i64>::None),
+        )
+        .filter(host::Column::Id.is_in(hosts))
+        .exec(&*txn)
+        .await?;
+    cluster::Entity::delete_by_id(c.id).exec(&*txn).await?;
+    crate::audit::record(
+        &*txn,
+        actor,
+        "cluster.deleted",
+        &format!("cluster:{}", c.name),
+        serde_json::json!({"id": c.id, "hosts": c.hosts.len()}),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(c.name)
+}

@@ -413,6 +413,11 @@ impl Jobs {
     }
 
     /// The event bus, for followers.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The event bus jobs publish on.
     pub fn bus(&self) -> &Bus {
         &self.bus
     }

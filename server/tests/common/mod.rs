@@ -173,6 +173,8 @@ pub struct Server {
     pub token: String,
     /// A second person's (role approver) session, made on first use.
     pub approver: tokio::sync::OnceCell<String>,
+    /// The extra environment it was started with, kept for `restart`.
+    pub env: Vec<(String, String)>,
 }
 
 /// Starts `steward serve` on `http`/`grpc` (port 0 for any) and waits until it listens.
@@ -204,6 +206,12 @@ pub fn start_server_with(
         .env("RUST_LOG", "info,sqlx=warn")
         // Tests that chat set a provider themselves; the rest need no model.
         .env("STEWARD_LLM_PROVIDER", "none")
+        // Tests of the knowledge index turn it on; embedding the docs costs CPU the rest need.
+        .env("STEWARD_EMBEDDER", "none")
+        .env(
+            "STEWARD_EMBED_MODEL_DIR",
+            repo_root().join("data/models/all-minilm-l6-v2"),
+        )
         // Where `make test` fetched the local model (tests that choose `local` need it).
         .env(
             "STEWARD_LLM_MODEL_PATH",
@@ -263,6 +271,7 @@ pub fn start_server_with(
         client,
         token,
         approver: tokio::sync::OnceCell::new(),
+        env: extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
     }
 }
 
@@ -298,12 +307,13 @@ impl Server {
     /// Kills and starts again on the same ports and data.
     pub fn restart(&mut self) {
         self.proc.kill();
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let fresh = start_server(
             &self.data,
             &self.stacks,
             &self.http.to_string(),
             &self.grpc.to_string(),
-            &[],
+            &env,
         );
         *self = fresh;
     }
