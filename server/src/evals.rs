@@ -17,7 +17,7 @@ pub mod retrieval;
 
 /// `steward eval`: the planner's cases (`--cases`), or `steward eval retrieval`.
 #[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct EvalCommand {
     /// What else to evaluate.
     #[command(subcommand)]
@@ -46,8 +46,9 @@ pub async fn run_command(c: EvalCommand) -> anyhow::Result<()> {
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// JSONL cases: `{"request", "cluster", "expect": {service, component, command, hosts} | null}`.
+    /// Required unless a subcommand (`retrieval`) is given.
     #[arg(long)]
-    cases: PathBuf,
+    cases: Option<PathBuf>,
     /// The fixture world (TOML).
     #[arg(long, default_value = "llm/evals/fixture.toml")]
     fixture: PathBuf,
@@ -128,7 +129,10 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 
 /// Runs the cases and prints the scores.
 pub async fn run(a: EvalArgs) -> anyhow::Result<()> {
-    let cases = load_cases(&a.cases)?;
+    let Some(cases) = &a.cases else {
+        bail!("steward eval needs --cases FILE (the planner's cases), or a subcommand such as `retrieval`");
+    };
+    let cases = load_cases(cases)?;
     let fixture: Fixture = toml::from_str(
         &std::fs::read_to_string(&a.fixture).with_context(|| format!("cannot read {}", a.fixture.display()))?,
     )
