@@ -44,6 +44,14 @@ fn knowledge_stacks(dir: &Path) -> std::path::PathBuf {
     root
 }
 
+/// A server on [`knowledge_stacks`] with the index on, plus `extra` environment.
+fn knowledge_server(dir: &Path, extra: &[(&str, &str)]) -> Server {
+    let stacks = knowledge_stacks(dir);
+    let mut env = KNOWLEDGE_ON.to_vec();
+    env.extend_from_slice(extra);
+    start_server(&dir.join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &env)
+}
+
 /// Waits until the index has finished its startup indexing; returns its status.
 async fn wait_ready(server: &Server) -> Value {
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -182,14 +190,7 @@ async fn stack_docs_are_searchable_and_a_restart_embeds_nothing_unchanged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_jobs_log_is_found_by_a_paraphrased_question_and_clusters_stay_apart() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = knowledge_stacks(dir.path());
-    let server = start_server(
-        &dir.path().join("server"),
-        &stacks,
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-        KNOWLEDGE_ON,
-    );
+    let server = knowledge_server(dir.path(), &[]);
     server.cluster("east", &["h1"]).await;
     server.cluster("west", &["h2"]).await;
     let _agents = [
@@ -263,14 +264,7 @@ async fn a_failed_jobs_log_is_found_by_a_paraphrased_question_and_clusters_stay_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_or_missing_index_is_rebuilt_from_the_sources_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = knowledge_stacks(dir.path());
-    let mut server = start_server(
-        &dir.path().join("server"),
-        &stacks,
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-        KNOWLEDGE_ON,
-    );
+    let mut server = knowledge_server(dir.path(), &[]);
     server.cluster("east", &["h1"]).await;
     let _agent = start_agent(&server, "h1", &dir.path().join("agent-h1"));
     server.wait_online("h1").await;
@@ -327,15 +321,15 @@ async fn the_planner_searches_the_index_and_its_proposal_cites_the_chunks_it_rea
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeOpenAi::start().await;
     let url = fake.base_url();
-    let mut env = KNOWLEDGE_ON.to_vec();
-    env.extend_from_slice(&[
-        ("STEWARD_LLM_PROVIDER", "openai"),
-        ("STEWARD_LLM_BASE_URL", url.as_str()),
-        ("STEWARD_LLM_MODEL", "test-model"),
-        ("STEWARD_LLM_API_KEY", "sk-test"),
-    ]);
-    let stacks = knowledge_stacks(dir.path());
-    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &env);
+    let server = knowledge_server(
+        dir.path(),
+        &[
+            ("STEWARD_LLM_PROVIDER", "openai"),
+            ("STEWARD_LLM_BASE_URL", url.as_str()),
+            ("STEWARD_LLM_MODEL", "test-model"),
+            ("STEWARD_LLM_API_KEY", "sk-test"),
+        ],
+    );
     server.cluster("east", &["h1"]).await;
     let _agent = start_agent(&server, "h1", &dir.path().join("agent-h1"));
     server.wait_online("h1").await;

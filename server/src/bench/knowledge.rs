@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Context;
 use clap::Args;
 use steward_llm::Embedder;
 
@@ -49,14 +48,8 @@ pub async fn run(a: KnowledgeArgs) -> anyhow::Result<()> {
 }
 
 async fn embedding(a: &KnowledgeArgs) -> anyhow::Result<()> {
-    let dir = a.model_dir.clone().unwrap_or_else(|| {
-        std::env::var_os("STEWARD_EMBED_MODEL_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| steward_embed_local::model_dir_in(std::path::Path::new("data")))
-    });
     let started = Instant::now();
-    let embedder = steward_embed_local::LocalEmbedder::load(&dir)
-        .with_context(|| format!("cannot load the embedding model in {}", dir.display()))?;
+    let embedder = crate::knowledge::load_checkout_embedder(a.model_dir.clone())?;
     let load = started.elapsed().as_secs_f64();
     let catalog = crate::server::load_catalog(None)?;
     let sections: Vec<String> = catalog

@@ -119,6 +119,37 @@ async fn emit(events: &Option<mpsc::Sender<ChatEvent>>, ev: ChatEvent) {
     }
 }
 
+/// Records the chunks a tool outcome quoted: their ids in `sources`, the chunks in
+/// `citations`, each once (a failed call quotes none).
+fn cite(
+    quoted: &[crate::knowledge::Citation],
+    sources: &mut Vec<String>,
+    citations: &mut Vec<crate::knowledge::Citation>,
+) {
+    for c in quoted {
+        if !sources.contains(&c.source) {
+            sources.push(c.source.clone());
+        }
+        if !citations.contains(c) {
+            citations.push(c.clone());
+        }
+    }
+}
+
+/// Sends a proposal a tool made to a streaming client and keeps it for the reply.
+async fn take_proposal(events: &Option<mpsc::Sender<ChatEvent>>, job: Option<JobView>, proposals: &mut Vec<JobView>) {
+    if let Some(job) = job {
+        emit(
+            events,
+            ChatEvent::Proposal {
+                job: Box::new(job.clone()),
+            },
+        )
+        .await;
+        proposals.push(job);
+    }
+}
+
 /// The assistant's answer to one message.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Reply {
@@ -350,20 +381,8 @@ impl Chat {
             let d = self.structured_turn(user, source, text, &clusters).await?;
             if let Some((call, out)) = d.outcome {
                 traces.push(ToolTrace::of(&call, &out));
-                if !out.error {
-                    sources.extend(out.citations.iter().map(|c| c.source.clone()));
-                    citations.extend(out.citations.iter().cloned());
-                }
-                if let Some(job) = out.proposal {
-                    emit(
-                        &events,
-                        ChatEvent::Proposal {
-                            job: Box::new(job.clone()),
-                        },
-                    )
-                    .await;
-                    proposals.push(job);
-                }
+                cite(&out.citations, &mut sources, &mut citations);
+                take_proposal(&events, out.proposal, &mut proposals).await;
             }
             emit(&events, ChatEvent::Token { text: d.text.clone() }).await;
             final_text = d.text;
@@ -420,28 +439,11 @@ impl Chat {
                     traces.push(ToolTrace::of(call, &out));
                     if out.error {
                         last_error = Some(out.result.clone());
-                    } else {
-                        for c in std::iter::once(&out.source).chain(out.citations.iter().map(|c| &c.source)) {
-                            if !sources.contains(c) {
-                                sources.push(c.clone());
-                            }
-                        }
+                    } else if !sources.contains(&out.source) {
+                        sources.push(out.source.clone());
                     }
-                    for c in &out.citations {
-                        if !citations.contains(c) {
-                            citations.push(c.clone());
-                        }
-                    }
-                    if let Some(job) = out.proposal {
-                        emit(
-                            &events,
-                            ChatEvent::Proposal {
-                                job: Box::new(job.clone()),
-                            },
-                        )
-                        .await;
-                        proposals.push(job);
-                    }
+                    cite(&out.citations, &mut sources, &mut citations);
+                    take_proposal(&events, out.proposal, &mut proposals).await;
                     let quoted = self.prompts.render(
                         "tool_result.tera",
                         &json!({"name": call.name, "source": out.source, "body": out.result}),

@@ -143,7 +143,9 @@ impl Chat {
             arguments: args.to_string(),
         };
         let mut out = tools::call(self, user, source, &call, &cited).await;
-        out.citations = evidence;
+        if !out.error {
+            out.citations = evidence;
+        }
         let text = if out.error {
             format!("I chose {} but it was refused: {}", candidate.label(), out.result)
         } else {
@@ -174,7 +176,14 @@ impl Chat {
             },
         };
         match k.search_in_cluster(&req, cluster).await {
-            Ok(hits) => hits.iter().map(|h| h.citation()).collect(),
+            // Several chunks of one source cite it once.
+            Ok(hits) => {
+                let mut seen = std::collections::BTreeSet::new();
+                hits.iter()
+                    .filter(|h| seen.insert(h.source.clone()))
+                    .map(|h| h.citation())
+                    .collect()
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "knowledge search for a structured proposal failed");
                 vec![]

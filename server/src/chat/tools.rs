@@ -10,6 +10,7 @@ use steward_llm::{PromptError, ToolCall, ToolDef};
 use super::Chat;
 use crate::inventory;
 use crate::jobs::{JobView, ProposeRequest};
+use crate::knowledge::chunk::truncate;
 use crate::knowledge::{Citation, Filter, Kind, SearchMode, SearchRequest};
 
 /// What one tool call produced.
@@ -399,16 +400,4 @@ pub async fn task_tails(state: &Chat, job: &JobView, n: usize) -> Result<Vec<Tas
         }
     }
     Ok(out)
-}
-
-/// The first `max` bytes of `text`, cut at a character boundary.
-fn truncate(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }

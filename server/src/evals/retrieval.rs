@@ -102,13 +102,7 @@ pub async fn run(args: RetrievalArgs) -> anyhow::Result<Report> {
     )
     .with_context(|| format!("{} is not a list of logs", args.logs.display()))?;
     let catalog = crate::server::load_catalog(args.stacks_dir.as_deref())?;
-    let model_dir = args.model_dir.clone().unwrap_or_else(|| {
-        std::env::var_os("STEWARD_EMBED_MODEL_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| steward_embed_local::model_dir_in(std::path::Path::new("data")))
-    });
-    let embedder = steward_embed_local::LocalEmbedder::load(&model_dir)
-        .with_context(|| format!("cannot load the embedding model in {}", model_dir.display()))?;
+    let embedder = crate::knowledge::load_checkout_embedder(args.model_dir.clone())?;
     let dir = tempfile::tempdir()?;
     let store = steward_vector::EdgeStore::open(dir.path().join("index"), steward_embed_local::DIMENSION).await?;
     let knowledge = Knowledge::new(Arc::new(store), Arc::new(embedder), "embedded");

@@ -125,12 +125,9 @@ pub fn split(text: &str, max: usize) -> Vec<String> {
         for line in paragraph.lines() {
             let mut rest = line;
             while rest.len() > max {
-                let mut cut = max;
-                while !rest.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                push(&rest[..cut], &mut current, &mut out);
-                rest = &rest[cut..];
+                let head = truncate(rest, max);
+                push(head, &mut current, &mut out);
+                rest = &rest[head.len()..];
             }
             push(rest, &mut current, &mut out);
         }
@@ -180,15 +177,8 @@ pub fn task_output(header: &str, lines: &[String]) -> Vec<String> {
 }
 
 /// `s` cut to at most `max` bytes at a character boundary.
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut cut = max;
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    &s[..cut]
+pub fn truncate(s: &str, max: usize) -> &str {
+    &s[..s.floor_char_boundary(max)]
 }
 
 #[cfg(test)]
