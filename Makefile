@@ -33,6 +33,7 @@ fmt:
 bench: release
 	$(STEWARD) bench dispatch --agents 100 --jobs 40
 	$(STEWARD) bench dispatch --idle-agents 1000
+	$(STEWARD) bench telemetry --agents 100 --series 500
 
 clean:
 	rm -rf data

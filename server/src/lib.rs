@@ -17,4 +17,5 @@ pub mod jobs;
 pub mod metrics;
 pub mod server;
 pub mod stacks;
+pub mod telemetry;
 pub mod tls;

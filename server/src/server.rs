@@ -19,6 +19,7 @@ use crate::inventory::{self, Presence};
 use crate::jobs::engine::{Engine, EngineConfig};
 use crate::jobs::{ApprovalPolicy, Jobs};
 use crate::stacks::{self, Catalog};
+use crate::telemetry::{Remediation, Telemetry};
 use crate::tls::ServerTls;
 
 /// A running server.
@@ -153,7 +154,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         store.clone(),
         catalog.clone(),
         engine.clone(),
-        bus,
+        bus.clone(),
         Duration::from_secs(config.proposal_ttl_secs),
     )
     .with_approval_policy(ApprovalPolicy {
@@ -182,6 +183,18 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         }
         None => None,
     };
+    let remediation = Remediation {
+        store: store.clone(),
+        bus: bus.clone(),
+        jobs: jobs.clone(),
+        chat: chat.clone(),
+        permits: Arc::new(tokio::sync::Semaphore::new(
+            crate::telemetry::remediation::CONCURRENT_REQUESTS,
+        )),
+    };
+    let telemetry = Telemetry::start(store.clone(), bus, Some(remediation), config.telemetry.clone())
+        .await
+        .context("cannot start telemetry")?;
     let state = AppState {
         store: store.clone(),
         catalog,
@@ -189,6 +202,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         presence: presence.clone(),
         chat,
         auth: auth.clone(),
+        telemetry: telemetry.clone(),
     };
 
     let (shutdown, _) = watch::channel(false);
@@ -217,6 +231,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let service = AgentService::new(
         store,
         engine,
+        telemetry,
         presence,
         auth,
         SessionConfig {

@@ -13,6 +13,7 @@ mod extract;
 mod inventory;
 mod jobs;
 mod stacks;
+mod telemetry;
 mod users;
 
 use std::sync::Arc;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub chat: Option<crate::chat::Chat>,
     /// Users, tokens, enrollment, abuse limits.
     pub auth: crate::auth::Auth,
+    /// Metrics, incidents, remediation.
+    pub telemetry: crate::telemetry::Telemetry,
 }
 
 #[derive(OpenApi)]
@@ -86,6 +89,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(inventory::get_cluster))
         .routes(routes!(inventory::list_hosts))
         .routes(routes!(inventory::get_host))
+        .routes(routes!(telemetry::host_metrics))
+        .routes(routes!(telemetry::list_incidents))
+        .routes(routes!(telemetry::get_incident))
+        .routes(routes!(telemetry::host_exposition))
         .routes(routes!(stacks::list_stacks))
         .routes(routes!(chat::create_conversation))
         .routes(routes!(chat::list_messages, chat::send_message))

@@ -1,20 +1,25 @@
 //! `steward bench …`: system-level benchmarks that print numbers.
 mod dispatch;
+mod telemetry;
 
 use clap::Subcommand;
 
 pub use dispatch::DispatchArgs;
+pub use telemetry::TelemetryArgs;
 
 /// Benchmarks.
 #[derive(Debug, Subcommand)]
 pub enum BenchCmd {
     /// Approve → task-started latency and task throughput with simulated agents.
     Dispatch(DispatchArgs),
+    /// Metric samples stored per second from simulated agents.
+    Telemetry(TelemetryArgs),
 }
 
 /// Runs a benchmark.
 pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Dispatch(a) => dispatch::run(a).await,
+        BenchCmd::Telemetry(a) => telemetry::run(a).await,
     }
 }

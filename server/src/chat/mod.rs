@@ -189,6 +189,11 @@ impl Chat {
         self
     }
 
+    /// Whether turns go through the structured planner (no tool calls).
+    pub fn is_structured(&self) -> bool {
+        self.structured
+    }
+
     /// The model's name.
     pub fn model_name(&self) -> String {
         self.model.name()
@@ -296,6 +301,20 @@ impl Chat {
         text: &str,
         events: Option<mpsc::Sender<ChatEvent>>,
     ) -> Result<Reply, ChatError> {
+        self.send_citing(id, user, source, text, events, vec![]).await
+    }
+
+    /// [`Chat::send`] for a request that already draws on `cited` (an incident's id, the docs
+    /// and logs quoted in it): a proposal made in this turn records them among its sources.
+    pub async fn send_citing(
+        &self,
+        id: i64,
+        user: &str,
+        source: &str,
+        text: &str,
+        events: Option<mpsc::Sender<ChatEvent>>,
+        cited: Vec<String>,
+    ) -> Result<Reply, ChatError> {
         let text = text.trim();
         if text.is_empty() {
             return Err(ChatError::Invalid("the message is empty".into()));
@@ -331,11 +350,11 @@ impl Chat {
 
         let mut proposals: Vec<JobView> = vec![];
         let mut traces = vec![];
-        let mut sources = vec![];
+        let mut sources = cited;
         let mut final_text = String::new();
         let mut last_error = None;
         if self.structured {
-            let d = self.structured_turn(user, source, text, &clusters).await?;
+            let d = self.structured_turn(user, source, text, &clusters, &sources).await?;
             if let Some((call, out)) = d.outcome {
                 traces.push(ToolTrace::of(&call, &out));
                 if let Some(job) = out.proposal {

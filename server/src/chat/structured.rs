@@ -63,6 +63,7 @@ impl Chat {
         source: &str,
         text: &str,
         clusters: &[ClusterView],
+        cited: &[String],
     ) -> Result<Decision, ChatError> {
         let refuse = |why: String| {
             Ok(Decision {
@@ -130,7 +131,7 @@ impl Chat {
             name: "propose_job".into(),
             arguments: args.to_string(),
         };
-        let out = tools::call(self, user, source, &call, &[]).await;
+        let out = tools::call(self, user, source, &call, cited).await;
         let text = if out.error {
             format!("I chose {} but it was refused: {}", candidate.label(), out.result)
         } else {

@@ -297,13 +297,18 @@ pub fn login(scheme: &str, http: SocketAddr, username: &str, password: &str) -> 
 impl Server {
     /// Kills and starts again on the same ports and data.
     pub fn restart(&mut self) {
+        self.restart_with(&[]);
+    }
+
+    /// Kills and starts again on the same ports and data, with `extra_env`.
+    pub fn restart_with(&mut self, extra_env: &[(&str, &str)]) {
         self.proc.kill();
         let fresh = start_server(
             &self.data,
             &self.stacks,
             &self.http.to_string(),
             &self.grpc.to_string(),
-            &[],
+            extra_env,
         );
         *self = fresh;
     }

@@ -1,0 +1,298 @@
+//! Samples in the database: series, raw samples, and the 1-minute and 1-hour rollups.
+//!
+//! Raw samples are keyed by (series, time) and inserted with `ON CONFLICT DO NOTHING`, so a
+//! batch an agent sends twice is stored once. Sample rows are written as literal numbers in
+//! multi-row INSERTs (only integers and finite floats, never text), which is what makes
+//! 100,000 samples a second possible on SQLite; series names and labels, which are text, go
+//! through bound parameters.
+
+use std::collections::HashMap;
+
+use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
+use sea_orm::{ConnectionTrait, DbErr, Statement};
+
+use super::{ingest::Sample, SeriesKey};
+use crate::db::Store;
+
+/// Sample rows per INSERT statement.
+const ROWS_PER_STATEMENT: usize = 2000;
+
+/// A rollup tier: its step in seconds.
+pub const MINUTE: i64 = 60;
+/// The hourly tier.
+pub const HOUR: i64 = 3600;
+
+/// Series ids by (host, name, labels as canonical JSON), cached after first use.
+#[derive(Default)]
+pub struct SeriesIds {
+    ids: HashMap<(i64, String, String), i64>,
+}
+
+impl SeriesIds {
+    /// The ids of every series in `batches`, creating the missing ones inside `txn`.
+    async fn resolve(&mut self, txn: &impl ConnectionTrait, batches: &[(i64, Vec<Sample>)]) -> Result<(), DbErr> {
+        let mut missing: Vec<(i64, String, String)> = vec![];
+        for (host, samples) in batches {
+            for s in samples {
+                let k = (*host, s.key.name.clone(), s.key.labels_json());
+                if !self.ids.contains_key(&k) && !missing.contains(&k) {
+                    missing.push(k);
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let backend = txn.get_database_backend();
+        for chunk in missing.chunks(500) {
+            let mut q = Query::insert();
+            q.into_table(Alias::new("metric_series"))
+                .columns([Alias::new("host_id"), Alias::new("name"), Alias::new("labels")])
+                .on_conflict(OnConflict::new().do_nothing().to_owned());
+            for (h, n, l) in chunk {
+                q.values_panic([(*h).into(), n.clone().into(), l.clone().into()]);
+            }
+            txn.execute(backend.build(&q)).await?;
+        }
+        let mut hosts: Vec<i64> = missing.iter().map(|m| m.0).collect();
+        hosts.sort_unstable();
+        hosts.dedup();
+        let q = Query::select()
+            .columns([
+                Alias::new("id"),
+                Alias::new("host_id"),
+                Alias::new("name"),
+                Alias::new("labels"),
+            ])
+            .from(Alias::new("metric_series"))
+            .and_where(Expr::col(Alias::new("host_id")).is_in(hosts))
+            .to_owned();
+        for row in txn.query_all(backend.build(&q)).await? {
+            let id: i64 = row.try_get("", "id")?;
+            let key = (
+                row.try_get("", "host_id")?,
+                row.try_get("", "name")?,
+                row.try_get("", "labels")?,
+            );
+            self.ids.insert(key, id);
+        }
+        Ok(())
+    }
+
+    fn get(&self, host: i64, key: &SeriesKey) -> Option<i64> {
+        self.ids.get(&(host, key.name.clone(), key.labels_json())).copied()
+    }
+}
+
+/// Stores every sample of `batches` in one transaction; returns how many were new.
+pub async fn write(store: &Store, series: &mut SeriesIds, batches: &[(i64, Vec<Sample>)]) -> Result<u64, DbErr> {
+    let txn = store.begin_write().await?;
+    series.resolve(&*txn, batches).await?;
+    let backend = txn.get_database_backend();
+    let mut rows: Vec<String> = Vec::with_capacity(ROWS_PER_STATEMENT);
+    let mut inserted = 0;
+    for (host, samples) in batches {
+        for s in samples {
+            let Some(id) = series.get(*host, &s.key) else { continue };
+            // Only integers and finite floats reach this text (ingest refused the rest).
+            rows.push(format!("({id},{},{:?})", s.at_ms, s.value));
+            if rows.len() == ROWS_PER_STATEMENT {
+                inserted += insert_rows(&*txn, backend, &mut rows).await?;
+            }
+        }
+    }
+    inserted += insert_rows(&*txn, backend, &mut rows).await?;
+    txn.commit().await?;
+    Ok(inserted)
+}
+
+async fn insert_rows(
+    txn: &impl ConnectionTrait,
+    backend: sea_orm::DbBackend,
+    rows: &mut Vec<String>,
+) -> Result<u64, DbErr> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "INSERT INTO metric_samples (series_id, at_ms, value) VALUES {} ON CONFLICT DO NOTHING",
+        rows.join(",")
+    );
+    rows.clear();
+    Ok(txn.execute(Statement::from_string(backend, sql)).await?.rows_affected())
+}
+
+/// Which data a range query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// Raw samples.
+    Raw,
+    /// Rollups of this many seconds.
+    Rollup(i64),
+}
+
+/// One series' points in a range: `[at_ms, value]`, and for rollups also min and max.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct SeriesPoints {
+    /// Metric name.
+    pub name: String,
+    /// Labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `[at_ms, value]` (the average for rollups), oldest first.
+    #[schema(value_type = Vec<Vec<f64>>)]
+    pub points: Vec<(i64, f64)>,
+    /// For rollups: `[at_ms, min, max]` of each point.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Vec<f64>>)]
+    pub range: Vec<(i64, f64, f64)>,
+}
+
+/// The series of `name` on `host_id` in `[from_ms, to_ms)`, at most `limit` points in all.
+pub async fn range(
+    db: &impl ConnectionTrait,
+    host_id: i64,
+    name: &str,
+    from_ms: i64,
+    to_ms: i64,
+    tier: Tier,
+    limit: u64,
+) -> Result<(Vec<SeriesPoints>, bool), DbErr> {
+    let backend = db.get_database_backend();
+    let q = Query::select()
+        .columns([Alias::new("id"), Alias::new("labels")])
+        .from(Alias::new("metric_series"))
+        .and_where(Expr::col(Alias::new("host_id")).eq(host_id))
+        .and_where(Expr::col(Alias::new("name")).eq(name))
+        .to_owned();
+    let mut series: HashMap<i64, SeriesPoints> = HashMap::new();
+    for row in db.query_all(backend.build(&q)).await? {
+        let id: i64 = row.try_get("", "id")?;
+        let labels: String = row.try_get("", "labels")?;
+        series.insert(
+            id,
+            SeriesPoints {
+                name: name.to_owned(),
+                labels: serde_json::from_str(&labels).unwrap_or_default(),
+                points: vec![],
+                range: vec![],
+            },
+        );
+    }
+    if series.is_empty() {
+        return Ok((vec![], false));
+    }
+    let ids: Vec<String> = series.keys().map(i64::to_string).collect();
+    let ids = ids.join(",");
+    let sql = match tier {
+        Tier::Raw => format!(
+            "SELECT series_id, at_ms, value, value AS lo, value AS hi FROM metric_samples \
+             WHERE series_id IN ({ids}) AND at_ms >= {from_ms} AND at_ms < {to_ms} ORDER BY at_ms LIMIT {}",
+            limit + 1
+        ),
+        Tier::Rollup(step) => format!(
+            "SELECT series_id, at_ms, avg AS value, min AS lo, max AS hi FROM metric_rollups \
+             WHERE step_secs = {step} AND series_id IN ({ids}) AND at_ms >= {from_ms} AND at_ms < {to_ms} ORDER BY at_ms LIMIT {}",
+            limit + 1
+        ),
+    };
+    let rows = db.query_all(Statement::from_string(backend, sql)).await?;
+    let truncated = rows.len() as u64 > limit;
+    for row in rows.into_iter().take(limit as usize) {
+        let id: i64 = row.try_get("", "series_id")?;
+        let at: i64 = row.try_get("", "at_ms")?;
+        let v: f64 = row.try_get("", "value")?;
+        if let Some(s) = series.get_mut(&id) {
+            s.points.push((at, v));
+            if tier != Tier::Raw {
+                s.range.push((at, row.try_get("", "lo")?, row.try_get("", "hi")?));
+            }
+        }
+    }
+    let mut out: Vec<SeriesPoints> = series.into_values().collect();
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok((out, truncated))
+}
+
+/// Computes the 1-minute rollups of every complete minute from `from_ms` up to `now_ms`, and
+/// the 1-hour rollups of the hours those minutes fall in (recomputed, so late samples count).
+pub async fn rollup(store: &Store, from_ms: i64, now_ms: i64) -> Result<(), DbErr> {
+    let m = MINUTE * 1000;
+    let h = HOUR * 1000;
+    let from_m = from_ms.div_euclid(m) * m;
+    let to_m = now_ms.div_euclid(m) * m;
+    if to_m <= from_m {
+        return Ok(());
+    }
+    let from_h = from_m.div_euclid(h) * h;
+    let txn = store.begin_write().await?;
+    let backend = txn.get_database_backend();
+    let minute = format!(
+        "INSERT INTO metric_rollups (series_id, step_secs, at_ms, min, max, avg, count) \
+         SELECT series_id, {MINUTE}, (at_ms / {m}) * {m}, MIN(value), MAX(value), AVG(value), COUNT(*) \
+         FROM metric_samples WHERE at_ms >= {from_m} AND at_ms < {to_m} GROUP BY series_id, (at_ms / {m}) * {m} \
+         ON CONFLICT (series_id, step_secs, at_ms) DO UPDATE SET min = excluded.min, max = excluded.max, \
+         avg = excluded.avg, count = excluded.count"
+    );
+    txn.execute(Statement::from_string(backend, minute)).await?;
+    let hour = format!(
+        "INSERT INTO metric_rollups (series_id, step_secs, at_ms, min, max, avg, count) \
+         SELECT series_id, {HOUR}, (at_ms / {h}) * {h}, MIN(min), MAX(max), SUM(avg * count) / SUM(count), SUM(count) \
+         FROM metric_rollups WHERE step_secs = {MINUTE} AND at_ms >= {from_h} AND at_ms < {to_m} \
+         GROUP BY series_id, (at_ms / {h}) * {h} \
+         ON CONFLICT (series_id, step_secs, at_ms) DO UPDATE SET min = excluded.min, max = excluded.max, \
+         avg = excluded.avg, count = excluded.count"
+    );
+    txn.execute(Statement::from_string(backend, hour)).await?;
+    txn.commit().await
+}
+
+/// How long each tier keeps its rows, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Raw samples.
+    pub raw_ms: i64,
+    /// 1-minute rollups.
+    pub minute_ms: i64,
+    /// 1-hour rollups.
+    pub hour_ms: i64,
+}
+
+/// Deletes what each tier no longer keeps at `now_ms`; raw samples not yet rolled up
+/// (at or after `rolled_up_to_ms`) stay whatever their age. Returns rows deleted per tier.
+pub async fn retain(store: &Store, r: Retention, now_ms: i64, rolled_up_to_ms: i64) -> Result<[u64; 3], DbErr> {
+    let txn = store.begin_write().await?;
+    let backend = txn.get_database_backend();
+    let raw_cut = (now_ms - r.raw_ms).min(rolled_up_to_ms);
+    let mut out = [0; 3];
+    for (i, sql) in [
+        format!("DELETE FROM metric_samples WHERE at_ms < {raw_cut}"),
+        format!(
+            "DELETE FROM metric_rollups WHERE step_secs = {MINUTE} AND at_ms < {}",
+            now_ms - r.minute_ms
+        ),
+        format!(
+            "DELETE FROM metric_rollups WHERE step_secs = {HOUR} AND at_ms < {}",
+            now_ms - r.hour_ms
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        out[i] = txn.execute(Statement::from_string(backend, sql)).await?.rows_affected();
+    }
+    txn.commit().await?;
+    Ok(out)
+}
+
+/// Where the 1-minute rollups end (the start of the minute after the last rolled-up one).
+pub async fn rolled_up_to(db: &impl ConnectionTrait) -> Result<Option<i64>, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = format!("SELECT MAX(at_ms) AS at FROM metric_rollups WHERE step_secs = {MINUTE}");
+    let row = db.query_one(Statement::from_string(backend, sql)).await?;
+    Ok(row
+        .and_then(|r| r.try_get::<Option<i64>>("", "at").ok().flatten())
+        .map(|at| at + MINUTE * 1000))
+}
+
+#[cfg(test)]
+mod tests;
