@@ -40,6 +40,7 @@ struct Totals {
     batches: AtomicU64,
     latencies_us: std::sync::Mutex<Vec<u64>>,
     measuring: AtomicBool,
+    done: AtomicBool,
 }
 
 fn batch(host: usize, series: usize, seq: u64, at_ms: i64) -> pb::MetricBatch {
@@ -145,12 +146,16 @@ pub async fn run(args: TelemetryArgs) -> anyhow::Result<()> {
         batches: AtomicU64::new(0),
         latencies_us: Default::default(),
         measuring: AtomicBool::new(false),
+        done: AtomicBool::new(false),
     });
     for host in 0..args.agents {
         let (grpc, a, t) = (server.grpc.clone(), args.clone(), totals.clone());
         tokio::spawn(async move {
-            if let Err(e) = sim_agent(grpc, host, a, t).await {
-                eprintln!("agent {host}: {e}");
+            if let Err(e) = sim_agent(grpc, host, a, t.clone()).await {
+                // Once measured, the server is stopped under the agents: that is no error.
+                if !t.done.load(Ordering::Relaxed) {
+                    eprintln!("agent {host}: {e}");
+                }
             }
         });
     }
@@ -160,6 +165,7 @@ pub async fn run(args: TelemetryArgs) -> anyhow::Result<()> {
     totals.measuring.store(true, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(args.secs)).await;
     totals.measuring.store(false, Ordering::Relaxed);
+    totals.done.store(true, Ordering::Relaxed);
     let elapsed = start.elapsed().as_secs_f64();
     let ticks = cpu_ticks(pid) - ticks0;
     // SAFETY: sysconf only reads a system setting.

@@ -25,6 +25,8 @@ const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
 pub struct Sample {
     /// The series it belongs to (without the host).
     pub key: SeriesKey,
+    /// The series as one string (`SeriesKey::id`), computed once: the writer's map key.
+    pub series: String,
     /// Milliseconds since the Unix epoch.
     pub at_ms: i64,
     /// A finite value.
@@ -69,11 +71,13 @@ pub fn validate(batch: pb::MetricBatch, now_ms: i64, oldest_ms: i64) -> Vec<Samp
         } else if s.at_ms < oldest_ms {
             "too_old"
         } else {
+            let key = SeriesKey {
+                name: s.name,
+                labels: s.labels.into_iter().collect::<BTreeMap<_, _>>(),
+            };
             out.push(Sample {
-                key: SeriesKey {
-                    name: s.name,
-                    labels: s.labels.into_iter().collect::<BTreeMap<_, _>>(),
-                },
+                series: key.id(),
+                key,
                 at_ms: s.at_ms,
                 value: s.value,
             });

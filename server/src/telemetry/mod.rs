@@ -39,7 +39,7 @@ pub use store::SeriesPoints;
 /// Samples stored per writer round at most.
 const MAX_ROUND: usize = 50_000;
 /// Batches waiting for the writer; sessions wait (and so do their agents) beyond this.
-const WRITE_QUEUE: usize = 1024;
+const WRITE_QUEUE: usize = 256;
 /// Points a range query returns at most.
 const MAX_POINTS: u64 = 20_000;
 
@@ -56,6 +56,16 @@ impl SeriesKey {
     /// The labels as canonical JSON (sorted keys): how the database knows the series.
     pub fn labels_json(&self) -> String {
         serde_json::to_string(&self.labels).unwrap_or_default()
+    }
+
+    /// Name and canonical labels in one string, unique per series: `name` + US + labels JSON.
+    pub fn id(&self) -> String {
+        let labels = self.labels_json();
+        let mut id = String::with_capacity(self.name.len() + 1 + labels.len());
+        id.push_str(&self.name);
+        id.push('\u{1f}');
+        id.push_str(&labels);
+        id
     }
 
     /// `disk_used_pct{mount="/var"}`: the signal an incident is about.
@@ -153,7 +163,8 @@ struct Inner {
     config: TelemetryConfig,
     store: Store,
     writes: mpsc::Sender<Write>,
-    latest: RwLock<HashMap<i64, HashMap<SeriesKey, Latest>>>,
+    /// Per host, per series id (`SeriesKey::id`).
+    latest: RwLock<HashMap<i64, HashMap<String, Latest>>>,
     /// The last drop count each host's agent reported.
     dropped: Mutex<HashMap<i64, u64>>,
     /// 1-minute rollups are complete before this time (ms).
@@ -424,16 +435,20 @@ async fn writer(
                     if s.at_ms < rolled_to {
                         inner.late_from.fetch_min(s.at_ms, Ordering::Relaxed);
                     }
-                    let newer = host.get(&s.key).is_none_or(|l| l.at_ms < s.at_ms);
-                    if newer {
-                        host.insert(
-                            s.key.clone(),
-                            Latest {
+                    match host.get_mut(&s.series) {
+                        Some(l) if l.at_ms < s.at_ms => {
+                            l.value = s.value;
+                            l.at_ms = s.at_ms;
+                        }
+                        Some(_) => {}
+                        None => {
+                            let l = Latest {
                                 key: s.key.clone(),
                                 value: s.value,
                                 at_ms: s.at_ms,
-                            },
-                        );
+                            };
+                            host.insert(s.series.clone(), l);
+                        }
                     }
                     if watched.contains(&s.key.name) {
                         observations.push((host_id, s.key, s.at_ms, s.value));

@@ -6,12 +6,12 @@
 //! 100,000 samples a second possible on SQLite; series names and labels, which are text, go
 //! through bound parameters.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DbErr, Statement};
 
-use super::{ingest::Sample, SeriesKey};
+use super::ingest::Sample;
 use crate::db::Store;
 
 /// Sample rows per INSERT statement.
@@ -22,21 +22,22 @@ pub const MINUTE: i64 = 60;
 /// The hourly tier.
 pub const HOUR: i64 = 3600;
 
-/// Series ids by (host, name, labels as canonical JSON), cached after first use.
+/// Series ids per host, by `SeriesKey::id`, cached after first use.
 #[derive(Default)]
 pub struct SeriesIds {
-    ids: HashMap<(i64, String, String), i64>,
+    ids: HashMap<i64, HashMap<String, i64>>,
 }
 
 impl SeriesIds {
     /// The ids of every series in `batches`, creating the missing ones inside `txn`.
     async fn resolve(&mut self, txn: &impl ConnectionTrait, batches: &[(i64, Vec<Sample>)]) -> Result<(), DbErr> {
-        let mut missing: Vec<(i64, String, String)> = vec![];
+        let mut seen: HashSet<(i64, &str)> = HashSet::new();
+        let mut missing: Vec<(i64, &Sample)> = vec![];
         for (host, samples) in batches {
+            let known = self.ids.get(host);
             for s in samples {
-                let k = (*host, s.key.name.clone(), s.key.labels_json());
-                if !self.ids.contains_key(&k) && !missing.contains(&k) {
-                    missing.push(k);
+                if known.is_none_or(|k| !k.contains_key(&s.series)) && seen.insert((*host, &s.series)) {
+                    missing.push((*host, s));
                 }
             }
         }
@@ -49,8 +50,8 @@ impl SeriesIds {
             q.into_table(Alias::new("metric_series"))
                 .columns([Alias::new("host_id"), Alias::new("name"), Alias::new("labels")])
                 .on_conflict(OnConflict::new().do_nothing().to_owned());
-            for (h, n, l) in chunk {
-                q.values_panic([(*h).into(), n.clone().into(), l.clone().into()]);
+            for (h, s) in chunk {
+                q.values_panic([(*h).into(), s.key.name.clone().into(), s.key.labels_json().into()]);
             }
             txn.execute(backend.build(&q)).await?;
         }
@@ -58,29 +59,22 @@ impl SeriesIds {
         hosts.sort_unstable();
         hosts.dedup();
         let q = Query::select()
-            .columns([
-                Alias::new("id"),
-                Alias::new("host_id"),
-                Alias::new("name"),
-                Alias::new("labels"),
-            ])
+            .columns([Alias::new("id"), Alias::new("host_id"), Alias::new("name"), Alias::new("labels")])
             .from(Alias::new("metric_series"))
             .and_where(Expr::col(Alias::new("host_id")).is_in(hosts))
             .to_owned();
         for row in txn.query_all(backend.build(&q)).await? {
             let id: i64 = row.try_get("", "id")?;
-            let key = (
-                row.try_get("", "host_id")?,
-                row.try_get("", "name")?,
-                row.try_get("", "labels")?,
-            );
-            self.ids.insert(key, id);
+            let host: i64 = row.try_get("", "host_id")?;
+            let name: String = row.try_get("", "name")?;
+            let labels: String = row.try_get("", "labels")?;
+            self.ids.entry(host).or_default().insert(format!("{name}\u{1f}{labels}"), id);
         }
         Ok(())
     }
 
-    fn get(&self, host: i64, key: &SeriesKey) -> Option<i64> {
-        self.ids.get(&(host, key.name.clone(), key.labels_json())).copied()
+    fn get(&self, host: i64, series: &str) -> Option<i64> {
+        self.ids.get(&host).and_then(|m| m.get(series)).copied()
     }
 }
 
@@ -93,7 +87,7 @@ pub async fn write(store: &Store, series: &mut SeriesIds, batches: &[(i64, Vec<S
     let mut inserted = 0;
     for (host, samples) in batches {
         for s in samples {
-            let Some(id) = series.get(*host, &s.key) else { continue };
+            let Some(id) = series.get(*host, &s.series) else { continue };
             // Only integers and finite floats reach this text (ingest refused the rest).
             rows.push(format!("({id},{},{:?})", s.at_ms, s.value));
             if rows.len() == ROWS_PER_STATEMENT {

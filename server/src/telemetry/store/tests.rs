@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::db;
+use crate::telemetry::SeriesKey;
 
 async fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -24,6 +25,7 @@ fn samples(k: &SeriesKey, points: &[(i64, f64)]) -> Vec<Sample> {
         .iter()
         .map(|(at_ms, value)| Sample {
             key: k.clone(),
+            series: k.id(),
             at_ms: *at_ms,
             value: *value,
         })
