@@ -393,3 +393,138 @@ async fn bad_metric_batches_are_counted_and_change_nothing() {
     let (s, _) = server.get("/api/v1/incidents?state=WHATEVER").await;
     assert_eq!(s, 400);
 }
+
+/// A session speaking the agent protocol directly, to send exactly the samples a test needs.
+async fn raw_agent(server: &Server, hostname: &str) -> tokio::sync::mpsc::Sender<steward_proto::v1::AgentMessage> {
+    use steward_proto::v1 as pb;
+    let mut client = pb::agent_service_client::AgentServiceClient::connect(format!("http://{}", server.grpc))
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tx.send(pb::AgentMessage {
+        msg: Some(pb::agent_message::Msg::Hello(pb::Hello {
+            hostname: hostname.into(),
+            agent_version: "test".into(),
+            facts: None,
+            tasks: vec![],
+        })),
+    })
+    .await
+    .unwrap();
+    let mut req = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    let mut inbound = client.session(req).await.unwrap().into_inner();
+    tokio::spawn(async move { while let Ok(Some(_)) = inbound.message().await {} });
+    tx
+}
+
+/// Sends `value` for `disk_used_pct{mount=/data}` now.
+async fn send_disk(tx: &tokio::sync::mpsc::Sender<steward_proto::v1::AgentMessage>, seq: u64, value: f64) {
+    use steward_proto::v1 as pb;
+    let sample = pb::MetricSample {
+        name: "disk_used_pct".into(),
+        labels: [("mount".to_string(), "/data".to_string())].into(),
+        value,
+        at_ms: chrono::Utc::now().timestamp_millis(),
+    };
+    let batch = pb::MetricBatch {
+        samples: vec![sample],
+        seq,
+        dropped: 0,
+    };
+    tx.send(pb::AgentMessage {
+        msg: Some(pb::agent_message::Msg::Metrics(batch)),
+    })
+    .await
+    .unwrap();
+}
+
+async fn synthetic_disk_testbed(dir: &Path, fake: &FakeOpenAi) -> Server {
+    let url = fake.base_url();
+    let server = start_server(
+        &dir.join("server"),
+        &test_stacks(dir),
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &[
+            ("STEWARD_LLM_PROVIDER", "openai"),
+            ("STEWARD_LLM_BASE_URL", url.as_str()),
+            ("STEWARD_LLM_MODEL", "test-model"),
+            ("STEWARD_LLM_API_KEY", "sk-test"),
+            ("STEWARD_DETECT_THRESHOLDS", "disk_used_pct{mount=/data}>90:85"),
+            ("STEWARD_DETECT_FOR_SECS", "0"),
+            ("STEWARD_DETECT_ZSCORE_METRICS", ""),
+            ("STEWARD_DETECT_FORECAST_METRICS", ""),
+        ],
+    );
+    server.cluster("test", &["h1"]).await;
+    server
+}
+
+#[tokio::test]
+async fn an_incident_the_planner_cannot_fix_says_why_and_proposes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeOpenAi::start().await;
+    let server = synthetic_disk_testbed(dir.path(), &fake).await;
+    fake.push(Reply::completion(
+        "No command of this catalog frees space on /data, so I propose nothing.",
+    ));
+    let tx = raw_agent(&server, "h1").await;
+    send_disk(&tx, 1, 97.0).await;
+    let list = wait_for(&server, "/api/v1/incidents", 20, |l| l[0]["remediation"].is_string()).await;
+    let incident = &list[0];
+    assert!(incident["job_id"].is_null(), "{incident:#}");
+    let why = incident["remediation"].as_str().unwrap();
+    assert!(
+        why.contains("frees space on /data") && why.contains("No job was proposed"),
+        "{why}"
+    );
+    let (_, jobs) = server.get("/api/v1/jobs").await;
+    assert_eq!(jobs.as_array().unwrap().len(), 0, "{jobs:#}");
+}
+
+#[tokio::test]
+async fn an_incident_keeps_one_proposal_even_when_the_model_makes_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeOpenAi::start().await;
+    let server = synthetic_disk_testbed(dir.path(), &fake).await;
+    let args = |lines: u32| {
+        json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "hosts": ["h1"],
+            "params": {"lines": lines}, "rationale": "incident"})
+        .to_string()
+    };
+    fake.push(Reply::tool_calls(&[
+        ("call_1", "propose_job", &args(1)),
+        ("call_2", "propose_job", &args(2)),
+    ]));
+    fake.push(Reply::completion("Proposed twice."));
+    let tx = raw_agent(&server, "h1").await;
+    send_disk(&tx, 1, 97.0).await;
+    let list = wait_for(&server, "/api/v1/incidents", 20, |l| l[0]["job_id"].is_i64()).await;
+    let kept = list[0]["job_id"].as_i64().unwrap();
+    // Still firing: more samples update the incident but ask for nothing more.
+    for seq in 2..6 {
+        send_disk(&tx, seq, 98.0 + seq as f64 / 10.0).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, all) = server.get("/api/v1/jobs").await;
+    let jobs = all.as_array().unwrap();
+    assert_eq!(jobs.len(), 2, "{all:#}");
+    let open: Vec<&Value> = jobs.iter().filter(|j| j["state"] == "PROPOSED").collect();
+    assert_eq!(open.len(), 1, "one open proposal: {all:#}");
+    assert_eq!(open[0]["id"], kept);
+    let other = jobs.iter().find(|j| j["id"] != kept).unwrap();
+    assert_eq!(other["state"], "REJECTED", "{other:#}");
+    assert_eq!(
+        fake.requests().len(),
+        2,
+        "one planner turn (two rounds) for the incident"
+    );
+    let (_, list) = server.get("/api/v1/incidents").await;
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "one incident for the signal: {list:#}"
+    );
+}

@@ -143,6 +143,18 @@ impl Remediation {
     }
 }
 
+/// The request the structured planner gets, which resolves names and aliases from plain
+/// words: the incident as an operator would say it ("on host web-2: disk /tmp is 96.0 % full
+/// (threshold 90 %); free disk space").
+pub fn structured_request(incident: &IncidentView) -> String {
+    let wish = if incident.metric.starts_with("disk") {
+        "; free disk space"
+    } else {
+        ""
+    };
+    format!("on host {}: {}{wish}", incident.host, incident.summary)
+}
+
 /// Context quoted into the request: the documents of the services on the host, and the end
 /// of the output of recent jobs' tasks on it.
 async fn context(

@@ -59,7 +59,12 @@ impl SeriesIds {
         hosts.sort_unstable();
         hosts.dedup();
         let q = Query::select()
-            .columns([Alias::new("id"), Alias::new("host_id"), Alias::new("name"), Alias::new("labels")])
+            .columns([
+                Alias::new("id"),
+                Alias::new("host_id"),
+                Alias::new("name"),
+                Alias::new("labels"),
+            ])
             .from(Alias::new("metric_series"))
             .and_where(Expr::col(Alias::new("host_id")).is_in(hosts))
             .to_owned();
@@ -68,7 +73,10 @@ impl SeriesIds {
             let host: i64 = row.try_get("", "host_id")?;
             let name: String = row.try_get("", "name")?;
             let labels: String = row.try_get("", "labels")?;
-            self.ids.entry(host).or_default().insert(format!("{name}\u{1f}{labels}"), id);
+            self.ids
+                .entry(host)
+                .or_default()
+                .insert(format!("{name}\u{1f}{labels}"), id);
         }
         Ok(())
     }
@@ -87,7 +95,9 @@ pub async fn write(store: &Store, series: &mut SeriesIds, batches: &[(i64, Vec<S
     let mut inserted = 0;
     for (host, samples) in batches {
         for s in samples {
-            let Some(id) = series.get(*host, &s.series) else { continue };
+            let Some(id) = series.get(*host, &s.series) else {
+                continue;
+            };
             // Only integers and finite floats reach this text (ingest refused the rest).
             rows.push(format!("({id},{},{:?})", s.at_ms, s.value));
             if rows.len() == ROWS_PER_STATEMENT {
