@@ -111,6 +111,7 @@ mod tests {
                 sample("1bad", &[], 1.0, now),
                 sample("has space", &[], 1.0, now),
                 sample("ok", &[("bad-key", "x")], 1.0, now),
+                sample("ok", &[("__name__", "x")], 1.0, now),
                 sample("ok", &[("k", &long)], 1.0, now),
                 sample("ok", &[("k", "line\nbreak")], 1.0, now),
                 sample("ok", &[], f64::NAN, now),
