@@ -59,9 +59,10 @@ pub fn validate(batch: pb::MetricBatch, now_ms: i64, oldest_ms: i64) -> Vec<Samp
         let reason = if !valid_name(&s.name) {
             "bad_name"
         } else if s.labels.len() > MAX_LABELS
-            || s.labels
-                .iter()
-                .any(|(k, v)| !valid_name(k) || v.len() > MAX_LABEL_VALUE || v.chars().any(char::is_control))
+            || s.labels.iter().any(|(k, v)| {
+                // `__…` label names are reserved in Prometheus, where these series are exposed.
+                !valid_name(k) || k.starts_with("__") || v.len() > MAX_LABEL_VALUE || v.chars().any(char::is_control)
+            })
         {
             "bad_labels"
         } else if !s.value.is_finite() {

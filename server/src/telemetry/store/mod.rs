@@ -1,10 +1,9 @@
 //! Samples in the database: series, raw samples, and the 1-minute and 1-hour rollups.
 //!
 //! Raw samples are keyed by (series, time) and inserted with `ON CONFLICT DO NOTHING`, so a
-//! batch an agent sends twice is stored once. Sample rows are written as literal numbers in
-//! multi-row INSERTs (only integers and finite floats, never text), which is what makes
-//! 100,000 samples a second possible on SQLite; series names and labels, which are text, go
-//! through bound parameters.
+//! batch an agent sends twice is stored once. Samples go in multi-row INSERTs of a few fixed
+//! sizes with bound values, so the driver's prepared-statement cache holds four statements,
+//! not one per batch. Rollups, retention and range queries are built from numbers only.
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,9 +12,6 @@ use sea_orm::{ConnectionTrait, DbErr, Statement};
 
 use super::ingest::Sample;
 use crate::db::Store;
-
-/// Sample rows per INSERT statement.
-const ROWS_PER_STATEMENT: usize = 2000;
 
 /// A rollup tier: its step in seconds.
 pub const MINUTE: i64 = 60;
@@ -91,39 +87,56 @@ pub async fn write(store: &Store, series: &mut SeriesIds, batches: &[(i64, Vec<S
     let txn = store.begin_write().await?;
     series.resolve(&*txn, batches).await?;
     let backend = txn.get_database_backend();
-    let mut rows: Vec<String> = Vec::with_capacity(ROWS_PER_STATEMENT);
+    let rows: Vec<(i64, i64, f64)> = batches
+        .iter()
+        .flat_map(|(host, samples)| {
+            samples
+                .iter()
+                .filter_map(|s| series.get(*host, &s.series).map(|id| (id, s.at_ms, s.value)))
+        })
+        .collect();
     let mut inserted = 0;
-    for (host, samples) in batches {
-        for s in samples {
-            let Some(id) = series.get(*host, &s.series) else {
-                continue;
-            };
-            // Only integers and finite floats reach this text (ingest refused the rest).
-            rows.push(format!("({id},{},{:?})", s.at_ms, s.value));
-            if rows.len() == ROWS_PER_STATEMENT {
-                inserted += insert_rows(&*txn, backend, &mut rows).await?;
-            }
-        }
+    let mut rest = &rows[..];
+    while !rest.is_empty() {
+        // Statements of a few fixed sizes, so the prepared-statement cache holds a handful of
+        // them rather than one per batch size.
+        let n = *SHAPES.iter().find(|n| **n <= rest.len()).unwrap_or(&1);
+        let (chunk, tail) = rest.split_at(n);
+        let values: Vec<sea_orm::Value> = chunk
+            .iter()
+            .flat_map(|(id, at, v)| [(*id).into(), (*at).into(), (*v).into()])
+            .collect();
+        let sql = insert_sql(backend, n);
+        inserted += txn
+            .execute(Statement::from_sql_and_values(backend, sql, values))
+            .await?
+            .rows_affected();
+        rest = tail;
     }
-    inserted += insert_rows(&*txn, backend, &mut rows).await?;
     txn.commit().await?;
     Ok(inserted)
 }
 
-async fn insert_rows(
-    txn: &impl ConnectionTrait,
-    backend: sea_orm::DbBackend,
-    rows: &mut Vec<String>,
-) -> Result<u64, DbErr> {
-    if rows.is_empty() {
-        return Ok(0);
+/// Rows per sample INSERT, largest first (at most 3 × 1000 bound values: under every
+/// backend's limit).
+const SHAPES: [usize; 4] = [1000, 100, 10, 1];
+
+/// `INSERT … VALUES (?, ?, ?), … ON CONFLICT DO NOTHING` for `rows` rows.
+fn insert_sql(backend: sea_orm::DbBackend, rows: usize) -> String {
+    let mut sql = String::from("INSERT INTO metric_samples (series_id, at_ms, value) VALUES ");
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        if backend == sea_orm::DbBackend::Postgres {
+            let i = r * 3;
+            sql.push_str(&format!("(${},${},${})", i + 1, i + 2, i + 3));
+        } else {
+            sql.push_str("(?,?,?)");
+        }
     }
-    let sql = format!(
-        "INSERT INTO metric_samples (series_id, at_ms, value) VALUES {} ON CONFLICT DO NOTHING",
-        rows.join(",")
-    );
-    rows.clear();
-    Ok(txn.execute(Statement::from_string(backend, sql)).await?.rows_affected())
+    sql.push_str(" ON CONFLICT DO NOTHING");
+    sql
 }
 
 /// Which data a range query reads.
