@@ -134,6 +134,23 @@ async fn a_filling_disk_opens_an_incident_whose_approved_cleanup_resolves_it() {
             .map(|x| x["value"].as_f64().unwrap())
     };
     assert!(used(&host).unwrap() < 50.0, "{host:#}");
+    // The same values in the Prometheus format, for a viewer's scraper; not without a token.
+    let viewer = server.user("grafana", "viewer").await;
+    let scrape = server
+        .client
+        .get(server.url("/metrics/hosts"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = format!("steward_host_disk_used_pct{{host=\"h1\",cluster=\"edge\",fs=\"tmpfs\",mount={mnt:?}}} ");
+    assert!(scrape.contains("# TYPE steward_host_mem_used_pct gauge"), "{scrape}");
+    assert!(scrape.contains(&line), "{line} missing from:\n{scrape}");
+    let (s, _) = server.call_as("", reqwest::Method::GET, "/metrics/hosts", None).await;
+    assert_eq!(s, 401);
 
     // The planner will answer the incident with clean-tmp on that mount.
     let args = json!({"cluster": "edge", "service": "host", "component": "host", "command": "clean-tmp", "hosts": ["h1"],
