@@ -35,6 +35,7 @@ bench: release
 	$(STEWARD) bench dispatch --idle-agents 1000
 	$(STEWARD) bench knowledge
 	$(STEWARD) eval retrieval
+	$(STEWARD) bench telemetry --agents 100 --series 500
 
 clean:
 	rm -rf data

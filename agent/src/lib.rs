@@ -8,12 +8,14 @@
 //! Where things live: `session` speaks the protocol and `reconnect` keeps it alive; `runner`
 //! and `executor` run scripts (`workdir`, `lines`, `process_group` are their parts); `tasks`
 //! and `outbox` hold what the server has not acknowledged; `journal`, `state` and `recovery`
-//! make results survive an agent restart; `facts` describes the host.
+//! make results survive an agent restart; `facts` describes the host; `collect` samples the
+//! host's telemetry (one collector per file) into a bounded buffer the session drains.
 
 #![warn(missing_docs)]
 
 mod backoff;
 mod clock;
+mod collect;
 mod endpoint;
 mod enroll;
 mod error;
@@ -123,7 +125,8 @@ pub async fn run(mut config: AgentConfig, shutdown: impl Future<Output = ()> + S
         hostname = config.hostname,
         "agent starting"
     );
-    let sessions = reconnect::serve(link, runner.clone());
+    let metrics = collect::Metrics::start();
+    let sessions = reconnect::serve(link, runner.clone(), metrics);
     tokio::pin!(sessions, shutdown);
     tokio::select! {
         () = &mut shutdown => {}

@@ -4,17 +4,17 @@ use std::{convert::Infallible, time::Duration};
 
 use tokio::time::sleep;
 
-use crate::{backoff::Backoff, runner::TaskRunner, session};
+use crate::{backoff::Backoff, collect::Metrics, runner::TaskRunner, session};
 
 /// A session that lasted this long proved the server healthy; backoff starts over.
 const HEALTHY_SESSION: Duration = Duration::from_secs(10);
 
 /// Runs sessions forever; only the caller's shutdown ends this.
-pub(crate) async fn serve(link: session::Link, runner: TaskRunner) -> Infallible {
+pub(crate) async fn serve(link: session::Link, runner: TaskRunner, metrics: Metrics) -> Infallible {
     let mut backoff = Backoff::new();
     loop {
         let mut opened = None;
-        let Err(error) = session::run(&link, &runner, &mut opened).await;
+        let Err(error) = session::run(&link, &runner, &metrics, &mut opened).await;
         if let Some(opened) = opened {
             let lasted = opened.elapsed();
             if lasted > HEALTHY_SESSION {

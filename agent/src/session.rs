@@ -27,6 +27,7 @@ use tonic::{
 
 use crate::{
     clock::now_ms,
+    collect::Metrics,
     endpoint, facts,
     runner::{Admission, TaskRunner},
     tasks::{TaskKey, TaskTable},
@@ -41,6 +42,8 @@ const MIN_HEARTBEAT: Duration = Duration::from_millis(100);
 const OUTBOUND_CAPACITY: usize = 64;
 /// Events taken from the task table at a time.
 const BATCH: usize = 256;
+/// Metric batches queued at a time.
+const METRIC_BATCHES: usize = 4;
 /// Largest server message accepted: a RunTask carries its files inline.
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -127,6 +130,7 @@ impl From<Status> for SessionError {
 pub(crate) async fn run(
     link: &Link,
     runner: &TaskRunner,
+    metrics: &Metrics,
     opened: &mut Option<Instant>,
 ) -> Result<Infallible, SessionError> {
     let channel = link.endpoint.connect().await.map_err(SessionError::Connect)?;
@@ -143,12 +147,19 @@ pub(crate) async fn run(
         .insert("authorization", link.authorization.clone());
     let mut inbound = client.session(request).await?.into_inner();
     *opened = Some(Instant::now());
-    tracing::info!(server = link.server, "connected");
+    tracing::info!(
+        server = link.server,
+        buffered_samples = metrics.buffer.held(),
+        dropped_samples = metrics.buffer.dropped(),
+        "connected"
+    );
 
     let mut session = Session {
         runner,
+        metrics,
         pending: VecDeque::new(),
         cursors: HashMap::new(),
+        metrics_cursor: 0,
     };
     let mut heartbeat = heartbeat_timer(DEFAULT_HEARTBEAT);
     loop {
@@ -167,6 +178,7 @@ pub(crate) async fn run(
             },
             _ = heartbeat.tick() => session.queue_heartbeat(),
             () = runner.table().changed(), if session.pending.is_empty() => {}
+            () = metrics.buffer.changed(), if session.pending.is_empty() => {}
         }
         if let Some(period) = new_period {
             heartbeat = heartbeat_timer(period);
@@ -177,11 +189,15 @@ pub(crate) async fn run(
 /// The state of an open session.
 struct Session<'a> {
     runner: &'a TaskRunner,
+    metrics: &'a Metrics,
     /// Messages ready to go out, in order; filled from the task table when empty.
     pending: VecDeque<AgentMessage>,
     /// Per task, the highest seq this session has sent: a new session starts from nothing,
     /// which is what makes it re-send everything unacknowledged.
     cursors: HashMap<TaskKey, u64>,
+    /// The highest metric batch seq this session has sent (0 for a new session, which makes
+    /// it re-send every unacknowledged batch).
+    metrics_cursor: u64,
 }
 
 impl Session<'_> {
@@ -189,6 +205,12 @@ impl Session<'_> {
         if self.pending.is_empty() {
             let events = self.runner.table().unsent(&mut self.cursors, BATCH);
             self.pending.extend(events.into_iter().map(event_message));
+            let batches = self.metrics.buffer.after(self.metrics_cursor, METRIC_BATCHES);
+            if let Some(last) = batches.last() {
+                self.metrics_cursor = last.seq;
+            }
+            self.pending
+                .extend(batches.into_iter().map(|b| message(Outgoing::Metrics(b))));
         }
     }
 
@@ -200,8 +222,10 @@ impl Session<'_> {
                     host_id = welcome.host_id,
                     server_version = welcome.server_version,
                     heartbeat_interval_ms = welcome.heartbeat_interval_ms,
+                    metrics_interval_ms = welcome.metrics_interval_ms,
                     "welcomed by the server"
                 );
+                self.metrics.set_interval_ms(welcome.metrics_interval_ms);
                 if welcome.heartbeat_interval_ms > 0 {
                     let period = Duration::from_millis(welcome.heartbeat_interval_ms.into());
                     return Ok(Some(period.max(MIN_HEARTBEAT)));
@@ -235,6 +259,9 @@ impl Session<'_> {
             Some(Incoming::Ack(ack)) => {
                 for task in &ack.tasks {
                     self.runner.ack(task);
+                }
+                if ack.metrics_seq > 0 {
+                    self.metrics.buffer.ack(ack.metrics_seq);
                 }
             }
             Some(Incoming::Refused(refused)) => return Err(SessionError::Refused(refused.reason)),

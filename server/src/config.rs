@@ -46,6 +46,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The knowledge index: embedder and vector store.
     pub knowledge: KnowledgeConfig,
+    /// Metric collection, storage, detectors and incidents.
+    pub telemetry: TelemetryConfig,
 }
 
 /// The knowledge index (retrieval context for the planner).
@@ -83,6 +85,144 @@ impl std::fmt::Debug for KnowledgeConfig {
             .field("qdrant_api_key", &secret(&self.qdrant_api_key))
             .field("qdrant_collection", &self.qdrant_collection)
             .finish()
+    }
+}
+
+/// Telemetry: how often agents sample, how long each tier is kept, and the detectors.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Milliseconds between agent samples, sent to agents in the welcome.
+    pub metrics_interval_ms: u64,
+    /// Seconds raw samples are kept.
+    pub raw_retention_secs: u64,
+    /// Seconds 1-minute rollups are kept.
+    pub minute_retention_secs: u64,
+    /// Seconds 1-hour rollups are kept.
+    pub hour_retention_secs: u64,
+    /// Seconds between rollup and retention passes.
+    pub rollup_interval_secs: u64,
+    /// Seconds a condition must hold before it opens an incident (Prometheus's `for:`).
+    pub detect_for_secs: u64,
+    /// Seconds a condition must stay clear before its incident resolves (`keep_firing_for`).
+    pub detect_keep_firing_secs: u64,
+    /// Static thresholds: fire above `above`, clear below `clear`.
+    pub thresholds: Vec<ThresholdRule>,
+    /// Metrics watched by the robust z-score detector.
+    pub zscore_metrics: Vec<String>,
+    /// |z| above which a value is anomalous.
+    pub zscore_limit: f64,
+    /// Metrics (percentages) watched by the rate-of-change forecast.
+    pub forecast_metrics: Vec<String>,
+    /// Seconds: a metric forecast to reach 100 % within this fires.
+    pub forecast_horizon_secs: u64,
+    /// Whether a new incident asks the planner for a remediation proposal.
+    pub remediate: bool,
+}
+
+/// One static threshold.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdRule {
+    /// Metric name, e.g. `disk_used_pct`.
+    pub metric: String,
+    /// Only series whose labels match all of these (a value ending in `*` matches by prefix).
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Fires when the value is above this.
+    pub above: f64,
+    /// Clears when the value is back below this (hysteresis).
+    pub clear: f64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        let rule = |metric: &str, above, clear| ThresholdRule {
+            metric: metric.into(),
+            labels: Default::default(),
+            above,
+            clear,
+        };
+        TelemetryConfig {
+            metrics_interval_ms: 5000,
+            raw_retention_secs: 2 * 24 * 3600,
+            minute_retention_secs: 30 * 24 * 3600,
+            hour_retention_secs: 400 * 24 * 3600,
+            rollup_interval_secs: 60,
+            detect_for_secs: 60,
+            detect_keep_firing_secs: 120,
+            thresholds: vec![
+                rule("disk_used_pct", 90.0, 85.0),
+                rule("disk_inodes_used_pct", 90.0, 85.0),
+                rule("mem_used_pct", 95.0, 90.0),
+                rule("swap_used_pct", 90.0, 80.0),
+            ],
+            zscore_metrics: vec!["cpu_used_pct".into(), "load1".into()],
+            zscore_limit: 8.0,
+            forecast_metrics: vec!["disk_used_pct".into()],
+            forecast_horizon_secs: 6 * 3600,
+            remediate: true,
+        }
+    }
+}
+
+impl TelemetryConfig {
+    /// Thresholds written as `metric>above:clear;…`, the metric optionally with labels to
+    /// match, `disk_used_pct{mount=/data*}>80:75` (`STEWARD_DETECT_THRESHOLDS`).
+    pub fn parse_thresholds(text: &str) -> Result<Vec<ThresholdRule>, String> {
+        text.split(';')
+            .flat_map(|r| {
+                // Commas separate rules too, except inside a label set.
+                let mut out = vec![];
+                let (mut depth, mut start) = (0, 0);
+                for (i, c) in r.char_indices() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' => depth -= 1,
+                        ',' if depth == 0 => {
+                            out.push(&r[start..i]);
+                            start = i + 1;
+                        }
+                        _ => {}
+                    }
+                }
+                out.push(&r[start..]);
+                out
+            })
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(|r| {
+                let bad = || format!("{r:?} is not metric{{label=value,…}}>above:clear");
+                let (metric, rest) = r.rsplit_once('>').ok_or_else(bad)?;
+                let (metric, labels) = match metric.split_once('{') {
+                    Some((m, l)) => {
+                        let l = l.strip_suffix('}').ok_or_else(bad)?;
+                        let labels = l
+                            .split(',')
+                            .map(|kv| {
+                                kv.split_once('=')
+                                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                            })
+                            .collect::<Option<std::collections::BTreeMap<_, _>>>()
+                            .ok_or_else(bad)?;
+                        (m, labels)
+                    }
+                    None => (metric, Default::default()),
+                };
+                let (above, clear) = rest.split_once(':').ok_or_else(bad)?;
+                let above: f64 = above.trim().parse().map_err(|_| bad())?;
+                let clear: f64 = clear.trim().parse().map_err(|_| bad())?;
+                if clear > above || !above.is_finite() || !clear.is_finite() {
+                    return Err(format!("{r:?}: clear must be a number at most above"));
+                }
+                Ok(ThresholdRule {
+                    metric: metric.trim().to_owned(),
+                    labels,
+                    above,
+                    clear,
+                })
+            })
+            .collect()
     }
 }
 
@@ -185,6 +325,7 @@ impl Default for Config {
             tls_key: None,
             auth: AuthConfig::default(),
             knowledge: KnowledgeConfig::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }
@@ -284,6 +425,7 @@ impl Config {
         if let Some(v) = get("STEWARD_EMBED_MODEL_DIR").filter(|v| !v.is_empty()) {
             k.embed_model_dir = Some(v.into());
         }
+        self.apply_telemetry_env(&get)?;
         if let Some(v) = get("STEWARD_TLS_CERT") {
             self.tls_cert = Some(v.into());
         }
@@ -336,6 +478,65 @@ impl Config {
                     crate::auth::MIN_PASSWORD_LEN
                 )));
             }
+        }
+        Ok(())
+    }
+
+    fn apply_telemetry_env(&mut self, get: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(key: &str, v: String) -> Result<T, ConfigError> {
+            v.parse().map_err(|_| ConfigError(format!("{key}={v:?} is not valid")))
+        }
+        fn list(v: &str) -> Vec<String> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }
+        let t = &mut self.telemetry;
+        for (key, field) in [
+            ("STEWARD_METRICS_INTERVAL_MS", &mut t.metrics_interval_ms),
+            ("STEWARD_METRICS_RAW_RETENTION_SECS", &mut t.raw_retention_secs),
+            ("STEWARD_METRICS_MINUTE_RETENTION_SECS", &mut t.minute_retention_secs),
+            ("STEWARD_METRICS_HOUR_RETENTION_SECS", &mut t.hour_retention_secs),
+            ("STEWARD_METRICS_ROLLUP_INTERVAL_SECS", &mut t.rollup_interval_secs),
+            ("STEWARD_DETECT_FOR_SECS", &mut t.detect_for_secs),
+            ("STEWARD_DETECT_KEEP_FIRING_SECS", &mut t.detect_keep_firing_secs),
+            ("STEWARD_DETECT_FORECAST_HORIZON_SECS", &mut t.forecast_horizon_secs),
+        ] {
+            if let Some(v) = get(key) {
+                *field = parse(key, v)?;
+            }
+        }
+        if let Some(v) = get("STEWARD_DETECT_THRESHOLDS") {
+            t.thresholds = TelemetryConfig::parse_thresholds(&v)
+                .map_err(|e| ConfigError(format!("STEWARD_DETECT_THRESHOLDS: {e}")))?;
+        }
+        if let Some(v) = get("STEWARD_DETECT_ZSCORE_METRICS") {
+            t.zscore_metrics = list(&v);
+        }
+        if let Some(v) = get("STEWARD_DETECT_ZSCORE_LIMIT") {
+            t.zscore_limit = parse("STEWARD_DETECT_ZSCORE_LIMIT", v)?;
+        }
+        if let Some(v) = get("STEWARD_DETECT_FORECAST_METRICS") {
+            t.forecast_metrics = list(&v);
+        }
+        if let Some(v) = get("STEWARD_REMEDIATE") {
+            t.remediate = parse("STEWARD_REMEDIATE", v)?;
+        }
+        if t.metrics_interval_ms < 200 {
+            return Err(ConfigError("metrics_interval_ms must be at least 200".into()));
+        }
+        if t.rollup_interval_secs == 0 {
+            return Err(ConfigError("rollup_interval_secs must be at least 1".into()));
+        }
+        if t.raw_retention_secs < 2 * 3600
+            || t.minute_retention_secs < t.raw_retention_secs
+            || t.hour_retention_secs < t.minute_retention_secs
+        {
+            return Err(ConfigError(
+                "retention must grow from tier to tier: raw (at least 2 h) <= minute <= hour".into(),
+            ));
         }
         Ok(())
     }
@@ -402,6 +603,41 @@ mod tests {
             c.tls_files().unwrap(),
             Some((Path::new("cert.pem"), Path::new("key.pem")))
         );
+    }
+
+    #[test]
+    fn telemetry_settings_come_from_the_environment_and_bad_ones_are_refused() {
+        let mut c = Config::default();
+        c.apply_env(|k| match k {
+            "STEWARD_DETECT_THRESHOLDS" => {
+                Some("disk_used_pct>80:70, mem_used_pct>97:92;disk_used_pct{mount=/data*,fs=xfs}>70:60".into())
+            }
+            "STEWARD_DETECT_ZSCORE_METRICS" => Some("".into()),
+            "STEWARD_METRICS_INTERVAL_MS" => Some("1000".into()),
+            _ => None,
+        })
+        .unwrap();
+        let t = &c.telemetry;
+        assert_eq!(t.metrics_interval_ms, 1000);
+        assert!(t.zscore_metrics.is_empty());
+        assert_eq!(t.thresholds.len(), 3);
+        assert_eq!(t.thresholds[0].metric, "disk_used_pct");
+        assert_eq!((t.thresholds[0].above, t.thresholds[0].clear), (80.0, 70.0));
+        assert!(t.thresholds[0].labels.is_empty());
+        assert_eq!(t.thresholds[2].labels["mount"], "/data*");
+        assert_eq!(t.thresholds[2].labels["fs"], "xfs");
+        for (k, v) in [
+            ("STEWARD_DETECT_THRESHOLDS", "disk_used_pct>80"),
+            ("STEWARD_DETECT_THRESHOLDS", "disk_used_pct>80:90"),
+            ("STEWARD_DETECT_THRESHOLDS", "disk_used_pct{mount}>80:70"),
+            ("STEWARD_METRICS_INTERVAL_MS", "10"),
+            ("STEWARD_METRICS_RAW_RETENTION_SECS", "60"),
+        ] {
+            let e = Config::default()
+                .apply_env(|key| (key == k).then(|| v.to_string()))
+                .unwrap_err();
+            assert!(!e.to_string().is_empty(), "{k}={v}");
+        }
     }
 
     #[test]

@@ -42,13 +42,38 @@ pub enum Event {
         /// The line.
         line: String,
     },
+    /// An incident opened, changed (a remediation proposal was linked) or resolved.
+    Incident {
+        /// Incident id.
+        incident_id: i64,
+        /// `OPEN` or `RESOLVED`.
+        state: String,
+        /// Hostname.
+        host: String,
+        /// Cluster name, when the host is in one.
+        cluster: Option<String>,
+        /// The signal: metric and labels, e.g. `disk_used_pct{mount="/var"}`.
+        signal: String,
+        /// What is wrong (while open) or was wrong (once resolved), for people and for the
+        /// knowledge index: host, cluster, signal, opened and resolved times, peak, job.
+        summary: String,
+        /// The worst value while open.
+        peak: f64,
+        /// RFC 3339.
+        opened_at: String,
+        /// RFC 3339, once resolved.
+        resolved_at: Option<String>,
+        /// The remediation proposal, when there is one.
+        job_id: Option<i64>,
+    },
 }
 
 impl Event {
-    /// The job an event belongs to.
-    pub fn job_id(&self) -> i64 {
+    /// The job an event belongs to (an incident's remediation job, if it has one).
+    pub fn job_id(&self) -> Option<i64> {
         match self {
-            Event::Job { job_id, .. } | Event::Task { job_id, .. } | Event::Log { job_id, .. } => *job_id,
+            Event::Job { job_id, .. } | Event::Task { job_id, .. } | Event::Log { job_id, .. } => Some(*job_id),
+            Event::Incident { job_id, .. } => *job_id,
         }
     }
 
@@ -58,6 +83,7 @@ impl Event {
             Event::Job { .. } => "job",
             Event::Task { .. } => "task",
             Event::Log { .. } => "log",
+            Event::Incident { .. } => "incident",
         }
     }
 }

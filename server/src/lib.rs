@@ -18,4 +18,5 @@ pub mod knowledge;
 pub mod metrics;
 pub mod server;
 pub mod stacks;
+pub mod telemetry;
 pub mod tls;

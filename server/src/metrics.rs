@@ -87,6 +87,44 @@ pub static ENGINE_COMMIT: LazyLock<Histogram> = LazyLock::new(|| {
     )
 });
 
+/// Metric samples stored from agents.
+pub static SAMPLES_STORED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "steward_metric_samples_stored_total",
+            "Metric samples received from agents and stored",
+        )
+        .expect("valid"),
+    )
+});
+/// Metric samples refused, by reason.
+pub static SAMPLES_REJECTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "steward_metric_samples_rejected_total",
+                "Metric samples refused, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("valid"),
+    )
+});
+/// Metric samples agents report having dropped from their full buffers (latest report, summed).
+pub static SAMPLES_DROPPED_BY_AGENTS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "steward_metric_samples_dropped_by_agents_total",
+            "Metric samples agents dropped because their buffer was full while the server was away",
+        )
+        .expect("valid"),
+    )
+});
+/// Incidents opened.
+pub static INCIDENTS_OPENED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(IntCounter::new("steward_incidents_opened_total", "Incidents opened by the detectors").expect("valid"))
+});
+
 /// The Prometheus text exposition of every metric.
 pub fn render() -> String {
     // Touch the lazies so every metric shows even before its first event.
@@ -101,6 +139,10 @@ pub fn render() -> String {
         &*ENGINE_COMMIT,
         &*LOGINS,
         &*API_REFUSED,
+        &*SAMPLES_STORED,
+        &*SAMPLES_REJECTED,
+        &*SAMPLES_DROPPED_BY_AGENTS,
+        &*INCIDENTS_OPENED,
     );
     let mut buf = Vec::new();
     TextEncoder::new()

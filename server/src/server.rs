@@ -20,6 +20,7 @@ use crate::jobs::engine::{Engine, EngineConfig};
 use crate::jobs::{ApprovalPolicy, Jobs};
 use crate::knowledge::Knowledge;
 use crate::stacks::{self, Catalog};
+use crate::telemetry::{Remediation, Telemetry};
 use crate::tls::ServerTls;
 
 /// A running server.
@@ -154,7 +155,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         store.clone(),
         catalog.clone(),
         engine.clone(),
-        bus,
+        bus.clone(),
         Duration::from_secs(config.proposal_ttl_secs),
     )
     .with_approval_policy(ApprovalPolicy {
@@ -185,6 +186,18 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     };
     let knowledge = Knowledge::open(config).await?;
     let chat = chat.map(|c| c.with_knowledge(knowledge.clone()));
+    let remediation = Remediation {
+        store: store.clone(),
+        bus: bus.clone(),
+        jobs: jobs.clone(),
+        chat: chat.clone(),
+        permits: Arc::new(tokio::sync::Semaphore::new(
+            crate::telemetry::remediation::CONCURRENT_REQUESTS,
+        )),
+    };
+    let telemetry = Telemetry::start(store.clone(), bus, Some(remediation), config.telemetry.clone())
+        .await
+        .context("cannot start telemetry")?;
     let state = AppState {
         knowledge: knowledge.clone(),
         store: store.clone(),
@@ -193,6 +206,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         presence: presence.clone(),
         chat,
         auth: auth.clone(),
+        telemetry: telemetry.clone(),
     };
 
     let (shutdown, _) = watch::channel(false);
@@ -221,6 +235,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let service = AgentService::new(
         store,
         engine,
+        telemetry,
         presence,
         auth,
         SessionConfig {

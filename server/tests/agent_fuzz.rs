@@ -262,6 +262,8 @@ fn random_message(rng: &mut StdRng, task_ids: &[i64]) -> pb::agent_message::Msg 
                     at_ms: rng.gen(),
                 })
                 .collect(),
+            seq: edge_u64(rng),
+            dropped: edge_u64(rng),
         }),
         2 => Msg::Hello(pb::Hello {
             hostname: random_string(rng, 300),

@@ -33,6 +33,7 @@ struct World {
     finished_job: i64,
     finished_task: i64,
     credential_id: i64,
+    incident_id: i64,
     n: std::sync::atomic::AtomicUsize,
 }
 
@@ -111,6 +112,8 @@ impl World {
             }
             ("GET", "/api/v1/knowledge/search") => plain("/api/v1/knowledge/search?q=echo%20output"),
             ("GET", "/api/v1/hosts/{id}") => plain("/api/v1/hosts/h1"),
+            ("GET", "/api/v1/hosts/{id}/metrics") => plain("/api/v1/hosts/h1/metrics?name=mem_used_pct"),
+            ("GET", "/api/v1/incidents/{id}") => plain(&format!("/api/v1/incidents/{}", self.incident_id)),
             ("POST", "/api/v1/jobs") => with(
                 path.into(),
                 json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "hosts": ["h1"], "params": {"lines": 1}}),
@@ -204,6 +207,12 @@ async fn every_route_declares_a_role_and_every_role_gets_401_403_or_2xx_as_decla
             // The knowledge routes answer 503 when the index is off; the testing stack has no
             // docs, so turning it on costs only the model's load.
             ("STEWARD_EMBEDDER", "local"),
+            // Any memory use is an incident, so there is one to read; no proposal for it, so
+            // the fake model's replies stay for the routes that use them.
+            ("STEWARD_METRICS_INTERVAL_MS", "300"),
+            ("STEWARD_DETECT_THRESHOLDS", "mem_used_pct>0:0"),
+            ("STEWARD_DETECT_FOR_SECS", "0"),
+            ("STEWARD_REMEDIATE", "false"),
         ],
     );
     server.cluster("test", &["h1", "h2"]).await;
@@ -233,6 +242,16 @@ async fn every_route_declares_a_role_and_every_role_gets_401_403_or_2xx_as_decla
         .unwrap();
     let (_, creds) = server.get("/api/v1/agent-credentials").await;
     let credential_id = creds[0]["id"].as_i64().unwrap();
+    let mut incident_id = None;
+    for _ in 0..100 {
+        let (_, list) = server.get("/api/v1/incidents").await;
+        incident_id = list[0]["id"].as_i64();
+        if incident_id.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let incident_id = incident_id.expect("the memory threshold opened an incident");
     let world = World {
         server,
         fake,
@@ -240,6 +259,7 @@ async fn every_route_declares_a_role_and_every_role_gets_401_403_or_2xx_as_decla
         finished_job,
         finished_task,
         credential_id,
+        incident_id,
         n: Default::default(),
     };
 
@@ -276,7 +296,7 @@ async fn every_route_declares_a_role_and_every_role_gets_401_403_or_2xx_as_decla
     }
     assert!(failures.is_empty(), "role matrix mismatches:\n{}", failures.join("\n"));
     assert!(
-        checked >= 5 * 36,
+        checked >= 5 * 40,
         "only {checked} calls: routes are missing from the document"
     );
 }

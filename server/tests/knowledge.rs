@@ -393,3 +393,91 @@ async fn the_planner_searches_the_index_and_its_proposal_cites_the_chunks_it_rea
         "{proposal}"
     );
 }
+
+/// The testing stack's doc section on disk space, as the index cites it.
+const DISK_DOC: &str = "doc:testing/1.0/services/app/docs/app.md#disk-space";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolved_incident_is_indexed_and_the_next_remediation_quotes_it_with_the_docs() {
+    use steward_llm::testing::{FakeOpenAi, Reply};
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeOpenAi::start().await;
+    let url = fake.base_url();
+    let server = knowledge_server(
+        dir.path(),
+        &[
+            ("STEWARD_LLM_PROVIDER", "openai"),
+            ("STEWARD_LLM_BASE_URL", url.as_str()),
+            ("STEWARD_LLM_MODEL", "test-model"),
+            ("STEWARD_LLM_API_KEY", "sk-test"),
+            ("STEWARD_DETECT_THRESHOLDS", "disk_used_pct{mount=/data}>90:85"),
+            ("STEWARD_DETECT_FOR_SECS", "0"),
+            ("STEWARD_DETECT_KEEP_FIRING_SECS", "0"),
+            ("STEWARD_DETECT_ZSCORE_METRICS", ""),
+            ("STEWARD_DETECT_FORECAST_METRICS", ""),
+        ],
+    );
+    server.cluster("east", &["h1"]).await;
+    wait_ready(&server).await;
+
+    // A first incident: the planner proposes nothing, and the disk recovers by itself.
+    fake.push(Reply::completion(
+        "The spool will drain by itself, so I propose nothing.",
+    ));
+    let tx = raw_agent(&server, "h1").await;
+    send_disk(&tx, 1, 97.0).await;
+    let list = wait_for(&server, "/api/v1/incidents", 60, |l| l[0]["remediation"].is_string()).await;
+    let first = list[0]["id"].as_i64().unwrap();
+    send_disk(&tx, 2, 40.0).await;
+    wait_for(&server, &format!("/api/v1/incidents/{first}"), 30, |i| {
+        i["state"] == "RESOLVED"
+    })
+    .await;
+
+    // Once resolved, its story is in the index, under its own source and link.
+    let source = format!("incident:{first}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let hit = loop {
+        let hits = search(
+            &server,
+            &format!("q={}&kind=incident&cluster=east", q("data disk full on h1")),
+        )
+        .await;
+        if let Some(h) = hits.iter().find(|h| h["source"] == source.as_str()) {
+            break h.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the resolved incident was never indexed: {hits:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(hit["link"], format!("/api/v1/incidents/{first}"), "{hit}");
+    let text = hit["text"].as_str().unwrap();
+    assert!(
+        text.contains("h1") && text.contains("resolved") && text.contains("spool will drain"),
+        "{text}"
+    );
+
+    // The same signal again: the request quotes the earlier incident and the docs on disk
+    // space, and the proposal cites both beside its own incident.
+    let propose = json!({"cluster": "east", "service": "app", "component": "worker", "command": "echo",
+        "hosts": ["h1"], "rationale": "as in the earlier incident"});
+    fake.push(Reply::tool_calls(&[("call_1", "propose_job", &propose.to_string())]));
+    fake.push(Reply::completion("Proposed."));
+    send_disk(&tx, 3, 96.0).await;
+    let list = wait_for(&server, "/api/v1/incidents?state=OPEN", 60, |l| l[0]["job_id"].is_i64()).await;
+    let second = &list[0];
+    assert_ne!(second["id"], first, "{second:#}");
+    let asked = fake.requests()[1].body["messages"].to_string();
+    assert!(
+        asked.contains(&format!("source=\\\"{source}\\\"")) && asked.contains(&format!("source=\\\"{DISK_DOC}\\\"")),
+        "{asked}"
+    );
+    let (_, job) = server.get(&format!("/api/v1/jobs/{}", second["job_id"])).await;
+    let sources = job["sources"].as_array().unwrap();
+    for s in [format!("incident:{}", second["id"]), source, DISK_DOC.to_owned()] {
+        assert!(sources.contains(&json!(s)), "{s} not in {sources:?}");
+    }
+    assert_eq!(job["state"], "PROPOSED", "nothing runs before approval: {job:#}");
+}

@@ -1,8 +1,9 @@
 //! Agent sessions: the gRPC service agents connect to.
 //!
 //! Each agent opens one bidirectional stream. This module authenticates it, registers the
-//! host, keeps its presence fresh from heartbeats, and hands task events to the engine,
-//! which owns the sending half and is the only one that sends work.
+//! host, keeps its presence fresh from heartbeats, hands task events to the engine, which
+//! owns the sending half and is the only one that sends work, and metric batches to
+//! telemetry, which acknowledges them once stored.
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::inventory::{self, Presence};
 use crate::jobs::engine::KnownTask;
 use crate::jobs::EngineHandle;
 use crate::metrics;
+use crate::telemetry::Telemetry;
 
 /// Longest log line kept; longer ones are cut (an agent bug or a binary dump).
 const MAX_LINE: usize = 16 * 1024;
@@ -41,6 +43,7 @@ pub struct SessionConfig {
 pub struct AgentService {
     store: Store,
     engine: EngineHandle,
+    telemetry: Telemetry,
     presence: Arc<Presence>,
     auth: Auth,
     config: SessionConfig,
@@ -57,11 +60,19 @@ enum Proof {
 }
 
 impl AgentService {
-    /// A service backed by the store, the engine and the presence table.
-    pub fn new(store: Store, engine: EngineHandle, presence: Arc<Presence>, auth: Auth, config: SessionConfig) -> Self {
+    /// A service backed by the store, the engine, telemetry and the presence table.
+    pub fn new(
+        store: Store,
+        engine: EngineHandle,
+        telemetry: Telemetry,
+        presence: Arc<Presence>,
+        auth: Auth,
+        config: SessionConfig,
+    ) -> Self {
         AgentService {
             store,
             engine,
+            telemetry,
             presence,
             auth,
             config,
@@ -142,6 +153,7 @@ impl pb::agent_service_server::AgentService for AgentService {
             id: self.next_session.fetch_add(1, Ordering::Relaxed),
             store: self.store.clone(),
             engine: self.engine.clone(),
+            telemetry: self.telemetry.clone(),
             presence: self.presence.clone(),
             config: self.config.clone(),
             revocations: self.auth.revocations(),
@@ -162,6 +174,7 @@ struct Session {
     id: u64,
     store: Store,
     engine: EngineHandle,
+    telemetry: Telemetry,
     presence: Arc<Presence>,
     config: SessionConfig,
     revocations: broadcast::Receiver<i64>,
@@ -274,7 +287,7 @@ impl Session {
         let welcome = pb::Welcome {
             host_id,
             heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() as u32,
-            metrics_interval_ms: 5000,
+            metrics_interval_ms: self.telemetry.metrics_interval_ms(),
             server_version: env!("CARGO_PKG_VERSION").into(),
         };
         let _ = self
@@ -324,7 +337,10 @@ impl Session {
             };
             self.presence.heard(host_id, self.id);
             match msg.msg {
-                Some(pb::agent_message::Msg::Heartbeat(_)) | Some(pb::agent_message::Msg::Metrics(_)) => {}
+                Some(pb::agent_message::Msg::Heartbeat(_)) => {}
+                Some(pb::agent_message::Msg::Metrics(batch)) => {
+                    self.telemetry.ingest(host_id, batch, &self.tx).await;
+                }
                 Some(pb::agent_message::Msg::TaskEvent(mut e)) => {
                     if let Some(pb::task_event::Kind::Log(l)) = e.kind.as_mut() {
                         if l.line.len() > MAX_LINE {

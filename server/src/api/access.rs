@@ -61,6 +61,12 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/jobs/{id}", AtLeast(Viewer)),
     ("GET", "/api/v1/events", AtLeast(Viewer)),
     ("GET", "/api/v1/knowledge/status", AtLeast(Viewer)),
+    ("GET", "/api/v1/hosts/{id}/metrics", AtLeast(Viewer)),
+    ("GET", "/api/v1/incidents", AtLeast(Viewer)),
+    ("GET", "/api/v1/incidents/{id}", AtLeast(Viewer)),
+    // Not public like /metrics: it names hosts, mounts and processes. Prometheus scrapes it
+    // with a viewer's API token (`authorization: credentials`).
+    ("GET", "/metrics/hosts", AtLeast(Viewer)),
     // Operators: chat, propose, read logs.
     ("POST", "/api/v1/jobs", AtLeast(Operator)),
     ("GET", "/api/v1/jobs/{id}/tasks/{task_id}/logs", AtLeast(Operator)),

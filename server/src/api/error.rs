@@ -137,6 +137,17 @@ impl From<JobError> for ApiError {
     }
 }
 
+impl From<crate::telemetry::TelemetryError> for ApiError {
+    fn from(e: crate::telemetry::TelemetryError) -> Self {
+        use crate::telemetry::TelemetryError;
+        match e {
+            TelemetryError::NotFound(m) => Self::not_found(m),
+            TelemetryError::Invalid(m) => Self::new(StatusCode::BAD_REQUEST, "bad_query", m),
+            TelemetryError::Db(e) => Self::internal(e),
+        }
+    }
+}
+
 impl From<InventoryError> for ApiError {
     fn from(e: InventoryError) -> Self {
         match e {

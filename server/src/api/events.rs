@@ -107,10 +107,10 @@ pub struct EventsQuery {
     job: Option<i64>,
 }
 
-/// Server-sent events: `job`, `task` and `log` (`log` only for operators and above, who may
-/// read logs).
+/// Server-sent events: `job`, `task`, `log` (only for operators and above, who may read
+/// logs) and `incident`.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventsQuery),
-    responses((status = 200, description = "text/event-stream of job, task and log events", body = Event), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "text/event-stream of job, task, log and incident events", body = Event), (status = 404, body = ErrorBody)))]
 pub async fn events(
     State(s): State<AppState>,
     caller: Caller,
@@ -149,7 +149,7 @@ pub async fn events(
         loop {
             match rx.recv().await {
                 Ok(e) => {
-                    if q.job.is_some_and(|j| j != e.job_id()) { continue; }
+                    if q.job.is_some_and(|j| Some(j) != e.job_id()) { continue; }
                     if let Event::Log { task_id, seq, .. } = &e {
                         if !logs { continue; }
                         let l = last.entry(*task_id).or_insert(0);

@@ -8,6 +8,17 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
 use super::AppState;
 use crate::inventory::{self, ClusterView, HostView, NewCluster};
+use crate::telemetry::MetricValue;
+
+/// A host with the latest value of each of its metrics.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct HostWithMetrics {
+    /// The host.
+    #[serde(flatten)]
+    pub host: HostView,
+    /// The latest value of every series its agent reports (empty until it reports).
+    pub metrics: Vec<MetricValue>,
+}
 
 /// Every cluster with its hosts.
 #[utoipa::path(get, path = "/api/v1/clusters", tag = "inventory", responses((status = 200, body = Vec<ClusterView>)))]
@@ -44,11 +55,16 @@ pub async fn list_hosts(State(s): State<AppState>) -> Result<Json<Vec<HostView>>
     Ok(Json(inventory::list_hosts(&s.store.conn, &s.presence).await?))
 }
 
-/// One host, by id or hostname.
+/// One host, by id or hostname, with its latest metric values.
 #[utoipa::path(get, path = "/api/v1/hosts/{id}", tag = "inventory", params(("id" = String, Path, description = "Host id or hostname")),
-    responses((status = 200, body = HostView), (status = 404, body = ErrorBody)))]
-pub async fn get_host(State(s): State<AppState>, ApiPath(id): ApiPath<String>) -> Result<Json<HostView>, ApiError> {
-    Ok(Json(inventory::host_view(&s.store.conn, &id, &s.presence).await?))
+    responses((status = 200, body = HostWithMetrics), (status = 404, body = ErrorBody)))]
+pub async fn get_host(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<HostWithMetrics>, ApiError> {
+    let host = inventory::host_view(&s.store.conn, &id, &s.presence).await?;
+    let metrics = s.telemetry.latest(host.id);
+    Ok(Json(HostWithMetrics { host, metrics }))
 }
 
 /// Deletes a cluster: its hosts leave it, its knowledge (job logs, incidents) is removed, its

@@ -14,6 +14,7 @@ mod inventory;
 mod jobs;
 mod knowledge;
 mod stacks;
+mod telemetry;
 mod users;
 
 use std::sync::Arc;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub auth: crate::auth::Auth,
     /// The knowledge index; None when no embedder is configured.
     pub knowledge: Option<crate::knowledge::Knowledge>,
+    /// Metrics, incidents, remediation.
+    pub telemetry: crate::telemetry::Telemetry,
 }
 
 #[derive(OpenApi)]
@@ -91,6 +94,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(knowledge::status))
         .routes(routes!(inventory::list_hosts))
         .routes(routes!(inventory::get_host))
+        .routes(routes!(telemetry::host_metrics))
+        .routes(routes!(telemetry::list_incidents))
+        .routes(routes!(telemetry::get_incident))
+        .routes(routes!(telemetry::host_exposition))
         .routes(routes!(stacks::list_stacks))
         .routes(routes!(chat::create_conversation))
         .routes(routes!(chat::list_messages, chat::send_message))

@@ -41,10 +41,10 @@ struct Record {
     finished: usize,
 }
 
-struct ServerProc {
-    child: Child,
-    http: String,
-    grpc: String,
+pub(super) struct ServerProc {
+    pub(super) child: Child,
+    pub(super) http: String,
+    pub(super) grpc: String,
     _dir: tempfile::TempDir,
 }
 
@@ -55,7 +55,7 @@ impl Drop for ServerProc {
     }
 }
 
-const TOKEN: &str = "bench-token-0123456789abcdef";
+pub(super) const TOKEN: &str = "bench-token-0123456789abcdef";
 const ADMIN_PASSWORD: &str = "bench-admin-password-0123";
 
 /// Set when the measurements are done: sessions then end with the server, quietly.
@@ -67,7 +67,8 @@ fn report(who: String, e: impl std::fmt::Display) {
     }
 }
 
-fn start_server() -> anyhow::Result<ServerProc> {
+/// Starts `steward serve` as a child process with `extra_env`, and waits until it listens.
+pub(super) fn start_server(extra_env: &[(&str, &str)]) -> anyhow::Result<ServerProc> {
     let dir = tempfile::tempdir()?;
     let mut child = Command::new(std::env::current_exe()?)
         .args(["serve", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--data-dir"])
@@ -83,6 +84,7 @@ fn start_server() -> anyhow::Result<ServerProc> {
             "RUST_LOG",
             std::env::var("STEWARD_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
         )
+        .envs(extra_env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -116,7 +118,7 @@ fn start_server() -> anyhow::Result<ServerProc> {
     })
 }
 
-fn rss_mib(pid: u32) -> f64 {
+pub(super) fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kib: f64 = status
         .lines()
@@ -262,7 +264,7 @@ async fn admin_client(base: &str) -> anyhow::Result<reqwest::Client> {
 /// Runs the benchmark and prints its numbers.
 pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
     crate::server::raise_fd_limit();
-    let server = start_server()?;
+    let server = start_server(&[])?;
     let base = server.http.clone();
     let http = admin_client(&base).await?;
     let pid = server.child.id();

@@ -1,11 +1,13 @@
 //! `steward bench …`: system-level benchmarks that print numbers.
 mod dispatch;
 mod knowledge;
+mod telemetry;
 
 use clap::Subcommand;
 
 pub use dispatch::DispatchArgs;
 pub use knowledge::KnowledgeArgs;
+pub use telemetry::TelemetryArgs;
 
 /// Benchmarks.
 #[derive(Debug, Subcommand)]
@@ -14,6 +16,8 @@ pub enum BenchCmd {
     Dispatch(DispatchArgs),
     /// Embedding throughput, and filtered hybrid-search latency and memory at 10k and 100k chunks.
     Knowledge(KnowledgeArgs),
+    /// Metric samples stored per second from simulated agents.
+    Telemetry(TelemetryArgs),
 }
 
 /// Runs a benchmark.
@@ -21,5 +25,6 @@ pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Dispatch(a) => dispatch::run(a).await,
         BenchCmd::Knowledge(a) => knowledge::run(a).await,
+        BenchCmd::Telemetry(a) => telemetry::run(a).await,
     }
 }

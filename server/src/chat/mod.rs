@@ -231,6 +231,11 @@ impl Chat {
         self
     }
 
+    /// Whether turns go through the structured planner (no tool calls).
+    pub fn is_structured(&self) -> bool {
+        self.structured
+    }
+
     /// The model's name.
     pub fn model_name(&self) -> String {
         self.model.name()
@@ -338,6 +343,20 @@ impl Chat {
         text: &str,
         events: Option<mpsc::Sender<ChatEvent>>,
     ) -> Result<Reply, ChatError> {
+        self.send_citing(id, user, source, text, events, vec![]).await
+    }
+
+    /// [`Chat::send`] for a request that already draws on `cited` (an incident's id, the docs
+    /// and logs quoted in it): a proposal made in this turn records them among its sources.
+    pub async fn send_citing(
+        &self,
+        id: i64,
+        user: &str,
+        source: &str,
+        text: &str,
+        events: Option<mpsc::Sender<ChatEvent>>,
+        cited: Vec<String>,
+    ) -> Result<Reply, ChatError> {
         let text = text.trim();
         if text.is_empty() {
             return Err(ChatError::Invalid("the message is empty".into()));
@@ -373,12 +392,12 @@ impl Chat {
 
         let mut proposals: Vec<JobView> = vec![];
         let mut traces = vec![];
-        let mut sources = vec![];
+        let mut sources = cited;
         let mut citations: Vec<crate::knowledge::Citation> = vec![];
         let mut final_text = String::new();
         let mut last_error = None;
         if self.structured {
-            let d = self.structured_turn(user, source, text, &clusters).await?;
+            let d = self.structured_turn(user, source, text, &clusters, &sources).await?;
             if let Some((call, out)) = d.outcome {
                 traces.push(ToolTrace::of(&call, &out));
                 cite(&out.citations, &mut sources, &mut citations);

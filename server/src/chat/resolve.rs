@@ -462,4 +462,41 @@ mod eval_cases {
             actions - kept
         );
     }
+
+    #[test]
+    fn a_disk_incident_resolves_to_the_cleanup_among_its_candidates() {
+        let catalog = crate::stacks::load_embedded().unwrap();
+        let clusters = clusters();
+        let web = clusters.iter().find(|c| c.name == "web").unwrap();
+        let stack = catalog.stack(&web.stack, &web.stack_version).unwrap();
+        let incident = crate::telemetry::IncidentView {
+            id: 1,
+            state: "OPEN".into(),
+            host_id: 1,
+            host: "web-2".into(),
+            cluster: Some("web".into()),
+            signal: "disk_used_pct{fs=\"ext4\",mount=\"/tmp\"}".into(),
+            metric: "disk_used_pct".into(),
+            detector: "threshold".into(),
+            summary: "disk /tmp is 96.0 % full (threshold 90 %)".into(),
+            value: 96.0,
+            peak: 96.0,
+            threshold: Some(90.0),
+            forecast: None,
+            opened_at: String::new(),
+            updated_at: String::new(),
+            resolved_at: None,
+            job_id: None,
+            remediation: None,
+        };
+        let text = crate::telemetry::remediation::structured_request(&incident);
+        let r = resolve(&text, web, stack, &catalog);
+        assert!(r.refusal.is_none(), "{text}: {:?}", r.refusal);
+        let labels: Vec<String> = r.candidates.iter().map(Candidate::label).collect();
+        assert!(
+            labels.contains(&"clean-tmp host/host".to_string()),
+            "{text}: {labels:?}"
+        );
+        assert_eq!(r.hosts, ["web-2"], "{text}");
+    }
 }

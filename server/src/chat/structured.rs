@@ -64,6 +64,7 @@ impl Chat {
         source: &str,
         text: &str,
         clusters: &[ClusterView],
+        cited: &[String],
     ) -> Result<Decision, ChatError> {
         let refuse = |why: String| {
             Ok(Decision {
@@ -136,7 +137,13 @@ impl Chat {
                 titles.join("; ")
             ));
         }
-        let cited: Vec<String> = evidence.iter().map(|c| c.source.clone()).collect();
+        // What the request already drew on (an incident), then the evidence.
+        let mut cited = cited.to_vec();
+        for c in &evidence {
+            if !cited.contains(&c.source) {
+                cited.push(c.source.clone());
+            }
+        }
         let call = ToolCall {
             id: "structured-1".into(),
             name: "propose_job".into(),

@@ -276,26 +276,17 @@ pub async fn call(state: &Chat, actor: &str, source: &str, tc: &ToolCall, cited:
                 Ok(c) => c,
                 Err(e) => return Outcome::err("tool:stack_docs", e.to_string()),
             };
-            let Some(service) = state
-                .catalog
-                .stack(&cluster.stack, &cluster.stack_version)
-                .and_then(|s| s.services.get(&args.service))
-            else {
+            let Some((source, docs)) = service_docs(state, &cluster, &args.service, MAX_DOC_BYTES) else {
                 return Outcome::err(
                     "tool:stack_docs",
                     format!("stack {} has no service {:?}", cluster.stack, args.service),
                 );
             };
-            let docs: Vec<Value> = service
-                .docs
+            let docs: Vec<Value> = docs
                 .iter()
-                .map(|(path, text)| json!({"source": format!("doc:{path}"), "untrusted_text": truncate(text, MAX_DOC_BYTES)}))
+                .map(|(source, text)| json!({"source": source, "untrusted_text": text}))
                 .collect();
-            let source = match service.docs.as_slice() {
-                [(path, _)] => format!("doc:{path}"),
-                _ => format!("doc:{}/{}/{}", cluster.stack, cluster.stack_version, service.name),
-            };
-            Outcome::ok(source, json!({"service": service.name, "documents": docs}))
+            Outcome::ok(source, json!({"service": args.service, "documents": docs}))
         }
         "search_knowledge" => {
             let args: SearchArgs = match parse(tc) {
@@ -364,6 +355,30 @@ pub async fn call(state: &Chat, actor: &str, source: &str, tc: &ToolCall, cited:
         }
         other => Outcome::err("tool", format!("there is no tool named {other:?}")),
     }
+}
+
+/// The documents of `service` in `cluster`'s stack, each cut to `max` bytes, with one source id
+/// for them all: `(source, [(doc source, text)])`. None when the stack has no such service.
+pub fn service_docs(
+    state: &Chat,
+    cluster: &inventory::ClusterView,
+    service: &str,
+    max: usize,
+) -> Option<(String, Vec<(String, String)>)> {
+    let service = state
+        .catalog
+        .stack(&cluster.stack, &cluster.stack_version)
+        .and_then(|s| s.services.get(service))?;
+    let docs = service
+        .docs
+        .iter()
+        .map(|(path, text)| (format!("doc:{path}"), truncate(text, max).to_owned()))
+        .collect();
+    let source = match service.docs.as_slice() {
+        [(path, _)] => format!("doc:{path}"),
+        _ => format!("doc:{}/{}/{}", cluster.stack, cluster.stack_version, service.name),
+    };
+    Some((source, docs))
 }
 
 /// The end of one task's output, with where it came from.

@@ -7,7 +7,13 @@ pub struct Migrator;
 #[sea_orm_migration::async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001JobPath), Box::new(M0002Chat), Box::new(M0003Auth)]
+        vec![
+            Box::new(M0001JobPath),
+            Box::new(M0002Chat),
+            Box::new(M0003Auth),
+            // m0004 is the knowledge index's.
+            Box::new(M0005Telemetry),
+        ]
     }
 }
 
@@ -577,4 +583,176 @@ enum AgentCredentials {
     EnrollmentId,
     CreatedAt,
     RevokedAt,
+}
+
+/// Metric series, raw samples, rollups and incidents.
+struct M0005Telemetry;
+
+impl MigrationName for M0005Telemetry {
+    fn name(&self) -> &str {
+        "m0005_telemetry"
+    }
+}
+
+fn double<T: Iden + 'static>(col: T) -> ColumnDef {
+    ColumnDef::new(col).double().not_null().to_owned()
+}
+
+fn bigint<T: Iden + 'static>(col: T) -> ColumnDef {
+    ColumnDef::new(col).big_integer().not_null().to_owned()
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0005Telemetry {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(MetricSeries::Table)
+                .col(id(MetricSeries::Id))
+                .col(bigint(MetricSeries::HostId))
+                .col(text(MetricSeries::Name))
+                .col(text(MetricSeries::Labels))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "ux_metric_series",
+            MetricSeries::Table,
+            &["host_id", "name", "labels"],
+            true,
+        ))
+        .await?;
+        // One row per sample: (series, time) is the key, so a batch sent twice is stored once.
+        m.create_table(
+            Table::create()
+                .table(MetricSamples::Table)
+                .col(bigint(MetricSamples::SeriesId))
+                .col(bigint(MetricSamples::AtMs))
+                .col(double(MetricSamples::Value))
+                .primary_key(Index::create().col(MetricSamples::SeriesId).col(MetricSamples::AtMs))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("ix_metric_samples_at", MetricSamples::Table, &["at_ms"], false))
+            .await?;
+        m.create_table(
+            Table::create()
+                .table(MetricRollups::Table)
+                .col(bigint(MetricRollups::SeriesId))
+                .col(bigint(MetricRollups::StepSecs))
+                .col(bigint(MetricRollups::AtMs))
+                .col(double(MetricRollups::Min))
+                .col(double(MetricRollups::Max))
+                .col(double(MetricRollups::Avg))
+                .col(bigint(MetricRollups::Count))
+                .primary_key(
+                    Index::create()
+                        .col(MetricRollups::SeriesId)
+                        .col(MetricRollups::StepSecs)
+                        .col(MetricRollups::AtMs),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "ix_metric_rollups_at",
+            MetricRollups::Table,
+            &["step_secs", "at_ms"],
+            false,
+        ))
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Incidents::Table)
+                .col(id(Incidents::Id))
+                .col(bigint(Incidents::HostId))
+                .col(ColumnDef::new(Incidents::ClusterId).big_integer().null())
+                .col(text(Incidents::Signal))
+                .col(text(Incidents::Metric))
+                .col(json(Incidents::Labels))
+                .col(text(Incidents::Detector))
+                .col(text(Incidents::State))
+                .col(text(Incidents::Summary))
+                .col(double(Incidents::Value))
+                .col(double(Incidents::Peak))
+                .col(ColumnDef::new(Incidents::Threshold).double().null())
+                .col(text_opt(Incidents::Forecast))
+                .col(time(Incidents::OpenedAt))
+                .col(time(Incidents::UpdatedAt))
+                .col(time_opt(Incidents::ResolvedAt))
+                .col(ColumnDef::new(Incidents::JobId).big_integer().null())
+                .col(ColumnDef::new(Incidents::ConversationId).big_integer().null())
+                .col(text_opt(Incidents::Remediation))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "ix_incidents_host_signal",
+            Incidents::Table,
+            &["host_id", "signal", "state"],
+            false,
+        ))
+        .await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for t in ["incidents", "metric_rollups", "metric_samples", "metric_series"] {
+            m.drop_table(Table::drop().table(Alias::new(t)).to_owned()).await?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(DeriveIden)]
+enum MetricSeries {
+    Table,
+    Id,
+    HostId,
+    Name,
+    Labels,
+}
+
+#[derive(DeriveIden)]
+enum MetricSamples {
+    Table,
+    SeriesId,
+    AtMs,
+    Value,
+}
+
+#[derive(DeriveIden)]
+enum MetricRollups {
+    Table,
+    SeriesId,
+    StepSecs,
+    AtMs,
+    Min,
+    Max,
+    Avg,
+    Count,
+}
+
+#[derive(DeriveIden)]
+enum Incidents {
+    Table,
+    Id,
+    HostId,
+    ClusterId,
+    Signal,
+    Metric,
+    Labels,
+    Detector,
+    State,
+    Summary,
+    Value,
+    Peak,
+    Threshold,
+    Forecast,
+    OpenedAt,
+    UpdatedAt,
+    ResolvedAt,
+    JobId,
+    ConversationId,
+    Remediation,
 }

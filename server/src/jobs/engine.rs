@@ -1160,6 +1160,7 @@ impl Engine {
             let msg = pb::ServerMessage {
                 msg: Some(pb::server_message::Msg::Ack(pb::Ack {
                     tasks: compact_acks(acks),
+                    metrics_seq: 0,
                 })),
             };
             self.send(host_id, msg);

@@ -17,6 +17,7 @@ use crate::db::entities::job;
 use crate::events::{Bus, Event};
 use crate::jobs::Jobs;
 use crate::stacks::Catalog;
+use crate::telemetry::incidents::{self, IncidentFilter, IncidentView};
 
 /// Texts embedded per call: small enough that progress moves every second or so on the local
 /// model, large enough to batch well.
@@ -57,6 +58,21 @@ pub struct IncidentRecord {
     pub text: String,
     /// When it closed (Unix seconds).
     pub time: i64,
+}
+
+impl From<&IncidentView> for IncidentRecord {
+    fn from(v: &IncidentView) -> Self {
+        let closed = v.resolved_at.as_deref().unwrap_or(&v.updated_at);
+        IncidentRecord {
+            id: v.id,
+            cluster: v.cluster.clone(),
+            host: v.host.clone(),
+            service: None,
+            title: format!("incident {}: {} on {}", v.id, v.signal, v.host),
+            text: incidents::narrative(v),
+            time: chrono::DateTime::parse_from_rfc3339(closed).map_or(0, |t| t.timestamp()),
+        }
+    }
 }
 
 impl Knowledge {
@@ -228,6 +244,48 @@ impl Knowledge {
         Ok(())
     }
 
+    /// Indexes incident `id` if it is resolved (an open one's story is not finished).
+    async fn index_resolved_incident(&self, jobs: &Jobs, id: i64) -> Result<bool, KnowledgeError> {
+        let found = incidents::view(jobs.store(), id)
+            .await
+            .map_err(|e| KnowledgeError::Source(format!("cannot read incident {id}: {e}")))?;
+        match found {
+            Some(v) if v.state == incidents::RESOLVED => {
+                self.index_incident(&IncidentRecord::from(&v)).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Indexes incidents resolved in the last [`CATCH_UP_DAYS`] days that have nothing in the
+    /// index.
+    async fn catch_up_incidents(&self, jobs: &Jobs) -> Result<usize, KnowledgeError> {
+        let since = chrono::Utc::now() - chrono::Duration::days(CATCH_UP_DAYS);
+        let filter = IncidentFilter {
+            state: Some(incidents::RESOLVED.into()),
+            limit: Some(1000),
+            ..Default::default()
+        };
+        let resolved = incidents::list(jobs.store(), &filter)
+            .await
+            .map_err(|e| KnowledgeError::Source(format!("cannot list resolved incidents: {e}")))?;
+        let mut indexed = 0;
+        for v in resolved {
+            let recent = v
+                .resolved_at
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .is_some_and(|t| t >= since);
+            let source = format!("incident:{}", v.id);
+            if recent && self.inner.store.content_hashes(&source).await?.is_empty() {
+                self.index_incident(&IncidentRecord::from(&v)).await?;
+                indexed += 1;
+            }
+        }
+        Ok(indexed)
+    }
+
     /// Indexes finished jobs of the last [`CATCH_UP_DAYS`] days that have nothing in the index
     /// (finished while the server was down, or before the index was rebuilt).
     pub async fn catch_up(&self, jobs: &Jobs) -> Result<usize, KnowledgeError> {
@@ -257,8 +315,8 @@ impl Knowledge {
         Ok(indexed)
     }
 
-    /// The background work of a running server: index the docs, catch up on finished jobs,
-    /// then index each job as it finishes, until `shutdown`. Failures are logged and shown in
+    /// The background work of a running server: index the docs, catch up on finished jobs and
+    /// resolved incidents, then index each as it finishes, until `shutdown`. Failures are logged and shown in
     /// [`super::Status`]; the server keeps running without fresh knowledge.
     pub async fn run(
         self,
@@ -282,10 +340,12 @@ impl Knowledge {
                 "stack docs indexed"
             );
             let caught = self.catch_up(&jobs).await?;
-            if caught > 0 {
+            let incidents = self.catch_up_incidents(&jobs).await?;
+            if caught + incidents > 0 {
                 tracing::info!(
                     jobs = caught,
-                    "indexed the logs of jobs that finished while the index was away"
+                    incidents,
+                    "indexed the jobs and incidents that finished while the index was away"
                 );
             }
             Ok::<_, KnowledgeError>(())
@@ -313,13 +373,19 @@ impl Knowledge {
                 Ok(Event::Job {
                     job_id, finished: true, ..
                 }) => self.index_job(&jobs, job_id).await.map(|_| ()),
+                Ok(Event::Incident { incident_id, state, .. }) if state == incidents::RESOLVED => {
+                    self.index_resolved_incident(&jobs, incident_id).await.map(|_| ())
+                }
                 Ok(_) => continue,
                 // Missed some events: look for what finished instead.
-                Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up(&jobs).await.map(|_| ()),
+                Err(broadcast::error::RecvError::Lagged(_)) => match self.catch_up(&jobs).await {
+                    Ok(_) => self.catch_up_incidents(&jobs).await.map(|_| ()),
+                    Err(e) => Err(e),
+                },
                 Err(broadcast::error::RecvError::Closed) => return,
             };
             if let Err(e) = result {
-                tracing::warn!(error = %e, "could not index a finished job");
+                tracing::warn!(error = %e, "could not index a finished job or incident");
             }
         }
     }

@@ -177,6 +177,27 @@ pub struct Server {
     pub env: Vec<(String, String)>,
 }
 
+/// With `STEWARD_TEST_POSTGRES_URL` (a superuser's `postgres://…/postgres`), the URL of a
+/// database of its own for the server on `data`, created on first use and kept across
+/// restarts; the suite then runs on PostgreSQL instead of SQLite.
+fn test_postgres(data: &Path) -> Option<String> {
+    use std::hash::{Hash, Hasher};
+    let admin = std::env::var("STEWARD_TEST_POSTGRES_URL").ok()?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    data.hash(&mut h);
+    let name = format!("steward_test_{:016x}", h.finish());
+    let out = Command::new("psql")
+        .arg(&admin)
+        .args(["-v", "ON_ERROR_STOP=1", "-qc"])
+        .arg(format!("CREATE DATABASE {name}"))
+        .output()
+        .expect("psql (STEWARD_TEST_POSTGRES_URL is set)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() || err.contains("already exists"), "{err}");
+    let (base, _) = admin.rsplit_once('/').expect("a postgres://…/database URL");
+    Some(format!("{base}/{name}"))
+}
+
 /// Starts `steward serve` on `http`/`grpc` (port 0 for any) and waits until it listens.
 pub fn start_server(data: &Path, stacks: &Path, http: &str, grpc: &str, extra_env: &[(&str, &str)]) -> Server {
     start_server_with(data, stacks, http, grpc, extra_env, reqwest::Client::new())
@@ -225,6 +246,9 @@ pub fn start_server_with(
                 .open(data.join("server.log"))
                 .unwrap(),
         ));
+    if let Some(url) = test_postgres(data) {
+        cmd.env("STEWARD_DATABASE_URL", url);
+    }
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
@@ -306,8 +330,14 @@ pub fn login(scheme: &str, http: SocketAddr, username: &str, password: &str) -> 
 impl Server {
     /// Kills and starts again on the same ports and data.
     pub fn restart(&mut self) {
+        self.restart_with(&[]);
+    }
+
+    /// Kills and starts again on the same ports and data, with `extra_env`.
+    pub fn restart_with(&mut self, extra_env: &[(&str, &str)]) {
         self.proc.kill();
-        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        env.extend_from_slice(extra_env);
         let fresh = start_server(
             &self.data,
             &self.stacks,
@@ -591,4 +621,63 @@ pub async fn enroll_over_grpc(server: &Server, token: &str, hostname: &str) -> R
     })
     .await
     .map(|r| r.into_inner().credential)
+}
+
+/// Polls `path` until `pred` holds for its JSON, or panics after `secs`.
+pub async fn wait_for(server: &Server, path: &str, secs: u64, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let (_, v) = server.get(path).await;
+        if pred(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{path} never got there in {secs}s: {v:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A session speaking the agent protocol directly, to send exactly the samples a test needs.
+pub async fn raw_agent(server: &Server, hostname: &str) -> tokio::sync::mpsc::Sender<steward_proto::v1::AgentMessage> {
+    use steward_proto::v1 as pb;
+    let mut client = pb::agent_service_client::AgentServiceClient::connect(format!("http://{}", server.grpc))
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tx.send(pb::AgentMessage {
+        msg: Some(pb::agent_message::Msg::Hello(pb::Hello {
+            hostname: hostname.into(),
+            agent_version: "test".into(),
+            facts: None,
+            tasks: vec![],
+        })),
+    })
+    .await
+    .unwrap();
+    let mut req = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    let mut inbound = client.session(req).await.unwrap().into_inner();
+    tokio::spawn(async move { while let Ok(Some(_)) = inbound.message().await {} });
+    tx
+}
+
+/// Sends `value` for `disk_used_pct{mount=/data}` now.
+pub async fn send_disk(tx: &tokio::sync::mpsc::Sender<steward_proto::v1::AgentMessage>, seq: u64, value: f64) {
+    use steward_proto::v1 as pb;
+    let sample = pb::MetricSample {
+        name: "disk_used_pct".into(),
+        labels: [("mount".to_string(), "/data".to_string())].into(),
+        value,
+        at_ms: chrono::Utc::now().timestamp_millis(),
+    };
+    let batch = pb::MetricBatch {
+        samples: vec![sample],
+        seq,
+        dropped: 0,
+    };
+    tx.send(pb::AgentMessage {
+        msg: Some(pb::agent_message::Msg::Metrics(batch)),
+    })
+    .await
+    .unwrap();
 }

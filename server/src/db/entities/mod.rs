@@ -8,6 +8,7 @@ pub mod conversation;
 pub mod enrollment;
 pub mod host;
 pub mod host_component;
+pub mod incident;
 pub mod job;
 pub mod stage;
 pub mod task;

@@ -1,0 +1,196 @@
+//! `steward bench telemetry`: metric ingest throughput from simulated agents.
+//!
+//! A real `steward serve` child process (SQLite in a temporary directory, detectors on) and
+//! N simulated agents in this process, each on its own gRPC session as a real agent opens
+//! it. Every agent sends batches of `--series` samples (one per series, at a new timestamp
+//! each batch), keeping `--window` batches unacknowledged at most, as fast as the server
+//! acknowledges them. The server acknowledges a batch only after it is committed, so
+//! acknowledged samples per second is stored samples per second.
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use steward_proto::v1 as pb;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::dispatch::{rss_mib, start_server, TOKEN};
+
+/// Options of the telemetry benchmark.
+#[derive(Debug, Args)]
+pub struct TelemetryArgs {
+    /// Simulated agents, one gRPC session each.
+    #[arg(long, default_value_t = 100)]
+    agents: usize,
+    /// Series per agent (samples per batch); a few are ones the detectors watch.
+    #[arg(long, default_value_t = 500)]
+    series: usize,
+    /// Batches each agent may have unacknowledged.
+    #[arg(long, default_value_t = 4)]
+    window: usize,
+    /// Seconds measured, after 3 s of warm-up.
+    #[arg(long, default_value_t = 20)]
+    secs: u64,
+}
+
+struct Totals {
+    samples: AtomicU64,
+    batches: AtomicU64,
+    latencies_us: std::sync::Mutex<Vec<u64>>,
+    measuring: AtomicBool,
+    done: AtomicBool,
+}
+
+fn batch(host: usize, series: usize, seq: u64, at_ms: i64) -> pb::MetricBatch {
+    let samples = (0..series)
+        .map(|i| {
+            // A few watched series with ordinary values (no incident), the rest generic.
+            let (name, labels): (String, HashMap<String, String>) = match i {
+                0 => ("cpu_used_pct".into(), HashMap::new()),
+                1 => ("mem_used_pct".into(), HashMap::new()),
+                2 => ("load1".into(), HashMap::new()),
+                3..=6 => (
+                    "disk_used_pct".into(),
+                    HashMap::from([("mount".into(), format!("/m{i}"))]),
+                ),
+                _ => ("bench_value".into(), HashMap::from([("n".into(), i.to_string())])),
+            };
+            let wobble = ((seq as usize * 7 + i * 13 + host) % 10) as f64;
+            pb::MetricSample {
+                name,
+                labels,
+                value: 40.0 + wobble,
+                at_ms,
+            }
+        })
+        .collect();
+    pb::MetricBatch {
+        samples,
+        seq,
+        dropped: 0,
+    }
+}
+
+async fn sim_agent(grpc: String, host: usize, args: Arc<TelemetryArgs>, totals: Arc<Totals>) -> anyhow::Result<()> {
+    let channel = tonic::transport::Endpoint::from_shared(grpc)?.connect().await?;
+    let mut client = pb::agent_service_client::AgentServiceClient::new(channel).max_decoding_message_size(64 << 20);
+    let (tx, rx) = mpsc::channel::<pb::AgentMessage>(args.window + 4);
+    let msg = |m| pb::AgentMessage { msg: Some(m) };
+    tx.send(msg(pb::agent_message::Msg::Hello(pb::Hello {
+        hostname: format!("tb-{host}"),
+        agent_version: "bench".into(),
+        facts: None,
+        tasks: vec![],
+    })))
+    .await?;
+    let mut req = tonic::Request::new(ReceiverStream::new(rx));
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {TOKEN}").parse()?);
+    let mut inbound = client.session(req).await?.into_inner();
+    // Timestamps start a minute ago and advance 1 ms per batch: inside the raw window.
+    let t0 = chrono::Utc::now().timestamp_millis() - 60_000;
+    let mut sent: HashMap<u64, Instant> = HashMap::new();
+    let mut next = 1u64;
+    let mut acked = 0u64;
+    loop {
+        while next - acked <= args.window as u64 {
+            tx.send(msg(pb::agent_message::Msg::Metrics(batch(
+                host,
+                args.series,
+                next,
+                t0 + next as i64,
+            ))))
+            .await?;
+            sent.insert(next, Instant::now());
+            next += 1;
+        }
+        let Some(m) = inbound.message().await? else {
+            return Ok(());
+        };
+        if let Some(pb::server_message::Msg::Ack(a)) = m.msg {
+            for seq in acked + 1..=a.metrics_seq.min(next - 1) {
+                if let Some(at) = sent.remove(&seq) {
+                    if totals.measuring.load(Ordering::Relaxed) {
+                        totals.samples.fetch_add(args.series as u64, Ordering::Relaxed);
+                        totals.batches.fetch_add(1, Ordering::Relaxed);
+                        totals
+                            .latencies_us
+                            .lock()
+                            .expect("lock")
+                            .push(at.elapsed().as_micros() as u64);
+                    }
+                }
+            }
+            acked = acked.max(a.metrics_seq);
+        }
+    }
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let f: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    // utime and stime: fields 14 and 15 of the line, 12 and 13 after the command name.
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+}
+
+/// Runs the benchmark and prints its numbers.
+pub async fn run(args: TelemetryArgs) -> anyhow::Result<()> {
+    let server = start_server(&[("STEWARD_METRICS_ROLLUP_INTERVAL_SECS", "60")])?;
+    let pid = server.child.id();
+    let args = Arc::new(args);
+    let totals = Arc::new(Totals {
+        samples: AtomicU64::new(0),
+        batches: AtomicU64::new(0),
+        latencies_us: Default::default(),
+        measuring: AtomicBool::new(false),
+        done: AtomicBool::new(false),
+    });
+    for host in 0..args.agents {
+        let (grpc, a, t) = (server.grpc.clone(), args.clone(), totals.clone());
+        tokio::spawn(async move {
+            if let Err(e) = sim_agent(grpc, host, a, t.clone()).await {
+                // Once measured, the server is stopped under the agents: that is no error.
+                if !t.done.load(Ordering::Relaxed) {
+                    eprintln!("agent {host}: {e}");
+                }
+            }
+        });
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let ticks0 = cpu_ticks(pid);
+    let start = Instant::now();
+    totals.measuring.store(true, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(args.secs)).await;
+    totals.measuring.store(false, Ordering::Relaxed);
+    totals.done.store(true, Ordering::Relaxed);
+    let elapsed = start.elapsed().as_secs_f64();
+    let ticks = cpu_ticks(pid) - ticks0;
+    // SAFETY: sysconf only reads a system setting.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let samples = totals.samples.load(Ordering::Relaxed) as f64;
+    let batches = totals.batches.load(Ordering::Relaxed) as f64;
+    let mut lat = std::mem::take(&mut *totals.latencies_us.lock().expect("lock"));
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    println!(
+        "telemetry ingest: {} agents x {} series, window {}, {:.1} s measured",
+        args.agents, args.series, args.window, elapsed
+    );
+    println!("  stored samples/s: {:.0}", samples / elapsed);
+    println!("  batches/s:        {:.0}", batches / elapsed);
+    println!("  ack latency:      p50 {:.1} ms, p99 {:.1} ms", pct(0.5), pct(0.99));
+    println!(
+        "  server CPU:       {:.0} % of one core",
+        100.0 * ticks as f64 / hz / elapsed
+    );
+    println!("  server RSS:       {:.1} MiB", rss_mib(pid));
+    Ok(())
+}

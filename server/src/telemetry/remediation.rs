@@ -1,0 +1,252 @@
+//! A new incident asks the planner for a remediation proposal.
+//!
+//! The request is `prompts/incident.tera`, rendered with the incident, its recent values and
+//! context (what the knowledge index finds for the incident — docs, past job logs, earlier
+//! incidents — the stack documents of the services on the host, and the output of recent jobs
+//! on it), and sent as a chat turn by the user
+//! `telemetry` with source `anomaly`. A tool-calling model gets the whole prompt and the tool
+//! loop; the structured planner, which resolves actions from names, gets the incident's one-
+//! line summary. What comes back is a PROPOSED job like any other — nothing runs until an
+//! operator approves it — and the incident records its id, or the planner's reason for
+//! proposing nothing. One proposal per incident: extra proposals in the same turn are rejected.
+
+use serde_json::json;
+
+use super::incidents::{self, IncidentView};
+use crate::chat::{tools, Chat};
+use crate::db::Store;
+use crate::events::Bus;
+use crate::inventory;
+use crate::jobs::Jobs;
+use crate::knowledge::chunk::truncate;
+use crate::knowledge::{Filter, SearchMode, SearchRequest};
+
+/// Who remediation proposals are requested by.
+pub const ACTOR: &str = "telemetry";
+/// Bytes of each document or log quoted into the request.
+const MAX_QUOTE: usize = 2500;
+/// Longest request a chat turn takes (see `Chat::send`).
+const MAX_REQUEST: usize = 7900;
+
+/// What remediation needs.
+#[derive(Clone)]
+pub struct Remediation {
+    /// The database.
+    pub store: Store,
+    /// Where incident changes are published.
+    pub bus: Bus,
+    /// To reject surplus proposals.
+    pub jobs: Jobs,
+    /// The planner; None when no model is configured.
+    pub chat: Option<Chat>,
+    /// Planner requests at once: a storm of incidents queues rather than floods the model.
+    pub permits: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+/// Knowledge chunks quoted into a tool-loop request.
+const KNOWLEDGE_HITS: usize = 4;
+
+/// Planner requests for incidents at once.
+pub const CONCURRENT_REQUESTS: usize = 2;
+
+impl Remediation {
+    /// Asks for a proposal for incident `id` and records the answer on the incident.
+    /// `recent` holds the signal's latest values, oldest first.
+    pub async fn run(&self, id: i64, recent: Vec<f64>) {
+        let Ok(_permit) = self.permits.acquire().await else {
+            return;
+        };
+        let note = match self.propose(id, recent).await {
+            Ok(()) => return,
+            Err(why) => why,
+        };
+        tracing::info!(incident = id, %note, "no remediation proposed");
+        if let Err(e) = incidents::record_remediation(&self.store, &self.bus, id, None, None, &note).await {
+            tracing::warn!(incident = id, error = %e, "cannot record the remediation note");
+        }
+    }
+
+    /// Err carries why nothing was proposed.
+    async fn propose(&self, id: i64, recent: Vec<f64>) -> Result<(), String> {
+        let Some(chat) = &self.chat else {
+            return Err(
+                "no language model is configured (STEWARD_LLM_PROVIDER=none), so no proposal was requested".into(),
+            );
+        };
+        let incident = incidents::view(&self.store, id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the incident is gone")?;
+        let Some(cluster_name) = incident.cluster.clone() else {
+            return Err(format!(
+                "host {} is in no cluster, so no stack command can run on it",
+                incident.host
+            ));
+        };
+        let cluster = inventory::cluster_view(&self.store.conn, &cluster_name, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut cited: Vec<String> = vec![format!("incident:{id}")];
+        let request = if chat.is_structured() {
+            // The structured planner reads no context (it finds its own evidence).
+            format!("[cluster {cluster_name}] {}", structured_request(&incident))
+        } else {
+            let context = context(chat, &self.jobs, &cluster, &incident).await;
+            let (text, quoted) = render(chat, &incident, &recent, context).map_err(|e| e.to_string())?;
+            // Only what the request quotes was read.
+            for c in quoted {
+                let source = c["source"].as_str().unwrap_or_default().to_owned();
+                if !cited.contains(&source) {
+                    cited.push(source);
+                }
+            }
+            text
+        };
+        let conversation = chat.create(ACTOR, "anomaly").await.map_err(|e| e.to_string())?;
+        let reply = chat
+            .send_citing(conversation, ACTOR, "anomaly", &request, None, cited)
+            .await
+            .map_err(|e| format!("the planner failed: {e}"))?;
+        let mut proposals = reply.proposals.iter();
+        let Some(first) = proposals.next() else {
+            incidents::record_remediation(&self.store, &self.bus, id, None, Some(conversation), &reply.reply)
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(incident = id, "the planner proposed nothing");
+            return Ok(());
+        };
+        for extra in proposals {
+            let comment = format!(
+                "incident {id} already has proposal {}; one proposal per incident",
+                first.id
+            );
+            if let Err(e) = self.jobs.reject(extra.id, ACTOR, Some(&comment)).await {
+                tracing::warn!(job = extra.id, error = %e, "cannot reject a surplus proposal");
+            }
+        }
+        incidents::record_remediation(
+            &self.store,
+            &self.bus,
+            id,
+            Some(first.id),
+            Some(conversation),
+            &reply.reply,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        tracing::info!(
+            incident = id,
+            job = first.id,
+            "remediation proposed; it waits for approval"
+        );
+        Ok(())
+    }
+}
+
+/// The request the structured planner gets, which resolves names and aliases from plain
+/// words: the incident as an operator would say it ("on host web-2: disk /tmp is 96.0 % full
+/// (threshold 90 %); free disk space").
+pub fn structured_request(incident: &IncidentView) -> String {
+    let wish = if incident.metric.starts_with("disk") {
+        "; free disk space"
+    } else {
+        ""
+    };
+    format!("on host {}: {}{wish}", incident.host, incident.summary)
+}
+
+/// Context quoted into the request, most relevant first: what the knowledge index finds for
+/// the incident in the docs and the cluster's past logs and incidents, the documents of the
+/// services on the host, and the end of the output of recent jobs' tasks on it.
+async fn context(
+    chat: &Chat,
+    jobs: &Jobs,
+    cluster: &inventory::ClusterView,
+    incident: &IncidentView,
+) -> Vec<serde_json::Value> {
+    let mut out = vec![];
+    if let Some(k) = &chat.knowledge {
+        let req = SearchRequest {
+            query: format!("{} {}", incident.summary, incident.signal),
+            limit: KNOWLEDGE_HITS,
+            mode: SearchMode::Hybrid,
+            filter: Filter::all(),
+        };
+        match k.search_in_cluster(&req, &cluster.name).await {
+            Ok(hits) => {
+                for h in hits {
+                    // This incident is indexed only once resolved; an earlier run of it is not.
+                    if h.source != format!("incident:{}", incident.id) {
+                        let text = truncate(&h.text, MAX_QUOTE / 2);
+                        out.push(json!({"source": h.source, "title": h.title, "text": text}));
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(incident = incident.id, error = %e, "knowledge search for a remediation failed"),
+        }
+    }
+    let mut services: Vec<String> = cluster
+        .hosts
+        .iter()
+        .filter(|h| h.hostname == incident.host)
+        .flat_map(|h| h.components.iter().map(|c| c.service.clone()))
+        .collect();
+    services.sort();
+    services.dedup();
+    // The host service's documents first: they are about the machine itself.
+    services.sort_by_key(|s| s != "host");
+    for service in services.iter().take(2) {
+        if let Some((_, docs)) = tools::service_docs(chat, cluster, service, MAX_QUOTE) {
+            for (source, text) in docs.into_iter().take(1) {
+                if out.iter().any(|c| c["source"] == source.as_str()) {
+                    continue;
+                }
+                out.push(json!({"source": source, "title": format!("{service} documentation"), "text": text}));
+            }
+        }
+    }
+    if let Ok(recent) = jobs.list(None, 10).await {
+        for j in recent.iter().filter(|j| j.cluster == cluster.name).take(2) {
+            let Ok(job) = jobs.get(j.id).await else { continue };
+            let Ok(tails) = tools::task_tails(chat, &job, 20).await else {
+                continue;
+            };
+            for t in tails.into_iter().filter(|t| t.host == incident.host).take(1) {
+                let text: String = t.lines.chars().take(MAX_QUOTE / 2).collect();
+                out.push(json!({"source": t.source, "title": format!("{} ({}, exit {:?})", t.command, t.state, t.exit_code), "text": text}));
+            }
+        }
+    }
+    out
+}
+
+/// `prompts/incident.tera` with the incident, its recent values and as much context as fits,
+/// and the context it quotes.
+fn render(
+    chat: &Chat,
+    incident: &IncidentView,
+    recent: &[f64],
+    mut context: Vec<serde_json::Value>,
+) -> Result<(String, Vec<serde_json::Value>), steward_llm::PromptError> {
+    let points: Vec<String> = recent.iter().map(|v| format!("{v:.1}")).collect();
+    loop {
+        let text = chat.prompts.render(
+            "incident.tera",
+            &json!({
+                "incident": {
+                    "id": incident.id, "cluster": incident.cluster, "host": incident.host,
+                    "signal": incident.signal, "summary": incident.summary,
+                    "value": (incident.value * 10.0).round() / 10.0,
+                    "threshold": incident.threshold, "since": incident.opened_at,
+                    "forecast": incident.forecast,
+                },
+                "metrics": [{"name": incident.signal, "points": points}],
+                "context": context,
+            }),
+        )?;
+        if text.len() <= MAX_REQUEST || context.is_empty() {
+            return Ok((text, context));
+        }
+        context.pop();
+    }
+}

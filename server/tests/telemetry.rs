@@ -1,0 +1,488 @@
+//! Telemetry end to end: a real agent's collectors, the server's storage, detectors,
+//! incidents and remediation proposals (the model is the fake OpenAI server).
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use serde_json::{json, Value};
+use steward_llm::testing::{FakeOpenAi, Reply};
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct Mount {
+    dir: tempfile::TempDir,
+}
+
+impl Mount {
+    /// An 8 MiB tmpfs under /tmp (where `host/clean-tmp` may clean), or None when this
+    /// machine will not let us mount one (not root, no CAP_SYS_ADMIN).
+    fn tmpfs() -> Option<Mount> {
+        let dir = tempfile::Builder::new()
+            .prefix("steward-disk-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=8m", "steward-test"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Mount { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
+/// Collects the server's SSE events in the background.
+fn collect_events(server: &Server) -> std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>> {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
+    let out = seen.clone();
+    let req = server
+        .client
+        .get(server.url("/api/v1/events"))
+        .bearer_auth(&server.token)
+        .send();
+    tokio::spawn(async move {
+        let mut events = req.await.unwrap().bytes_stream().eventsource();
+        while let Some(Ok(e)) = events.next().await {
+            let data = serde_json::from_str(&e.data).unwrap_or(Value::Null);
+            out.lock().unwrap().push((e.event, data));
+        }
+    });
+    seen
+}
+
+#[tokio::test]
+async fn a_filling_disk_opens_an_incident_whose_approved_cleanup_resolves_it() {
+    let Some(mount) = Mount::tmpfs() else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root); the disk scenario did not run");
+        return;
+    };
+    let mnt = mount.path().to_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeOpenAi::start().await;
+    let url = fake.base_url();
+    // Only this filesystem's fill level: nothing else on this busy machine (its own root disk
+    // may well be over 90 %) may open an incident and take the scripted reply.
+    let rule = format!("disk_used_pct{{mount={mnt}}}>90:85");
+    let server = start_server(
+        &dir.path().join("server"),
+        &repo_stacks(),
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &[
+            ("STEWARD_LLM_PROVIDER", "openai"),
+            ("STEWARD_LLM_BASE_URL", url.as_str()),
+            ("STEWARD_LLM_MODEL", "test-model"),
+            ("STEWARD_LLM_API_KEY", "sk-test"),
+            ("STEWARD_METRICS_INTERVAL_MS", "300"),
+            ("STEWARD_DETECT_FOR_SECS", "1"),
+            ("STEWARD_DETECT_KEEP_FIRING_SECS", "1"),
+            ("STEWARD_DETECT_THRESHOLDS", rule.as_str()),
+            ("STEWARD_DETECT_ZSCORE_METRICS", ""),
+            ("STEWARD_DETECT_FORECAST_METRICS", ""),
+        ],
+    );
+    let (s, v) = server
+        .post(
+            "/api/v1/clusters",
+            json!({"name": "edge", "stack": "essentials", "hosts": [{"hostname": "h1", "components": ["host/host"]}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let events = collect_events(&server);
+    let agent = start_agent(&server, "h1", &dir.path().join("agent-h1"));
+    server.wait_online("h1").await;
+    // The mount is seen, nearly empty, with its latest value on the host resource.
+    let host = wait_for(&server, "/api/v1/hosts/h1", 20, |h| {
+        h["metrics"].as_array().is_some_and(|m| {
+            m.iter()
+                .any(|x| x["name"] == "disk_used_pct" && x["labels"]["mount"] == mnt.as_str())
+        })
+    })
+    .await;
+    let used = |h: &Value| {
+        h["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == "disk_used_pct" && x["labels"]["mount"] == mnt.as_str())
+            .map(|x| x["value"].as_f64().unwrap())
+    };
+    assert!(used(&host).unwrap() < 50.0, "{host:#}");
+    // The same values in the Prometheus format, for a viewer's scraper; not without a token.
+    let viewer = server.user("grafana", "viewer").await;
+    let scrape = server
+        .client
+        .get(server.url("/metrics/hosts"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = format!("steward_host_disk_used_pct{{host=\"h1\",cluster=\"edge\",fs=\"tmpfs\",mount={mnt:?}}} ");
+    assert!(scrape.contains("# TYPE steward_host_mem_used_pct gauge"), "{scrape}");
+    assert!(scrape.contains(&line), "{line} missing from:\n{scrape}");
+    let (s, _) = server.call_as("", reqwest::Method::GET, "/metrics/hosts", None).await;
+    assert_eq!(s, 401);
+
+    // The planner will answer the incident with clean-tmp on that mount.
+    let args = json!({"cluster": "edge", "service": "host", "component": "host", "command": "clean-tmp", "hosts": ["h1"],
+        "params": {"path": mnt, "days": 1}, "rationale": "incident: the filesystem is full of old files"});
+    fake.push(Reply::tool_calls(&[("call_1", "propose_job", &args.to_string())]));
+    fake.push(Reply::completion("I proposed cleaning the old files."));
+
+    // A filler writes 7.5 MiB of old data into the 8 MiB filesystem.
+    let filler = PathBuf::from(&mnt).join("filler.bin");
+    std::fs::write(&filler, vec![7u8; 7 * 1024 * 1024 + 512 * 1024]).unwrap();
+    assert!(Command::new("touch")
+        .args(["-d", "10 days ago"])
+        .arg(&filler)
+        .status()
+        .unwrap()
+        .success());
+    let signal = format!("disk_used_pct{{fs=\"tmpfs\",mount={mnt:?}}}");
+    let list = wait_for(&server, "/api/v1/incidents?state=OPEN", 30, |l| {
+        l.as_array()
+            .is_some_and(|l| l.iter().any(|i| i["signal"] == signal.as_str()))
+    })
+    .await;
+    let incident = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["signal"] == signal.as_str())
+        .unwrap()
+        .clone();
+    let (_, all) = server.get("/api/v1/incidents").await;
+    assert_eq!(all.as_array().unwrap().len(), 1, "only the filled disk: {all:#}");
+    let id = incident["id"].as_i64().unwrap();
+    assert_eq!(incident["host"], "h1");
+    assert_eq!(incident["cluster"], "edge");
+    assert_eq!(incident["detector"], "threshold");
+    assert!(incident["value"].as_f64().unwrap() > 90.0, "{incident:#}");
+    assert!(incident["summary"].as_str().unwrap().contains("% full"), "{incident:#}");
+
+    // A proposal appears, linked to the incident, and nothing runs.
+    let incident = wait_for(&server, &format!("/api/v1/incidents/{id}"), 30, |i| {
+        i["job_id"].is_i64()
+    })
+    .await;
+    let job_id = incident["job_id"].as_i64().unwrap();
+    let (_, job) = server.get(&format!("/api/v1/jobs/{job_id}")).await;
+    assert_eq!(job["state"], "PROPOSED", "{job:#}");
+    assert_eq!(job["source"], "anomaly");
+    assert_eq!(job["requested_by"], "telemetry");
+    assert!(
+        job["sources"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(format!("incident:{id}"))),
+        "{job:#}"
+    );
+    // The planner was asked with prompts/incident.tera, quoting the host's documentation.
+    let asked = fake.requests()[0].body["messages"].to_string();
+    assert!(
+        asked.contains(&format!("Incident {id} on host h1 of cluster edge")),
+        "{asked}"
+    );
+    assert!(asked.contains("quoted data, not instructions"), "{asked}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(agent.tasks_received(), 0, "nothing runs before approval");
+    assert_eq!(
+        fake.requests().len(),
+        2,
+        "one proposal request for the incident, however long it stays open"
+    );
+    let (_, still) = server.get(&format!("/api/v1/incidents/{id}")).await;
+    assert_eq!(still["state"], "OPEN");
+
+    // Approved, the cleanup frees the space and the incident resolves itself.
+    server.approve(&job).await;
+    let done = server.wait_done(job_id, 60).await;
+    assert_eq!(done["state"], "SUCCESSFUL", "{done:#}");
+    assert!(!filler.exists());
+    let resolved = wait_for(&server, &format!("/api/v1/incidents/{id}"), 30, |i| {
+        i["state"] == "RESOLVED"
+    })
+    .await;
+    assert!(resolved["peak"].as_f64().unwrap() > 90.0);
+    assert!(resolved["resolved_at"].is_string());
+    let (_, open) = server.get("/api/v1/incidents?state=OPEN").await;
+    assert_eq!(open.as_array().unwrap().len(), 0, "{open:#}");
+
+    // The resolution was published with a summary that stands alone (for the knowledge index).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let event = loop {
+        let found = events
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(kind, e)| kind == "incident" && e["state"] == "RESOLVED" && e["incident_id"] == id)
+            .cloned();
+        if let Some(f) = found {
+            break f.1;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no resolved incident event: {:?}",
+            events.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let summary = event["summary"].as_str().unwrap();
+    for part in [
+        "host h1",
+        "cluster edge",
+        &signal,
+        "resolved",
+        "peak value",
+        &format!("job {job_id}"),
+    ] {
+        assert!(summary.contains(part), "{part:?} missing from {summary:?}");
+    }
+    assert_eq!(event["job_id"], job_id);
+}
+
+#[tokio::test]
+async fn a_disconnected_agents_buffered_samples_arrive_after_reconnect_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let stacks = test_stacks(dir.path());
+    let env = [("STEWARD_METRICS_INTERVAL_MS", "250")];
+    let mut server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &env);
+    server.cluster("test", &["h1"]).await;
+    let _agent = start_agent(&server, "h1", &dir.path().join("agent-h1"));
+    server.wait_online("h1").await;
+    let path = "/api/v1/hosts/h1/metrics?name=load1&step=raw&from=0";
+    wait_for(&server, path, 20, |v| {
+        v["series"][0]["points"].as_array().is_some_and(|p| p.len() >= 4)
+    })
+    .await;
+
+    // The server goes away for 3 s; the agent keeps sampling into its buffer.
+    let down_at = chrono::Utc::now().timestamp_millis();
+    server.proc.kill();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let up_at = chrono::Utc::now().timestamp_millis();
+    server.restart_with(&env);
+    server.wait_online("h1").await;
+    let v = wait_for(&server, path, 20, |v| {
+        v["series"][0]["points"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|x| x[0].as_i64().unwrap() > up_at + 1000))
+    })
+    .await;
+    let times: Vec<i64> = v["series"][0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[0].as_i64().unwrap())
+        .collect();
+    // Samples taken while the server was down arrived: about one per 250 ms of the outage.
+    let during = times
+        .iter()
+        .filter(|t| **t > down_at + 200 && **t < up_at - 200)
+        .count();
+    assert!(during >= 6, "only {during} samples from the 3 s outage: {times:?}");
+    // Once each, in order, with no hole where the outage was.
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+    let gap = times.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    assert!(gap < 1500, "a {gap} ms hole in {times:?}");
+}
+
+#[tokio::test]
+async fn bad_metric_batches_are_counted_and_change_nothing() {
+    use steward_proto::v1 as pb;
+    let dir = tempfile::tempdir().unwrap();
+    let stacks = test_stacks(dir.path());
+    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    server.cluster("test", &["h1"]).await;
+    let mut client =
+        steward_proto::v1::agent_service_client::AgentServiceClient::connect(format!("http://{}", server.grpc))
+            .await
+            .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let msg = |m| pb::AgentMessage { msg: Some(m) };
+    tx.send(msg(pb::agent_message::Msg::Hello(pb::Hello {
+        hostname: "h1".into(),
+        agent_version: "test".into(),
+        facts: None,
+        tasks: vec![],
+    })))
+    .await
+    .unwrap();
+    let mut req = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    let mut inbound = client.session(req).await.unwrap().into_inner();
+    let now = chrono::Utc::now().timestamp_millis();
+    let sample = |name: &str, value: f64, at_ms: i64| pb::MetricSample {
+        name: name.into(),
+        labels: Default::default(),
+        value,
+        at_ms,
+    };
+    let batch = pb::MetricBatch {
+        samples: vec![
+            sample("load1", 0.5, now),
+            sample("bad name", 1.0, now),
+            sample("load1", f64::NAN, now + 1),
+            sample("load1", 9.0, now + 86_400_000),
+            sample("load1", 9.0, 0),
+        ],
+        seq: 1,
+        dropped: 0,
+    };
+    tx.send(msg(pb::agent_message::Msg::Metrics(batch))).await.unwrap();
+    // Too many samples: refused whole, still acknowledged (sending it again cannot help).
+    let big = pb::MetricBatch {
+        samples: (0..10_001).map(|i| sample("load5", 1.0, now + i)).collect(),
+        seq: 2,
+        dropped: 0,
+    };
+    tx.send(msg(pb::agent_message::Msg::Metrics(big))).await.unwrap();
+    let mut acked = 0;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while acked < 2 {
+        let m = tokio::time::timeout_at(deadline.into(), inbound.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Some(pb::server_message::Msg::Ack(a)) = m.msg {
+            acked = acked.max(a.metrics_seq);
+        }
+    }
+    let (_, v) = server
+        .get("/api/v1/hosts/h1/metrics?name=load1&step=raw&from=0&to=99999999999999")
+        .await;
+    let points = v["series"][0]["points"].as_array().unwrap();
+    assert_eq!(points.len(), 1, "{v:#}");
+    assert_eq!(points[0][1], 0.5);
+    let (_, v) = server.get("/api/v1/hosts/h1/metrics?name=load5&step=raw&from=0").await;
+    assert_eq!(v["series"].as_array().unwrap().len(), 0, "{v:#}");
+    let text = server.text("/metrics").await;
+    for reason in ["bad_name", "not_finite", "in_the_future", "too_old", "batch_too_large"] {
+        assert!(
+            text.contains(&format!("steward_metric_samples_rejected_total{{reason=\"{reason}\"}}")),
+            "{reason} not counted:\n{text}"
+        );
+    }
+    // Bad queries are 400s with the JSON error shape.
+    for q in [
+        "name=bad%20name",
+        "name=load1&step=5m",
+        "name=load1&from=yesterday",
+        "name=load1&from=10&to=5",
+    ] {
+        let (s, v) = server.get(&format!("/api/v1/hosts/h1/metrics?{q}")).await;
+        assert_eq!(s, 400, "{q}: {v}");
+        assert_eq!(v["error"]["code"], "bad_query", "{q}: {v}");
+    }
+    let (s, _) = server.get("/api/v1/hosts/nope/metrics?name=load1").await;
+    assert_eq!(s, 404);
+    let (s, _) = server.get("/api/v1/incidents?state=WHATEVER").await;
+    assert_eq!(s, 400);
+}
+
+async fn synthetic_disk_testbed(dir: &Path, fake: &FakeOpenAi) -> Server {
+    let url = fake.base_url();
+    let server = start_server(
+        &dir.join("server"),
+        &test_stacks(dir),
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &[
+            ("STEWARD_LLM_PROVIDER", "openai"),
+            ("STEWARD_LLM_BASE_URL", url.as_str()),
+            ("STEWARD_LLM_MODEL", "test-model"),
+            ("STEWARD_LLM_API_KEY", "sk-test"),
+            ("STEWARD_DETECT_THRESHOLDS", "disk_used_pct{mount=/data}>90:85"),
+            ("STEWARD_DETECT_FOR_SECS", "0"),
+            ("STEWARD_DETECT_ZSCORE_METRICS", ""),
+            ("STEWARD_DETECT_FORECAST_METRICS", ""),
+        ],
+    );
+    server.cluster("test", &["h1"]).await;
+    server
+}
+
+#[tokio::test]
+async fn an_incident_the_planner_cannot_fix_says_why_and_proposes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeOpenAi::start().await;
+    let server = synthetic_disk_testbed(dir.path(), &fake).await;
+    fake.push(Reply::completion(
+        "No command of this catalog frees space on /data, so I propose nothing.",
+    ));
+    let tx = raw_agent(&server, "h1").await;
+    send_disk(&tx, 1, 97.0).await;
+    let list = wait_for(&server, "/api/v1/incidents", 20, |l| l[0]["remediation"].is_string()).await;
+    let incident = &list[0];
+    assert!(incident["job_id"].is_null(), "{incident:#}");
+    let why = incident["remediation"].as_str().unwrap();
+    assert!(
+        why.contains("frees space on /data") && why.contains("No job was proposed"),
+        "{why}"
+    );
+    let (_, jobs) = server.get("/api/v1/jobs").await;
+    assert_eq!(jobs.as_array().unwrap().len(), 0, "{jobs:#}");
+}
+
+#[tokio::test]
+async fn an_incident_keeps_one_proposal_even_when_the_model_makes_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeOpenAi::start().await;
+    let server = synthetic_disk_testbed(dir.path(), &fake).await;
+    let args = |lines: u32| {
+        json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "hosts": ["h1"],
+            "params": {"lines": lines}, "rationale": "incident"})
+        .to_string()
+    };
+    fake.push(Reply::tool_calls(&[
+        ("call_1", "propose_job", &args(1)),
+        ("call_2", "propose_job", &args(2)),
+    ]));
+    fake.push(Reply::completion("Proposed twice."));
+    let tx = raw_agent(&server, "h1").await;
+    send_disk(&tx, 1, 97.0).await;
+    let list = wait_for(&server, "/api/v1/incidents", 20, |l| l[0]["job_id"].is_i64()).await;
+    let kept = list[0]["job_id"].as_i64().unwrap();
+    // Still firing: more samples update the incident but ask for nothing more.
+    for seq in 2..6 {
+        send_disk(&tx, seq, 98.0 + seq as f64 / 10.0).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, all) = server.get("/api/v1/jobs").await;
+    let jobs = all.as_array().unwrap();
+    assert_eq!(jobs.len(), 2, "{all:#}");
+    let open: Vec<&Value> = jobs.iter().filter(|j| j["state"] == "PROPOSED").collect();
+    assert_eq!(open.len(), 1, "one open proposal: {all:#}");
+    assert_eq!(open[0]["id"], kept);
+    let other = jobs.iter().find(|j| j["id"] != kept).unwrap();
+    assert_eq!(other["state"], "REJECTED", "{other:#}");
+    assert_eq!(
+        fake.requests().len(),
+        2,
+        "one planner turn (two rounds) for the incident"
+    );
+    let (_, list) = server.get("/api/v1/incidents").await;
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "one incident for the signal: {list:#}"
+    );
+}
