@@ -22,6 +22,7 @@ run: release
 test: setup
 	$(CARGO) build --workspace --bins
 	$(CARGO) nextest run --workspace --no-fail-fast
+	bash scripts/test-postgres.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -67,7 +67,28 @@ pub async fn record_many<C: ConnectionTrait>(
 /// The hash of one event given the previous hash.
 pub fn chain_hash(prev: &str, at: &str, actor: &str, action: &str, target: &str, details: &Value) -> String {
     let body = serde_json::json!({"prev": prev, "at": at, "actor": actor, "action": action, "target": target, "details": details});
-    hex::encode(Sha256::digest(serde_json::to_vec(&body).expect("serialises")))
+    hex::encode(Sha256::digest(canonical_json(&body)))
+}
+
+/// `v` serialised with every object's keys sorted, for hashing: serde_json keeps insertion
+/// order when any crate enables `preserve_order` (qdrant-edge does), and PostgreSQL's `jsonb`
+/// gives keys back in its own order, so only sorted keys hash the same on the way in and out.
+pub fn canonical_json(v: &Value) -> Vec<u8> {
+    fn sort(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let sorted: std::collections::BTreeMap<&String, Value> = m.iter().map(|(k, v)| (k, sort(v))).collect();
+                let mut out = serde_json::Map::new();
+                for (k, v) in sorted {
+                    out.insert(k.clone(), v);
+                }
+                Value::Object(out)
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sort).collect()),
+            other => other.clone(),
+        }
+    }
+    serde_json::to_vec(&sort(v)).expect("serialises")
 }
 
 /// The outcome of walking the chain.
@@ -174,4 +195,24 @@ pub async fn list<C: ConnectionTrait>(db: &C, f: &Filter) -> Result<Vec<audit_ev
         q = q.filter(audit_event::Column::Id.lt(b));
     }
     q.limit(f.limit.unwrap_or(100).clamp(1, 1000)).all(db).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chain_hash_does_not_depend_on_the_order_keys_come_in() {
+        // The order PostgreSQL's jsonb returns keys in: shorter first.
+        let stored: Value = serde_json::from_str(r#"{"risk": "low", "source": "api", "plan_hash": "ab"}"#).unwrap();
+        let written: Value = serde_json::from_str(r#"{"plan_hash": "ab", "source": "api", "risk": "low"}"#).unwrap();
+        let h = |d: &Value| chain_hash(GENESIS, "2026-11-23T00:00:00+00:00", "a", "job.proposed", "job:1", d);
+        assert_eq!(h(&stored), h(&written));
+        let edited: Value = serde_json::from_str(r#"{"plan_hash": "ab", "source": "api", "risk": "high"}"#).unwrap();
+        assert_ne!(h(&stored), h(&edited));
+        assert_eq!(
+            canonical_json(&serde_json::json!({"b": {"d": 1, "c": [{"f": 2, "e": 3}]}, "a": null})),
+            br#"{"a":null,"b":{"c":[{"e":3,"f":2}],"d":1}}"#
+        );
+    }
 }

@@ -553,9 +553,7 @@ async fn the_audit_chain_verifies_and_names_the_first_edited_or_removed_event() 
     );
     let victim = rejected[1]["id"].as_i64().unwrap();
 
-    let db = sea_orm::Database::connect(format!("sqlite://{}?mode=rw", server.data.join("steward.db").display()))
-        .await
-        .unwrap();
+    let db = sea_orm::Database::connect(database_url(&server.data)).await.unwrap();
     use sea_orm::ConnectionTrait;
     db.execute_unprepared(&format!(
         "UPDATE audit_events SET actor = 'mallory' WHERE id = {victim}"

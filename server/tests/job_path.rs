@@ -122,8 +122,10 @@ async fn approved_job_streams_its_logs_in_order_and_complete() {
     assert!(lines.windows(2).all(|w| w[0].0 < w[1].0), "seq must increase");
     assert!(lines.iter().any(|(_, l)| l == "to stderr"));
     let text = server.text(&format!("/api/v1/jobs/{id}/tasks/{tid}/logs")).await;
-    assert_eq!(text.lines().count(), 501);
-    assert!(text.starts_with("line 1\nline 2\n"));
+    // The same lines in the same order as the stream; where stderr's line falls among stdout's
+    // depends on which pipe the agent read first, not on the order the script wrote them.
+    let followed: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(text.lines().collect::<Vec<_>>(), followed);
 }
 
 #[tokio::test]

@@ -126,10 +126,9 @@ impl Stack {
             env.insert(p.env_name(), env_value(v));
         }
         let digest = {
-            let canonical = serde_json::to_vec(
+            let canonical = crate::audit::canonical_json(
                 &serde_json::json!({"script": cmd.script, "env": env, "files": files, "shared": shared}),
-            )
-            .expect("serialisable");
+            );
             hex::encode(Sha256::digest(canonical))
         };
         Ok(RenderedTask {

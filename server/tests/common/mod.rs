@@ -198,6 +198,11 @@ fn test_postgres(data: &Path) -> Option<String> {
     Some(format!("{base}/{name}"))
 }
 
+/// The database of the server on `data`, for tests that tamper with it directly.
+pub fn database_url(data: &Path) -> String {
+    test_postgres(data).unwrap_or_else(|| format!("sqlite://{}?mode=rw", data.join("steward.db").display()))
+}
+
 /// Starts `steward serve` on `http`/`grpc` (port 0 for any) and waits until it listens.
 pub fn start_server(data: &Path, stacks: &Path, http: &str, grpc: &str, extra_env: &[(&str, &str)]) -> Server {
     start_server_with(data, stacks, http, grpc, extra_env, reqwest::Client::new())
