@@ -196,24 +196,23 @@ async fn every_route_declares_a_role_and_every_role_gets_401_403_or_2xx_as_decla
         &stacks,
         "127.0.0.1:0",
         "127.0.0.1:0",
-        &[
-            ("STEWARD_LLM_PROVIDER", "openai"),
-            ("STEWARD_LLM_BASE_URL", url.as_str()),
-            ("STEWARD_LLM_MODEL", "test-model"),
-            ("STEWARD_LLM_API_KEY", "sk-test"),
-            ("STEWARD_PROPOSALS_PER_MINUTE", "10000"),
-            ("STEWARD_CHAT_MESSAGES_PER_MINUTE", "10000"),
-            ("STEWARD_LOGIN_ATTEMPTS_PER_MINUTE", "10000"),
-            // The knowledge routes answer 503 when the index is off; the testing stack has no
-            // docs, so turning it on costs only the model's load.
-            ("STEWARD_EMBEDDER", "local"),
-            // Any memory use is an incident, so there is one to read; no proposal for it, so
-            // the fake model's replies stay for the routes that use them.
-            ("STEWARD_METRICS_INTERVAL_MS", "300"),
-            ("STEWARD_DETECT_THRESHOLDS", "mem_used_pct>0:0"),
-            ("STEWARD_DETECT_FOR_SECS", "0"),
-            ("STEWARD_REMEDIATE", "false"),
-        ],
+        &fake_llm_env(
+            &url,
+            &[
+                ("STEWARD_PROPOSALS_PER_MINUTE", "10000"),
+                ("STEWARD_CHAT_MESSAGES_PER_MINUTE", "10000"),
+                ("STEWARD_LOGIN_ATTEMPTS_PER_MINUTE", "10000"),
+                // The knowledge routes answer 503 when the index is off; the testing stack has no
+                // docs, so turning it on costs only the model's load.
+                ("STEWARD_EMBEDDER", "local"),
+                // Any memory use is an incident, so there is one to read; no proposal for it, so
+                // the fake model's replies stay for the routes that use them.
+                ("STEWARD_METRICS_INTERVAL_MS", "300"),
+                ("STEWARD_DETECT_THRESHOLDS", "mem_used_pct>0:0"),
+                ("STEWARD_DETECT_FOR_SECS", "0"),
+                ("STEWARD_REMEDIATE", "false"),
+            ],
+        ),
     );
     server.cluster("test", &["h1", "h2"]).await;
     let _agent = start_agent(&server, "h1", &dir.path().join("agent-h1"));

@@ -12,13 +12,7 @@ use steward_llm::testing::{chunk, FakeOpenAi, Reply};
 async fn chat_testbed(dir: &std::path::Path, fake: &FakeOpenAi, extra: &[(&str, &str)]) -> (Server, Vec<Agent>) {
     let stacks = test_stacks(dir);
     let url = fake.base_url();
-    let mut env = vec![
-        ("STEWARD_LLM_PROVIDER", "openai"),
-        ("STEWARD_LLM_BASE_URL", url.as_str()),
-        ("STEWARD_LLM_MODEL", "test-model"),
-        ("STEWARD_LLM_API_KEY", "sk-test"),
-        ("STEWARD_LLM_TIMEOUT_SECS", "2"),
-    ];
+    let mut env = fake_llm_env(&url, &[("STEWARD_LLM_TIMEOUT_SECS", "2")]);
     env.extend_from_slice(extra);
     let server = start_server(&dir.join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &env);
     server.cluster("test", &["h1", "h2"]).await;

@@ -321,15 +321,7 @@ async fn the_planner_searches_the_index_and_its_proposal_cites_the_chunks_it_rea
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeOpenAi::start().await;
     let url = fake.base_url();
-    let server = knowledge_server(
-        dir.path(),
-        &[
-            ("STEWARD_LLM_PROVIDER", "openai"),
-            ("STEWARD_LLM_BASE_URL", url.as_str()),
-            ("STEWARD_LLM_MODEL", "test-model"),
-            ("STEWARD_LLM_API_KEY", "sk-test"),
-        ],
-    );
+    let server = knowledge_server(dir.path(), &fake_llm_env(&url, &[]));
     server.cluster("east", &["h1"]).await;
     let _agent = start_agent(&server, "h1", &dir.path().join("agent-h1"));
     server.wait_online("h1").await;
@@ -405,17 +397,16 @@ async fn a_resolved_incident_is_indexed_and_the_next_remediation_quotes_it_with_
     let url = fake.base_url();
     let server = knowledge_server(
         dir.path(),
-        &[
-            ("STEWARD_LLM_PROVIDER", "openai"),
-            ("STEWARD_LLM_BASE_URL", url.as_str()),
-            ("STEWARD_LLM_MODEL", "test-model"),
-            ("STEWARD_LLM_API_KEY", "sk-test"),
-            ("STEWARD_DETECT_THRESHOLDS", "disk_used_pct{mount=/data}>90:85"),
-            ("STEWARD_DETECT_FOR_SECS", "0"),
-            ("STEWARD_DETECT_KEEP_FIRING_SECS", "0"),
-            ("STEWARD_DETECT_ZSCORE_METRICS", ""),
-            ("STEWARD_DETECT_FORECAST_METRICS", ""),
-        ],
+        &fake_llm_env(
+            &url,
+            &[
+                ("STEWARD_DETECT_THRESHOLDS", "disk_used_pct{mount=/data}>90:85"),
+                ("STEWARD_DETECT_FOR_SECS", "0"),
+                ("STEWARD_DETECT_KEEP_FIRING_SECS", "0"),
+                ("STEWARD_DETECT_ZSCORE_METRICS", ""),
+                ("STEWARD_DETECT_FORECAST_METRICS", ""),
+            ],
+        ),
     );
     server.cluster("east", &["h1"]).await;
     wait_ready(&server).await;

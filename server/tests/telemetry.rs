@@ -81,18 +81,17 @@ async fn a_filling_disk_opens_an_incident_whose_approved_cleanup_resolves_it() {
         &repo_stacks(),
         "127.0.0.1:0",
         "127.0.0.1:0",
-        &[
-            ("STEWARD_LLM_PROVIDER", "openai"),
-            ("STEWARD_LLM_BASE_URL", url.as_str()),
-            ("STEWARD_LLM_MODEL", "test-model"),
-            ("STEWARD_LLM_API_KEY", "sk-test"),
-            ("STEWARD_METRICS_INTERVAL_MS", "300"),
-            ("STEWARD_DETECT_FOR_SECS", "1"),
-            ("STEWARD_DETECT_KEEP_FIRING_SECS", "1"),
-            ("STEWARD_DETECT_THRESHOLDS", rule.as_str()),
-            ("STEWARD_DETECT_ZSCORE_METRICS", ""),
-            ("STEWARD_DETECT_FORECAST_METRICS", ""),
-        ],
+        &fake_llm_env(
+            &url,
+            &[
+                ("STEWARD_METRICS_INTERVAL_MS", "300"),
+                ("STEWARD_DETECT_FOR_SECS", "1"),
+                ("STEWARD_DETECT_KEEP_FIRING_SECS", "1"),
+                ("STEWARD_DETECT_THRESHOLDS", rule.as_str()),
+                ("STEWARD_DETECT_ZSCORE_METRICS", ""),
+                ("STEWARD_DETECT_FORECAST_METRICS", ""),
+            ],
+        ),
     );
     let (s, v) = server
         .post(
@@ -310,24 +309,8 @@ async fn bad_metric_batches_are_counted_and_change_nothing() {
     let stacks = test_stacks(dir.path());
     let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
     server.cluster("test", &["h1"]).await;
-    let mut client =
-        steward_proto::v1::agent_service_client::AgentServiceClient::connect(format!("http://{}", server.grpc))
-            .await
-            .unwrap();
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let (tx, mut inbound) = raw_session(&server, "h1").await;
     let msg = |m| pb::AgentMessage { msg: Some(m) };
-    tx.send(msg(pb::agent_message::Msg::Hello(pb::Hello {
-        hostname: "h1".into(),
-        agent_version: "test".into(),
-        facts: None,
-        tasks: vec![],
-    })))
-    .await
-    .unwrap();
-    let mut req = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
-    req.metadata_mut()
-        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
-    let mut inbound = client.session(req).await.unwrap().into_inner();
     let now = chrono::Utc::now().timestamp_millis();
     let sample = |name: &str, value: f64, at_ms: i64| pb::MetricSample {
         name: name.into(),
@@ -405,16 +388,15 @@ async fn synthetic_disk_testbed(dir: &Path, fake: &FakeOpenAi) -> Server {
         &test_stacks(dir),
         "127.0.0.1:0",
         "127.0.0.1:0",
-        &[
-            ("STEWARD_LLM_PROVIDER", "openai"),
-            ("STEWARD_LLM_BASE_URL", url.as_str()),
-            ("STEWARD_LLM_MODEL", "test-model"),
-            ("STEWARD_LLM_API_KEY", "sk-test"),
-            ("STEWARD_DETECT_THRESHOLDS", "disk_used_pct{mount=/data}>90:85"),
-            ("STEWARD_DETECT_FOR_SECS", "0"),
-            ("STEWARD_DETECT_ZSCORE_METRICS", ""),
-            ("STEWARD_DETECT_FORECAST_METRICS", ""),
-        ],
+        &fake_llm_env(
+            &url,
+            &[
+                ("STEWARD_DETECT_THRESHOLDS", "disk_used_pct{mount=/data}>90:85"),
+                ("STEWARD_DETECT_FOR_SECS", "0"),
+                ("STEWARD_DETECT_ZSCORE_METRICS", ""),
+                ("STEWARD_DETECT_FORECAST_METRICS", ""),
+            ],
+        ),
     );
     server.cluster("test", &["h1"]).await;
     server

@@ -641,8 +641,22 @@ pub async fn wait_for(server: &Server, path: &str, secs: u64, pred: impl Fn(&Val
     }
 }
 
-/// A session speaking the agent protocol directly, to send exactly the samples a test needs.
+/// A session speaking the agent protocol directly, to send exactly the samples a test needs;
+/// the server's messages are drained.
 pub async fn raw_agent(server: &Server, hostname: &str) -> tokio::sync::mpsc::Sender<steward_proto::v1::AgentMessage> {
+    let (tx, mut inbound) = raw_session(server, hostname).await;
+    tokio::spawn(async move { while let Ok(Some(_)) = inbound.message().await {} });
+    tx
+}
+
+/// [`raw_agent`], handing back the server's messages too.
+pub async fn raw_session(
+    server: &Server,
+    hostname: &str,
+) -> (
+    tokio::sync::mpsc::Sender<steward_proto::v1::AgentMessage>,
+    tonic::Streaming<steward_proto::v1::ServerMessage>,
+) {
     use steward_proto::v1 as pb;
     let mut client = pb::agent_service_client::AgentServiceClient::connect(format!("http://{}", server.grpc))
         .await
@@ -661,9 +675,8 @@ pub async fn raw_agent(server: &Server, hostname: &str) -> tokio::sync::mpsc::Se
     let mut req = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
     req.metadata_mut()
         .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
-    let mut inbound = client.session(req).await.unwrap().into_inner();
-    tokio::spawn(async move { while let Ok(Some(_)) = inbound.message().await {} });
-    tx
+    let inbound = client.session(req).await.unwrap().into_inner();
+    (tx, inbound)
 }
 
 /// Sends `value` for `disk_used_pct{mount=/data}` now.
@@ -685,4 +698,16 @@ pub async fn send_disk(tx: &tokio::sync::mpsc::Sender<steward_proto::v1::AgentMe
     })
     .await
     .unwrap();
+}
+
+/// The environment that points the planner at a fake OpenAI server at `url`, then `extra`.
+pub fn fake_llm_env<'a>(url: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut env = vec![
+        ("STEWARD_LLM_PROVIDER", "openai"),
+        ("STEWARD_LLM_BASE_URL", url),
+        ("STEWARD_LLM_MODEL", "test-model"),
+        ("STEWARD_LLM_API_KEY", "sk-test"),
+    ];
+    env.extend_from_slice(extra);
+    env
 }
