@@ -129,14 +129,15 @@ pub(super) fn rss_mib(pid: u32) -> f64 {
     kib / 1024.0
 }
 
-/// One simulated agent session; answers run-tasks immediately when `record` is given.
-async fn sim_agent(
+/// Opens an agent session as `hostname` with the shared token; returns the sender (room for
+/// `buffer` messages) and the server's messages.
+pub(super) async fn open_session(
     channel: tonic::transport::Channel,
     hostname: String,
-    record: Option<Arc<Mutex<Record>>>,
-) -> anyhow::Result<()> {
-    let mut client = pb::agent_service_client::AgentServiceClient::new(channel);
-    let (tx, rx) = mpsc::channel::<pb::AgentMessage>(1024);
+    buffer: usize,
+) -> anyhow::Result<(mpsc::Sender<pb::AgentMessage>, tonic::Streaming<pb::ServerMessage>)> {
+    let mut client = pb::agent_service_client::AgentServiceClient::new(channel).max_decoding_message_size(64 << 20);
+    let (tx, rx) = mpsc::channel::<pb::AgentMessage>(buffer);
     tx.send(pb::AgentMessage {
         msg: Some(pb::agent_message::Msg::Hello(pb::Hello {
             hostname,
@@ -149,7 +150,16 @@ async fn sim_agent(
     let mut req = tonic::Request::new(ReceiverStream::new(rx));
     req.metadata_mut()
         .insert("authorization", format!("Bearer {TOKEN}").parse()?);
-    let mut inbound = client.session(req).await?.into_inner();
+    Ok((tx, client.session(req).await?.into_inner()))
+}
+
+/// One simulated agent session; answers run-tasks immediately when `record` is given.
+async fn sim_agent(
+    channel: tonic::transport::Channel,
+    hostname: String,
+    record: Option<Arc<Mutex<Record>>>,
+) -> anyhow::Result<()> {
+    let (tx, mut inbound) = open_session(channel, hostname, 1024).await?;
     let beat = tx.clone();
     tokio::spawn(async move {
         loop {

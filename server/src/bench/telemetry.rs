@@ -13,10 +13,8 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use steward_proto::v1 as pb;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 
-use super::dispatch::{rss_mib, start_server, TOKEN};
+use super::dispatch::{open_session, rss_mib, start_server};
 
 /// Options of the telemetry benchmark.
 #[derive(Debug, Args)]
@@ -75,20 +73,8 @@ fn batch(host: usize, series: usize, seq: u64, at_ms: i64) -> pb::MetricBatch {
 
 async fn sim_agent(grpc: String, host: usize, args: Arc<TelemetryArgs>, totals: Arc<Totals>) -> anyhow::Result<()> {
     let channel = tonic::transport::Endpoint::from_shared(grpc)?.connect().await?;
-    let mut client = pb::agent_service_client::AgentServiceClient::new(channel).max_decoding_message_size(64 << 20);
-    let (tx, rx) = mpsc::channel::<pb::AgentMessage>(args.window + 4);
+    let (tx, mut inbound) = open_session(channel, format!("tb-{host}"), args.window + 4).await?;
     let msg = |m| pb::AgentMessage { msg: Some(m) };
-    tx.send(msg(pb::agent_message::Msg::Hello(pb::Hello {
-        hostname: format!("tb-{host}"),
-        agent_version: "bench".into(),
-        facts: None,
-        tasks: vec![],
-    })))
-    .await?;
-    let mut req = tonic::Request::new(ReceiverStream::new(rx));
-    req.metadata_mut()
-        .insert("authorization", format!("Bearer {TOKEN}").parse()?);
-    let mut inbound = client.session(req).await?.into_inner();
     // Timestamps start a minute ago and advance 1 ms per batch: inside the raw window.
     let t0 = chrono::Utc::now().timestamp_millis() - 60_000;
     let mut sent: HashMap<u64, Instant> = HashMap::new();
