@@ -80,6 +80,9 @@ pub(super) fn start_server(extra_env: &[(&str, &str)]) -> anyhow::Result<ServerP
         // One admin proposes and approves 100-host jobs: four-eyes is not what it measures.
         .env("STEWARD_FOUR_EYES_HOSTS", "1000000")
         .env("STEWARD_HEARTBEAT_INTERVAL_MS", "5000")
+        // Neither the planner nor the knowledge index is measured; they would only take CPU.
+        .env("STEWARD_LLM_PROVIDER", "none")
+        .env("STEWARD_EMBEDDER", "none")
         .env(
             "RUST_LOG",
             std::env::var("STEWARD_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
