@@ -50,6 +50,8 @@ pub(super) struct ServerProc {
 
 impl Drop for ServerProc {
     fn drop(&mut self) {
+        // Whatever the sessions say from here on is the server going away, not a failure.
+        DONE.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
