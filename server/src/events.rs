@@ -16,6 +16,24 @@ pub enum Event {
         #[serde(default)]
         finished: bool,
     },
+    /// A job was proposed and waits for a decision: what an approver needs to pick it up
+    /// (also published as `job` with state `PROPOSED`).
+    Proposal {
+        /// Job id.
+        job_id: i64,
+        /// Cluster name.
+        cluster: String,
+        /// One line: what it does where.
+        summary: String,
+        /// `low`, `medium` or `high`.
+        risk: String,
+        /// Where it came from: `api`, `chat`, `anomaly`, …
+        source: String,
+        /// Who asked.
+        requested_by: String,
+        /// RFC 3339: it expires unless decided before.
+        expires_at: String,
+    },
     /// A task changed state.
     Task {
         /// Job id.
@@ -72,7 +90,10 @@ impl Event {
     /// The job an event belongs to (an incident's remediation job, if it has one).
     pub fn job_id(&self) -> Option<i64> {
         match self {
-            Event::Job { job_id, .. } | Event::Task { job_id, .. } | Event::Log { job_id, .. } => Some(*job_id),
+            Event::Job { job_id, .. }
+            | Event::Proposal { job_id, .. }
+            | Event::Task { job_id, .. }
+            | Event::Log { job_id, .. } => Some(*job_id),
             Event::Incident { job_id, .. } => *job_id,
         }
     }
@@ -81,6 +102,7 @@ impl Event {
     pub fn kind(&self) -> &'static str {
         match self {
             Event::Job { .. } => "job",
+            Event::Proposal { .. } => "proposal",
             Event::Task { .. } => "task",
             Event::Log { .. } => "log",
             Event::Incident { .. } => "incident",

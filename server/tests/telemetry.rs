@@ -44,6 +44,24 @@ impl Drop for Mount {
     }
 }
 
+/// Waits up to 5 s for a collected event of `kind` for which `pred` holds.
+async fn wait_event(seen: &std::sync::Mutex<Vec<(String, Value)>>, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let found = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(k, e)| k == kind && pred(e))
+            .map(|(_, e)| e.clone());
+        if let Some(e) = found {
+            return e;
+        }
+        assert!(Instant::now() < deadline, "no {kind} event: {:?}", seen.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Collects the server's SSE events in the background.
 fn collect_events(server: &Server) -> std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>> {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
@@ -192,6 +210,17 @@ async fn a_filling_disk_opens_an_incident_whose_approved_cleanup_resolves_it() {
             .contains(&json!(format!("incident:{id}"))),
         "{job:#}"
     );
+    // Approvers watching the event stream hear of it.
+    let proposal = wait_event(&events, "proposal", |e| e["job_id"] == job_id).await;
+    assert_eq!(
+        (&proposal["source"], &proposal["cluster"], &proposal["requested_by"]),
+        (&json!("anomaly"), &json!("edge"), &json!("telemetry")),
+        "{proposal}"
+    );
+    assert!(
+        proposal["summary"].as_str().unwrap().contains("clean-tmp"),
+        "{proposal}"
+    );
     // The planner was asked with prompts/incident.tera, quoting the host's documentation.
     let asked = fake.requests()[0].body["messages"].to_string();
     assert!(
@@ -224,24 +253,10 @@ async fn a_filling_disk_opens_an_incident_whose_approved_cleanup_resolves_it() {
     assert_eq!(open.as_array().unwrap().len(), 0, "{open:#}");
 
     // The resolution was published with a summary that stands alone (for the knowledge index).
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let event = loop {
-        let found = events
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|(kind, e)| kind == "incident" && e["state"] == "RESOLVED" && e["incident_id"] == id)
-            .cloned();
-        if let Some(f) = found {
-            break f.1;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no resolved incident event: {:?}",
-            events.lock().unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let event = wait_event(&events, "incident", |e| {
+        e["state"] == "RESOLVED" && e["incident_id"] == id
+    })
+    .await;
     let summary = event["summary"].as_str().unwrap();
     for part in [
         "host h1",

@@ -227,7 +227,17 @@ impl Jobs {
             state: JobState::Proposed.as_str().into(),
             finished: false,
         });
-        self.get(job.id).await
+        let view = self.get(job.id).await?;
+        self.bus.publish(Event::Proposal {
+            job_id: view.id,
+            cluster: view.cluster.clone(),
+            summary: view.summary.clone(),
+            risk: view.risk.clone(),
+            source: view.source.clone(),
+            requested_by: view.requested_by.clone(),
+            expires_at: view.expires_at.clone(),
+        });
+        Ok(view)
     }
 
     /// Approves a PROPOSED job whose plan hash is `plan_hash`, then hands it to the engine.
