@@ -642,10 +642,29 @@ pub async fn wait_for(server: &Server, path: &str, secs: u64, pred: impl Fn(&Val
 }
 
 /// A session speaking the agent protocol directly, to send exactly the samples a test needs;
-/// the server's messages are drained.
+/// the server's messages are drained, and heartbeats keep the session up however long the
+/// test takes.
 pub async fn raw_agent(server: &Server, hostname: &str) -> tokio::sync::mpsc::Sender<steward_proto::v1::AgentMessage> {
+    use steward_proto::v1 as pb;
     let (tx, mut inbound) = raw_session(server, hostname).await;
     tokio::spawn(async move { while let Ok(Some(_)) = inbound.message().await {} });
+    let beat = tx.clone();
+    tokio::spawn(async move {
+        loop {
+            // The harness's heartbeat interval is 500 ms.
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let hb = pb::Heartbeat {
+                sent_at_ms: chrono::Utc::now().timestamp_millis(),
+                running: vec![],
+            };
+            let msg = pb::AgentMessage {
+                msg: Some(pb::agent_message::Msg::Heartbeat(hb)),
+            };
+            if beat.send(msg).await.is_err() {
+                return;
+            }
+        }
+    });
     tx
 }
 
