@@ -245,16 +245,13 @@ impl Knowledge {
     }
 
     /// Indexes incident `id` if it is resolved (an open one's story is not finished).
-    async fn index_resolved_incident(&self, jobs: &Jobs, id: i64) -> Result<bool, KnowledgeError> {
+    async fn index_resolved_incident(&self, jobs: &Jobs, id: i64) -> Result<(), KnowledgeError> {
         let found = incidents::view(jobs.store(), id)
             .await
             .map_err(|e| KnowledgeError::Source(format!("cannot read incident {id}: {e}")))?;
         match found {
-            Some(v) if v.state == incidents::RESOLVED => {
-                self.index_incident(&IncidentRecord::from(&v)).await?;
-                Ok(true)
-            }
-            _ => Ok(false),
+            Some(v) if v.state == incidents::RESOLVED => self.index_incident(&IncidentRecord::from(&v)).await,
+            _ => Ok(()),
         }
     }
 
@@ -286,9 +283,15 @@ impl Knowledge {
         Ok(indexed)
     }
 
-    /// Indexes finished jobs of the last [`CATCH_UP_DAYS`] days that have nothing in the index
-    /// (finished while the server was down, or before the index was rebuilt).
-    pub async fn catch_up(&self, jobs: &Jobs) -> Result<usize, KnowledgeError> {
+    /// Indexes what finished in the last [`CATCH_UP_DAYS`] days and has nothing in the index
+    /// (while the server was down, before the index was rebuilt, or while the bus lagged): jobs,
+    /// then resolved incidents. Returns how many of each.
+    pub async fn catch_up(&self, jobs: &Jobs) -> Result<(usize, usize), KnowledgeError> {
+        Ok((self.catch_up_jobs(jobs).await?, self.catch_up_incidents(jobs).await?))
+    }
+
+    /// Indexes finished jobs of the last [`CATCH_UP_DAYS`] days that have nothing in the index.
+    async fn catch_up_jobs(&self, jobs: &Jobs) -> Result<usize, KnowledgeError> {
         let since = chrono::Utc::now() - chrono::Duration::days(CATCH_UP_DAYS);
         let ids: Vec<i64> = job::Entity::find()
             .select_only()
@@ -339,8 +342,7 @@ impl Knowledge {
                 removed = docs.removed,
                 "stack docs indexed"
             );
-            let caught = self.catch_up(&jobs).await?;
-            let incidents = self.catch_up_incidents(&jobs).await?;
+            let (caught, incidents) = self.catch_up(&jobs).await?;
             if caught + incidents > 0 {
                 tracing::info!(
                     jobs = caught,
@@ -374,14 +376,11 @@ impl Knowledge {
                     job_id, finished: true, ..
                 }) => self.index_job(&jobs, job_id).await.map(|_| ()),
                 Ok(Event::Incident { incident_id, state, .. }) if state == incidents::RESOLVED => {
-                    self.index_resolved_incident(&jobs, incident_id).await.map(|_| ())
+                    self.index_resolved_incident(&jobs, incident_id).await
                 }
                 Ok(_) => continue,
                 // Missed some events: look for what finished instead.
-                Err(broadcast::error::RecvError::Lagged(_)) => match self.catch_up(&jobs).await {
-                    Ok(_) => self.catch_up_incidents(&jobs).await.map(|_| ()),
-                    Err(e) => Err(e),
-                },
+                Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up(&jobs).await.map(|_| ()),
                 Err(broadcast::error::RecvError::Closed) => return,
             };
             if let Err(e) = result {
