@@ -467,19 +467,7 @@ impl Server {
 
     /// Waits until `pred` holds for the job, or panics after `secs`.
     pub async fn wait_job(&self, id: i64, secs: u64, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let (_, v) = self.get(&format!("/api/v1/jobs/{id}")).await;
-            if pred(&v) {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "job {id} did not get there in {secs}s: {}",
-                serde_json::to_string_pretty(&v).unwrap()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_for(self, &format!("/api/v1/jobs/{id}"), secs, pred).await
     }
 
     /// Waits until the job is in a final state and returns it.
@@ -637,7 +625,7 @@ pub async fn wait_for(server: &Server, path: &str, secs: u64, pred: impl Fn(&Val
             return v;
         }
         assert!(Instant::now() < deadline, "{path} never got there in {secs}s: {v:#}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -668,7 +656,8 @@ pub async fn raw_agent(server: &Server, hostname: &str) -> tokio::sync::mpsc::Se
     tx
 }
 
-/// [`raw_agent`], handing back the server's messages too.
+/// A bare session (no heartbeats: keep it short) and the server's messages, for tests that
+/// read them; [`raw_agent`] is the long-lived kind.
 pub async fn raw_session(
     server: &Server,
     hostname: &str,
