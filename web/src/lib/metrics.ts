@@ -1,0 +1,108 @@
+/** Time ranges of the metric charts, and how a host's series are grouped into panels. */
+
+/** The ranges the picker offers. */
+export const RANGES = ['15m', '1h', '6h', '24h', '7d', '30d'] as const
+/** A range. */
+export type RangeKey = (typeof RANGES)[number]
+/** A storage tier the server answers from. */
+export type Step = 'raw' | '1m' | '1h'
+
+const MINUTE = 60_000
+const HOUR = 60 * MINUTE
+const DAY = 24 * HOUR
+
+/** Length of each range in milliseconds. */
+export const RANGE_MS: Record<RangeKey, number> = {
+  '15m': 15 * MINUTE,
+  '1h': HOUR,
+  '6h': 6 * HOUR,
+  '24h': DAY,
+  '7d': 7 * DAY,
+  '30d': 30 * DAY,
+}
+
+/**
+ * The step for a range of `ms`: raw samples (every 5 s) up to 6 h — 4,320 points a series —
+ * 1-minute rollups up to 7 days (10,080), hourly beyond, so a chart never asks for more
+ * points than the server answers with (20,000) or a screen can show.
+ */
+export function stepFor(ms: number): Step {
+  if (ms <= 6 * HOUR) return 'raw'
+  if (ms <= 7 * DAY) return '1m'
+  return '1h'
+}
+
+/** The query for `range` ending at `now` (ms since the epoch). */
+export function rangeQuery(range: RangeKey, now: number): { from: number; to: number; step: Step } {
+  const ms = RANGE_MS[range]
+  return { from: now - ms, to: now, step: stepFor(ms) }
+}
+
+/** A series as the series endpoint lists it. */
+export interface SeriesInfo {
+  name: string
+  labels: Record<string, string>
+  latest?: number | null
+}
+
+/** A chart panel: a title and the metric names (with label filter) it draws. */
+export interface Panel {
+  key: string
+  title: string
+  metric: string
+  /** Only series with these labels. */
+  labels: Record<string, string>
+  unit: 'pct' | 'bytes' | 'bytes/s' | 'load'
+}
+
+/**
+ * Groups a host's series into panels: CPU, memory, load, one per disk mount, one per network
+ * interface. Order: CPU, memory, load, disks by mount, networks by interface.
+ */
+export function panelsFor(series: SeriesInfo[]): Panel[] {
+  const names = new Set(series.map((s) => s.name))
+  const out: Panel[] = []
+  if (names.has('cpu_used_pct')) out.push({ key: 'cpu', title: 'CPU used', metric: 'cpu_used_pct', labels: {}, unit: 'pct' })
+  if (names.has('mem_used_pct')) out.push({ key: 'mem', title: 'Memory used', metric: 'mem_used_pct', labels: {}, unit: 'pct' })
+  if (names.has('swap_used_pct')) out.push({ key: 'swap', title: 'Swap used', metric: 'swap_used_pct', labels: {}, unit: 'pct' })
+  for (const l of ['load1', 'load5', 'load15']) {
+    if (names.has(l)) {
+      out.push({ key: l, title: `Load (${l.slice(4)} min)`, metric: l, labels: {}, unit: 'load' })
+    }
+  }
+  const mounts = [...new Set(series.filter((s) => s.name === 'disk_used_pct' && s.labels.mount).map((s) => s.labels.mount))].sort()
+  for (const mount of mounts) {
+    out.push({ key: `disk:${mount}`, title: `Disk ${mount}`, metric: 'disk_used_pct', labels: { mount }, unit: 'pct' })
+  }
+  const ifaces = [...new Set(series.filter((s) => s.name.startsWith('net_') && s.labels.interface).map((s) => s.labels.interface))].sort()
+  for (const iface of ifaces) {
+    const has = (m: string) => series.some((s) => s.name === m && s.labels.interface === iface)
+    if (has('net_util_pct')) {
+      out.push({ key: `net-util:${iface}`, title: `Network ${iface} utilisation`, metric: 'net_util_pct', labels: { interface: iface }, unit: 'pct' })
+    }
+    for (const [m, t] of [['net_rx_bytes_per_s', 'received'], ['net_tx_bytes_per_s', 'sent']] as const) {
+      if (has(m)) out.push({ key: `${m}:${iface}`, title: `Network ${iface} ${t}`, metric: m, labels: { interface: iface }, unit: 'bytes/s' })
+    }
+  }
+  return out
+}
+
+/** Whether a series' labels include every label of `filter`. */
+export function matchesLabels(labels: Record<string, string>, filter: Record<string, string>): boolean {
+  return Object.entries(filter).every(([k, v]) => labels[k] === v)
+}
+
+/** A number for people: `42.1 %`, `1.5 GiB`, `3.2 MiB/s`, `0.42`. */
+export function formatValue(v: number | null | undefined, unit: Panel['unit']): string {
+  if (v === null || v === undefined || Number.isNaN(v)) return '—'
+  if (unit === 'pct') return `${v.toFixed(1)} %`
+  if (unit === 'load') return v.toFixed(2)
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let n = v
+  let i = 0
+  while (Math.abs(n) >= 1024 && i < units.length - 1) {
+    n /= 1024
+    i++
+  }
+  return `${n.toFixed(n >= 100 || i === 0 ? 0 : 1)} ${units[i]}${unit === 'bytes/s' ? '/s' : ''}`
+}
