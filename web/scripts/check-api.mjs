@@ -8,7 +8,7 @@ import { join } from 'node:path'
 const dir = mkdtempSync(join(tmpdir(), 'steward-api-'))
 const fresh = join(dir, 'schema.d.ts')
 try {
-  execFileSync('npx', ['openapi-typescript', 'src/api/openapi.json', '-o', fresh], { stdio: ['ignore', 'ignore', 'inherit'] })
+  execFileSync('node_modules/.bin/openapi-typescript', ['src/api/openapi.json', '-o', fresh], { stdio: ['ignore', 'ignore', 'inherit'] })
   const committed = readFileSync('src/api/schema.d.ts', 'utf8')
   if (readFileSync(fresh, 'utf8') !== committed) {
     console.error('src/api/schema.d.ts is stale: run `npm run gen:api` and commit the result')

@@ -1,9 +1,64 @@
-/** The REST API, one typed function per operation the console uses. */
-import { json, send } from './http'
+/**
+ * The REST API, one function per operation the console uses. Paths, parameters and bodies are
+ * checked against the server's OpenAPI document through openapi-fetch; the streams (chat
+ * replies, followed logs) go through `send`, since they are read as events.
+ */
+import createClient from 'openapi-fetch'
+import { ApiError, authHeaders, reportUnauthorized, send } from './http'
+import type { paths } from './schema'
 import type * as T from './types'
 
-const V1 = '/api/v1'
-const enc = encodeURIComponent
+const client = createClient<paths>({
+  // Absolute, because a Request outside a browser does not resolve relative URLs.
+  baseUrl: typeof location !== 'undefined' ? location.origin : '',
+  // Looked up on every call, so the page's (or a test's) fetch is the one used.
+  fetch: (req: Request) => globalThis.fetch(req),
+})
+
+client.use({
+  onRequest({ request }) {
+    for (const [k, v] of Object.entries(authHeaders())) request.headers.set(k, v)
+    return request
+  },
+})
+
+/** The data of a 2xx answer; an ApiError with the server's message otherwise. */
+async function unwrap<D>(p: Promise<{ data?: D; error?: unknown; response: Response }>): Promise<D> {
+  let r: { data?: D; error?: unknown; response: Response }
+  try {
+    r = await p
+  } catch (e) {
+    if (e instanceof DOMException && e.name === 'AbortError') throw e
+    throw new ApiError(0, 'network', 'The server cannot be reached; check that Steward is running')
+  }
+  const { response } = r
+  if (response.ok) return r.data as D
+  if (response.status === 401 && !response.url.endsWith('/api/v1/auth/login')) reportUnauthorized()
+  const body = r.error as { error?: { code?: string; message?: string } } | string | undefined
+  if (typeof body === 'object' && body?.error?.message) {
+    throw new ApiError(response.status, body.error.code ?? `http_${response.status}`, body.error.message)
+  }
+  throw new ApiError(response.status, `http_${response.status}`, typeof body === 'string' && body ? body : `${response.status} ${response.statusText || 'error'}`)
+}
+
+/** The JSON body of a 200 answer to GET `P`, as the OpenAPI document describes it. */
+type Ok<P extends keyof paths> = paths[P] extends { get: { responses: { 200: { content: { 'application/json': infer B } } } } } ? B : never
+
+/**
+ * GET with query parameters. The server's document publishes these routes' query parameters
+ * as path parameters (utoipa's `IntoParams` default), which openapi-fetch cannot send; until it
+ * says `in: query`, the query goes through `send` and only the answer's type is checked.
+ */
+async function getWithQuery<P extends keyof paths>(
+  path: P,
+  query: Record<string, string | number | boolean | undefined | null>,
+  pathParams: Record<string, string | number> = {},
+  signal?: AbortSignal,
+): Promise<{ data: Ok<P>; response: Response }> {
+  const url = String(path).replace(/\{(\w+)\}/g, (_, k: string) => encodeURIComponent(String(pathParams[k])))
+  const response = await send('GET', url, { query, signal })
+  return { data: (await response.json()) as Ok<P>, response }
+}
 
 /** A page of a list and the total the server reported (`x-total-count`). */
 export interface Page<X> {
@@ -12,64 +67,70 @@ export interface Page<X> {
 }
 
 export const api = {
-  login: (username: string, password: string) => json<T.Session>('POST', `${V1}/auth/login`, { body: { username, password } }),
-  logout: () => json<unknown>('POST', `${V1}/auth/logout`),
-  me: () => json<T.Me>('GET', `${V1}/auth/me`),
+  login: (username: string, password: string) => unwrap(client.POST('/api/v1/auth/login', { body: { username, password } })),
+  logout: () => unwrap(client.POST('/api/v1/auth/logout')),
+  me: () => unwrap(client.GET('/api/v1/auth/me')),
 
   async jobs(q: { state?: string[]; limit?: number; offset?: number; host_id?: number; source?: string }): Promise<Page<T.JobSummary>> {
-    const res = await send('GET', `${V1}/jobs`, {
-      query: { state: q.state?.length ? q.state.join(',') : undefined, limit: q.limit, offset: q.offset, host_id: q.host_id, source: q.source },
+    const { data: items, response } = await getWithQuery('/api/v1/jobs', {
+      state: q.state?.length ? q.state.join(',') : undefined,
+      limit: q.limit,
+      offset: q.offset,
+      host_id: q.host_id,
+      source: q.source,
     })
-    const items = (await res.json()) as T.JobSummary[]
-    const total = Number(res.headers.get('x-total-count') ?? items.length)
+    const total = Number(response.headers.get('x-total-count') ?? items.length)
     return { items, total: Number.isFinite(total) ? total : items.length }
   },
-  job: (id: number) => json<T.JobView>('GET', `${V1}/jobs/${id}`),
+  job: (id: number) => unwrap(client.GET('/api/v1/jobs/{id}', { params: { path: { id } } })),
   approve: (id: number, plan_hash: string, comment?: string) =>
-    json<T.JobView>('POST', `${V1}/jobs/${id}/approve`, { body: comment ? { plan_hash, comment } : { plan_hash } }),
-  reject: (id: number, comment?: string) => json<T.JobView>('POST', `${V1}/jobs/${id}/reject`, { body: comment ? { comment } : {} }),
-  cancel: (id: number) => json<T.JobView>('POST', `${V1}/jobs/${id}/cancel`),
-  summary: (id: number) => json<T.JobSummaryText>('POST', `${V1}/jobs/${id}/summary`),
-  taskLog: async (job: number, task: number) => (await send('GET', `${V1}/jobs/${job}/tasks/${task}/logs`)).text(),
-  taskLogUrl: (job: number, task: number) => `${V1}/jobs/${job}/tasks/${task}/logs?follow=true`,
+    unwrap(client.POST('/api/v1/jobs/{id}/approve', { params: { path: { id } }, body: { plan_hash, comment } })),
+  reject: (id: number, comment?: string) => unwrap(client.POST('/api/v1/jobs/{id}/reject', { params: { path: { id } }, body: comment ? { comment } : {} })),
+  cancel: (id: number) => unwrap(client.POST('/api/v1/jobs/{id}/cancel', { params: { path: { id } } })),
+  summary: (id: number) => unwrap(client.POST('/api/v1/jobs/{id}/summary', { params: { path: { id } } })),
+  taskLogUrl: (job: number, task: number) => `/api/v1/jobs/${job}/tasks/${task}/logs?follow=true`,
 
-  hosts: () => json<T.HostView[]>('GET', `${V1}/hosts`),
-  host: (id: string | number) => json<T.HostWithMetrics>('GET', `${V1}/hosts/${enc(String(id))}`),
-  series: (id: string | number) => json<T.SeriesLatest[]>('GET', `${V1}/hosts/${enc(String(id))}/metrics/series`),
-  metrics: (id: string | number, q: { name: string; from?: number; to?: number; step?: string }, signal?: AbortSignal) =>
-    json<T.RangeView>('GET', `${V1}/hosts/${enc(String(id))}/metrics`, { query: q, signal }),
+  hosts: () => unwrap(client.GET('/api/v1/hosts')),
+  host: (id: string) => unwrap(client.GET('/api/v1/hosts/{id}', { params: { path: { id } } })),
+  series: (id: string) => unwrap(client.GET('/api/v1/hosts/{id}/metrics/series', { params: { path: { id } } })),
+  metrics: async (id: string, q: { name: string; from?: number; to?: number; step?: string }, signal?: AbortSignal) =>
+    (await getWithQuery('/api/v1/hosts/{id}/metrics', q, { id }, signal)).data,
 
-  clusters: () => json<T.ClusterView[]>('GET', `${V1}/clusters`),
-  cluster: (id: string) => json<T.ClusterView>('GET', `${V1}/clusters/${enc(id)}`),
-  stacks: () => json<T.StackInfo[]>('GET', `${V1}/stacks`),
-  stackDoc: (path: string) => json<T.StackDoc>('GET', `${V1}/stacks/docs/${path.split('/').map(enc).join('/')}`),
+  clusters: () => unwrap(client.GET('/api/v1/clusters')),
+  cluster: (id: string) => unwrap(client.GET('/api/v1/clusters/{id}', { params: { path: { id } } })),
+  stacks: () => unwrap(client.GET('/api/v1/stacks')),
+  /** A stack document; its path keeps its slashes (the route is a wildcard). */
+  async stackDoc(path: string): Promise<T.StackDoc> {
+    const res = await send('GET', `/api/v1/stacks/docs/${path.split('/').map(encodeURIComponent).join('/')}`)
+    return (await res.json()) as T.StackDoc
+  },
 
-  incidents: (q: { state?: string; host_id?: number; limit?: number } = {}) => json<T.IncidentView[]>('GET', `${V1}/incidents`, { query: q }),
-  incident: (id: number) => json<T.IncidentView>('GET', `${V1}/incidents/${id}`),
+  incidents: async (q: { state?: string; host_id?: number; limit?: number } = {}) => (await getWithQuery('/api/v1/incidents', q)).data,
+  incident: (id: number) => unwrap(client.GET('/api/v1/incidents/{id}', { params: { path: { id } } })),
 
-  conversations: () => json<T.Conversation[]>('GET', `${V1}/chat/conversations`),
-  newConversation: () => json<{ id: number }>('POST', `${V1}/chat/conversations`),
-  messages: (id: number) => json<T.StoredMessage[]>('GET', `${V1}/chat/conversations/${id}/messages`),
-  /** Sends a message and returns the event stream of the reply. */
+  conversations: async () => (await getWithQuery('/api/v1/chat/conversations', {})).data,
+  newConversation: () => unwrap(client.POST('/api/v1/chat/conversations')),
+  messages: (id: number) => unwrap(client.GET('/api/v1/chat/conversations/{id}/messages', { params: { path: { id } } })),
+  /** Sends a message and returns the response whose body is the reply's event stream. */
   sendMessage: (id: number, text: string, signal?: AbortSignal) =>
-    send('POST', `${V1}/chat/conversations/${id}/messages`, { body: { text }, headers: { accept: 'text/event-stream' }, signal }),
+    send('POST', `/api/v1/chat/conversations/${id}/messages`, { body: { text }, headers: { accept: 'text/event-stream' }, signal }),
 
-  search: (q: string, limit: number) => json<T.SearchResult>('GET', `${V1}/knowledge/search`, { query: { q, limit } }),
+  search: async (q: string, limit: number) => (await getWithQuery('/api/v1/knowledge/search', { q, limit })).data,
 
-  audit: (q: { actor?: string; action?: string; target?: string; since?: string; until?: string; before?: number; limit?: number }) =>
-    json<T.AuditEvent[]>('GET', `${V1}/audit`, { query: q }),
-  verifyAudit: () => json<T.Verification>('GET', `${V1}/audit/verify`),
+  audit: async (q: { actor?: string; action?: string; target?: string; before?: number; limit?: number }) =>
+    (await getWithQuery('/api/v1/audit', q)).data,
+  verifyAudit: () => unwrap(client.GET('/api/v1/audit/verify')),
 
-  users: () => json<T.UserView[]>('GET', `${V1}/users`),
-  createUser: (username: string, password: string, role: string) => json<T.UserView>('POST', `${V1}/users`, { body: { username, password, role } }),
-  updateUser: (id: number, patch: { role?: string; disabled?: boolean }) => json<T.UserView>('PATCH', `${V1}/users/${id}`, { body: patch }),
-  deleteUser: (id: number) => send('DELETE', `${V1}/users/${id}`),
-  tokens: () => json<T.TokenView[]>('GET', `${V1}/tokens`),
-  createToken: (name: string, role: string, expires_at?: string) =>
-    json<T.NewToken>('POST', `${V1}/tokens`, { body: expires_at ? { name, role, expires_at } : { name, role } }),
-  revokeToken: (id: number) => json<T.TokenView>('DELETE', `${V1}/tokens/${id}`),
-  enrollments: () => json<T.EnrollmentView[]>('GET', `${V1}/enrollments`),
-  createEnrollment: (body: { hostname?: string; cluster?: string; expires_in?: number }) =>
-    json<T.EnrollmentView>('POST', `${V1}/enrollments`, { body }),
-  revokeEnrollment: (id: number) => send('DELETE', `${V1}/enrollments/${id}`),
+  users: () => unwrap(client.GET('/api/v1/users')),
+  createUser: (username: string, password: string, role: T.Role) => unwrap(client.POST('/api/v1/users', { body: { username, password, role } })),
+  updateUser: (id: number, patch: { role?: T.Role; disabled?: boolean }) =>
+    unwrap(client.PATCH('/api/v1/users/{id}', { params: { path: { id } }, body: patch })),
+  deleteUser: (id: number) => unwrap(client.DELETE('/api/v1/users/{id}', { params: { path: { id } } })),
+  tokens: () => unwrap(client.GET('/api/v1/tokens')),
+  createToken: (name: string, role: T.Role, expires_at?: string) => unwrap(client.POST('/api/v1/tokens', { body: { name, role, expires_at } })),
+  revokeToken: (id: number) => unwrap(client.DELETE('/api/v1/tokens/{id}', { params: { path: { id } } })),
+  enrollments: () => unwrap(client.GET('/api/v1/enrollments')),
+  createEnrollment: (body: { hostname?: string; cluster?: string; expires_in?: number }) => unwrap(client.POST('/api/v1/enrollments', { body })),
+  revokeEnrollment: (id: number) => unwrap(client.DELETE('/api/v1/enrollments/{id}', { params: { path: { id } } })),
 }
+

@@ -42,7 +42,6 @@ export function rangeQuery(range: RangeKey, now: number): { from: number; to: nu
 export interface SeriesInfo {
   name: string
   labels: Record<string, string>
-  latest?: number | null
 }
 
 /** A chart panel: a title and the metric names (with label filter) it draws. */
