@@ -1,28 +1,46 @@
 # Steward: `make run` starts everything on this machine; `make test` runs every test.
-# Both install what is missing first (Debian packages), idempotently.
+# Both install what is missing first (Debian packages, npm packages), idempotently.
 
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/steward-target
 CARGO ?= cargo
+NPM ?= npm
 STEWARD := $(CARGO_TARGET_DIR)/release/steward
 
-.PHONY: run test setup build release lint fmt bench clean
+.PHONY: run test setup setup-test web web-check build release lint fmt bench clean
 
 setup:
 	@bash scripts/setup.sh
 
-build: setup
+setup-test:
+	@bash scripts/setup.sh --test
+
+# npm ci only when the lockfile changed since the last install (npm's cache is ~/.npm).
+web/node_modules/.installed: web/package-lock.json web/package.json
+	cd web && $(NPM) ci --no-audit --no-fund --prefer-offline
+	touch $@
+
+# The console's static assets (web/dist), which the steward binary serves and embeds.
+web: web/node_modules/.installed
+	cd web && $(NPM) run build
+
+# Everything the console is checked with before it is built.
+web-check: web/node_modules/.installed
+	cd web && $(NPM) run lint && $(NPM) run typecheck && $(NPM) run check:api && $(NPM) test
+
+build: setup web
 	$(CARGO) build --workspace --bins
 
-release: setup
+release: setup web
 	$(CARGO) build --release -p steward-server -p steward-agent
 
 run: release
 	STEWARD_STACKS_DIR=$(CURDIR)/stacks $(STEWARD) up --data-dir $(CURDIR)/data
 
-test: setup
+test: setup-test web-check web
 	$(CARGO) build --workspace --bins
 	$(CARGO) nextest run --workspace --no-fail-fast
 	bash scripts/test-postgres.sh
+	cd web && $(NPM) run e2e
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -37,6 +55,7 @@ bench: release
 	$(STEWARD) bench knowledge
 	$(STEWARD) eval retrieval
 	$(STEWARD) bench telemetry --agents 100 --series 500
+	cd web && $(NPM) run bench
 
 clean:
-	rm -rf data
+	rm -rf data web/dist

@@ -11,6 +11,13 @@ command -v clang >/dev/null 2>&1 || need+=(clang)
 dpkg-query -W -f='${Status}' libclang-dev 2>/dev/null | grep -q "install ok installed" || need+=(libclang-dev)
 # `make test` runs the server's tests a second time on PostgreSQL (scripts/test-postgres.sh).
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+# The web console is built with Node and npm (web/, Vite); Debian's own Node is too old for Vite,
+# so only npm is added when it alone is missing.
+command -v npm >/dev/null 2>&1 || need+=(npm)
+# `make test` drives the console in Debian's Chromium (playwright-core never downloads a browser).
+if [ "${1:-}" = "--test" ]; then
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fi
 
 if ((${#need[@]})); then
   echo "setup: installing ${need[*]} from Debian"
@@ -18,6 +25,11 @@ if ((${#need[@]})); then
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
+fi
+
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' 2>/dev/null; then
+  echo "setup: the web console needs Node 20.19 or newer; found $(node --version 2>/dev/null || echo none)" >&2
+  exit 1
 fi
 
 if ! command -v cargo-nextest >/dev/null 2>&1 && ! cargo nextest --version >/dev/null 2>&1; then
