@@ -31,8 +31,6 @@ describe('the web console', { timeout: 150_000 }, () => {
   let host;
   /** @type {import('playwright-core').Browser} */
   let browser;
-  /** The job the chat flow proposed and ran, for the screenshots. */
-  let chatJobId;
   /** Pages opened by the tests, closed (and their errors shown) at the end. */
   const pages = [];
 
@@ -78,13 +76,14 @@ describe('the web console', { timeout: 150_000 }, () => {
 
     const card = await visible(page.getByRole('article', { name: /^Proposal \d+:/ }), 'a proposal card', 30_000);
     await visible(card.getByText('PROPOSED', { exact: true }), 'PROPOSED on the proposal card');
-    // The model was asked through the tool loop and its proposal is the job the card shows.
-    const proposed = await admin.get('/api/v1/jobs?state=PROPOSED');
-    const job = proposed.find((j) => j.source === 'chat');
-    assert.ok(job, `the chat made a PROPOSED job: ${JSON.stringify(proposed)}`);
-    chatJobId = job.id;
+    // The card is the job the model proposed through the tool loop, with its plan.
+    const cardName = await card.getAttribute('aria-label');
+    const chatJobId = Number(cardName.match(/^Proposal (\d+):/)[1]);
+    const job = await admin.get(`/api/v1/jobs/${chatJobId}`);
+    assert.equal(job.state, 'PROPOSED');
+    assert.equal(job.source, 'chat');
     const cardText = await card.innerText();
-    assert.match(cardText, /check/, `the card shows the plan's command: ${cardText}`);
+    assert.ok(cardText.includes('host/host check'), `the card shows the plan's command: ${cardText}`);
     assert.ok(cardText.includes(host.hostname), `the card shows the plan's host ${host.hostname}: ${cardText}`);
     assert.ok(
       llm.chatRequests().some((r) => (r.body.tools ?? []).some((t) => t.function?.name === 'propose_job')),
