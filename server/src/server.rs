@@ -23,6 +23,9 @@ use crate::stacks::{self, Catalog};
 use crate::telemetry::{Remediation, Telemetry};
 use crate::tls::ServerTls;
 
+/// How long a stopping server lets HTTP requests in flight finish.
+const HTTP_DRAIN: Duration = Duration::from_secs(3);
+
 /// A running server.
 pub struct Running {
     /// Where HTTP listens.
@@ -223,13 +226,21 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
 
     let router = api::router(state.clone(), config.max_body_bytes);
     let mut rx = shutdown.subscribe();
+    let mut stopping = shutdown.subscribe();
     let http_tls = tls.as_ref().map(ServerTls::http);
     tasks.spawn(async move {
-        crate::tls::http::serve(http, router, http_tls, async move {
+        let serve = crate::tls::http::serve(http, router, http_tls, async move {
             let _ = rx.wait_for(|v| *v).await;
-        })
-        .await
-        .context("HTTP server failed")
+        });
+        // Graceful shutdown waits for every connection to finish, and event streams (an open
+        // console tab) never do: give requests in flight a moment, then stop regardless.
+        tokio::select! {
+            r = serve => r.context("HTTP server failed"),
+            _ = async {
+                let _ = stopping.wait_for(|v| *v).await;
+                tokio::time::sleep(HTTP_DRAIN).await;
+            } => Ok(()),
+        }
     });
 
     let service = AgentService::new(

@@ -73,3 +73,30 @@ async fn the_console_is_served_at_every_client_route_with_cache_headers_and_gzip
     let r = c.post(s.url("/jobs")).send().await.unwrap();
     assert_eq!(r.status(), 404);
 }
+
+/// An open console tab holds `/api/v1/events` open for ever; a server asked to stop must not
+/// wait for it (a restart would hang while anyone has the console open).
+#[tokio::test]
+async fn a_server_with_an_open_event_stream_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = start_server(dir.path(), &repo_stacks(), "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let stream = reqwest::Client::new()
+        .get(s.url("/api/v1/events"))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+
+    let pid = s.proc.child.id() as i32;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while s.proc.alive() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "steward serve is still running 15 s after SIGTERM with an event stream open"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    drop(stream);
+}
