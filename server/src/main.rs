@@ -123,6 +123,9 @@ enum Command {
     /// Benchmarks that print numbers.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Print the OpenAPI document (keys sorted), for `web/src/api/openapi.json`.
+    #[command(hide = true)]
+    Openapi,
 }
 
 fn init_tracing() {
@@ -255,6 +258,12 @@ async fn main() -> ExitCode {
             init_tracing();
             bench::run(cmd).await.map(|_| 0)
         }
+        Command::Openapi => serde_json::to_string_pretty(&steward_server::api::openapi_json())
+            .map(|doc| {
+                println!("{doc}");
+                0
+            })
+            .map_err(Into::into),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

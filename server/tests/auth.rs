@@ -83,6 +83,30 @@ impl World {
                 path.into(),
                 json!({"username": format!("u{i}"), "password": "a-long-password-1", "role": "viewer"}),
             ),
+            ("PATCH" | "DELETE", "/api/v1/users/{id}") => {
+                let (_, u) = self
+                    .server
+                    .post(
+                        "/api/v1/users",
+                        json!({"username": format!("p{i}"), "password": "a-long-password-1", "role": "viewer"}),
+                    )
+                    .await;
+                let p = format!("/api/v1/users/{}", u["id"]);
+                if method == "PATCH" {
+                    with(p, json!({"role": "operator"}))
+                } else {
+                    plain(&p)
+                }
+            }
+            ("DELETE", "/api/v1/enrollments/{id}") => {
+                let (_, e) = self
+                    .server
+                    .post("/api/v1/enrollments", json!({"hostname": format!("r{i}")}))
+                    .await;
+                plain(&format!("/api/v1/enrollments/{}", e["id"]))
+            }
+            ("GET", "/api/v1/stacks/docs/{path}") => plain("/api/v1/stacks/docs/testing/1.0/services/app/docs/app.md"),
+            ("GET", "/api/v1/hosts/{id}/metrics/series") => plain("/api/v1/hosts/h1/metrics/series"),
             ("POST", "/api/v1/tokens") => with(path.into(), json!({"name": format!("t{i}"), "role": "viewer"})),
             ("DELETE", "/api/v1/tokens/{id}") => {
                 let (_, t) = self
@@ -189,6 +213,10 @@ async fn send(server: &Server, method: &str, p: &Prepared, token: &str) -> u16 {
 async fn every_route_declares_a_role_and_every_role_gets_401_403_or_2xx_as_declared() {
     let dir = tempfile::tempdir().unwrap();
     let stacks = test_stacks(dir.path());
+    // One document for the stack-document route to serve.
+    let docs = stacks.join("testing/1.0/services/app/docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(docs.join("app.md"), "# app\n\nOne worker per host.\n").unwrap();
     let fake = FakeOpenAi::start().await;
     let url = fake.base_url();
     let server = start_server(
@@ -202,8 +230,8 @@ async fn every_route_declares_a_role_and_every_role_gets_401_403_or_2xx_as_decla
                 ("STEWARD_PROPOSALS_PER_MINUTE", "10000"),
                 ("STEWARD_CHAT_MESSAGES_PER_MINUTE", "10000"),
                 ("STEWARD_LOGIN_ATTEMPTS_PER_MINUTE", "10000"),
-                // The knowledge routes answer 503 when the index is off; the testing stack has no
-                // docs, so turning it on costs only the model's load.
+                // The knowledge routes answer 503 when the index is off; the testing stack has one
+                // short document, so turning it on costs little more than the model's load.
                 ("STEWARD_EMBEDDER", "local"),
                 // Any memory use is an incident, so there is one to read; no proposal for it, so
                 // the fake model's replies stay for the routes that use them.

@@ -11,15 +11,23 @@ use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::AppState;
-use crate::chat::{Chat, ChatError, JobSummary, Reply, StoredMessage};
+use crate::chat::{Chat, ChatError, ConversationView, JobSummary, Reply, StoredMessage};
 
 /// A new conversation.
 #[derive(Serialize, ToSchema)]
 pub struct Created {
     /// Its id.
     id: i64,
+}
+
+/// Paging of the conversation list.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationsQuery {
+    /// At most this many (default 50, at most 500).
+    limit: Option<u64>,
 }
 
 /// A message to the assistant.
@@ -52,6 +60,28 @@ fn chat(s: &AppState) -> Result<&Chat, ApiError> {
             "no language model is configured: set STEWARD_LLM_PROVIDER=openai with STEWARD_LLM_BASE_URL and STEWARD_LLM_MODEL",
         )
     })
+}
+
+/// The caller's conversations, newest activity first.
+#[utoipa::path(get, path = "/api/v1/chat/conversations", tag = "chat", params(ConversationsQuery),
+    responses((status = 200, body = Vec<ConversationView>), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn list_conversations(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ConversationsQuery>,
+) -> Result<Json<Vec<ConversationView>>, ApiError> {
+    let limit = match q.limit {
+        None => crate::chat::CONVERSATIONS_DEFAULT,
+        Some(0) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_query",
+                "limit must be at least 1",
+            ))
+        }
+        Some(n) => n.min(crate::chat::CONVERSATIONS_MAX),
+    };
+    Ok(Json(chat(&s)?.conversations(&caller.name, limit).await?))
 }
 
 /// Starts a conversation.

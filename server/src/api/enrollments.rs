@@ -30,6 +30,19 @@ pub async fn create_enrollment(
     ))
 }
 
+/// Revokes an unused enrollment token (it can never enroll); a used one is 409: revoke the
+/// agent credential it issued instead.
+#[utoipa::path(delete, path = "/api/v1/enrollments/{id}", tag = "agents", params(("id" = i64, Path, description = "Enrollment id")),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn revoke_enrollment(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    s.auth.revoke_enrollment(&caller.name, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Per-host agent credentials, newest first.
 #[utoipa::path(get, path = "/api/v1/agent-credentials", tag = "agents", responses((status = 200, body = Vec<CredentialView>)))]
 pub async fn list_credentials(State(s): State<AppState>) -> Result<Json<Vec<CredentialView>>, ApiError> {

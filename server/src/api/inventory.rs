@@ -8,14 +8,28 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
 use super::AppState;
 use crate::inventory::{self, ClusterView, HostView, NewCluster};
-use crate::telemetry::MetricValue;
+use crate::telemetry::{HostUsage, MetricValue};
 
-/// A host with the latest value of each of its metrics.
+/// A host with its CPU, memory and fullest disk (null until its agent reports them).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct HostSummary {
+    /// The host.
+    #[serde(flatten)]
+    pub host: HostView,
+    /// Its latest usage.
+    #[serde(flatten)]
+    pub usage: HostUsage,
+}
+
+/// A host with its usage and the latest value of each of its metrics.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct HostWithMetrics {
     /// The host.
     #[serde(flatten)]
     pub host: HostView,
+    /// Its latest usage.
+    #[serde(flatten)]
+    pub usage: HostUsage,
     /// The latest value of every series its agent reports (empty until it reports).
     pub metrics: Vec<MetricValue>,
 }
@@ -49,13 +63,22 @@ pub async fn get_cluster(
     ))
 }
 
-/// Every host.
-#[utoipa::path(get, path = "/api/v1/hosts", tag = "inventory", responses((status = 200, body = Vec<HostView>)))]
-pub async fn list_hosts(State(s): State<AppState>) -> Result<Json<Vec<HostView>>, ApiError> {
-    Ok(Json(inventory::list_hosts(&s.store.conn, &s.presence).await?))
+/// Every host, with its components and latest usage.
+#[utoipa::path(get, path = "/api/v1/hosts", tag = "inventory", responses((status = 200, body = Vec<HostSummary>)))]
+pub async fn list_hosts(State(s): State<AppState>) -> Result<Json<Vec<HostSummary>>, ApiError> {
+    let hosts = inventory::list_hosts(&s.store.conn, &s.presence).await?;
+    Ok(Json(
+        hosts
+            .into_iter()
+            .map(|host| HostSummary {
+                usage: s.telemetry.usage(host.id),
+                host,
+            })
+            .collect(),
+    ))
 }
 
-/// One host, by id or hostname, with its latest metric values.
+/// One host, by id or hostname, with its usage and latest metric values.
 #[utoipa::path(get, path = "/api/v1/hosts/{id}", tag = "inventory", params(("id" = String, Path, description = "Host id or hostname")),
     responses((status = 200, body = HostWithMetrics), (status = 404, body = ErrorBody)))]
 pub async fn get_host(
@@ -64,7 +87,8 @@ pub async fn get_host(
 ) -> Result<Json<HostWithMetrics>, ApiError> {
     let host = inventory::host_view(&s.store.conn, &id, &s.presence).await?;
     let metrics = s.telemetry.latest(host.id);
-    Ok(Json(HostWithMetrics { host, metrics }))
+    let usage = s.telemetry.usage(host.id);
+    Ok(Json(HostWithMetrics { host, usage, metrics }))
 }
 
 /// Deletes a cluster: its hosts leave it, its knowledge (job logs, incidents) is removed, its

@@ -1,6 +1,6 @@
 //! Job routes: propose, list, show, approve, reject, cancel.
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::Json;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -9,16 +9,51 @@ use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::AppState;
-use crate::jobs::{JobState, JobSummary, JobView, ProposeRequest};
+use crate::jobs::{JobFilter, JobState, JobSummary, JobView, ProposeRequest, LIST_DEFAULT, LIST_MAX, SOURCES};
 
 /// Filters for the job list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// Only jobs in this state.
+    /// Only jobs in one of these states, comma-separated (`RUNNING,PENDING`).
     state: Option<String>,
+    /// Only jobs with a task on this host (its id).
+    host_id: Option<i64>,
+    /// Only jobs from this source: `api`, `chat`, `anomaly`, `slack` or `telegram`.
+    source: Option<String>,
     /// At most this many (default 50, at most 1000).
     limit: Option<u64>,
+    /// Skip this many first (newest first; default 0).
+    offset: Option<u64>,
+}
+
+impl ListQuery {
+    /// The filter this query asks for, or why it is not one.
+    fn filter(self) -> Result<JobFilter, ApiError> {
+        let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", m);
+        let mut states = vec![];
+        for v in self.state.iter().flat_map(|s| s.split(',')).map(str::trim) {
+            let st = JobState::parse(&v.to_ascii_uppercase()).ok_or_else(|| bad(format!("unknown state {v:?}")))?;
+            if !states.contains(&st) {
+                states.push(st);
+            }
+        }
+        if let Some(src) = &self.source {
+            if !SOURCES.contains(&src.as_str()) {
+                return Err(bad(format!("source {src:?} is not one of {}", SOURCES.join(", "))));
+            }
+        }
+        if self.limit == Some(0) {
+            return Err(bad("limit must be at least 1".into()));
+        }
+        Ok(JobFilter {
+            states,
+            host_id: self.host_id,
+            source: self.source,
+            limit: self.limit.unwrap_or(LIST_DEFAULT).min(LIST_MAX),
+            offset: self.offset.unwrap_or(0),
+        })
+    }
 }
 
 /// An approval.
@@ -41,21 +76,19 @@ pub struct RejectRequest {
     comment: Option<String>,
 }
 
-/// Lists jobs, newest first.
+/// Lists jobs, newest first; `x-total-count` says how many match before `limit` and `offset`.
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(ListQuery),
-    responses((status = 200, body = Vec<JobSummary>), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = Vec<JobSummary>,
+        headers(("x-total-count" = u64, description = "Jobs matching the filters, before limit and offset"))),
+        (status = 400, body = ErrorBody)))]
 pub async fn list_jobs(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<Vec<JobSummary>>, ApiError> {
-    let state = match q.state.as_deref() {
-        None => None,
-        Some(v) => Some(
-            JobState::parse(&v.to_ascii_uppercase())
-                .ok_or_else(|| ApiError::bad_request(format!("unknown state {v:?}")))?,
-        ),
-    };
-    Ok(Json(s.jobs.list(state, q.limit.unwrap_or(50).min(1000)).await?))
+) -> Result<(HeaderMap, Json<Vec<JobSummary>>), ApiError> {
+    let (jobs, total) = s.jobs.search(&q.filter()?).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert("x-total-count", HeaderValue::from(total));
+    Ok((headers, Json(jobs)))
 }
 
 /// Proposes a job: a plan, or the shorthand `{cluster, service, component, command, hosts}`.

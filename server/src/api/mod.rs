@@ -74,9 +74,11 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
         .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(users::update_user, users::delete_user))
         .routes(routes!(users::list_tokens, users::create_token))
         .routes(routes!(users::revoke_token))
         .routes(routes!(enrollments::list_enrollments, enrollments::create_enrollment))
+        .routes(routes!(enrollments::revoke_enrollment))
         .routes(routes!(enrollments::list_credentials))
         .routes(routes!(enrollments::revoke_credential))
         .routes(routes!(audit::list))
@@ -95,11 +97,13 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(inventory::list_hosts))
         .routes(routes!(inventory::get_host))
         .routes(routes!(telemetry::host_metrics))
+        .routes(routes!(telemetry::host_series))
         .routes(routes!(telemetry::list_incidents))
         .routes(routes!(telemetry::get_incident))
         .routes(routes!(telemetry::host_exposition))
         .routes(routes!(stacks::list_stacks))
-        .routes(routes!(chat::create_conversation))
+        .routes(routes!(stacks::get_doc))
+        .routes(routes!(chat::list_conversations, chat::create_conversation))
         .routes(routes!(chat::list_messages, chat::send_message))
         .routes(routes!(chat::summarize_job))
         .routes(routes!(health))
@@ -108,17 +112,30 @@ fn api_routes() -> OpenApiRouter<AppState> {
 /// The OpenAPI document, with each operation's access rule (`x-steward-min-role`).
 pub fn openapi_json() -> serde_json::Value {
     let (_, doc) = api_routes().split_for_parts();
-    let mut v = serde_json::to_value(&doc).expect("the OpenAPI document serialises");
+    publish(&doc)
+}
+
+/// The document as served: each operation's access rule, axum's `{*path}` wildcards written
+/// as OpenAPI's `{path}`, and keys sorted, so the copy committed for the web console's types
+/// (`steward openapi`) is stable and diffs line by line.
+fn publish(doc: &utoipa::openapi::OpenApi) -> serde_json::Value {
+    let mut v = serde_json::to_value(doc).expect("the OpenAPI document serialises");
     access::annotate(&mut v);
-    v
+    if let Some(paths) = v.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        let wildcards: Vec<String> = paths.keys().filter(|k| k.contains("{*")).cloned().collect();
+        for k in wildcards {
+            if let Some(item) = paths.remove(&k) {
+                paths.insert(k.replace("{*", "{"), item);
+            }
+        }
+    }
+    serde_json::from_slice(&crate::audit::canonical_json(&v)).expect("canonical JSON parses")
 }
 
 /// The whole HTTP application.
 pub fn router(state: AppState, max_body: usize) -> Router {
     let (api, doc) = api_routes().with_state(state.clone()).split_for_parts();
-    let mut doc_json = serde_json::to_value(&doc).expect("the OpenAPI document serialises");
-    access::annotate(&mut doc_json);
-    let doc_json = Arc::new(doc_json);
+    let doc_json = Arc::new(publish(&doc));
     let ui_doc = doc_json.clone();
     api.route(
         "/api/v1/openapi.json",

@@ -4,9 +4,10 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::extract::ApiPath;
 use super::AppState;
-use crate::stacks::Risk;
+use crate::stacks::{doc_title, Risk};
 
 /// A stack version with its services.
 #[derive(Serialize, ToSchema)]
@@ -26,7 +27,29 @@ pub struct ServiceInfo {
     description: String,
     aliases: Vec<String>,
     components: Vec<ComponentInfo>,
-    docs: Vec<String>,
+    /// The Markdown documents the service ships.
+    docs: Vec<DocRef>,
+}
+
+/// A stack document, as listed.
+#[derive(Serialize, ToSchema)]
+pub struct DocRef {
+    /// Relative to the stacks root: the `<path>` of the knowledge index's `doc:<path>#anchor`
+    /// citations, and of `GET /api/v1/stacks/docs/{path}`.
+    path: String,
+    /// Its first heading (or its file name).
+    title: String,
+}
+
+/// A stack document with its text.
+#[derive(Serialize, ToSchema)]
+pub struct StackDoc {
+    /// Relative to the stacks root.
+    path: String,
+    /// Its first heading (or its file name).
+    title: String,
+    /// The Markdown text, as the stack ships it.
+    markdown: String,
 }
 
 /// A component.
@@ -70,7 +93,14 @@ pub async fn list_stacks(State(s): State<AppState>) -> Result<Json<Vec<StackInfo
                     name: svc.name.clone(),
                     description: svc.description.clone(),
                     aliases: svc.aliases.clone(),
-                    docs: svc.docs.iter().map(|(p, _)| p.clone()).collect(),
+                    docs: svc
+                        .docs
+                        .iter()
+                        .map(|(p, text)| DocRef {
+                            path: p.clone(),
+                            title: doc_title(p, text),
+                        })
+                        .collect(),
                     components: svc
                         .components
                         .values()
@@ -103,4 +133,21 @@ pub async fn list_stacks(State(s): State<AppState>) -> Result<Json<Vec<StackInfo
         })
         .collect();
     Ok(Json(out))
+}
+
+/// One document a stack ships, by the path `GET /api/v1/stacks` lists (and citations use):
+/// e.g. `bigdata/1.0/services/kafka/docs/kafka.md`.
+#[utoipa::path(get, path = "/api/v1/stacks/docs/{*path}", tag = "stacks",
+    params(("path" = String, Path, description = "The document's path, as listed by GET /api/v1/stacks")),
+    responses((status = 200, body = StackDoc), (status = 404, body = ErrorBody)))]
+pub async fn get_doc(State(s): State<AppState>, ApiPath(path): ApiPath<String>) -> Result<Json<StackDoc>, ApiError> {
+    let markdown = s
+        .catalog
+        .doc(&path)
+        .ok_or_else(|| ApiError::not_found(format!("no stack ships a document at {path:?}")))?;
+    Ok(Json(StackDoc {
+        title: doc_title(&path, markdown),
+        markdown: markdown.to_owned(),
+        path,
+    }))
 }

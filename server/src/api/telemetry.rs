@@ -10,7 +10,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiPath, ApiQuery};
 use super::AppState;
 use crate::inventory;
-use crate::telemetry::{IncidentFilter, IncidentView, RangeQuery, RangeView};
+use crate::telemetry::{IncidentFilter, IncidentView, RangeQuery, RangeView, SeriesInfo};
 
 /// One metric of a host over a time range: raw samples, or 1-minute / 1-hour rollups
 /// (average, with min and max) for older ranges.
@@ -24,6 +24,19 @@ pub async fn host_metrics(
 ) -> Result<Json<RangeView>, ApiError> {
     let host = inventory::host_view(&s.store.conn, &id, &s.presence).await?;
     Ok(Json(s.telemetry.range(host.id, &q).await?))
+}
+
+/// The series a host has (metric name and labels), with the latest value of each, sorted by
+/// name then labels: what `/hosts/{id}/metrics?name=` can be asked for.
+#[utoipa::path(get, path = "/api/v1/hosts/{id}/metrics/series", tag = "telemetry",
+    params(("id" = String, Path, description = "Host id or hostname")),
+    responses((status = 200, body = Vec<SeriesInfo>), (status = 404, body = ErrorBody)))]
+pub async fn host_series(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Vec<SeriesInfo>>, ApiError> {
+    let host = inventory::host_view(&s.store.conn, &id, &s.presence).await?;
+    Ok(Json(s.telemetry.series(host.id).await?))
 }
 
 /// Incidents, newest first.

@@ -9,7 +9,7 @@ use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath};
 use super::AppState;
-use crate::auth::{NewToken, Role, TokenView, UserView};
+use crate::auth::{NewToken, Role, TokenView, UserUpdate, UserView};
 
 /// A new user.
 #[derive(Deserialize, ToSchema)]
@@ -55,6 +55,33 @@ pub async fn create_user(
         .create_user(&caller.name, &u.username, &u.password, u.role)
         .await?;
     Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// Changes a user's role, or disables (enables) them: a disabled user's sessions and the API
+/// tokens they created stop working at once. Nobody can demote, disable or delete themselves,
+/// nor the last enabled admin (409).
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "auth", params(("id" = i64, Path, description = "User id")),
+    request_body = UserUpdate,
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_user(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(change): ApiJson<UserUpdate>,
+) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(s.auth.update_user(&caller.name, id, &change).await?))
+}
+
+/// Deletes a user; their sessions and the API tokens they created are revoked.
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "auth", params(("id" = i64, Path, description = "User id")),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn delete_user(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    s.auth.delete_user(&caller.name, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// API tokens, newest first (never their secrets).

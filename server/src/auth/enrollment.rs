@@ -164,6 +164,41 @@ impl Auth {
             .collect())
     }
 
+    /// Revokes enrollment token `id` before any agent used it: it is deleted, so it can never
+    /// enroll. A used one is refused (409): revoke the credential it issued instead.
+    pub async fn revoke_enrollment(&self, actor: &str, id: i64) -> Result<(), AuthError> {
+        let txn = self.store.begin_write().await?;
+        let e = enrollment::Entity::find_by_id(id)
+            .one(&*txn)
+            .await?
+            .ok_or_else(|| AuthError::NotFound(format!("enrollment {id} not found")))?;
+        if let Some(by) = &e.used_by {
+            return Err(AuthError::Conflict(format!(
+                "enrollment {id} was already used by host {by}; revoke that host's agent credential instead"
+            )));
+        }
+        // Deleted only while unused: `enroll` marks it used inside its own write transaction.
+        let deleted = enrollment::Entity::delete_many()
+            .filter(enrollment::Column::Id.eq(id))
+            .filter(enrollment::Column::UsedAt.is_null())
+            .exec(&*txn)
+            .await?
+            .rows_affected;
+        if deleted == 0 {
+            return Err(AuthError::Conflict(format!("enrollment {id} was just used")));
+        }
+        audit::record(
+            &*txn,
+            actor,
+            "enrollment.revoked",
+            &format!("enrollment:{id}"),
+            json!({"hostname": e.hostname, "cluster": e.cluster, "created_by": e.created_by}),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
     /// Exchanges an enrollment token for `hostname`'s credential, once. Older credentials of
     /// the host are revoked: one host, one credential.
     pub async fn enroll(&self, secret: &str, hostname: &str) -> Result<String, AuthError> {

@@ -23,7 +23,7 @@ pub use enrollment::{CredentialView, EnrolledAgent, EnrollmentView, NewEnrollmen
 pub use limits::Limited;
 pub use passwords::MIN_LEN as MIN_PASSWORD_LEN;
 pub use tokens::{NewToken, Session, TokenView};
-pub use users::UserView;
+pub use users::{UserUpdate, UserView};
 
 /// Roles, each allowing what the ones before it allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]

@@ -136,6 +136,22 @@ impl Auth {
             return Err(AuthError::Unauthenticated("wrong username or password".into()));
         };
         self.limits.login_succeeded(username);
+        if user.disabled {
+            let txn = self.store.begin_write().await?;
+            audit::record(
+                &*txn,
+                &user.username,
+                "auth.login_failed",
+                &format!("user:{}", user.username),
+                json!({"address": addr.to_string(), "disabled": true}),
+            )
+            .await?;
+            txn.commit().await?;
+            return Err(AuthError::Unauthenticated(format!(
+                "user {} is disabled; ask an admin to enable it",
+                user.username
+            )));
+        }
         let role = Role::parse(&user.role)?;
         let expires =
             Utc::now() + chrono::Duration::from_std(self.session_ttl()).unwrap_or(chrono::Duration::hours(12));
@@ -190,8 +206,16 @@ impl Auth {
                 .find_user(&t.username)
                 .await?
                 .ok_or_else(|| refuse("the session's user no longer exists"))?;
+            if u.disabled {
+                return Err(refuse("the session's user is disabled"));
+            }
             Role::parse(&u.role)?
         } else {
+            // An API token stops with the user who created it (tokens made by tokens, or by
+            // the server itself, have no such user).
+            if self.find_user(&t.created_by).await?.is_some_and(|u| u.disabled) {
+                return Err(refuse("the API token's creator is disabled"));
+            }
             Role::parse(&t.role)?
         };
         Ok(Identity {

@@ -14,8 +14,8 @@ pub use summary::JobSummary;
 use std::sync::Arc;
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
-use serde::Serialize;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use steward_llm::{ChatModel, ChatRequest, Delta, LlmError, Message, Prompts, Role};
 use tokio::sync::mpsc;
@@ -88,7 +88,7 @@ pub enum ChatEvent {
 }
 
 /// A tool call made during a turn.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ToolTrace {
     /// Tool name.
     pub name: String,
@@ -178,8 +178,55 @@ pub struct StoredMessage {
     pub content: String,
     /// Jobs proposed with this message.
     pub proposals: Vec<i64>,
+    /// On the assistant reply that ends a turn: every tool call the turn made, as in
+    /// [`Reply::tool_calls`]; empty on other messages.
+    pub tool_calls: Vec<ToolTrace>,
+    /// On the assistant reply that ends a turn: the knowledge chunks it drew on, as in
+    /// [`Reply::citations`]; empty on other messages.
+    pub citations: Vec<crate::knowledge::Citation>,
     /// RFC 3339.
     pub at: String,
+}
+
+/// A conversation in the caller's list.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ConversationView {
+    /// Id.
+    pub id: i64,
+    /// Where it was started: `web`, `api`, `cli`, `slack`, `telegram`.
+    pub channel: String,
+    /// The first message the user sent, cut to 80 characters; null before it.
+    pub title: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// When its last message was stored (RFC 3339).
+    pub updated_at: String,
+    /// How many messages it holds (tool calls and results included).
+    pub messages: u64,
+}
+
+/// A citation as stored with a reply (the knowledge crate's type is write-only JSON).
+#[derive(Deserialize)]
+struct StoredCitation {
+    source: String,
+    title: String,
+    link: String,
+}
+
+/// Characters of the first user message kept as a conversation's title.
+const TITLE_CHARS: usize = 80;
+
+/// Conversations one list returns by default, and at most.
+pub const CONVERSATIONS_DEFAULT: u64 = 50;
+/// See [`CONVERSATIONS_DEFAULT`].
+pub const CONVERSATIONS_MAX: u64 = 500;
+
+/// What a turn's final reply records besides its text.
+#[derive(Default)]
+struct Annotations<'a> {
+    proposals: &'a [i64],
+    traces: Option<&'a [ToolTrace]>,
+    citations: Option<&'a [crate::knowledge::Citation]>,
 }
 
 /// The chat service.
@@ -243,11 +290,14 @@ impl Chat {
 
     /// Starts a conversation for `user` on `channel` (web, api, cli, slack, telegram).
     pub async fn create(&self, user: &str, channel: &str) -> Result<i64, ChatError> {
+        let now = Utc::now();
         let txn = self.store.begin_write().await?;
         let c = conversation::ActiveModel {
             user: Set(user.into()),
             channel: Set(channel.into()),
-            created_at: Set(Utc::now()),
+            created_at: Set(now),
+            title: Set(None),
+            updated_at: Set(Some(now)),
             ..Default::default()
         }
         .insert(&*txn)
@@ -279,18 +329,70 @@ impl Chat {
                 role: m.role,
                 content: m.content,
                 proposals: serde_json::from_value(m.proposals).unwrap_or_default(),
+                tool_calls: m
+                    .tool_traces
+                    .and_then(|v| serde_json::from_value(v).ok())
+                    .unwrap_or_default(),
+                citations: m
+                    .citations
+                    .and_then(|v| serde_json::from_value::<Vec<StoredCitation>>(v).ok())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|c| crate::knowledge::Citation {
+                        source: c.source,
+                        title: c.title,
+                        link: c.link,
+                    })
+                    .collect(),
                 at: m.created_at.to_rfc3339(),
             })
             .collect())
     }
 
-    async fn store_message(&self, conv: i64, m: &Message, proposals: &[i64]) -> Result<(), ChatError> {
+    /// `user`'s conversations, newest activity first, at most `limit`
+    /// ([`CONVERSATIONS_MAX`] at most).
+    pub async fn conversations(&self, user: &str, limit: u64) -> Result<Vec<ConversationView>, ChatError> {
+        let limit = limit.clamp(1, CONVERSATIONS_MAX);
+        let rows = conversation::Entity::find()
+            .filter(conversation::Column::User.eq(user))
+            .order_by_desc(conversation::Column::UpdatedAt)
+            .order_by_desc(conversation::Column::Id)
+            .limit(limit)
+            .all(&self.store.conn)
+            .await?;
+        let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
+        let counts: std::collections::HashMap<i64, i64> = chat_message::Entity::find()
+            .select_only()
+            .column(chat_message::Column::ConversationId)
+            .column_as(chat_message::Column::Id.count(), "n")
+            .filter(chat_message::Column::ConversationId.is_in(ids))
+            .group_by(chat_message::Column::ConversationId)
+            .into_tuple::<(i64, i64)>()
+            .all(&self.store.conn)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(rows
+            .into_iter()
+            .map(|c| ConversationView {
+                messages: counts.get(&c.id).copied().unwrap_or(0).max(0) as u64,
+                id: c.id,
+                channel: c.channel,
+                title: c.title,
+                created_at: c.created_at.to_rfc3339(),
+                updated_at: c.updated_at.unwrap_or(c.created_at).to_rfc3339(),
+            })
+            .collect())
+    }
+
+    async fn store_message(&self, conv: i64, m: &Message, notes: Annotations<'_>) -> Result<(), ChatError> {
         let role = match m.role {
             Role::System => "system",
             Role::User => "user",
             Role::Assistant => "assistant",
             Role::Tool => "tool",
         };
+        let now = Utc::now();
         let txn = self.store.begin_write().await?;
         chat_message::ActiveModel {
             conversation_id: Set(conv),
@@ -298,12 +400,26 @@ impl Chat {
             content: Set(m.content.clone()),
             tool_calls: Set(serde_json::to_value(&m.tool_calls).unwrap_or(Value::Null)),
             tool_call_id: Set(m.tool_call_id.clone()),
-            proposals: Set(json!(proposals)),
-            created_at: Set(Utc::now()),
+            proposals: Set(json!(notes.proposals)),
+            created_at: Set(now),
+            tool_traces: Set(notes.traces.map(|t| json!(t))),
+            citations: Set(notes.citations.map(|c| json!(c))),
             ..Default::default()
         }
         .insert(&*txn)
         .await?;
+        // The list shows conversations by last activity, titled by their first request.
+        let mut update = conversation::Entity::update_many()
+            .col_expr(conversation::Column::UpdatedAt, now.into())
+            .filter(conversation::Column::Id.eq(conv));
+        if m.role == Role::User {
+            let cut: String = m.content.trim().chars().take(TITLE_CHARS).collect();
+            let title = cut.trim_end().to_owned();
+            use sea_orm::sea_query::{Expr, Func};
+            let first = Func::coalesce([Expr::col(conversation::Column::Title).into(), Expr::val(title).into()]);
+            update = update.col_expr(conversation::Column::Title, first.into());
+        }
+        update.exec(&*txn).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -387,7 +503,7 @@ impl Chat {
             });
         }
         let user_msg = Message::user(text);
-        self.store_message(id, &user_msg, &[]).await?;
+        self.store_message(id, &user_msg, Annotations::default()).await?;
         messages.push(user_msg);
 
         let mut proposals: Vec<JobView> = vec![];
@@ -439,7 +555,7 @@ impl Chat {
                     break;
                 }
                 let assistant = resp.message.clone();
-                self.store_message(id, &assistant, &[]).await?;
+                self.store_message(id, &assistant, Annotations::default()).await?;
                 messages.push(assistant);
                 for call in &calls {
                     let started = ChatEvent::ToolCall {
@@ -468,7 +584,7 @@ impl Chat {
                         &json!({"name": call.name, "source": out.source, "body": out.result}),
                     )?;
                     let tool_msg = Message::tool(call.id.clone(), quoted);
-                    self.store_message(id, &tool_msg, &[]).await?;
+                    self.store_message(id, &tool_msg, Annotations::default()).await?;
                     messages.push(tool_msg);
                 }
                 if round + 1 == MAX_ROUNDS {
@@ -505,7 +621,12 @@ impl Chat {
         )
         .await;
         let ids: Vec<i64> = proposals.iter().map(|j| j.id).collect();
-        self.store_message(id, &Message::assistant(reply.clone(), vec![]), &ids)
+        let notes = Annotations {
+            proposals: &ids,
+            traces: Some(&traces),
+            citations: Some(&citations),
+        };
+        self.store_message(id, &Message::assistant(reply.clone(), vec![]), notes)
             .await?;
         Ok(Reply {
             conversation_id: id,

@@ -12,8 +12,10 @@ use super::{Chat, ChatError};
 /// Lines of each task's output the model reads.
 const TAIL_LINES: usize = 60;
 
-/// A job's summary and what it was written from.
+/// A job's summary and what it was written from. Published as `JobLogSummary`: the job
+/// list's `JobSummary` is another shape.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = JobLogSummary)]
 pub struct JobSummary {
     /// The job.
     pub job_id: i64,

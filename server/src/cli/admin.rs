@@ -20,6 +20,28 @@ pub enum UsersCmd {
         #[arg(long)]
         role: String,
     },
+    /// Change a user's role (takes effect on their next request).
+    SetRole {
+        /// Login name.
+        username: String,
+        /// viewer, operator, approver or admin.
+        role: String,
+    },
+    /// Disable a user: they cannot log in, and their sessions and API tokens stop working.
+    Disable {
+        /// Login name.
+        username: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        /// Login name.
+        username: String,
+    },
+    /// Delete a user; their sessions and the API tokens they created are revoked.
+    Delete {
+        /// Login name.
+        username: String,
+    },
 }
 
 /// API tokens (admin).
@@ -155,12 +177,13 @@ pub async fn users(client: &Client, cmd: UsersCmd, json_out: bool) -> anyhow::Re
             if json_out {
                 return print(&v);
             }
-            let mut t = table(&["id", "username", "role", "created"]);
+            let mut t = table(&["id", "username", "role", "disabled", "created"]);
             for u in v.as_array().into_iter().flatten() {
                 t.add_row(vec![
                     s(&u["id"]),
                     s(&u["username"]),
                     s(&u["role"]),
+                    if u["disabled"] == true { "yes" } else { "no" }.into(),
                     when(&u["created_at"]),
                 ]);
             }
@@ -179,6 +202,51 @@ pub async fn users(client: &Client, cmd: UsersCmd, json_out: bool) -> anyhow::Re
             }
             println!("User {} created with role {}.", s(&v["username"]), s(&v["role"]));
         }
+        UsersCmd::SetRole { username, role } => {
+            let id = user_id(client, &username).await?;
+            let v = client
+                .patch(&format!("/api/v1/users/{id}"), &json!({"role": role}))
+                .await?;
+            if json_out {
+                return print(&v);
+            }
+            println!("User {} now has role {}.", s(&v["username"]), s(&v["role"]));
+        }
+        UsersCmd::Disable { username } => set_disabled(client, &username, true, json_out).await?,
+        UsersCmd::Enable { username } => set_disabled(client, &username, false, json_out).await?,
+        UsersCmd::Delete { username } => {
+            let id = user_id(client, &username).await?;
+            client.delete(&format!("/api/v1/users/{id}")).await?;
+            println!("User {username} deleted; their sessions and API tokens are revoked.");
+        }
+    }
+    Ok(())
+}
+
+/// The id of user `username`, from the user list.
+async fn user_id(client: &Client, username: &str) -> anyhow::Result<i64> {
+    let v = client.get("/api/v1/users").await?;
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .find(|u| u["username"] == username)
+        .and_then(|u| u["id"].as_i64())
+        .ok_or_else(|| anyhow::anyhow!("not found: there is no user {username:?} (see `steward users list`)"))
+}
+
+/// Disables or enables user `username`.
+async fn set_disabled(client: &Client, username: &str, disabled: bool, json_out: bool) -> anyhow::Result<()> {
+    let id = user_id(client, username).await?;
+    let v = client
+        .patch(&format!("/api/v1/users/{id}"), &json!({"disabled": disabled}))
+        .await?;
+    if json_out {
+        return print(&v);
+    }
+    if disabled {
+        println!("User {username} disabled; their sessions and API tokens stop working.");
+    } else {
+        println!("User {username} enabled.");
     }
     Ok(())
 }

@@ -80,6 +80,15 @@ impl Client {
         Ok(serde_json::from_str(&body)?)
     }
 
+    /// PATCH JSON, return JSON.
+    pub async fn patch(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        Ok(self
+            .send(self.req(reqwest::Method::PATCH, path).json(body))
+            .await?
+            .json()
+            .await?)
+    }
+
     /// POST JSON, return JSON.
     pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         Ok(self

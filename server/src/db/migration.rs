@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0003Auth),
             // m0004 is the knowledge index's.
             Box::new(M0005Telemetry),
+            Box::new(M0006Console),
         ]
     }
 }
@@ -755,4 +756,91 @@ enum Incidents {
     JobId,
     ConversationId,
     Remediation,
+}
+
+/// What the web console needs: a conversation's title and last activity, a reply's tool
+/// calls and citations (to redraw it), and disabled users.
+struct M0006Console;
+
+impl MigrationName for M0006Console {
+    fn name(&self) -> &str {
+        "m0006_console"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0006Console {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        // One column per ALTER: SQLite adds one at a time. New columns are nullable (or have a
+        // default) so existing rows need no rewrite; the backfills below fill them.
+        let add = |table: Alias, col: ColumnDef| Table::alter().table(table).add_column(col).to_owned();
+        m.alter_table(add(Alias::new("conversations"), text_opt(Alias::new("title"))))
+            .await?;
+        m.alter_table(add(Alias::new("conversations"), time_opt(Alias::new("updated_at"))))
+            .await?;
+        m.alter_table(add(
+            Alias::new("chat_messages"),
+            ColumnDef::new(Alias::new("tool_traces")).json().null().to_owned(),
+        ))
+        .await?;
+        m.alter_table(add(
+            Alias::new("chat_messages"),
+            ColumnDef::new(Alias::new("citations")).json().null().to_owned(),
+        ))
+        .await?;
+        m.alter_table(add(
+            Alias::new("users"),
+            ColumnDef::new(Alias::new("disabled"))
+                .boolean()
+                .not_null()
+                .default(false)
+                .to_owned(),
+        ))
+        .await?;
+        // Conversations made before this migration: the first user message as title, the
+        // last message as last activity (both portable SQL: substr counts characters).
+        let db = m.get_connection();
+        db.execute_unprepared(
+            "UPDATE conversations SET \
+             title = (SELECT rtrim(substr(ltrim(m.content), 1, 80)) FROM chat_messages m \
+                      WHERE m.conversation_id = conversations.id AND m.role = 'user' ORDER BY m.id LIMIT 1), \
+             updated_at = COALESCE((SELECT MAX(m.created_at) FROM chat_messages m \
+                      WHERE m.conversation_id = conversations.id), created_at)",
+        )
+        .await?;
+        m.create_index(index(
+            "ix_conversations_user_updated",
+            Alias::new("conversations"),
+            &["user", "updated_at"],
+            false,
+        ))
+        .await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_index(
+            Index::drop()
+                .name("ix_conversations_user_updated")
+                .table(Alias::new("conversations"))
+                .to_owned(),
+        )
+        .await?;
+        for (table, col) in [
+            ("users", "disabled"),
+            ("chat_messages", "citations"),
+            ("chat_messages", "tool_traces"),
+            ("conversations", "updated_at"),
+            ("conversations", "title"),
+        ] {
+            m.alter_table(
+                Table::alter()
+                    .table(Alias::new(table))
+                    .drop_column(Alias::new(col))
+                    .to_owned(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
 }

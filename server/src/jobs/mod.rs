@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde_json::json;
 
 use crate::audit;
@@ -25,6 +25,11 @@ pub use engine::EngineHandle;
 pub use plan::{plan_hash, Plan, PlanError, PlanStage, PlanTask, ProposeRequest, StageRequest};
 pub use state::{JobState, StageState, TaskState};
 pub use view::{JobSummary, JobView, LogLine, StageView, TaskView};
+
+/// Jobs one list returns by default.
+pub const LIST_DEFAULT: u64 = 50;
+/// Jobs one list returns at most.
+pub const LIST_MAX: u64 = 1000;
 
 /// What can go wrong with a job request.
 #[derive(Debug, thiserror::Error)]
@@ -88,33 +93,47 @@ impl Default for ApprovalPolicy {
 }
 
 impl ApprovalPolicy {
+    /// Why `job` must be approved by someone other than its requester, if it must: the one
+    /// rule behind both [`Jobs::approve`]'s refusal and the views' `four_eyes` flag.
+    fn four_eyes(&self, job: &job::Model) -> Option<String> {
+        let hosts = view::plan_hosts(&job.plan);
+        if job.risk == "high" {
+            Some("is high risk".to_owned())
+        } else if hosts > self.four_eyes_hosts {
+            Some(format!("touches {hosts} hosts (more than {})", self.four_eyes_hosts))
+        } else if !self.allow_self_approval {
+            Some("was requested by you and self-approval is turned off".to_owned())
+        } else {
+            None
+        }
+    }
+
     /// Why `actor` may not approve `job` themselves, if they may not.
     fn refuses(&self, job: &job::Model, actor: &str) -> Option<String> {
         if job.requested_by != actor {
             return None;
         }
-        let hosts: std::collections::BTreeSet<String> = serde_json::from_value::<plan::Plan>(job.plan.clone())
-            .map(|p| {
-                p.stages
-                    .into_iter()
-                    .flat_map(|s| s.tasks.into_iter().map(|t| t.host))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let why = if job.risk == "high" {
-            "is high risk".to_owned()
-        } else if hosts.len() > self.four_eyes_hosts {
-            format!("touches {} hosts (more than {})", hosts.len(), self.four_eyes_hosts)
-        } else if !self.allow_self_approval {
-            "was requested by you and self-approval is turned off".to_owned()
-        } else {
-            return None;
-        };
+        let why = self.four_eyes(job)?;
         Some(format!(
             "four-eyes: job {} {why}, so it needs an approver other than {actor}, who requested it",
             job.id
         ))
     }
+}
+
+/// Which jobs a list returns.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    /// Only jobs in one of these states (any state when empty).
+    pub states: Vec<JobState>,
+    /// Only jobs with a task on this host.
+    pub host_id: Option<i64>,
+    /// Only jobs from this source (one of [`SOURCES`]).
+    pub source: Option<String>,
+    /// At most this many.
+    pub limit: u64,
+    /// After skipping this many (newest first).
+    pub offset: u64,
 }
 
 impl Jobs {
@@ -369,24 +388,54 @@ impl Jobs {
             .all(&self.store.conn)
             .await?;
         let cluster = inventory::cluster_name(&self.store.conn, j.cluster_id).await?;
-        Ok(JobView::build(j, cluster, stages, tasks))
+        let four_eyes = self.approval.four_eyes(&j).is_some();
+        Ok(JobView::build(j, cluster, four_eyes, stages, tasks))
     }
 
     /// Jobs, newest first, optionally in one state.
     pub async fn list(&self, state: Option<JobState>, limit: u64) -> Result<Vec<JobSummary>, JobError> {
-        let mut q = job::Entity::find().order_by_desc(job::Column::Id).limit(limit);
-        if let Some(s) = state {
-            q = q.filter(job::Column::State.eq(s.as_str()));
+        let filter = JobFilter {
+            states: state.into_iter().collect(),
+            limit,
+            ..Default::default()
+        };
+        Ok(self.search(&filter).await?.0)
+    }
+
+    /// The jobs `f` selects, newest first, and how many match before `limit` and `offset`.
+    pub async fn search(&self, f: &JobFilter) -> Result<(Vec<JobSummary>, u64), JobError> {
+        let mut q = job::Entity::find();
+        if !f.states.is_empty() {
+            q = q.filter(job::Column::State.is_in(f.states.iter().map(|s| s.as_str())));
         }
-        let jobs = q.all(&self.store.conn).await?;
+        if let Some(src) = &f.source {
+            q = q.filter(job::Column::Source.eq(src.as_str()));
+        }
+        if let Some(host) = f.host_id {
+            let on_host = sea_orm::sea_query::Query::select()
+                .column(task::Column::JobId)
+                .from(task::Entity)
+                .and_where(task::Column::HostId.eq(host))
+                .to_owned();
+            q = q.filter(job::Column::Id.in_subquery(on_host));
+        }
+        let total = q.clone().count(&self.store.conn).await?;
+        let jobs = q
+            .order_by_desc(job::Column::Id)
+            .limit(f.limit)
+            .offset(f.offset)
+            .all(&self.store.conn)
+            .await?;
         let names = inventory::cluster_names(&self.store.conn).await?;
-        Ok(jobs
+        let list = jobs
             .into_iter()
             .map(|j| {
                 let c = names.get(&j.cluster_id).cloned().unwrap_or_default();
-                JobSummary::from_model(j, c)
+                let four_eyes = self.approval.four_eyes(&j).is_some();
+                JobSummary::from_model(j, c, four_eyes)
             })
-            .collect())
+            .collect();
+        Ok((list, total))
     }
 
     /// One task of a job.

@@ -27,25 +27,47 @@ pub struct JobSummary {
     pub requested_by: String,
     /// RFC 3339.
     pub created_at: String,
+    /// RFC 3339: a proposal not decided by then expires.
+    pub expires_at: String,
     /// RFC 3339, once finished.
     pub finished_at: Option<String>,
+    /// How many distinct hosts its plan touches.
+    pub host_count: usize,
+    /// Whether someone other than `requested_by` must approve it (high risk, more hosts than
+    /// the server's limit, or self-approval turned off): the rule approval enforces.
+    pub four_eyes: bool,
 }
 
 impl JobSummary {
-    /// From a stored job.
-    pub fn from_model(j: job::Model, cluster: String) -> Self {
+    /// From a stored job; `four_eyes` as the server's approval policy decides it.
+    pub fn from_model(j: job::Model, cluster: String, four_eyes: bool) -> Self {
         JobSummary {
             id: j.id,
             cluster,
+            host_count: plan_hosts(&j.plan),
             state: j.state,
             source: j.source,
             summary: j.summary,
             risk: j.risk,
             requested_by: j.requested_by,
             created_at: j.created_at.to_rfc3339(),
+            expires_at: j.expires_at.to_rfc3339(),
             finished_at: ts(j.finished_at),
+            four_eyes,
         }
     }
+}
+
+/// How many distinct hosts a stored plan's tasks run on.
+pub(crate) fn plan_hosts(plan: &Value) -> usize {
+    let hosts: std::collections::BTreeSet<&str> = plan["stages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["tasks"].as_array().into_iter().flatten())
+        .filter_map(|t| t["host"].as_str())
+        .collect();
+    hosts.len()
 }
 
 /// A job with everything an approver needs to decide.
@@ -75,6 +97,9 @@ pub struct JobView {
     pub plan_hash: String,
     /// Who proposed it.
     pub requested_by: String,
+    /// Whether someone other than `requested_by` must approve it (high risk, more hosts than
+    /// the server's limit, or self-approval turned off): the rule approval enforces.
+    pub four_eyes: bool,
     /// Who approved or rejected it.
     pub decided_by: Option<String>,
     /// The decision's comment.
@@ -193,7 +218,13 @@ fn file_paths(files: &Value) -> Vec<String> {
 
 impl JobView {
     /// Assembles a job from its rows.
-    pub fn build(j: job::Model, cluster: String, stages: Vec<stage::Model>, tasks: Vec<task::Model>) -> Self {
+    pub fn build(
+        j: job::Model,
+        cluster: String,
+        four_eyes: bool,
+        stages: Vec<stage::Model>,
+        tasks: Vec<task::Model>,
+    ) -> Self {
         let stage_ids: Vec<i64> = stages.iter().map(|s| s.id).collect();
         let mut stage_views: Vec<StageView> = stages
             .into_iter()
@@ -245,6 +276,7 @@ impl JobView {
             plan: j.plan,
             plan_hash: j.plan_hash,
             requested_by: j.requested_by,
+            four_eyes,
             decided_by: j.decided_by,
             decision_comment: j.decision_comment,
             error: j.error,

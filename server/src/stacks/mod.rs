@@ -60,6 +60,30 @@ impl Catalog {
     pub fn stacks(&self) -> impl Iterator<Item = &Stack> {
         self.stacks.values()
     }
+
+    /// The Markdown document at `path` (relative to the stacks root, as the knowledge index
+    /// cites it in `doc:<path>#anchor`), if a loaded stack ships it. Only loaded documents are
+    /// found: the path never reaches the file system.
+    pub fn doc(&self, path: &str) -> Option<&str> {
+        self.stacks
+            .values()
+            .flat_map(|st| st.services.values())
+            .flat_map(|svc| svc.docs.iter())
+            .find(|(p, _)| p == path)
+            .map(|(_, text)| text.as_str())
+    }
+}
+
+/// A document's title: its first `# ` heading, else its file name without `.md`.
+pub fn doc_title(path: &str, markdown: &str) -> String {
+    markdown
+        .lines()
+        .find_map(|l| l.strip_prefix("# ").map(str::trim).filter(|t| !t.is_empty()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            let file = path.rsplit('/').next().unwrap_or(path);
+            file.strip_suffix(".md").unwrap_or(file).to_owned()
+        })
 }
 
 fn version_key(v: &str) -> Vec<u64> {

@@ -102,6 +102,48 @@ pub struct MetricValue {
     pub at: String,
 }
 
+/// A host's headline numbers from the latest values in memory; null until its agent
+/// reports them (or when it does not: a simulated host without CPU samples).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct HostUsage {
+    /// `cpu_used_pct`.
+    pub cpu_used_pct: Option<f64>,
+    /// `mem_used_pct`.
+    pub mem_used_pct: Option<f64>,
+    /// The largest `disk_used_pct` over the host's mounts.
+    pub disk_used_pct: Option<f64>,
+}
+
+/// A series a host has, with its latest value.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SeriesInfo {
+    /// Metric name.
+    pub name: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// The newest value: from memory, else the newest stored raw sample; null when neither
+    /// holds one (the raw samples have aged out).
+    pub latest: Option<Point>,
+}
+
+/// One value at one time.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Point {
+    /// RFC 3339.
+    pub t: String,
+    /// The value.
+    pub value: f64,
+}
+
+impl Point {
+    fn at(at_ms: i64, value: f64) -> Self {
+        Point {
+            t: DateTime::from_timestamp_millis(at_ms).unwrap_or_default().to_rfc3339(),
+            value,
+        }
+    }
+}
+
 /// What can go wrong with a telemetry request.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
@@ -294,6 +336,62 @@ impl Telemetry {
             .unwrap_or_default();
         out.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
         out
+    }
+
+    /// `host_id`'s CPU, memory and fullest disk, from the latest values in memory.
+    pub fn usage(&self, host_id: i64) -> HostUsage {
+        let latest = self
+            .inner
+            .latest
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut u = HostUsage::default();
+        for l in latest.get(&host_id).into_iter().flat_map(|m| m.values()) {
+            match l.key.name.as_str() {
+                "cpu_used_pct" if l.key.labels.is_empty() => u.cpu_used_pct = Some(l.value),
+                "mem_used_pct" if l.key.labels.is_empty() => u.mem_used_pct = Some(l.value),
+                "disk_used_pct" => u.disk_used_pct = Some(u.disk_used_pct.map_or(l.value, |d| d.max(l.value))),
+                _ => {}
+            }
+        }
+        u
+    }
+
+    /// Every series `host_id` has stored, by name then labels, with its latest value.
+    pub async fn series(&self, host_id: i64) -> Result<Vec<SeriesInfo>, TelemetryError> {
+        let stored = store::series_of(&self.inner.store.conn, host_id).await?;
+        let mut out = Vec::with_capacity(stored.len());
+        let mut missing = vec![];
+        {
+            let latest = self
+                .inner
+                .latest
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let host = latest.get(&host_id);
+            for s in &stored {
+                let key = format!("{}\u{1f}{}", s.name, s.labels);
+                let point = host.and_then(|h| h.get(&key)).map(|l| Point::at(l.at_ms, l.value));
+                if point.is_none() {
+                    missing.push((out.len(), s.id));
+                }
+                out.push(SeriesInfo {
+                    name: s.name.clone(),
+                    labels: serde_json::from_str(&s.labels).unwrap_or_default(),
+                    latest: point,
+                });
+            }
+        }
+        // Memory holds what arrived since the server started; the database, what came before.
+        if !missing.is_empty() {
+            let ids: Vec<i64> = missing.iter().map(|(_, id)| *id).collect();
+            let found = store::last_samples(&self.inner.store.conn, &ids).await?;
+            for (i, id) in missing {
+                out[i].latest = found.get(&id).map(|(at, v)| Point::at(*at, *v));
+            }
+        }
+        out.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
+        Ok(out)
     }
 
     /// Every host's latest values in the Prometheus text format; `hosts` names host ids.

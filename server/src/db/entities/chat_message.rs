@@ -18,6 +18,10 @@ pub struct Model {
     /// Ids of jobs proposed with this message (a JSON array).
     pub proposals: Json,
     pub created_at: DateTimeUtc,
+    /// On the reply that ends a turn: every tool call of the turn (`ToolTrace`s, a JSON array).
+    pub tool_traces: Option<Json>,
+    /// On the reply that ends a turn: the knowledge chunks it cites (a JSON array).
+    pub citations: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

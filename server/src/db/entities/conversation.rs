@@ -11,6 +11,10 @@ pub struct Model {
     /// `web`, `api`, `cli`, `slack`, `telegram`.
     pub channel: String,
     pub created_at: DateTimeUtc,
+    /// The first user message, cut to 80 characters.
+    pub title: Option<String>,
+    /// When its last message was stored (`created_at` until then).
+    pub updated_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

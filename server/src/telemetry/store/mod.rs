@@ -230,6 +230,61 @@ pub async fn range(
     Ok((out, truncated))
 }
 
+/// A stored series of a host: its id, metric name and canonical labels JSON.
+pub struct StoredSeries {
+    /// Row id.
+    pub id: i64,
+    /// Metric name.
+    pub name: String,
+    /// Labels as canonical JSON.
+    pub labels: String,
+}
+
+/// Every series `host_id` has stored.
+pub async fn series_of(db: &impl ConnectionTrait, host_id: i64) -> Result<Vec<StoredSeries>, DbErr> {
+    let backend = db.get_database_backend();
+    let q = Query::select()
+        .columns([Alias::new("id"), Alias::new("name"), Alias::new("labels")])
+        .from(Alias::new("metric_series"))
+        .and_where(Expr::col(Alias::new("host_id")).eq(host_id))
+        .to_owned();
+    db.query_all(backend.build(&q))
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(StoredSeries {
+                id: row.try_get("", "id")?,
+                name: row.try_get("", "name")?,
+                labels: row.try_get("", "labels")?,
+            })
+        })
+        .collect()
+}
+
+/// The newest raw sample of each series in `ids` that has one: `(at_ms, value)` by series.
+pub async fn last_samples(db: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, (i64, f64)>, DbErr> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let backend = db.get_database_backend();
+    let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+    // (series_id, at_ms) is the key: each inner MAX is one index probe.
+    let sql = format!(
+        "SELECT s.series_id, s.at_ms, s.value FROM metric_samples s \
+         WHERE s.series_id IN ({ids}) AND s.at_ms = \
+         (SELECT MAX(l.at_ms) FROM metric_samples l WHERE l.series_id = s.series_id)",
+        ids = ids.join(",")
+    );
+    let mut out = HashMap::new();
+    for row in db.query_all(Statement::from_string(backend, sql)).await? {
+        out.insert(
+            row.try_get::<i64>("", "series_id")?,
+            (row.try_get("", "at_ms")?, row.try_get("", "value")?),
+        );
+    }
+    Ok(out)
+}
+
 /// Computes the 1-minute rollups of every complete minute from `from_ms` up to `now_ms`, and
 /// the 1-hour rollups of the hours those minutes fall in (recomputed, so late samples count).
 pub async fn rollup(store: &Store, from_ms: i64, now_ms: i64) -> Result<(), DbErr> {
