@@ -205,8 +205,9 @@ async fn serve(args: ServeArgs, with_agent: bool) -> anyhow::Result<()> {
         None
     };
     let scheme = if config.tls_files()?.is_some() { "https" } else { "http" };
+    // One line that scripts and tests parse: the HTTP address first, the gRPC one last.
     println!(
-        "Steward is up: {scheme}://{}  (API docs: {scheme}://{}/docs; agents connect to {})",
+        "Steward is up: {scheme}://{}  (open it in a browser for the web console; API docs: {scheme}://{}/docs; agents connect to {})",
         running.http, running.http, running.grpc
     );
     if with_agent {

@@ -16,11 +16,11 @@ mod knowledge;
 mod stacks;
 mod telemetry;
 mod users;
+mod web;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -154,10 +154,10 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         utoipa_swagger_ui::SwaggerUi::new("/docs")
             .external_url_unchecked("/api/v1/openapi-ui.json", ui_doc.as_ref().clone()),
     )
-    .route("/", get(index))
+    .route("/", get(web::index))
     // After every route: the layer sees the matched path of each.
     .route_layer(axum::middleware::from_fn_with_state(state, access::authorize))
-    .fallback(|| async { ApiError::not_found("no such route") })
+    .fallback(web::fallback)
     .layer(DefaultBodyLimit::max(max_body))
 }
 
@@ -165,13 +165,4 @@ pub fn router(state: AppState, max_body: usize) -> Router {
 #[utoipa::path(get, path = "/healthz", responses((status = 200, description = "The server is up", body = Object)))]
 async fn health() -> impl IntoResponse {
     Json(serde_json::json!({"status": "ok"}))
-}
-
-async fn index() -> impl IntoResponse {
-    (
-        StatusCode::OK,
-        [("content-type", "text/html; charset=utf-8")],
-        "<!doctype html><title>Steward</title><h1>Steward</h1><p>The web UI is not built yet. \
-         See the <a href=\"/docs\">API documentation</a>, or use the <code>steward</code> CLI.</p>",
-    )
 }
