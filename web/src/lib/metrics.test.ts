@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { formatValue, panelsFor, rangeQuery, stepFor } from './metrics'
+import { axisScale, axisStart, formatValue, panelsFor, rangeQuery, stepFor } from './metrics'
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0)
 
@@ -55,5 +55,40 @@ describe('formatValue', () => {
     expect(formatValue(512, 'bytes')).toBe('512 B')
     expect(formatValue(null, 'pct')).toBe('—')
     expect(formatValue(0.4, 'load')).toBe('0.40')
+  })
+})
+
+describe('axisScale', () => {
+  const ticks = (s: { max: number; interval: number; label: (v: number) => string }) => {
+    const out: string[] = []
+    for (let v = 0; v <= s.max + s.interval / 2; v += s.interval) out.push(s.label(v))
+    return out
+  }
+  it('gives small byte rates whole, distinct ticks', () => {
+    expect(ticks(axisScale(1.4, 'bytes/s'))).toEqual(['0 B/s', '1 B/s', '2 B/s'])
+    expect(ticks(axisScale(0, 'bytes/s'))).toEqual(['0 B/s', '1 B/s'])
+  })
+  it('counts bytes in one binary unit with round steps', () => {
+    expect(ticks(axisScale(4.9 * 1024, 'bytes/s'))).toEqual(['0 KiB/s', '2 KiB/s', '4 KiB/s', '6 KiB/s'])
+    expect(ticks(axisScale(9 * 1024, 'bytes/s'))).toEqual(['0.0 KiB/s', '2.5 KiB/s', '5.0 KiB/s', '7.5 KiB/s', '10.0 KiB/s'])
+    expect(ticks(axisScale(3.6 * 1024, 'bytes/s'))).toEqual(['0 KiB/s', '1 KiB/s', '2 KiB/s', '3 KiB/s', '4 KiB/s'])
+    expect(ticks(axisScale(700 * 1024 * 1024, 'bytes'))).toEqual(['0 MiB', '200 MiB', '400 MiB', '600 MiB', '800 MiB'])
+  })
+  it('writes loads with the decimals their step needs', () => {
+    expect(ticks(axisScale(5.3, 'load'))).toEqual(['0', '2', '4', '6'])
+    expect(ticks(axisScale(0.07, 'load'))).toEqual(['0.00', '0.02', '0.04', '0.06', '0.08'])
+    expect(ticks(axisScale(0, 'load'))).toEqual(['0.00', '0.25'])
+  })
+  it('keeps percentages from 0 to 100', () => {
+    expect(axisScale(3, 'pct')).toMatchObject({ max: 100, interval: 20 })
+    expect(axisScale(3, 'pct').label(40)).toBe('40%')
+  })
+})
+
+describe('axisStart', () => {
+  it('starts at the first sample when the samples begin after the range does', () => {
+    expect(axisStart(1000, 5000)).toBe(5000)
+    expect(axisStart(1000, 500)).toBe(1000)
+    expect(axisStart(1000, null)).toBe(1000)
   })
 })

@@ -105,3 +105,61 @@ export function formatValue(v: number | null | undefined, unit: Panel['unit']): 
   }
   return `${n.toFixed(n >= 100 || i === 0 ? 0 : 1)} ${units[i]}${unit === 'bytes/s' ? '/s' : ''}`
 }
+
+/** A value axis: its top, the step between ticks, and how a tick is written. */
+export interface AxisScale {
+  max: number
+  interval: number
+  label: (v: number) => string
+}
+
+const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+
+/** The smallest of 1, 2, 2.5, 5 × 10ⁿ that is at least `x` (x > 0). */
+function niceStep(x: number): number {
+  const p = 10 ** Math.floor(Math.log10(x))
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= x - 1e-12 * p) return m * p
+  return 10 * p
+}
+
+/** Decimals that write every multiple of `step` exactly: 0.25 needs 2, 0.5 needs 1, 5 none. */
+function decimalsOf(step: number): number {
+  for (let d = 0; d < 10; d++) if (Math.abs(Math.round(step * 10 ** d) - step * 10 ** d) < 1e-9) return d
+  return 10
+}
+
+/**
+ * The y axis of a panel whose largest value is `max` (from 0; values are never negative): about
+ * four ticks a whole step apart, each label different. Bytes are counted in the one binary
+ * unit the top calls for (0, 1, 2, 3 KiB/s rather than 1000 B/s, 2.0 KiB/s, 2.9 KiB/s) and
+ * never in fractions of a byte; percentages run 0 to 100.
+ */
+export function axisScale(max: number, unit: Panel['unit']): AxisScale {
+  if (unit === 'pct') return { max: 100, interval: 20, label: (v) => `${v}%` }
+  const top = Number.isFinite(max) && max > 0 ? max : 0
+  let base = 1
+  let name = ''
+  if (unit !== 'load') {
+    let i = 0
+    while (top / base >= 1024 && i < BYTE_UNITS.length - 1) {
+      base *= 1024
+      i++
+    }
+    name = ` ${BYTE_UNITS[i]}${unit === 'bytes/s' ? '/s' : ''}`
+  }
+  const scaled = top / base
+  let step = scaled > 0 ? niceStep(scaled / 4) : unit === 'load' ? 0.25 : 1
+  if (unit !== 'load' && base === 1) step = Math.max(1, step)
+  const ticks = Math.max(1, Math.ceil(scaled / step - 1e-9))
+  const d = decimalsOf(step)
+  return { max: ticks * step * base, interval: step * base, label: (v) => `${(v / base).toFixed(d)}${name}` }
+}
+
+/**
+ * Where a chart's time axis starts: at the range's start, or at the first sample when the
+ * samples begin later (a host that reports since a few minutes), so they fill the chart
+ * instead of a sliver at its right edge. `first` is null without samples.
+ */
+export function axisStart(from: number, first: number | null): number {
+  return first !== null && first > from ? first : from
+}
