@@ -253,7 +253,8 @@ describe('the web console', { timeout: 150_000 }, () => {
 
       await navigate(page, 'Hosts');
       await page.getByRole('link', { name: host.hostname, exact: true }).first().click();
-      await visible(page.locator('canvas'), 'the host charts', 20_000);
+      await page.waitForURL(/\/hosts\/[^/]+$/);
+      await visible(page.getByRole('figure', { name: /^CPU used/ }).locator('canvas'), 'the host charts', 20_000);
       shots.push(await screenshot(page, `host-${size}`));
 
       await navigate(page, 'Clusters');
