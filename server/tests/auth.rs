@@ -588,6 +588,24 @@ async fn the_audit_chain_verifies_and_names_the_first_edited_or_removed_event() 
 }
 
 #[tokio::test]
+async fn login_limits_follow_the_real_peer_address_and_never_lock_a_user_out_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let stacks = test_stacks(dir.path());
+    let server = start_server(
+        &dir.path().join("server"),
+        &stacks,
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &[
+            ("STEWARD_LOGIN_MAX_FAILURES", "3"),
+            ("STEWARD_LOCKOUT_SECS", "60"),
+            ("STEWARD_LOGIN_ATTEMPTS_PER_MINUTE", "12"),
+        ],
+    );
+    check_login_limits_per_address(&server, client_from).await;
+}
+
+#[tokio::test]
 async fn secrets_never_reach_the_log_the_audit_log_or_a_listing() {
     let dir = tempfile::tempdir().unwrap();
     let stacks = test_stacks(dir.path());

@@ -88,6 +88,9 @@ pub enum AuthError {
     /// No such thing.
     #[error("{0}")]
     NotFound(String),
+    /// Authenticated, but this is not allowed (re-enrolling a host with an unbound token).
+    #[error("{0}")]
+    Forbidden(String),
     /// Too many attempts; retry later.
     #[error("too many {}; retry in {} s", .0.what, .0.retry_after.as_secs().max(1))]
     Limited(Limited),

@@ -121,21 +121,28 @@ impl Auth {
             .unwrap_or(false);
         let Some(user) = user.filter(|_| ok) else {
             metrics::LOGINS.with_label_values(&["failed"]).inc();
-            let locked = self.limits.login_failed(username);
+            let locked = self.limits.login_failed(addr, username);
             let shown: String = username.chars().take(64).collect();
             let txn = self.store.begin_write().await?;
-            audit::record(
-                &*txn,
-                &shown,
-                "auth.login_failed",
-                &format!("user:{shown}"),
+            let mut events = vec![(
+                shown.clone(),
+                "auth.login_failed".to_owned(),
+                format!("user:{shown}"),
                 json!({"address": addr.to_string(), "locked": locked}),
-            )
-            .await?;
+            )];
+            if locked {
+                events.push((
+                    "steward".to_owned(),
+                    "auth.lockout".to_owned(),
+                    format!("user:{shown}"),
+                    json!({"address": addr.to_string(), "seconds": self.config.lockout_secs}),
+                ));
+            }
+            audit::record_many(&*txn, events).await?;
             txn.commit().await?;
             return Err(AuthError::Unauthenticated("wrong username or password".into()));
         };
-        self.limits.login_succeeded(username);
+        self.limits.login_succeeded(addr, username);
         let role = Role::parse(&user.role)?;
         let expires =
             Utc::now() + chrono::Duration::from_std(self.session_ttl()).unwrap_or(chrono::Duration::hours(12));
