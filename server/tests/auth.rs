@@ -363,6 +363,70 @@ async fn high_risk_or_wide_jobs_need_a_second_person_and_low_risk_ones_may_be_se
 }
 
 #[tokio::test]
+async fn four_eyes_compares_persons_so_a_tokens_proposal_is_not_approved_by_its_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let stacks = test_stacks(dir.path());
+    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    server.cluster("test", &["h1"]).await;
+    let token = |name: &str, role: &str| {
+        let server = &server;
+        let body = json!({"name": name, "role": role});
+        async move {
+            let (s, v) = server.post("/api/v1/tokens", body).await;
+            assert_eq!(s, 201, "{v}");
+            assert_eq!(v["created_by"], "admin", "a token belongs to its creator: {v}");
+            v["token"].as_str().unwrap().to_owned()
+        }
+    };
+    // The admin's tokens: one proposes, one approves.
+    let ci = token("ci", "operator").await;
+    let deployer = token("deployer", "approver").await;
+    let high = json!({"cluster": "test", "service": "app", "component": "worker", "command": "orphan", "hosts": ["h1"], "params": {"pidfile": "/tmp/x"}});
+    let approve = |who: String, job: Value| {
+        let server = &server;
+        async move {
+            server
+                .call_as(
+                    &who,
+                    Method::POST,
+                    &format!("/api/v1/jobs/{}/approve", job["id"]),
+                    Some(json!({"plan_hash": job["plan_hash"]})),
+                )
+                .await
+        }
+    };
+
+    let (s, job) = server
+        .call_as(&ci, Method::POST, "/api/v1/jobs", Some(high.clone()))
+        .await;
+    assert_eq!(s, 201, "{job}");
+    assert_eq!(job["requested_by"], "token:ci");
+    // Neither the owner's session nor another of the owner's tokens is a second person.
+    for who in [server.token.clone(), deployer.clone()] {
+        let (s, v) = approve(who, job.clone()).await;
+        assert_eq!(s, 403, "{v}");
+        assert_eq!(v["error"]["code"], "four_eyes");
+        assert!(v["error"]["message"].as_str().unwrap().contains("admin"), "{v}");
+    }
+    // And the reverse: the admin's own proposal, approved by the admin's token.
+    let mine = server.propose(high.clone()).await;
+    let (s, v) = approve(deployer.clone(), mine.clone()).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("four_eyes")), "{v}");
+    // Another person approves both.
+    server.approve(&job).await;
+    server.approve(&mine).await;
+    let (_, audit) = server.get("/api/v1/audit?action=job.approved").await;
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["details"]["owner"] == "approver"),
+        "{audit}"
+    );
+}
+
+#[tokio::test]
 async fn api_tokens_work_until_they_expire_or_are_revoked_and_are_shown_once() {
     let dir = tempfile::tempdir().unwrap();
     let stacks = test_stacks(dir.path());
@@ -495,6 +559,24 @@ async fn repeated_failed_logins_lock_the_user_and_flooding_addresses_are_limited
 }
 
 #[tokio::test]
+async fn login_limits_follow_the_real_peer_address_and_never_lock_a_user_out_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let stacks = test_stacks(dir.path());
+    let server = start_server(
+        &dir.path().join("server"),
+        &stacks,
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &[
+            ("STEWARD_LOGIN_MAX_FAILURES", "3"),
+            ("STEWARD_LOCKOUT_SECS", "60"),
+            ("STEWARD_LOGIN_ATTEMPTS_PER_MINUTE", "12"),
+        ],
+    );
+    check_login_limits_per_address(&server, client_from).await;
+}
+
+#[tokio::test]
 async fn proposals_are_rate_limited_per_user() {
     let dir = tempfile::tempdir().unwrap();
     let stacks = test_stacks(dir.path());
@@ -585,24 +667,6 @@ async fn the_audit_chain_verifies_and_names_the_first_edited_or_removed_event() 
         .unwrap();
     let (_, v) = server.get("/api/v1/audit/verify").await;
     assert_eq!(v["first_broken"].as_i64(), Some(3), "{v}");
-}
-
-#[tokio::test]
-async fn login_limits_follow_the_real_peer_address_and_never_lock_a_user_out_everywhere() {
-    let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(
-        &dir.path().join("server"),
-        &stacks,
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-        &[
-            ("STEWARD_LOGIN_MAX_FAILURES", "3"),
-            ("STEWARD_LOCKOUT_SECS", "60"),
-            ("STEWARD_LOGIN_ATTEMPTS_PER_MINUTE", "12"),
-        ],
-    );
-    check_login_limits_per_address(&server, client_from).await;
 }
 
 #[tokio::test]

@@ -238,7 +238,15 @@ async fn a_filling_disk_opens_an_incident_whose_approved_cleanup_resolves_it() {
     let (_, still) = server.get(&format!("/api/v1/incidents/{id}")).await;
     assert_eq!(still["state"], "OPEN");
 
-    // Approved, the cleanup frees the space and the incident resolves itself.
+    // Approved (clean-tmp is high risk and the system asked: two people), the cleanup frees
+    // the space and the incident resolves itself.
+    let (s, v) = server
+        .post(
+            &format!("/api/v1/jobs/{job_id}/approve"),
+            json!({"plan_hash": job["plan_hash"]}),
+        )
+        .await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("PROPOSED")), "{v}");
     server.approve(&job).await;
     let done = server.wait_done(job_id, 60).await;
     assert_eq!(done["state"], "SUCCESSFUL", "{done:#}");
@@ -482,4 +490,51 @@ async fn an_incident_keeps_one_proposal_even_when_the_model_makes_two() {
         1,
         "one incident for the signal: {list:#}"
     );
+}
+
+#[tokio::test]
+async fn a_high_risk_proposal_from_telemetry_needs_two_different_approvers() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeOpenAi::start().await;
+    let server = synthetic_disk_testbed(dir.path(), &fake).await;
+    let args = json!({"cluster": "test", "service": "app", "component": "worker", "command": "orphan",
+        "hosts": ["h1"], "params": {"pidfile": "/tmp/steward-four-eyes"}, "rationale": "incident"});
+    fake.push(Reply::tool_calls(&[("call_1", "propose_job", &args.to_string())]));
+    fake.push(Reply::completion("Proposed."));
+    let tx = raw_agent(&server, "h1").await;
+    send_disk(&tx, 1, 97.0).await;
+    let list = wait_for(&server, "/api/v1/incidents", 20, |l| l[0]["job_id"].is_i64()).await;
+    let id = list[0]["job_id"].as_i64().unwrap();
+    let (_, job) = server.get(&format!("/api/v1/jobs/{id}")).await;
+    assert_eq!(
+        (job["source"].as_str(), job["risk"].as_str()),
+        (Some("anomaly"), Some("high"))
+    );
+    let path = format!("/api/v1/jobs/{id}/approve");
+    let body = json!({"plan_hash": job["plan_hash"]});
+    let approve = |token: String| {
+        let (server, path, body) = (&server, path.clone(), body.clone());
+        async move { server.call_as(&token, reqwest::Method::POST, &path, Some(body)).await }
+    };
+    // The first person's approval is recorded; the job waits for a second person.
+    let (s, v) = approve(server.token.clone()).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["state"], "PROPOSED", "{v}");
+    assert_eq!(v["approvals"], json!(["admin"]));
+    let (s, v) = approve(server.token.clone()).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("four_eyes")), "{v}");
+    // Nor does the same person's API token count as a second one.
+    let (_, t) = server
+        .post("/api/v1/tokens", json!({"name": "ops", "role": "approver"}))
+        .await;
+    let (s, v) = approve(t["token"].as_str().unwrap().to_owned()).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("four_eyes")), "{v}");
+    let (_, v) = server.get(&format!("/api/v1/jobs/{id}")).await;
+    assert_eq!(v["state"], "PROPOSED");
+    // A second person approves it.
+    let v = server.approve(&job).await;
+    assert_eq!(v["decided_by"], "approver", "{v}");
+    assert_ne!(v["state"], "PROPOSED", "{v}");
+    let (_, audit) = server.get("/api/v1/audit?action=job.approval_recorded").await;
+    assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
 }

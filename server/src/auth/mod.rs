@@ -22,7 +22,7 @@ use crate::db::Store;
 pub use enrollment::{CredentialView, EnrolledAgent, EnrollmentView, NewEnrollment};
 pub use limits::Limited;
 pub use passwords::MIN_LEN as MIN_PASSWORD_LEN;
-pub use tokens::{NewToken, Session, TokenView};
+pub use tokens::{owner_of, NewToken, Session, TokenView, SYSTEM};
 pub use users::UserView;
 
 /// Roles, each allowing what the ones before it allow.

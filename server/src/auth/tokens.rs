@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 use serde_json::json;
 
@@ -38,7 +38,7 @@ pub struct TokenView {
     pub principal: String,
     /// Role.
     pub role: Role,
-    /// Who created it.
+    /// The user it belongs to: who created it (or who created the token that did).
     pub created_by: String,
     /// RFC 3339.
     pub created_at: String,
@@ -99,9 +99,43 @@ fn issue(
     (row, secret)
 }
 
+/// Who stands behind system-initiated requests (telemetry, bots): no person, so no
+/// person's own approval can satisfy four-eyes for them.
+pub const SYSTEM: &str = "system";
+
+/// The person accountable for `principal`: for an API token (`token:<name>`), the user who
+/// created its live incarnation; anyone else is themselves. Four-eyes compares these, so a
+/// token cannot approve for its owner, nor its owner for it.
+pub async fn owner_of<C: ConnectionTrait>(db: &C, principal: &str) -> Result<String, DbErr> {
+    let mut who = principal.to_owned();
+    // Tokens made before tokens recorded their owner name the token that made them; follow
+    // at most a few such links.
+    for _ in 0..4 {
+        if !who.starts_with("token:") {
+            break;
+        }
+        let now = Utc::now();
+        let live = auth_token::Entity::find()
+            .filter(auth_token::Column::Kind.eq("api"))
+            .filter(auth_token::Column::Username.eq(&who))
+            .filter(auth_token::Column::RevokedAt.is_null())
+            .order_by_desc(auth_token::Column::Id)
+            .all(db)
+            .await?
+            .into_iter()
+            .find(|t| t.expires_at.is_none_or(|e| e > now));
+        match live {
+            Some(t) => who = t.created_by,
+            None => break,
+        }
+    }
+    Ok(who)
+}
+
 impl Auth {
-    /// Checks a password and opens a session. Attempts are limited per address and locked out
-    /// per username after repeated failures; every outcome is audited (never the password).
+    /// Checks a password and opens a session. Attempts are limited per address, and per
+    /// (username, address) after repeated failures; every outcome is audited (never the
+    /// password).
     pub async fn login(&self, username: &str, password: &str, addr: IpAddr) -> Result<Session, AuthError> {
         if let Err(l) = self.limits.login_attempt(addr, username) {
             metrics::LOGINS.with_label_values(&["limited"]).inc();
@@ -240,7 +274,9 @@ impl Auth {
                 "a live API token named {name:?} exists; revoke it first"
             )));
         }
-        let (row, secret) = issue("api", name, &principal, role, actor, expires_at);
+        // A token belongs to the person who made it, even when another token made it.
+        let owner = owner_of(&*txn, actor).await?;
+        let (row, secret) = issue("api", name, &principal, role, &owner, expires_at);
         let row = row.insert(&*txn).await?;
         audit::record(
             &*txn,

@@ -75,6 +75,8 @@ pub struct JobView {
     pub plan_hash: String,
     /// Who proposed it.
     pub requested_by: String,
+    /// Who approved so far, on a job that needs two approvers (the last one is `decided_by`).
+    pub approvals: Vec<String>,
     /// Who approved or rejected it.
     pub decided_by: Option<String>,
     /// The decision's comment.
@@ -245,6 +247,12 @@ impl JobView {
             plan: j.plan,
             plan_hash: j.plan_hash,
             requested_by: j.requested_by,
+            approvals: j
+                .approvals
+                .as_ref()
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|x| x["by"].as_str().map(str::to_owned)).collect())
+                .unwrap_or_default(),
             decided_by: j.decided_by,
             decision_comment: j.decision_comment,
             error: j.error,
