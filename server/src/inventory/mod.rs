@@ -218,18 +218,19 @@ pub async fn create_cluster(
                 .unwrap_or_default()
         ))
     })?;
-    for (k, v) in &req.config {
-        if !stack.config.contains_key(k) {
+    // Config values reach scripts and templates: each is checked against its key's type and
+    // range from the stack file, and stored in canonical form.
+    let mut req = req;
+    for (k, v) in req.config.iter_mut() {
+        let Some(ty) = stack.config_types.get(k) else {
             return Err(InventoryError::Invalid(format!(
                 "config key {k:?} is not one of stack {}'s keys",
                 stack.name
             )));
-        }
-        if v.is_object() || v.is_array() || v.is_null() {
-            return Err(InventoryError::Invalid(format!(
-                "config key {k:?} must be a string, number or boolean"
-            )));
-        }
+        };
+        *v = ty
+            .validate(v)
+            .map_err(|e| InventoryError::Invalid(format!("config key {k:?}: {e}")))?;
     }
     let mut seen = BTreeSet::new();
     for p in &req.hosts {

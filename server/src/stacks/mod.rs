@@ -77,6 +77,10 @@ pub struct Stack {
     pub description: String,
     /// Defaults for templates and scripts; clusters override them.
     pub config: BTreeMap<String, serde_json::Value>,
+    /// What each config key accepts: declared in the stack file (`[config.<key>]` with a
+    /// `type`, like a command parameter), or inferred from a plain default (a non-negative
+    /// integer, a boolean, or a string free of whitespace and shell metacharacters).
+    pub config_types: BTreeMap<String, params::Param>,
     /// Services by name.
     pub services: BTreeMap<String, Service>,
     /// Shared shell helpers shipped with every task, as `(lib/<file>, content)`.
