@@ -16,6 +16,7 @@
 mod backoff;
 mod clock;
 mod collect;
+mod digest;
 mod endpoint;
 mod enroll;
 mod error;

@@ -339,3 +339,40 @@ async fn templates_and_params_reach_the_script_as_files_and_env() {
     assert!(text.contains("greeting=hello host=h2 ordinal=2"), "{text}");
     let _ = std::fs::remove_file(&file);
 }
+
+#[tokio::test]
+async fn an_agent_refuses_a_script_changed_after_approval_and_the_refusal_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, agents) = testbed(dir.path(), 1).await;
+    let marker = dir.path().join("tampered");
+    let job = server
+        .propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "hosts": ["h1"], "params": {"lines": 1}}))
+        .await;
+    let id = job["id"].as_i64().unwrap();
+    // Someone with write access to the database swaps the stored script; the job's plan hash
+    // (and the task's digest in it) still say what was reviewed.
+    let db = sea_orm::Database::connect(database_url(&server.data)).await.unwrap();
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared(&format!(
+        "UPDATE stages SET script = 'touch {}' WHERE job_id = {id}",
+        marker.display()
+    ))
+    .await
+    .unwrap();
+    server.approve(&job).await;
+    let done = server.wait_done(id, 30).await;
+    assert_eq!(done["state"], "FAILED", "{done:#}");
+    let task = &tasks(&done)[0];
+    let error = task["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("refused by the agent") && error.contains("changed after approval"),
+        "{error}"
+    );
+    assert!(!marker.exists(), "the swapped script ran");
+    assert_eq!(agents[0].tasks_received(), 1);
+    let (_, audit) = server.get("/api/v1/audit?action=task.refused").await;
+    let audit = audit.as_array().unwrap().clone();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0]["target"], format!("task:{}", task["id"]));
+    assert_eq!(audit[0]["details"]["host"], "h1");
+}
