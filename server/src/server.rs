@@ -180,7 +180,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                 model,
                 Arc::new(prompts),
             );
-            Some(chat.structured(structured))
+            Some(chat.structured(structured).with_limits(auth.clone()))
         }
         None => None,
     };

@@ -193,6 +193,9 @@ pub struct Chat {
     pub(crate) prompts: Arc<Prompts>,
     /// The knowledge index behind `search_knowledge`; None when it is off.
     pub(crate) knowledge: Option<crate::knowledge::Knowledge>,
+    /// The abuse limits: a proposal made in chat counts against the same per-user rate as
+    /// one made through the API.
+    pub(crate) limits: Option<crate::auth::Auth>,
     structured: bool,
 }
 
@@ -215,8 +218,15 @@ impl Chat {
             model,
             prompts,
             knowledge: None,
+            limits: None,
             structured,
         }
+    }
+
+    /// Counts every proposal against `auth`'s per-user proposal rate.
+    pub fn with_limits(mut self, auth: crate::auth::Auth) -> Self {
+        self.limits = Some(auth);
+        self
     }
 
     /// Lets the planner search `knowledge` (the `search_knowledge` tool).
