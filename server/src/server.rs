@@ -132,6 +132,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("cannot open the database {}", redact(&url)))?;
     let store = Store::new(conn);
+    let audit_checkpoint = crate::audit::Checkpoint::open(&config.data_dir)?;
     let bus = Bus::default();
     let presence = Arc::new(Presence::default());
     let (engine, engine_task) = Engine::start(
@@ -207,6 +208,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         chat,
         auth: auth.clone(),
         telemetry: telemetry.clone(),
+        audit: audit_checkpoint.clone(),
     };
 
     let (shutdown, _) = watch::channel(false);
@@ -269,6 +271,16 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             Ok(())
         });
     }
+    let (expiry, rx) = (state.auth.clone(), shutdown.subscribe());
+    tasks.spawn(async move {
+        expiry.run_expiry(rx).await;
+        Ok(())
+    });
+    let (checkpoint, db, rx) = (audit_checkpoint, state.store.conn.clone(), shutdown.subscribe());
+    tasks.spawn(async move {
+        checkpoint.run(db, rx).await;
+        Ok(())
+    });
     let mut rx = shutdown.subscribe();
     tasks.spawn(async move {
         tokio::select! {
@@ -315,7 +327,8 @@ pub async fn ensure_local_cluster(state: &AppState, hostname: &str) -> anyhow::R
         .flat_map(|s| s.components.keys().map(move |c| format!("{}/{c}", s.name)))
         .collect();
     inventory::create_cluster(
-        &state.store.conn,
+        &state.store,
+        "steward",
         &state.catalog,
         inventory::NewCluster {
             name: "local".into(),

@@ -723,3 +723,100 @@ async fn secrets_never_reach_the_log_the_audit_log_or_a_listing() {
         "password hashes are never listed"
     );
 }
+
+#[tokio::test]
+async fn audit_verify_catches_a_rewritten_chain_and_a_cut_tail_and_lifecycle_events_are_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let stacks = test_stacks(dir.path());
+    let server = start_server(
+        &dir.path().join("server"),
+        &stacks,
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &[("STEWARD_LOGIN_MAX_FAILURES", "2"), ("STEWARD_LOCKOUT_SECS", "60")],
+    );
+    server.cluster("doomed", &["h1"]).await;
+    let (s, v) = server
+        .call_as(&server.token, Method::DELETE, "/api/v1/clusters/doomed", None)
+        .await;
+    assert_eq!(s, 204, "{v}");
+    let expires = (chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
+    let (s, v) = server
+        .post(
+            "/api/v1/tokens",
+            json!({"name": "brief", "role": "viewer", "expires_at": expires}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    for _ in 0..2 {
+        assert!(login(server.scheme, server.http, "carol", "not-her-password-1").is_err());
+    }
+    for (action, target) in [
+        ("cluster.created", "cluster:doomed"),
+        ("cluster.deleted", "cluster:doomed"),
+        ("auth.login_failed", "user:carol"),
+        ("auth.lockout", "user:carol"),
+    ] {
+        let (_, events) = server.get(&format!("/api/v1/audit?action={action}")).await;
+        assert!(
+            events.as_array().unwrap().iter().any(|e| e["target"] == target),
+            "{action} {target} is not audited: {events}"
+        );
+    }
+    let expired = wait_for(&server, "/api/v1/audit?action=token.expired", 20, |v| {
+        v.as_array().is_some_and(|a| !a.is_empty())
+    })
+    .await;
+    assert_eq!(expired[0]["details"]["name"], "brief", "{expired}");
+
+    // Once the checkpoint outside the database has caught up, the chain verifies.
+    let (_, newest) = server.get("/api/v1/audit?limit=1").await;
+    let head = newest[0]["id"].as_i64().unwrap();
+    let v = wait_for(&server, "/api/v1/audit/verify", 20, |v| {
+        v["checkpoint"]["last_id"].as_i64().is_some_and(|id| id >= head)
+    })
+    .await;
+    assert_eq!(v["ok"], true, "{v}");
+
+    // Rewrite the chain from its third event on, with valid hashes: the links all hold, but
+    // not against the checkpoint.
+    let (_, all) = server.get("/api/v1/audit?limit=1000").await;
+    let mut all = all.as_array().unwrap().clone();
+    all.reverse();
+    let db = sea_orm::Database::connect(database_url(&server.data)).await.unwrap();
+    use sea_orm::ConnectionTrait;
+    let mut prev = all[1]["hash"].as_str().unwrap().to_owned();
+    for (i, e) in all.iter().enumerate().skip(2) {
+        let actor = if i == 2 {
+            "mallory"
+        } else {
+            e["actor"].as_str().unwrap()
+        };
+        let hash = steward_server::audit::chain_hash(
+            &prev,
+            e["at"].as_str().unwrap(),
+            actor,
+            e["action"].as_str().unwrap(),
+            e["target"].as_str().unwrap(),
+            &e["details"],
+        );
+        db.execute_unprepared(&format!(
+            "UPDATE audit_events SET actor = '{actor}', prev_hash = '{prev}', hash = '{hash}' WHERE id = {}",
+            e["id"]
+        ))
+        .await
+        .unwrap();
+        prev = hash;
+    }
+    let (_, v) = server.get("/api/v1/audit/verify").await;
+    assert_eq!(v["ok"], false, "a rewritten chain verified: {v}");
+    assert!(v["reason"].as_str().unwrap().contains("rewritten"), "{v}");
+
+    // Cut its tail: what is left links up, but ends before the checkpoint.
+    db.execute_unprepared(&format!("DELETE FROM audit_events WHERE id >= {}", head - 1))
+        .await
+        .unwrap();
+    let (_, v) = server.get("/api/v1/audit/verify").await;
+    assert_eq!(v["ok"], false, "a cut chain verified: {v}");
+    assert!(v["reason"].as_str().unwrap().contains("removed from its end"), "{v}");
+}

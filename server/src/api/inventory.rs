@@ -31,9 +31,10 @@ pub async fn list_clusters(State(s): State<AppState>) -> Result<Json<Vec<Cluster
     responses((status = 201, body = ClusterView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_cluster(
     State(s): State<AppState>,
+    caller: super::auth::Caller,
     ApiJson(req): ApiJson<NewCluster>,
 ) -> Result<(StatusCode, Json<ClusterView>), ApiError> {
-    let c = inventory::create_cluster(&s.store.conn, &s.catalog, req).await?;
+    let c = inventory::create_cluster(&s.store, &caller.name, &s.catalog, req).await?;
     Ok((StatusCode::CREATED, Json(c)))
 }
 

@@ -247,6 +247,74 @@ impl Auth {
         self.revoke_token(&who.name, who.token_id).await.map(|_| ())
     }
 
+    /// Audits `token.expired` once for every session and API token whose expiry passed, and
+    /// keeps doing so every few seconds until `stop` turns true. Where the last sweep ended
+    /// is read back from the audit log, so a restart neither repeats nor skips one.
+    pub async fn run_expiry(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut since = match self.last_expiry_audited().await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the last token expiry audited");
+                Utc::now()
+            }
+        };
+        loop {
+            match self.audit_expired(since).await {
+                Ok(t) => since = t,
+                Err(e) => tracing::warn!(error = %e, "cannot audit expired tokens"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+                _ = stop.wait_for(|v| *v) => return,
+            }
+        }
+    }
+
+    async fn last_expiry_audited(&self) -> Result<DateTime<Utc>, AuthError> {
+        let f = audit::Filter {
+            action: Some("token.expired".into()),
+            limit: Some(1),
+            ..Default::default()
+        };
+        let last = audit::list(&self.store.conn, &f).await?;
+        Ok(last
+            .first()
+            .and_then(|e| e.details["expires_at"].as_str())
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map_or(DateTime::<Utc>::UNIX_EPOCH, |t| t.with_timezone(&Utc)))
+    }
+
+    /// Audits the tokens that expired after `since`; returns the latest expiry audited.
+    async fn audit_expired(&self, since: DateTime<Utc>) -> Result<DateTime<Utc>, AuthError> {
+        let now = Utc::now();
+        let expired = auth_token::Entity::find()
+            .filter(auth_token::Column::ExpiresAt.gt(since))
+            .filter(auth_token::Column::ExpiresAt.lte(now))
+            .filter(auth_token::Column::RevokedAt.is_null())
+            .order_by_asc(auth_token::Column::ExpiresAt)
+            .all(&self.store.conn)
+            .await?;
+        let Some(latest) = expired.last().and_then(|t| t.expires_at) else {
+            return Ok(since);
+        };
+        let events = expired
+            .iter()
+            .map(|t| {
+                (
+                    "steward".to_owned(),
+                    "token.expired".to_owned(),
+                    format!("token:{}", t.id),
+                    json!({"kind": t.kind, "name": t.name, "principal": t.username,
+                        "expires_at": t.expires_at.map(|e| e.to_rfc3339())}),
+                )
+            })
+            .collect();
+        let txn = self.store.begin_write().await?;
+        audit::record_many(&*txn, events).await?;
+        txn.commit().await?;
+        Ok(latest)
+    }
+
     /// Creates an API token for tooling; the secret is returned once.
     pub async fn create_token(
         &self,
