@@ -820,3 +820,67 @@ async fn audit_verify_catches_a_rewritten_chain_and_a_cut_tail_and_lifecycle_eve
     assert_eq!(v["ok"], false, "a cut chain verified: {v}");
     assert!(v["reason"].as_str().unwrap().contains("removed from its end"), "{v}");
 }
+
+#[tokio::test]
+async fn logout_revocation_and_a_role_change_close_that_callers_streams_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let stacks = test_stacks(dir.path());
+    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    server.cluster("test", &["h1"]).await;
+    let job = server
+        .propose(
+            json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "hosts": ["h1"]}),
+        )
+        .await;
+    let task = tasks(&job)[0]["id"].as_i64().unwrap();
+    let logs = format!("/api/v1/jobs/{}/tasks/{task}/logs?follow=true", job["id"]);
+    // The admin's own stream outlives everything below.
+    let admins = open_stream(&server, &server.token, Method::GET, &logs, None, "").await;
+
+    // Logout ends the session's event feed and its log follow.
+    let olga = server.user("olga", "operator").await;
+    let feed = open_stream(&server, &olga, Method::GET, "/api/v1/events", None, "").await;
+    let follow = open_stream(&server, &olga, Method::GET, &logs, None, "").await;
+    let (s, v) = server.call_as(&olga, Method::POST, "/api/v1/auth/logout", None).await;
+    assert_eq!(s, 200, "{v}");
+    let now = std::time::Instant::now();
+    assert_closed_soon(feed, now, "logout, events").await;
+    assert_closed_soon(follow, now, "logout, log follow").await;
+
+    // Revoking an API token ends its streams.
+    let (_, t) = server
+        .post("/api/v1/tokens", json!({"name": "watcher", "role": "viewer"}))
+        .await;
+    let feed = open_stream(
+        &server,
+        t["token"].as_str().unwrap(),
+        Method::GET,
+        "/api/v1/events",
+        None,
+        "",
+    )
+    .await;
+    let (s, v) = server
+        .call_as(
+            &server.token,
+            Method::DELETE,
+            &format!("/api/v1/tokens/{}", t["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_closed_soon(feed, std::time::Instant::now(), "token revoked").await;
+
+    // A role change (or disabling) ends the user's streams: they reconnect with what they may
+    // now see.
+    let pat = server.user("pat", "operator").await;
+    let feed = open_stream(&server, &pat, Method::GET, "/api/v1/events", None, "").await;
+    let db = sea_orm::Database::connect(database_url(&server.data)).await.unwrap();
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared("UPDATE users SET role = 'viewer' WHERE username = 'pat'")
+        .await
+        .unwrap();
+    assert_closed_soon(feed, std::time::Instant::now(), "role change").await;
+
+    assert!(!admins.is_finished(), "another caller's stream was closed");
+}

@@ -536,6 +536,46 @@ async fn the_local_model_proposes_the_right_action_for_plain_requests() {
 }
 
 #[tokio::test]
+async fn logging_out_closes_a_streaming_chat_turn_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeOpenAi::start().await;
+    let url = fake.base_url();
+    let server = start_server(
+        &dir.path().join("server"),
+        &test_stacks(dir.path()),
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &fake_llm_env(&url, &[("STEWARD_LLM_TIMEOUT_SECS", "60")]),
+    );
+    // A slow answer: a fragment every 300 ms for 12 s.
+    fake.push(Reply::stream_text(&["word "; 40]).with_gap(Duration::from_millis(300)));
+    let olga = server.user("olga", "operator").await;
+    let (s, c) = server
+        .call_as(
+            &olga,
+            reqwest::Method::POST,
+            "/api/v1/chat/conversations",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, 201, "{c}");
+    let stream = open_stream(
+        &server,
+        &olga,
+        reqwest::Method::POST,
+        &format!("/api/v1/chat/conversations/{}/messages", c["id"]),
+        Some(json!({"text": "tell me a long story"})),
+        "event: token",
+    )
+    .await;
+    let (s, v) = server
+        .call_as(&olga, reqwest::Method::POST, "/api/v1/auth/logout", None)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_closed_soon(stream, std::time::Instant::now(), "logout, chat").await;
+}
+
+#[tokio::test]
 async fn chat_proposals_count_against_the_same_rate_limit_as_the_api() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeOpenAi::start().await;

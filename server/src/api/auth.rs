@@ -87,3 +87,32 @@ pub async fn me(caller: Caller) -> Json<Me> {
         role: caller.role,
     })
 }
+
+/// How often an open stream checks that its caller still stands.
+const SESSION_RECHECK: std::time::Duration = std::time::Duration::from_millis(400);
+
+/// Resolves once `caller`'s session or token no longer stands (logged out, revoked,
+/// expired, the user disabled, deleted or given another role): streams end on it, within a
+/// second. A database error is logged and the check tried again.
+pub(super) async fn session_ended(auth: crate::auth::Auth, caller: Caller) {
+    loop {
+        tokio::time::sleep(SESSION_RECHECK).await;
+        match auth.still_valid(&caller).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(who = %caller.name, "closing a stream: its session ended");
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot recheck a stream's session"),
+        }
+    }
+}
+
+/// `stream`, ended when `caller`'s session ends (see [`session_ended`]).
+pub(super) fn while_session_lives<S: futures::Stream>(
+    auth: crate::auth::Auth,
+    caller: Caller,
+    stream: S,
+) -> impl futures::Stream<Item = S::Item> {
+    futures::StreamExt::take_until(stream, Box::pin(session_ended(auth, caller)))
+}

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 
-use super::auth::{Caller, Role};
+use super::auth::{while_session_lives, Caller, Role};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiPath, ApiQuery};
 use super::AppState;
@@ -38,6 +38,7 @@ fn sse(kind: &str, data: &impl serde::Serialize) -> SseEvent {
     responses((status = 200, description = "text/plain, or text/event-stream when following", body = String), (status = 404, body = ErrorBody)))]
 pub async fn task_logs(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath((job_id, task_id)): ApiPath<(i64, i64)>,
     ApiQuery(q): ApiQuery<LogQuery>,
 ) -> Result<Response, ApiError> {
@@ -56,7 +57,7 @@ pub async fn task_logs(
         }
         return Ok(([("content-type", "text/plain; charset=utf-8")], text).into_response());
     }
-    let stream = follow_task(s.jobs.clone(), job_id, task_id);
+    let stream = while_session_lives(s.auth.clone(), caller, follow_task(s.jobs.clone(), job_id, task_id));
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }
 
@@ -167,5 +168,6 @@ pub async fn events(
             }
         }
     };
+    let stream = while_session_lives(s.auth.clone(), caller, stream);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }

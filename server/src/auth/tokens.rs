@@ -219,6 +219,29 @@ impl Auth {
             .one(&self.store.conn)
             .await?
             .ok_or_else(|| refuse("the bearer token is unknown"))?;
+        self.identity_of(t).await
+    }
+
+    /// Whether `who` still stands as it did when its stream opened: its token live and
+    /// unexpired, its user still there with the same role. Open streams ask this to end
+    /// themselves after a logout, a revocation, a disabled user or a role change.
+    pub async fn still_valid(&self, who: &Identity) -> Result<bool, AuthError> {
+        let Some(t) = auth_token::Entity::find_by_id(who.token_id)
+            .one(&self.store.conn)
+            .await?
+        else {
+            return Ok(false);
+        };
+        match self.identity_of(t).await {
+            Ok(now) => Ok(now.name == who.name && now.role == who.role),
+            Err(AuthError::Unauthenticated(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The identity a stored token stands for, if it is live.
+    async fn identity_of(&self, t: auth_token::Model) -> Result<Identity, AuthError> {
+        let refuse = |m: &str| AuthError::Unauthenticated(m.to_owned());
         if t.revoked_at.is_some() {
             return Err(refuse("the bearer token was revoked"));
         }
