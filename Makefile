@@ -19,9 +19,12 @@ release: setup
 run: release
 	STEWARD_STACKS_DIR=$(CURDIR)/stacks $(STEWARD) up --data-dir $(CURDIR)/data
 
-test: setup
+# Lint first: a test run that passes on code that fails fmt or clippy is not green. nextest
+# does not run doc tests, so `cargo test --doc` runs them.
+test: setup lint
 	$(CARGO) build --workspace --bins
 	$(CARGO) nextest run --workspace --no-fail-fast
+	$(CARGO) test --workspace --doc
 	bash scripts/test-postgres.sh
 
 lint:

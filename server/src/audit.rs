@@ -376,6 +376,45 @@ pub async fn list<C: ConnectionTrait>(db: &C, f: &Filter) -> Result<Vec<audit_ev
 mod tests {
     use super::*;
 
+    /// A fixed chain of three events has these exact hashes: a change to how events are
+    /// hashed would make every stored chain fail verification, and fails here first.
+    #[test]
+    fn a_fixed_chain_has_its_pinned_hashes() {
+        let at = "2026-11-23T10:00:00.123456+00:00";
+        let first = chain_hash(
+            GENESIS,
+            at,
+            "admin",
+            "user.created",
+            "user:ann",
+            &serde_json::json!({"role": "approver"}),
+        );
+        let second = chain_hash(
+            &first,
+            at,
+            "ann",
+            "job.approved",
+            "job:1",
+            &serde_json::json!({"plan_hash": "ab", "comment": null}),
+        );
+        let third = chain_hash(
+            &second,
+            at,
+            "steward",
+            "tasks.finished",
+            "tasks:1",
+            &serde_json::json!({"results": [{"task": 1, "state": "SUCCESSFUL", "exit_code": 0}]}),
+        );
+        assert_eq!(
+            [first, second, third],
+            [
+                "c20c3e278a00360db655b16e15547848cf6371b4e66956c908a5eda4122b3d8f",
+                "a792e8416e350c1e984b2e8fb1f17b4f0d5ad5435f3915ea649135c5375ecc51",
+                "803d4869f1e69bd29b4d2f74b19791a59b1585e9e65d3657d7ba4f409bd25c45",
+            ]
+        );
+    }
+
     #[test]
     fn the_chain_hash_does_not_depend_on_the_order_keys_come_in() {
         // The order PostgreSQL's jsonb returns keys in: shorter first.

@@ -85,7 +85,18 @@ async fn an_agent_enrolls_once_runs_jobs_and_is_shut_out_when_revoked() {
         .await;
     assert_eq!(s, 200, "{v}");
     wait_offline(&server, "h1", 10).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Not a fixed wait: the agent tries again, and that attempt is refused (its log says so).
+    let refusals = |log: &str| log.matches("the server will not serve this agent").count();
+    let before = refusals(&log_of(&agent));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while refusals(&log_of(&agent)) <= before {
+        assert!(
+            Instant::now() < deadline,
+            "the agent never tried again: {}",
+            log_of(&agent)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_ne!(host_state(&server, "h1").await, "ONLINE", "a revoked agent reconnected");
     let log = log_of(&agent);
     assert!(log.contains("revoked"), "the agent was told why: {log}");

@@ -102,6 +102,40 @@ mod tests {
         }
     }
 
+    /// A fixed batch identifies its series by these exact strings (what the database keys
+    /// series on): a change to label serialisation would split every stored series in two.
+    #[test]
+    fn a_fixed_batch_has_its_pinned_series_ids() {
+        let now = 1_000_000_000;
+        let batch = pb::MetricBatch {
+            samples: vec![
+                sample("disk_used_pct", &[("mount", "/var"), ("fs", "ext4")], 50.5, now),
+                sample("cpu_used_pct", &[], 12.0, now),
+                sample("net_rx_bytes", &[("iface", "eth0"), ("dir", "in")], 7.0, now),
+            ],
+            seq: 1,
+            dropped: 0,
+        };
+        let got: Vec<(String, String)> = validate(batch, now, 0)
+            .into_iter()
+            .map(|s| (s.key.labels_json(), s.series.replace('\u{1f}', "|")))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    r#"{"fs":"ext4","mount":"/var"}"#.to_owned(),
+                    r#"disk_used_pct|{"fs":"ext4","mount":"/var"}"#.to_owned()
+                ),
+                ("{}".to_owned(), "cpu_used_pct|{}".to_owned()),
+                (
+                    r#"{"dir":"in","iface":"eth0"}"#.to_owned(),
+                    r#"net_rx_bytes|{"dir":"in","iface":"eth0"}"#.to_owned()
+                ),
+            ]
+        );
+    }
+
     #[test]
     fn bad_samples_are_dropped_and_their_neighbours_kept() {
         let now = 1_000_000_000;
