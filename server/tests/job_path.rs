@@ -376,3 +376,34 @@ async fn an_agent_refuses_a_script_changed_after_approval_and_the_refusal_is_aud
     assert_eq!(audit[0]["target"], format!("task:{}", task["id"]));
     assert_eq!(audit[0]["details"]["host"], "h1");
 }
+
+#[tokio::test]
+async fn the_event_feed_replays_a_bounded_tail_of_a_long_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents) = testbed(dir.path(), 1).await;
+    let job = server
+        .propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "hosts": ["h1"], "params": {"lines": 6000}}))
+        .await;
+    server.approve(&job).await;
+    let id = job["id"].as_i64().unwrap();
+    assert_eq!(server.wait_done(id, 60).await["state"], "SUCCESSFUL");
+    // A finished job's feed is its replay, then the end of the stream.
+    let body = server
+        .client
+        .get(server.url(&format!("/api/v1/events?job={id}")))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let logs = body.matches("event: log\n").count();
+    assert_eq!(logs, 5000, "the replay is bounded");
+    assert_eq!(body.matches("event: truncated\n").count(), 1, "and says so");
+    assert!(body.contains("line 6000"), "it is the tail that is replayed");
+    // The whole log is still there.
+    let task = tasks(&server.wait_done(id, 1).await)[0]["id"].as_i64().unwrap();
+    let all = server.text(&format!("/api/v1/jobs/{id}/tasks/{task}/logs")).await;
+    assert!(all.lines().count() >= 6000);
+}

@@ -100,6 +100,10 @@ fn follow_task(jobs: Jobs, job_id: i64, task_id: i64) -> impl Stream<Item = Resu
     }
 }
 
+/// Log lines of one task the event feed replays at most; a `truncated` event says where the
+/// replay starts, and the task's log route has them all.
+const MAX_REPLAY: u64 = 5_000;
+
 /// Options of the event feed.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -132,13 +136,17 @@ pub async fn events(
             for st in &job.stages {
                 for t in &st.tasks {
                     yield Ok(sse("task", &Event::Task { job_id, task_id: t.id, host: t.host.clone(), state: t.state.clone(), exit_code: t.exit_code }));
-                    let mut after = 0;
-                    while let Ok(page) = jobs.logs(t.id, after, 10_000).await {
-                        let Some(l) = page.last() else { break };
-                        after = l.seq;
-                        for l in page.into_iter().filter(|_| logs) {
-                            yield Ok(sse("log", &Event::Log { job_id, task_id: t.id, seq: l.seq, stream: l.stream, line: l.line }));
-                        }
+                    // At most the last MAX_REPLAY lines: a huge log would otherwise hold the
+                    // stream (and the server's memory) for as long as it takes to send.
+                    let mut tail = jobs.log_tail(t.id, MAX_REPLAY + 1).await.unwrap_or_default();
+                    let after = tail.last().map_or(0, |l| l.seq);
+                    if logs && tail.len() as u64 > MAX_REPLAY {
+                        tail.remove(0);
+                        let log = format!("/api/v1/jobs/{job_id}/tasks/{}/logs", t.id);
+                        yield Ok(sse("truncated", &serde_json::json!({"job_id": job_id, "task_id": t.id, "from_seq": tail[0].seq, "log": log})));
+                    }
+                    for l in tail.into_iter().filter(|_| logs) {
+                        yield Ok(sse("log", &Event::Log { job_id, task_id: t.id, seq: l.seq, stream: l.stream, line: l.line }));
                     }
                     last.insert(t.id, after);
                 }
