@@ -611,3 +611,42 @@ async fn chat_proposals_count_against_the_same_rate_limit_as_the_api() {
         .await;
     assert_eq!(s, 429, "{v}");
 }
+
+#[tokio::test]
+async fn the_history_sent_to_the_model_is_capped_and_starts_at_a_user_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeOpenAi::start().await;
+    let (server, _agents) = chat_testbed(dir.path(), &fake, &[]).await;
+    let id = conversation(&server).await;
+    // Twelve turns of ~7 KB each: 84 KB of history, well past the 32 KB sent.
+    for i in 0..12 {
+        fake.push(Reply::completion(&format!("noted {i}")));
+        let text = format!("turn {i}: {}", "x".repeat(7000));
+        let (s, v) = server
+            .post(
+                &format!("/api/v1/chat/conversations/{id}/messages"),
+                json!({"text": text}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    let requests = fake.requests();
+    let messages = requests.last().unwrap().body["messages"].as_array().unwrap().clone();
+    let history: usize = messages[1..]
+        .iter()
+        .map(|m| m["content"].as_str().unwrap_or("").len())
+        .sum();
+    assert!(history <= 32 * 1024 + 7100, "{history} bytes of history were sent");
+    assert_eq!(messages[1]["role"], "user", "the history starts at a user message");
+    let last_text = messages.last().unwrap()["content"].as_str().unwrap();
+    assert!(
+        last_text.starts_with("turn 11:"),
+        "the new message is last: {last_text:.20}"
+    );
+    assert!(
+        !messages
+            .iter()
+            .any(|m| m["content"].as_str().is_some_and(|c| c.starts_with("turn 0:"))),
+        "the oldest turns are left out"
+    );
+}

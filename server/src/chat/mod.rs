@@ -14,7 +14,7 @@ pub use summary::JobSummary;
 use std::sync::Arc;
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde::Serialize;
 use serde_json::{json, Value};
 use steward_llm::{ChatModel, ChatRequest, Delta, LlmError, Message, Prompts, Role};
@@ -182,6 +182,11 @@ pub struct StoredMessage {
     pub at: String,
 }
 
+/// Messages of a conversation's past sent with a new turn, at most.
+const HISTORY_MESSAGES: u64 = 40;
+/// Bytes of a conversation's past sent with a new turn, at most.
+const HISTORY_BYTES: usize = 32 * 1024;
+
 /// The chat service.
 #[derive(Clone)]
 pub struct Chat {
@@ -272,6 +277,45 @@ impl Chat {
             .await?
             .filter(|c| c.user == user)
             .ok_or(ChatError::NotFound(id))
+    }
+
+    /// The end of a conversation to send the model: its newest messages, at most
+    /// `HISTORY_MESSAGES` and `HISTORY_BYTES` of content, starting at a user message (so no
+    /// tool result is cut from the call that asked for it). A long conversation costs the
+    /// same per turn as a short one, and cannot outgrow the model's context.
+    async fn recent_history(&self, id: i64) -> Result<Vec<Message>, ChatError> {
+        let mut rows = chat_message::Entity::find()
+            .filter(chat_message::Column::ConversationId.eq(id))
+            .order_by_desc(chat_message::Column::Id)
+            .limit(HISTORY_MESSAGES)
+            .all(&self.store.conn)
+            .await?;
+        rows.reverse();
+        let mut out: Vec<Message> = rows
+            .into_iter()
+            .filter_map(|m| {
+                let role = match m.role.as_str() {
+                    "user" => Role::User,
+                    "assistant" => Role::Assistant,
+                    "tool" => Role::Tool,
+                    _ => return None,
+                };
+                Some(Message {
+                    role,
+                    content: m.content,
+                    tool_calls: serde_json::from_value(m.tool_calls).unwrap_or_default(),
+                    tool_call_id: m.tool_call_id,
+                })
+            })
+            .collect();
+        let mut bytes: usize = out.iter().map(|m| m.content.len()).sum();
+        while bytes > HISTORY_BYTES && !out.is_empty() {
+            bytes -= out.remove(0).content.len();
+        }
+        while out.first().is_some_and(|m| m.role != Role::User) {
+            out.remove(0);
+        }
+        Ok(out)
     }
 
     /// The messages of a conversation, oldest first (tool messages included).
@@ -377,25 +421,7 @@ impl Chat {
         self.conversation(id, user).await?;
         let clusters = inventory::list_clusters(&self.store.conn, Some(&self.presence)).await?;
         let mut messages = vec![Message::system(self.system_prompt(&clusters).await?)];
-        for m in chat_message::Entity::find()
-            .filter(chat_message::Column::ConversationId.eq(id))
-            .order_by_asc(chat_message::Column::Id)
-            .all(&self.store.conn)
-            .await?
-        {
-            let role = match m.role.as_str() {
-                "user" => Role::User,
-                "assistant" => Role::Assistant,
-                "tool" => Role::Tool,
-                _ => continue,
-            };
-            messages.push(Message {
-                role,
-                content: m.content,
-                tool_calls: serde_json::from_value(m.tool_calls).unwrap_or_default(),
-                tool_call_id: m.tool_call_id,
-            });
-        }
+        messages.extend(self.recent_history(id).await?);
         let user_msg = Message::user(text);
         self.store_message(id, &user_msg, &[]).await?;
         messages.push(user_msg);
