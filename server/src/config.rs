@@ -118,6 +118,9 @@ pub struct TelemetryConfig {
     pub forecast_horizon_secs: u64,
     /// Whether a new incident asks the planner for a remediation proposal.
     pub remediate: bool,
+    /// Distinct series one host may report (since the server started); samples of further
+    /// new series are refused and counted.
+    pub max_series_per_host: u64,
 }
 
 /// One static threshold.
@@ -162,6 +165,7 @@ impl Default for TelemetryConfig {
             forecast_metrics: vec!["disk_used_pct".into()],
             forecast_horizon_secs: 6 * 3600,
             remediate: true,
+            max_series_per_host: 10_000,
         }
     }
 }
@@ -547,6 +551,7 @@ impl Config {
             ("STEWARD_METRICS_MINUTE_RETENTION_SECS", &mut t.minute_retention_secs),
             ("STEWARD_METRICS_HOUR_RETENTION_SECS", &mut t.hour_retention_secs),
             ("STEWARD_METRICS_ROLLUP_INTERVAL_SECS", &mut t.rollup_interval_secs),
+            ("STEWARD_METRICS_MAX_SERIES_PER_HOST", &mut t.max_series_per_host),
             ("STEWARD_DETECT_FOR_SECS", &mut t.detect_for_secs),
             ("STEWARD_DETECT_KEEP_FIRING_SECS", &mut t.detect_keep_firing_secs),
             ("STEWARD_DETECT_FORECAST_HORIZON_SECS", &mut t.forecast_horizon_secs),

@@ -538,3 +538,61 @@ async fn a_high_risk_proposal_from_telemetry_needs_two_different_approvers() {
     let (_, audit) = server.get("/api/v1/audit?action=job.approval_recorded").await;
     assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
 }
+
+#[tokio::test]
+async fn a_host_reporting_ever_new_series_is_capped_and_the_excess_counted() {
+    use steward_proto::v1 as pb;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(
+        &dir.path().join("server"),
+        &test_stacks(dir.path()),
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &[("STEWARD_METRICS_MAX_SERIES_PER_HOST", "5")],
+    );
+    server.cluster("test", &["h1"]).await;
+    let (tx, mut inbound) = raw_session(&server, "h1").await;
+    let now = chrono::Utc::now().timestamp_millis();
+    // A label holding a request id: a new series per sample, 20 of them, then the first again.
+    let sample = |id: u32, at_ms: i64| pb::MetricSample {
+        name: "requests".into(),
+        labels: [("request_id".to_string(), format!("r{id}"))].into(),
+        value: 1.0,
+        at_ms,
+    };
+    let mut samples: Vec<pb::MetricSample> = (0..20).map(|i| sample(i, now)).collect();
+    samples.push(sample(0, now + 1));
+    let batch = pb::MetricBatch {
+        samples,
+        seq: 1,
+        dropped: 0,
+    };
+    tx.send(pb::AgentMessage {
+        msg: Some(pb::agent_message::Msg::Metrics(batch)),
+    })
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = tokio::time::timeout_at(deadline.into(), inbound.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if matches!(m.msg, Some(pb::server_message::Msg::Ack(a)) if a.metrics_seq >= 1) {
+            break;
+        }
+    }
+    let (_, v) = server
+        .get("/api/v1/hosts/h1/metrics?name=requests&step=raw&from=0&to=99999999999999")
+        .await;
+    let series = v["series"].as_array().unwrap();
+    assert_eq!(series.len(), 5, "the cap holds: {v:#}");
+    let points: usize = series.iter().map(|s| s["points"].as_array().unwrap().len()).sum();
+    assert_eq!(points, 6, "a known series keeps its samples: {v:#}");
+    let text = server.text("/metrics").await;
+    assert!(
+        text.contains("steward_metric_samples_rejected_total{reason=\"series_limit\"} 15"),
+        "the excess is counted:\n{text}"
+    );
+}

@@ -41,7 +41,7 @@ pub fn valid_name(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-fn reject(reason: &str, n: usize) {
+pub(crate) fn reject(reason: &str, n: usize) {
     if n > 0 {
         metrics::SAMPLES_REJECTED.with_label_values(&[reason]).inc_by(n as u64);
     }

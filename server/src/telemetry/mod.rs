@@ -165,6 +165,8 @@ struct Inner {
     writes: mpsc::Sender<Write>,
     /// Per host, per series id (`SeriesKey::id`).
     latest: RwLock<HashMap<i64, HashMap<String, Latest>>>,
+    /// The series each host has reported since the server started, for the per-host cap.
+    series: Mutex<HashMap<i64, HashSet<String>>>,
     /// The last drop count each host's agent reported.
     dropped: Mutex<HashMap<i64, u64>>,
     /// 1-minute rollups are complete before this time (ms).
@@ -201,6 +203,7 @@ impl Telemetry {
             store,
             writes,
             latest: RwLock::default(),
+            series: Mutex::default(),
             dropped: Mutex::default(),
             rolled_to: AtomicI64::new(rolled_to),
             late_from: AtomicI64::new(i64::MAX),
@@ -258,7 +261,31 @@ impl Telemetry {
         }
         let seq = batch.seq;
         let oldest = now_ms() - (self.inner.config.raw_retention_secs * 1000) as i64;
-        let samples = ingest::validate(batch, now_ms(), oldest);
+        let mut samples = ingest::validate(batch, now_ms(), oldest);
+        {
+            // A host reporting ever new series (a label holding ids or timestamps) is capped:
+            // samples of series beyond the cap are refused and counted, so the writer, the
+            // database and every later query stay bounded. Checked here, off the writer.
+            let cap = self.inner.config.max_series_per_host as usize;
+            let mut all = self
+                .inner
+                .series
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let known = all.entry(host_id).or_default();
+            let before = samples.len();
+            samples.retain(|s| known.contains(&s.series) || (known.len() < cap && known.insert(s.series.clone())));
+            let refused = before - samples.len();
+            if refused > 0 {
+                ingest::reject("series_limit", refused);
+                tracing::warn!(
+                    host_id,
+                    refused,
+                    cap,
+                    "samples of new series refused: the host is at its series cap"
+                );
+            }
+        }
         let w = Write {
             host_id,
             samples,
