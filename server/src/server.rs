@@ -196,9 +196,16 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             crate::telemetry::remediation::CONCURRENT_REQUESTS,
         )),
     };
-    let telemetry = Telemetry::start(store.clone(), bus, Some(remediation), config.telemetry.clone())
-        .await
-        .context("cannot start telemetry")?;
+    let (shutdown, _) = watch::channel(false);
+    let (telemetry, telemetry_tasks) = Telemetry::start(
+        store.clone(),
+        bus,
+        Some(remediation),
+        config.telemetry.clone(),
+        shutdown.subscribe(),
+    )
+    .await
+    .context("cannot start telemetry")?;
     let state = AppState {
         knowledge: knowledge.clone(),
         store: store.clone(),
@@ -211,8 +218,21 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         audit: audit_checkpoint.clone(),
     };
 
-    let (shutdown, _) = watch::channel(false);
     let mut tasks = JoinSet::new();
+    // Shutdown waits for telemetry's tasks; one that dies before stops the server, loudly.
+    for (name, handle) in telemetry_tasks {
+        let rx = shutdown.subscribe();
+        tasks.spawn(async move {
+            let r = handle.await;
+            if *rx.borrow() {
+                return Ok(());
+            }
+            match r {
+                Err(e) => anyhow::bail!("the telemetry {name} task panicked: {e}"),
+                Ok(()) => anyhow::bail!("the telemetry {name} task stopped"),
+            }
+        });
+    }
 
     let http = tokio::net::TcpListener::bind(config.http)
         .await
