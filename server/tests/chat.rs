@@ -83,10 +83,10 @@ async fn chat_proposes_a_validated_job_and_nothing_runs() {
     assert_eq!(last["role"], "tool");
     assert!(last["content"].as_str().unwrap().contains("proposed_job"), "{last}");
 
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    run_sentinel(&server, "test", "h1").await;
     assert_eq!(
         agents[0].tasks_received(),
-        0,
+        1,
         "a chat proposal reached an agent before approval"
     );
 
@@ -367,9 +367,9 @@ async fn injected_instructions_in_a_retrieved_document_never_become_actions() {
     let (_, jobs) = server.get("/api/v1/jobs").await;
     assert_eq!(jobs.as_array().unwrap().len(), 1, "exactly one job exists");
 
-    // Nothing executed: the proposal waits for approval.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(agents[0].tasks_received(), 0);
+    // Nothing executed: the proposal waits for approval (only the sentinel ran).
+    run_sentinel(&server, "test", "h1").await;
+    assert_eq!(agents[0].tasks_received(), 1);
     assert_eq!(job["state"], "PROPOSED");
 }
 

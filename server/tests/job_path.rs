@@ -27,11 +27,11 @@ async fn rejected_or_unapproved_job_never_reaches_an_agent() {
         )
         .await;
     assert_eq!(s, 409, "{v}");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    run_sentinel(&server, "test", "h1").await;
     assert_eq!(
         agents[0].tasks_received(),
-        0,
-        "the agent received a task that was never approved"
+        1,
+        "the agent received a task that was never approved (only the sentinel was)"
     );
     assert!(!marker.exists());
     let (_, v) = server.get(&format!("/api/v1/jobs/{}", unapproved["id"])).await;
@@ -62,15 +62,15 @@ async fn approval_with_a_wrong_or_stale_plan_hash_runs_nothing() {
         assert_eq!(s, 409, "{v}");
         assert_eq!(v["error"]["code"], "plan_hash_mismatch");
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    run_sentinel(&server, "test", "h2").await;
     let (_, v) = server.get(&format!("/api/v1/jobs/{id}")).await;
     assert_eq!(v["state"], "PROPOSED");
-    assert!(agents.iter().all(|a| a.tasks_received() == 0));
+    assert_eq!((agents[0].tasks_received(), agents[1].tasks_received()), (0, 1));
     // The right hash runs it, on h1 only.
     server.approve(&a).await;
     let done = server.wait_done(id, 30).await;
     assert_eq!(done["state"], "SUCCESSFUL", "{done}");
-    assert_eq!((agents[0].tasks_received(), agents[1].tasks_received()), (1, 0));
+    assert_eq!((agents[0].tasks_received(), agents[1].tasks_received()), (1, 1));
 }
 
 #[tokio::test]
@@ -103,7 +103,8 @@ async fn approved_job_streams_its_logs_in_order_and_complete() {
         }
         (lines, end)
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // No wait for the follower: it subscribes before reading what is stored, so whenever it
+    // starts, every line is in one or the other.
     server.approve(&job).await;
     let done = server.wait_done(id, 30).await;
     assert_eq!(done["state"], "SUCCESSFUL", "{done}");

@@ -842,3 +842,15 @@ pub async fn assert_closed_soon(stream: tokio::task::JoinHandle<Instant>, since:
         "{what}: the stream closed only after {took:?}"
     );
 }
+
+/// Runs a one-line echo on `host` to its end: a barrier. The engine dispatches in order and a
+/// host runs one task at a time, so once this has run on `host`, anything sent there before
+/// it has arrived too; "nothing was sent" is then checked by a count, not after a sleep.
+pub async fn run_sentinel(server: &Server, cluster: &str, host: &str) {
+    let job = server
+        .propose(json!({"cluster": cluster, "service": "app", "component": "worker", "command": "echo", "hosts": [host], "params": {"lines": 1}}))
+        .await;
+    server.approve(&job).await;
+    let done = server.wait_done(job["id"].as_i64().unwrap(), 30).await;
+    assert_eq!(done["state"], "SUCCESSFUL", "the sentinel failed: {done}");
+}
