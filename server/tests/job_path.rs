@@ -248,9 +248,14 @@ async fn cancel_kills_the_whole_process_group() {
     let done = server.wait_done(id, 30).await;
     assert_eq!(done["state"], "CANCELED");
     assert_eq!(tasks(&done)[0]["state"], "CANCELED");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    for p in pids {
-        assert!(!pid_alive(p), "process {p} of the canceled task survived");
+    // The agent kills the group (TERM, then KILL after its grace): wait for that, bounded.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while let Some(p) = pids.iter().find(|p| pid_alive(**p)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process {p} of the canceled task survived"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = std::fs::remove_file(&pidfile);
     // A finished job cannot be canceled again.
@@ -267,7 +272,13 @@ async fn server_killed_mid_job_finishes_once_with_its_full_log() {
     let tid = tasks(&job)[0]["id"].as_i64().unwrap();
     server.approve(&job).await;
     server.wait_job(id, 20, |v| v["state"] == "RUNNING").await;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Restart mid-task: once some ticks are stored, not after a guessed delay.
+    let log = format!("/api/v1/jobs/{id}/tasks/{tid}/logs");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while server.text(&log).await.lines().count() < 5 {
+        assert!(std::time::Instant::now() < deadline, "the task logged nothing");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     server.restart();
     let done = server.wait_done(id, 60).await;
     assert_eq!(done["state"], "SUCCESSFUL", "{done}");
@@ -305,14 +316,19 @@ async fn agent_killed_mid_task_is_reported_not_lost() {
     let t = &tasks(&done)[0];
     assert_eq!(t["state"], "FAILED");
     assert!(t["error"].as_str().is_some_and(|e| !e.is_empty()), "{t}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let pids: Vec<i32> = std::fs::read_to_string(&pidfile)
         .unwrap()
         .lines()
         .filter_map(|l| l.parse().ok())
         .collect();
-    for p in pids {
-        assert!(!pid_alive(p), "process {p} outlived the agent restart");
+    // The restarted agent kills what its journal says was running: wait for that, bounded.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while let Some(p) = pids.iter().find(|p| pid_alive(**p)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process {p} outlived the agent restart"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = std::fs::remove_file(&pidfile);
 }
