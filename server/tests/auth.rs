@@ -955,3 +955,55 @@ async fn logout_revocation_and_a_role_change_close_that_callers_streams_within_a
 
     assert!(!admins.is_finished(), "another caller's stream was closed");
 }
+
+#[tokio::test]
+async fn secret_config_values_are_masked_for_viewers_in_jobs_and_clusters() {
+    let dir = tempfile::tempdir().unwrap();
+    let stacks = test_stacks(dir.path());
+    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let (s, v) = server
+        .post(
+            "/api/v1/clusters",
+            json!({"name": "test", "stack": "testing", "config": {"api_token": "hunter2-secret"},
+                "hosts": [{"hostname": "h1", "components": ["app/worker"]}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let job = server
+        .propose(
+            json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "hosts": ["h1"]}),
+        )
+        .await;
+    let viewer = server.user("vera", "viewer").await;
+    let operator = server.user("otto", "operator").await;
+    let env_of = |job: &Value| tasks(job)[0]["env"]["STEWARD_CONFIG_API_TOKEN"].clone();
+    for path in [
+        format!("/api/v1/jobs/{}", job["id"]),
+        "/api/v1/clusters/test".into(),
+        "/api/v1/clusters".into(),
+    ] {
+        let (s, v) = server.call_as(&viewer, Method::GET, &path, None).await;
+        assert_eq!(s, 200, "{v}");
+        assert!(
+            !v.to_string().contains("hunter2"),
+            "a viewer saw the secret at {path}: {v}"
+        );
+    }
+    let (_, v) = server
+        .call_as(&viewer, Method::GET, &format!("/api/v1/jobs/{}", job["id"]), None)
+        .await;
+    assert_eq!(env_of(&v), "********", "{v}");
+    let (_, v) = server
+        .call_as(&viewer, Method::GET, "/api/v1/clusters/test", None)
+        .await;
+    assert_eq!(v["config"]["api_token"], "********", "{v}");
+    // Operators (who read logs anyway) and above see it; the value itself is unchanged.
+    let (_, v) = server
+        .call_as(&operator, Method::GET, &format!("/api/v1/jobs/{}", job["id"]), None)
+        .await;
+    assert_eq!(env_of(&v), "hunter2-secret", "{v}");
+    let (_, v) = server
+        .call_as(&operator, Method::GET, "/api/v1/clusters/test", None)
+        .await;
+    assert_eq!(v["config"]["api_token"], "hunter2-secret", "{v}");
+}

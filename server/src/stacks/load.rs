@@ -207,6 +207,9 @@ struct ParamFile {
     roots: Option<Vec<String>>,
     pattern: Option<String>,
     max_len: Option<usize>,
+    /// Masked for viewers (config keys).
+    #[serde(default)]
+    secret: bool,
 }
 
 fn toml_to_json(v: &toml::Value) -> serde_json::Value {
@@ -579,6 +582,7 @@ fn build_param(name: &str, p: ParamFile) -> Result<Param, String> {
         description: p.description,
         kind,
         default: None,
+        secret: p.secret,
     };
     if let Some(d) = p.default {
         let v = toml_to_json(&d);

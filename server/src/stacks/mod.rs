@@ -90,6 +90,15 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// The config keys declared `secret`, which viewers never see.
+    pub fn secret_config_keys(&self) -> Vec<&str> {
+        self.config_types
+            .iter()
+            .filter(|(_, p)| p.secret)
+            .map(|(k, _)| k.as_str())
+            .collect()
+    }
+
     /// The component `service/component`, if the stack has it.
     pub fn component(&self, service: &str, component: &str) -> Option<&Component> {
         self.services.get(service)?.components.get(component)

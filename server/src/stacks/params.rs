@@ -14,6 +14,9 @@ pub struct Param {
     pub kind: ParamKind,
     /// Used when the plan gives no value; a parameter without one is required.
     pub default: Option<Value>,
+    /// A config value people below operator must not see (a password, a token): masked in
+    /// the job and cluster views they get.
+    pub secret: bool,
 }
 
 /// The type of a parameter and its constraints.
@@ -179,6 +182,7 @@ pub fn inferred(name: &str, default: &Value) -> Result<Param, String> {
         description: String::new(),
         kind,
         default: None,
+        secret: false,
     };
     p.default = Some(
         p.validate(default)
@@ -208,6 +212,7 @@ mod tests {
                 roots: vec!["/tmp".into(), "/var/tmp".into()],
             },
             default: None,
+            secret: false,
         }
     }
 
@@ -231,6 +236,7 @@ mod tests {
             description: String::new(),
             kind: ParamKind::Integer { min: 1, max: 365 },
             default: None,
+            secret: false,
         };
         assert_eq!(p.validate(&json!("7")).unwrap(), json!(7));
         assert!(p.validate(&json!(0)).is_err());
@@ -248,6 +254,7 @@ mod tests {
                 max_len: 10,
             },
             default: None,
+            secret: false,
         };
         assert!(p.validate(&json!("abc")).is_ok());
         assert!(p.validate(&json!("abc def")).is_err());

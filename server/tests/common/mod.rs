@@ -48,7 +48,7 @@ pub fn test_stacks(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(base.join("lib")).unwrap();
     std::fs::write(
         base.join("stack.toml"),
-        "name = \"testing\"\nversion = \"1.0\"\ndescription = \"test stack\"\n[config]\ngreeting = \"hello\"\n",
+        "name = \"testing\"\nversion = \"1.0\"\ndescription = \"test stack\"\n[config]\ngreeting = \"hello\"\napi_token = { type = \"string\", pattern = \"[a-z0-9-]*\", default = \"\", secret = true }\n",
     )
     .unwrap();
     std::fs::write(base.join("lib/common.sh"), "say() { echo \"[lib] $*\"; }\n").unwrap();
