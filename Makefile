@@ -36,9 +36,12 @@ release: setup web
 run: release
 	STEWARD_STACKS_DIR=$(CURDIR)/stacks $(STEWARD) up --data-dir $(CURDIR)/data
 
-test: setup-test web-check web
+# Lint first: a test run that passes on code that fails fmt or clippy is not green. nextest
+# does not run doc tests, so `cargo test --doc` runs them.
+test: setup-test lint web-check web
 	$(CARGO) build --workspace --bins
 	$(CARGO) nextest run --workspace --no-fail-fast
+	$(CARGO) test --workspace --doc
 	bash scripts/test-postgres.sh
 	cd web && $(NPM) run e2e
 

@@ -17,6 +17,7 @@ use tokio::{
 };
 
 use crate::{
+    digest,
     journal::Journal,
     lines::{self, Line},
     process_group,
@@ -41,6 +42,12 @@ enum Kill {
 
 /// Runs the attempt to its end and reports it through `journal`.
 pub(crate) async fn execute(task: RunTask, work_dir: &Path, mut journal: Journal, stop: oneshot::Receiver<StopReason>) {
+    // Nothing is written or run before what arrived is shown to be what was approved.
+    if let Err(error) = digest::verify(&task) {
+        tracing::error!(%error, "task refused: it does not match its approved digest");
+        journal.finished(TaskOutcome::Refused, -1, error.to_string());
+        return;
+    }
     if let Err(error) = workdir::prepare(work_dir, &task.script, &task.files) {
         tracing::warn!(%error, "task refused");
         journal.finished(TaskOutcome::Error, -1, error.to_string());

@@ -16,6 +16,7 @@
 mod backoff;
 mod clock;
 mod collect;
+mod digest;
 mod endpoint;
 mod enroll;
 mod error;
@@ -125,7 +126,7 @@ pub async fn run(mut config: AgentConfig, shutdown: impl Future<Output = ()> + S
         hostname = config.hostname,
         "agent starting"
     );
-    let metrics = collect::Metrics::start();
+    let (metrics, collection) = collect::Metrics::start();
     let sessions = reconnect::serve(link, runner.clone(), metrics);
     tokio::pin!(sessions, shutdown);
     tokio::select! {
@@ -150,6 +151,7 @@ pub async fn run(mut config: AgentConfig, shutdown: impl Future<Output = ()> + S
             never = &mut sessions => match never {},
         }
     }
+    collection.stop().await;
     tracing::info!("agent stopped");
     Ok(())
 }

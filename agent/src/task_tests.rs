@@ -81,6 +81,19 @@ impl Agent {
     }
 }
 
+/// Runs a task as the server sends it: carrying the digest of what it holds.
+trait RunSealed {
+    fn run_sealed(&self, task: RunTask) -> Admission;
+}
+
+impl RunSealed for TaskRunner {
+    fn run_sealed(&self, mut task: RunTask) -> Admission {
+        task.task_files = task.files.len() as u32;
+        task.digest = crate::digest::of(&task).unwrap();
+        self.run(task)
+    }
+}
+
 fn task(task_id: i64, script: &str) -> RunTask {
     RunTask {
         task_id,
@@ -159,7 +172,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 async fn output_lines_arrive_in_order_with_increasing_seq_and_the_exit_code_is_reported() {
     let agent = Agent::new();
     let script = "for i in 1 2 3 4 5; do echo \"out $i\"; echo \"err $i\" >&2; done\nprintf 'no newline'\n";
-    assert_eq!(agent.runner.run(task(1, script)), Admission::Started);
+    assert_eq!(agent.runner.run_sealed(task(1, script)), Admission::Started);
     let events = agent.finished(key(1)).await;
 
     assert!(pid(&events) > 1);
@@ -180,7 +193,7 @@ async fn output_lines_arrive_in_order_with_increasing_seq_and_the_exit_code_is_r
 #[tokio::test]
 async fn a_non_zero_exit_is_reported_with_its_code() {
     let agent = Agent::new();
-    agent.runner.run(task(2, "echo 'no such service' >&2\nexit 3\n"));
+    agent.runner.run_sealed(task(2, "echo 'no such service' >&2\nexit 3\n"));
     let events = agent.finished(key(2)).await;
     assert_eq!(lines(&events, LogStream::Stderr), ["no such service"]);
     assert_eq!(outcome(&events), (TaskOutcome::Exited, 3, String::new()));
@@ -190,7 +203,7 @@ async fn a_non_zero_exit_is_reported_with_its_code() {
 async fn timeout_kills_the_whole_process_group() {
     let agent = Agent::new();
     let started = Instant::now();
-    agent.runner.run(RunTask {
+    agent.runner.run_sealed(RunTask {
         timeout_secs: 1,
         ..task(3, "sleep 300 &\necho started\nsleep 300\n")
     });
@@ -208,7 +221,9 @@ async fn timeout_kills_the_whole_process_group() {
 #[tokio::test]
 async fn cancel_kills_the_whole_process_group() {
     let agent = Agent::new();
-    agent.runner.run(task(4, "sleep 300 &\necho started\nsleep 300\n"));
+    agent
+        .runner
+        .run_sealed(task(4, "sleep 300 &\necho started\nsleep 300\n"));
     agent.printed(key(4), "started").await;
     agent.runner.cancel(&CancelTask {
         task_id: 4,
@@ -225,7 +240,7 @@ async fn cancel_kills_the_whole_process_group() {
 #[tokio::test]
 async fn a_group_that_ignores_sigterm_is_killed_after_the_grace_period() {
     let agent = Agent::new();
-    agent.runner.run(RunTask {
+    agent.runner.run_sealed(RunTask {
         timeout_secs: 1,
         ..task(5, "trap '' TERM\nsleep 300 &\nsleep 300\n")
     });
@@ -247,7 +262,7 @@ async fn file_paths_outside_the_work_dir_are_refused_and_nothing_is_written() {
         (8, outside.to_string_lossy().into_owned()),
     ];
     for (task_id, path) in &attempts {
-        agent.runner.run(RunTask {
+        agent.runner.run_sealed(RunTask {
             files: vec![
                 TaskFile {
                     path: "fine.conf".into(),
@@ -294,7 +309,7 @@ async fn files_land_in_a_fresh_work_dir_and_the_script_sees_only_a_minimal_envir
         mode: 0o600,
     }];
     run.env.insert("KAFKA_HEAP_OPTS".into(), "-Xmx1g".into());
-    agent.runner.run(run);
+    agent.runner.run_sealed(run);
     let events = agent.finished(key(10)).await;
     assert_eq!(outcome(&events).0, TaskOutcome::Exited);
     let out = lines(&events, LogStream::Stdout);
@@ -309,10 +324,10 @@ async fn files_land_in_a_fresh_work_dir_and_the_script_sees_only_a_minimal_envir
 async fn a_task_sent_twice_runs_once() {
     let agent = Agent::new();
     let run = task(11, "echo once\n");
-    assert_eq!(agent.runner.run(run.clone()), Admission::Started);
-    assert_eq!(agent.runner.run(run.clone()), Admission::AlreadyKnown);
+    assert_eq!(agent.runner.run_sealed(run.clone()), Admission::Started);
+    assert_eq!(agent.runner.run_sealed(run.clone()), Admission::AlreadyKnown);
     let events = agent.finished(key(11)).await;
-    assert_eq!(agent.runner.run(run), Admission::AlreadyKnown);
+    assert_eq!(agent.runner.run_sealed(run), Admission::AlreadyKnown);
     sleep(Duration::from_millis(200)).await;
     assert_eq!(agent.table.events(key(11)), events);
     assert_eq!(lines(&events, LogStream::Stdout), ["once"]);
@@ -322,7 +337,7 @@ async fn a_task_sent_twice_runs_once() {
 async fn a_daemon_holding_the_output_open_does_not_hold_up_the_result() {
     let agent = Agent::new();
     let started = Instant::now();
-    agent.runner.run(task(12, "sleep 30 &\necho launched\n"));
+    agent.runner.run_sealed(task(12, "sleep 30 &\necho launched\n"));
     let events = agent.finished(key(12)).await;
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(outcome(&events), (TaskOutcome::Exited, 0, String::new()));
@@ -336,7 +351,7 @@ async fn a_daemon_holding_the_output_open_does_not_hold_up_the_result() {
 #[tokio::test]
 async fn a_result_survives_a_restart_until_the_server_is_done_with_it() {
     let agent = Agent::new();
-    agent.runner.run(task(13, "echo hello\nexit 4\n"));
+    agent.runner.run_sealed(task(13, "echo hello\nexit 4\n"));
     let before = agent.finished(key(13)).await;
     let last = before.last().unwrap().clone();
     let work_dir = agent.tasks_dir().join("13-1");
@@ -356,7 +371,10 @@ async fn a_result_survives_a_restart_until_the_server_is_done_with_it() {
         done: false,
     });
     assert!(agent.table.events(key(13)).is_empty());
-    assert_eq!(agent.runner.run(task(13, "echo again\n")), Admission::AlreadyKnown);
+    assert_eq!(
+        agent.runner.run_sealed(task(13, "echo again\n")),
+        Admission::AlreadyKnown
+    );
 
     agent.runner.ack(&TaskAck {
         task_id: 13,
@@ -455,7 +473,9 @@ async fn a_recycled_pid_is_not_mistaken_for_the_old_group() {
 #[tokio::test]
 async fn shutdown_kills_running_tasks_and_records_their_result_for_the_next_start() {
     let agent = Agent::new();
-    agent.runner.run(task(17, "sleep 300 &\necho started\nsleep 300\n"));
+    agent
+        .runner
+        .run_sealed(task(17, "sleep 300 &\necho started\nsleep 300\n"));
     agent.printed(key(17), "started").await;
     tokio::time::timeout(Duration::from_secs(8), agent.runner.shut_down())
         .await
@@ -463,7 +483,7 @@ async fn shutdown_kills_running_tasks_and_records_their_result_for_the_next_star
     let events = agent.table.events(key(17));
     assert_eq!(outcome(&events), (TaskOutcome::Error, -1, "agent shut down".to_owned()));
     assert!(group_is_gone(pid(&events)).await);
-    assert_eq!(agent.runner.run(task(18, "true\n")), Admission::ShuttingDown);
+    assert_eq!(agent.runner.run_sealed(task(18, "true\n")), Admission::ShuttingDown);
 
     let seq = events.last().unwrap().seq;
     let agent = Agent::over(agent.root);
@@ -471,4 +491,23 @@ async fn shutdown_kills_running_tasks_and_records_their_result_for_the_next_star
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].seq, seq);
     assert_eq!(outcome(&events).2, "agent shut down");
+}
+
+#[tokio::test]
+async fn a_task_that_does_not_match_its_digest_is_refused_before_anything_is_written() {
+    let agent = Agent::new();
+    let marker = agent.root.path().join("ran");
+    let mut run = task(30, &format!("touch {}\n", marker.display()));
+    run.digest = crate::digest::of(&task(30, "echo approved\n")).unwrap();
+    assert_eq!(agent.runner.run(run), Admission::Started);
+    let events = agent.finished(key(30)).await;
+    assert_eq!(events.len(), 1, "the script must not start: {events:#?}");
+    let (outcome, _, error) = outcome(&events);
+    assert_eq!(outcome, TaskOutcome::Refused);
+    assert!(error.contains("changed after approval"), "{error}");
+    assert!(!marker.exists(), "the unapproved script ran");
+    assert!(
+        !agent.tasks_dir().join("30-1").join("script.sh").exists(),
+        "it was written"
+    );
 }

@@ -1,4 +1,14 @@
-//! The audit log: append-only, each event chained to the previous one by SHA-256.
+//! The audit log: append-only, each event chained to the previous one by SHA-256, and its
+//! head checkpointed outside the database.
+//!
+//! The chain shows an edited, removed or reordered event, but not a chain cut short at its
+//! end, nor one rewritten from some event on with fresh hashes: both are again a valid
+//! chain. So a [`Checkpoint`] (events, last id, last hash) is kept in a file of the data
+//! directory, moved forward only when the database's chain still extends it, and
+//! [`verify`] holds the chain against it.
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
 use chrono::{SubsecRound, Utc};
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait, QueryOrder, QuerySelect, Set};
 use serde_json::Value;
@@ -94,7 +104,8 @@ pub fn canonical_json(v: &Value) -> Vec<u8> {
 /// The outcome of walking the chain.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Verification {
-    /// Whether every event hashes to its stored hash and links to the one before.
+    /// Whether every event hashes to its stored hash and links to the one before, and the
+    /// chain reaches the checkpoint with the checkpoint's hash.
     pub ok: bool,
     /// Events checked.
     pub events: u64,
@@ -104,15 +115,154 @@ pub struct Verification {
     /// What is wrong with it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The head recorded outside the database that the chain was held against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<Head>,
 }
 
-/// Walks the whole chain in id order, a page at a time, and reports the first broken link.
-pub async fn verify<C: ConnectionTrait>(db: &C) -> Result<Verification, DbErr> {
+/// The head of the chain: how many events, the last one's id and hash.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Head {
+    /// Events from the first to `last_id`.
+    pub events: u64,
+    /// The last event's id.
+    pub last_id: i64,
+    /// The last event's hash.
+    pub hash: String,
+}
+
+/// The chain's head as last seen committed, kept in a file outside the database.
+#[derive(Clone, Debug)]
+pub struct Checkpoint {
+    path: PathBuf,
+    head: Arc<Mutex<Option<Head>>>,
+}
+
+impl Checkpoint {
+    /// The checkpoint kept in `data_dir/audit-checkpoint.json`, read if it exists.
+    pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
+        let path = data_dir.join("audit-checkpoint.json");
+        let head = match std::fs::read(&path) {
+            Ok(bytes) => Some(
+                serde_json::from_slice::<Head>(&bytes)
+                    .map_err(|e| anyhow::anyhow!("{} is not an audit checkpoint: {e}", path.display()))?,
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
+        };
+        Ok(Checkpoint {
+            path,
+            head: Arc::new(Mutex::new(head)),
+        })
+    }
+
+    /// The head last checkpointed.
+    pub fn head(&self) -> Option<Head> {
+        self.head.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Moves the checkpoint to the database's head, if the committed chain still holds the
+    /// checkpointed event and extends it link by link; otherwise it stays where it is (and
+    /// [`verify`] reports why). Returns whether it moved.
+    pub async fn advance<C: ConnectionTrait>(&self, db: &C) -> anyhow::Result<bool> {
+        use sea_orm::{ColumnTrait, QueryFilter};
+        let start = self.head();
+        let mut head = start.clone().unwrap_or(Head {
+            events: 0,
+            last_id: 0,
+            hash: GENESIS.to_owned(),
+        });
+        if head.last_id > 0 {
+            let still = audit_event::Entity::find_by_id(head.last_id).one(db).await?;
+            if still.is_none_or(|e| e.hash != head.hash) {
+                tracing::error!(
+                    last_id = head.last_id,
+                    "the audit chain no longer holds its checkpointed event; not moving the checkpoint"
+                );
+                return Ok(false);
+            }
+        }
+        loop {
+            let page = audit_event::Entity::find()
+                .filter(audit_event::Column::Id.gt(head.last_id))
+                .order_by_asc(audit_event::Column::Id)
+                .limit(1000)
+                .all(db)
+                .await?;
+            if page.is_empty() {
+                break;
+            }
+            for e in page {
+                let at = e.at.trunc_subsecs(6).to_rfc3339();
+                if e.prev_hash != head.hash
+                    || chain_hash(&e.prev_hash, &at, &e.actor, &e.action, &e.target, &e.details) != e.hash
+                {
+                    tracing::error!(
+                        event = e.id,
+                        "the audit chain does not extend its checkpoint; not moving the checkpoint past it"
+                    );
+                    return self.store(start, head).await;
+                }
+                head = Head {
+                    events: head.events + 1,
+                    last_id: e.id,
+                    hash: e.hash,
+                };
+            }
+        }
+        self.store(start, head).await
+    }
+
+    async fn store(&self, start: Option<Head>, head: Head) -> anyhow::Result<bool> {
+        if start.as_ref() == Some(&head) || head.events == 0 {
+            return Ok(false);
+        }
+        // Write then rename, so a crash leaves the old checkpoint or the new one, never half.
+        let tmp = self.path.with_extension("json.tmp");
+        let bytes = serde_json::to_vec(&head)?;
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        })
+        .await??;
+        *self.head.lock().unwrap_or_else(|p| p.into_inner()) = Some(head);
+        Ok(true)
+    }
+
+    /// Advances the checkpoint every second until `stop` turns true, and once more then.
+    pub async fn run<C: ConnectionTrait>(&self, db: C, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if let Err(e) = self.advance(&db).await {
+                tracing::warn!(error = %e, "cannot checkpoint the audit chain");
+            }
+            let stopping = tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => false,
+                _ = stop.wait_for(|v| *v) => true,
+            };
+            if stopping {
+                break;
+            }
+        }
+        // Once more, so what was committed before shutdown is covered.
+        if let Err(e) = self.advance(&db).await {
+            tracing::warn!(error = %e, "cannot checkpoint the audit chain");
+        }
+    }
+}
+
+/// Walks the whole chain in id order, a page at a time, and reports the first broken link;
+/// with a `checkpoint`, also a chain that ends before it or reaches it with another hash.
+pub async fn verify<C: ConnectionTrait>(db: &C, checkpoint: Option<&Head>) -> Result<Verification, DbErr> {
     use sea_orm::{ColumnTrait, QueryFilter};
     const PAGE: u64 = 1000;
     let mut prev = GENESIS.to_owned();
     let mut after = 0i64;
     let mut events = 0u64;
+    let mut reached = false;
     loop {
         let page = audit_event::Entity::find()
             .filter(audit_event::Column::Id.gt(after))
@@ -129,6 +279,7 @@ pub async fn verify<C: ConnectionTrait>(db: &C) -> Result<Verification, DbErr> {
                 events,
                 first_broken: Some(e.id),
                 reason: Some(reason.to_owned()),
+                checkpoint: checkpoint.cloned(),
             };
             if e.prev_hash != prev {
                 return Ok(broken(
@@ -139,14 +290,38 @@ pub async fn verify<C: ConnectionTrait>(db: &C) -> Result<Verification, DbErr> {
             if chain_hash(&e.prev_hash, &at, &e.actor, &e.action, &e.target, &e.details) != e.hash {
                 return Ok(broken("its content does not match its hash (it was edited)"));
             }
+            if let Some(c) = checkpoint.filter(|c| !reached && e.id >= c.last_id) {
+                reached = true;
+                if e.id != c.last_id || e.hash != c.hash || events != c.events {
+                    return Ok(broken(&format!(
+                        "the chain was rewritten: the checkpoint kept outside the database says event {} is number {} with hash {}…, but the database's chain differs there",
+                        c.last_id,
+                        c.events,
+                        &c.hash[..12.min(c.hash.len())]
+                    )));
+                }
+            }
             prev = e.hash;
         }
+    }
+    if let Some(c) = checkpoint.filter(|_| !reached) {
+        return Ok(Verification {
+            ok: false,
+            events,
+            first_broken: Some(c.last_id),
+            reason: Some(format!(
+                "the chain ends after {events} events, but the checkpoint kept outside the database says it reached event {} ({} events): events were removed from its end",
+                c.last_id, c.events
+            )),
+            checkpoint: Some(c.clone()),
+        });
     }
     Ok(Verification {
         ok: true,
         events,
         first_broken: None,
         reason: None,
+        checkpoint: checkpoint.cloned(),
     })
 }
 
@@ -200,6 +375,45 @@ pub async fn list<C: ConnectionTrait>(db: &C, f: &Filter) -> Result<Vec<audit_ev
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fixed chain of three events has these exact hashes: a change to how events are
+    /// hashed would make every stored chain fail verification, and fails here first.
+    #[test]
+    fn a_fixed_chain_has_its_pinned_hashes() {
+        let at = "2026-11-23T10:00:00.123456+00:00";
+        let first = chain_hash(
+            GENESIS,
+            at,
+            "admin",
+            "user.created",
+            "user:ann",
+            &serde_json::json!({"role": "approver"}),
+        );
+        let second = chain_hash(
+            &first,
+            at,
+            "ann",
+            "job.approved",
+            "job:1",
+            &serde_json::json!({"plan_hash": "ab", "comment": null}),
+        );
+        let third = chain_hash(
+            &second,
+            at,
+            "steward",
+            "tasks.finished",
+            "tasks:1",
+            &serde_json::json!({"results": [{"task": 1, "state": "SUCCESSFUL", "exit_code": 0}]}),
+        );
+        assert_eq!(
+            [first, second, third],
+            [
+                "c20c3e278a00360db655b16e15547848cf6371b4e66956c908a5eda4122b3d8f",
+                "a792e8416e350c1e984b2e8fb1f17b4f0d5ad5435f3915ea649135c5375ecc51",
+                "803d4869f1e69bd29b4d2f74b19791a59b1585e9e65d3657d7ba4f409bd25c45",
+            ]
+        );
+    }
 
     #[test]
     fn the_chain_hash_does_not_depend_on_the_order_keys_come_in() {

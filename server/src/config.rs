@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// Everything the server can be told.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Where the database, agent token and local agent state live.
@@ -118,6 +118,9 @@ pub struct TelemetryConfig {
     pub forecast_horizon_secs: u64,
     /// Whether a new incident asks the planner for a remediation proposal.
     pub remediate: bool,
+    /// Distinct series one host may report (since the server started); samples of further
+    /// new series are refused and counted.
+    pub max_series_per_host: u64,
 }
 
 /// One static threshold.
@@ -162,6 +165,7 @@ impl Default for TelemetryConfig {
             forecast_metrics: vec!["disk_used_pct".into()],
             forecast_horizon_secs: 6 * 3600,
             remediate: true,
+            max_series_per_host: 10_000,
         }
     }
 }
@@ -284,7 +288,7 @@ impl std::fmt::Debug for AuthConfig {
 }
 
 /// The language model the planner uses.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct LlmConfig {
     /// `local` (default), `openai`, or `none` (chat off).
@@ -302,6 +306,53 @@ pub struct LlmConfig {
     /// `tools` (the model calls tools) or `structured` (names resolved by code, the model
     /// picks among candidates); by default `tools` when the model can call tools.
     pub planner: Option<String>,
+}
+
+/// Whether a secret is set, never the secret: what `Debug` shows for every secret field.
+fn secret(s: &Option<String>) -> Option<&'static str> {
+    s.as_ref().map(|_| "<redacted>")
+}
+
+// By hand, so the agent token and the database password never reach a log through `{:?}`.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_deref().map(crate::server::redact))
+            .field("http", &self.http)
+            .field("grpc", &self.grpc)
+            .field("agent_token", &secret(&self.agent_token))
+            .field("stacks_dir", &self.stacks_dir)
+            .field("prompts_dir", &self.prompts_dir)
+            .field("proposal_ttl_secs", &self.proposal_ttl_secs)
+            .field("heartbeat_interval_ms", &self.heartbeat_interval_ms)
+            .field("offline_grace_secs", &self.offline_grace_secs)
+            .field("result_grace_secs", &self.result_grace_secs)
+            .field("max_concurrent_jobs", &self.max_concurrent_jobs)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("llm", &self.llm)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("auth", &self.auth)
+            .field("knowledge", &self.knowledge)
+            .field("telemetry", &self.telemetry)
+            .finish()
+    }
+}
+
+// By hand, so the API key never reaches a log through `{:?}`.
+impl std::fmt::Debug for LlmConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmConfig")
+            .field("provider", &self.provider)
+            .field("base_url", &self.base_url)
+            .field("api_key", &secret(&self.api_key))
+            .field("model", &self.model)
+            .field("timeout_secs", &self.timeout_secs)
+            .field("model_path", &self.model_path)
+            .field("planner", &self.planner)
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -500,6 +551,7 @@ impl Config {
             ("STEWARD_METRICS_MINUTE_RETENTION_SECS", &mut t.minute_retention_secs),
             ("STEWARD_METRICS_HOUR_RETENTION_SECS", &mut t.hour_retention_secs),
             ("STEWARD_METRICS_ROLLUP_INTERVAL_SECS", &mut t.rollup_interval_secs),
+            ("STEWARD_METRICS_MAX_SERIES_PER_HOST", &mut t.max_series_per_host),
             ("STEWARD_DETECT_FOR_SECS", &mut t.detect_for_secs),
             ("STEWARD_DETECT_KEEP_FIRING_SECS", &mut t.detect_keep_firing_secs),
             ("STEWARD_DETECT_FORECAST_HORIZON_SECS", &mut t.forecast_horizon_secs),
@@ -572,6 +624,43 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_secret_reaches_the_debug_output_of_any_config() {
+        let secrets = [
+            ("STEWARD_AGENT_TOKEN", "agent-token-SECRET-1"),
+            ("STEWARD_LLM_API_KEY", "sk-SECRET-2"),
+            ("STEWARD_ADMIN_PASSWORD", "admin-password-SECRET-3"),
+            ("STEWARD_EMBED_API_KEY", "embed-SECRET-4"),
+            ("STEWARD_QDRANT_API_KEY", "qdrant-SECRET-5"),
+            (
+                "STEWARD_DATABASE_URL",
+                "postgres://steward:db-SECRET-6@db.example/steward",
+            ),
+        ];
+        let mut c = Config::default();
+        c.apply_env(|k| secrets.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
+            .unwrap();
+        // They were loaded, so a missing field cannot make this pass.
+        assert_eq!(c.agent_token.as_deref(), Some("agent-token-SECRET-1"));
+        assert_eq!(c.llm.api_key.as_deref(), Some("sk-SECRET-2"));
+        assert_eq!(c.auth.admin_password.as_deref(), Some("admin-password-SECRET-3"));
+        assert_eq!(c.knowledge.qdrant_api_key.as_deref(), Some("qdrant-SECRET-5"));
+        for shown in [
+            format!("{c:?}"),
+            format!("{c:#?}"),
+            format!("{:?}", c.llm),
+            format!("{:?}", c.auth),
+            format!("{:?}", c.knowledge),
+        ] {
+            assert!(!shown.contains("SECRET"), "{shown}");
+        }
+        let shown = format!("{c:?}");
+        assert!(
+            shown.contains("db.example") && shown.contains("agent_token: Some(\"<redacted>\")"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn env_overrides_and_rejects_bad_values() {

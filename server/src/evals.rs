@@ -162,7 +162,8 @@ pub async fn run(a: EvalArgs) -> anyhow::Result<()> {
     };
     for c in fixture.clusters {
         inventory::create_cluster(
-            &state.store.conn,
+            &state.store,
+            "steward",
             &state.catalog,
             NewCluster {
                 name: c.name,

@@ -135,6 +135,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("cannot open the database {}", redact(&url)))?;
     let store = Store::new(conn);
+    let audit_checkpoint = crate::audit::Checkpoint::open(&config.data_dir)?;
     let bus = Bus::default();
     let presence = Arc::new(Presence::default());
     let (engine, engine_task) = Engine::start(
@@ -183,7 +184,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                 model,
                 Arc::new(prompts),
             );
-            Some(chat.structured(structured))
+            Some(chat.structured(structured).with_limits(auth.clone()))
         }
         None => None,
     };
@@ -198,9 +199,16 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             crate::telemetry::remediation::CONCURRENT_REQUESTS,
         )),
     };
-    let telemetry = Telemetry::start(store.clone(), bus, Some(remediation), config.telemetry.clone())
-        .await
-        .context("cannot start telemetry")?;
+    let (shutdown, _) = watch::channel(false);
+    let (telemetry, telemetry_tasks) = Telemetry::start(
+        store.clone(),
+        bus,
+        Some(remediation),
+        config.telemetry.clone(),
+        shutdown.subscribe(),
+    )
+    .await
+    .context("cannot start telemetry")?;
     let state = AppState {
         knowledge: knowledge.clone(),
         store: store.clone(),
@@ -210,10 +218,24 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         chat,
         auth: auth.clone(),
         telemetry: telemetry.clone(),
+        audit: audit_checkpoint.clone(),
     };
 
-    let (shutdown, _) = watch::channel(false);
     let mut tasks = JoinSet::new();
+    // Shutdown waits for telemetry's tasks; one that dies before stops the server, loudly.
+    for (name, handle) in telemetry_tasks {
+        let rx = shutdown.subscribe();
+        tasks.spawn(async move {
+            let r = handle.await;
+            if *rx.borrow() {
+                return Ok(());
+            }
+            match r {
+                Err(e) => anyhow::bail!("the telemetry {name} task panicked: {e}"),
+                Ok(()) => anyhow::bail!("the telemetry {name} task stopped"),
+            }
+        });
+    }
 
     let http = tokio::net::TcpListener::bind(config.http)
         .await
@@ -280,6 +302,16 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             Ok(())
         });
     }
+    let (expiry, rx) = (state.auth.clone(), shutdown.subscribe());
+    tasks.spawn(async move {
+        expiry.run_expiry(rx).await;
+        Ok(())
+    });
+    let (checkpoint, db, rx) = (audit_checkpoint, state.store.conn.clone(), shutdown.subscribe());
+    tasks.spawn(async move {
+        checkpoint.run(db, rx).await;
+        Ok(())
+    });
     let mut rx = shutdown.subscribe();
     tasks.spawn(async move {
         tokio::select! {
@@ -299,7 +331,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
 }
 
 /// A database URL without its password, for logs.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let creds = &url[s + 3..at];
@@ -326,7 +358,8 @@ pub async fn ensure_local_cluster(state: &AppState, hostname: &str) -> anyhow::R
         .flat_map(|s| s.components.keys().map(move |c| format!("{}/{c}", s.name)))
         .collect();
     inventory::create_cluster(
-        &state.store.conn,
+        &state.store,
+        "steward",
         &state.catalog,
         inventory::NewCluster {
             name: "local".into(),

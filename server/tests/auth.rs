@@ -209,6 +209,53 @@ async fn send(server: &Server, method: &str, p: &Prepared, token: &str) -> u16 {
     resp.status().as_u16()
 }
 
+/// Who may call what, written out here route by route rather than read from the server's
+/// table, so a wrong role there fails this test. A route the OpenAPI document lists that is
+/// missing here fails it too: add it, with the role it must have. (`/metrics`, the OpenAPI
+/// document and `/docs` are public and not in the document.)
+const EXPECTED_ROLES: &[(&str, &str, &str)] = &[
+    ("GET", "/healthz", "public"),
+    ("POST", "/api/v1/auth/login", "public"),
+    ("POST", "/api/v1/auth/logout", "viewer"),
+    ("GET", "/api/v1/auth/me", "viewer"),
+    ("GET", "/api/v1/clusters", "viewer"),
+    ("GET", "/api/v1/clusters/{id}", "viewer"),
+    ("GET", "/api/v1/hosts", "viewer"),
+    ("GET", "/api/v1/hosts/{id}", "viewer"),
+    ("GET", "/api/v1/hosts/{id}/metrics", "viewer"),
+    ("GET", "/api/v1/stacks", "viewer"),
+    ("GET", "/api/v1/jobs", "viewer"),
+    ("GET", "/api/v1/jobs/{id}", "viewer"),
+    ("GET", "/api/v1/events", "viewer"),
+    ("GET", "/api/v1/knowledge/status", "viewer"),
+    ("GET", "/api/v1/incidents", "viewer"),
+    ("GET", "/api/v1/incidents/{id}", "viewer"),
+    ("GET", "/metrics/hosts", "viewer"),
+    ("POST", "/api/v1/jobs", "operator"),
+    ("GET", "/api/v1/jobs/{id}/tasks/{task_id}/logs", "operator"),
+    ("POST", "/api/v1/jobs/{id}/summary", "operator"),
+    ("GET", "/api/v1/knowledge/search", "operator"),
+    ("POST", "/api/v1/chat/conversations", "operator"),
+    ("GET", "/api/v1/chat/conversations/{id}/messages", "operator"),
+    ("POST", "/api/v1/chat/conversations/{id}/messages", "operator"),
+    ("POST", "/api/v1/jobs/{id}/approve", "approver"),
+    ("POST", "/api/v1/jobs/{id}/reject", "approver"),
+    ("POST", "/api/v1/jobs/{id}/cancel", "approver"),
+    ("POST", "/api/v1/clusters", "admin"),
+    ("DELETE", "/api/v1/clusters/{id}", "admin"),
+    ("GET", "/api/v1/users", "admin"),
+    ("POST", "/api/v1/users", "admin"),
+    ("GET", "/api/v1/tokens", "admin"),
+    ("POST", "/api/v1/tokens", "admin"),
+    ("DELETE", "/api/v1/tokens/{id}", "admin"),
+    ("GET", "/api/v1/enrollments", "admin"),
+    ("POST", "/api/v1/enrollments", "admin"),
+    ("GET", "/api/v1/agent-credentials", "admin"),
+    ("DELETE", "/api/v1/agent-credentials/{id}", "admin"),
+    ("GET", "/api/v1/audit", "admin"),
+    ("GET", "/api/v1/audit/verify", "admin"),
+];
+
 #[tokio::test]
 async fn every_route_declares_a_role_and_every_role_gets_401_403_or_2xx_as_declared() {
     let dir = tempfile::tempdir().unwrap();
@@ -297,11 +344,22 @@ async fn every_route_declares_a_role_and_every_role_gets_401_403_or_2xx_as_decla
     assert_eq!(s, 200);
     let mut checked = 0;
     let mut failures = vec![];
+    let mut seen = std::collections::BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let method = method.to_uppercase();
-            let min = op["x-steward-min-role"].as_str().unwrap_or("undeclared");
-            assert_ne!(min, "undeclared", "{method} {path} has no declared minimum role");
+            let declared = op["x-steward-min-role"].as_str().unwrap_or("undeclared");
+            assert_ne!(declared, "undeclared", "{method} {path} has no declared minimum role");
+            let Some(&(_, _, min)) = EXPECTED_ROLES.iter().find(|(m, p, _)| *m == method && p == path) else {
+                failures.push(format!(
+                    "{method} {path} (declared {declared}) is not in EXPECTED_ROLES"
+                ));
+                continue;
+            };
+            if declared != min {
+                failures.push(format!("{method} {path}: declared {declared}, expected {min}"));
+            }
+            seen.insert((method.clone(), path.clone()));
             let mut row = vec![];
             for who in std::iter::once(None).chain(ROLES.iter().map(Some)) {
                 let token = who.map_or(String::new(), |r| world.tokens[rank(r) - 1].clone());
@@ -319,6 +377,11 @@ async fn every_route_declares_a_role_and_every_role_gets_401_403_or_2xx_as_decla
                 }
                 checked += 1;
             }
+        }
+    }
+    for (m, p, _) in EXPECTED_ROLES {
+        if !seen.contains(&(m.to_string(), p.to_string())) {
+            failures.push(format!("{m} {p} is expected but the server does not document it"));
         }
     }
     assert!(failures.is_empty(), "role matrix mismatches:\n{}", failures.join("\n"));
@@ -391,6 +454,70 @@ async fn high_risk_or_wide_jobs_need_a_second_person_and_low_risk_ones_may_be_se
 }
 
 #[tokio::test]
+async fn four_eyes_compares_persons_so_a_tokens_proposal_is_not_approved_by_its_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let stacks = test_stacks(dir.path());
+    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    server.cluster("test", &["h1"]).await;
+    let token = |name: &str, role: &str| {
+        let server = &server;
+        let body = json!({"name": name, "role": role});
+        async move {
+            let (s, v) = server.post("/api/v1/tokens", body).await;
+            assert_eq!(s, 201, "{v}");
+            assert_eq!(v["created_by"], "admin", "a token belongs to its creator: {v}");
+            v["token"].as_str().unwrap().to_owned()
+        }
+    };
+    // The admin's tokens: one proposes, one approves.
+    let ci = token("ci", "operator").await;
+    let deployer = token("deployer", "approver").await;
+    let high = json!({"cluster": "test", "service": "app", "component": "worker", "command": "orphan", "hosts": ["h1"], "params": {"pidfile": "/tmp/x"}});
+    let approve = |who: String, job: Value| {
+        let server = &server;
+        async move {
+            server
+                .call_as(
+                    &who,
+                    Method::POST,
+                    &format!("/api/v1/jobs/{}/approve", job["id"]),
+                    Some(json!({"plan_hash": job["plan_hash"]})),
+                )
+                .await
+        }
+    };
+
+    let (s, job) = server
+        .call_as(&ci, Method::POST, "/api/v1/jobs", Some(high.clone()))
+        .await;
+    assert_eq!(s, 201, "{job}");
+    assert_eq!(job["requested_by"], "token:ci");
+    // Neither the owner's session nor another of the owner's tokens is a second person.
+    for who in [server.token.clone(), deployer.clone()] {
+        let (s, v) = approve(who, job.clone()).await;
+        assert_eq!(s, 403, "{v}");
+        assert_eq!(v["error"]["code"], "four_eyes");
+        assert!(v["error"]["message"].as_str().unwrap().contains("admin"), "{v}");
+    }
+    // And the reverse: the admin's own proposal, approved by the admin's token.
+    let mine = server.propose(high.clone()).await;
+    let (s, v) = approve(deployer.clone(), mine.clone()).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("four_eyes")), "{v}");
+    // Another person approves both.
+    server.approve(&job).await;
+    server.approve(&mine).await;
+    let (_, audit) = server.get("/api/v1/audit?action=job.approved").await;
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["details"]["owner"] == "approver"),
+        "{audit}"
+    );
+}
+
+#[tokio::test]
 async fn api_tokens_work_until_they_expire_or_are_revoked_and_are_shown_once() {
     let dir = tempfile::tempdir().unwrap();
     let stacks = test_stacks(dir.path());
@@ -448,9 +575,17 @@ async fn api_tokens_work_until_they_expire_or_are_revoked_and_are_shown_once() {
     assert_eq!(s, 401, "{v}");
     assert!(v["error"]["message"].as_str().unwrap().contains("revoked"), "{v}");
 
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let (s, v) = server.call_as(&secret, Method::GET, "/api/v1/jobs", None).await;
-    assert_eq!(s, 401, "{v}");
+    // It works until its expiry passes, then is refused as expired (polled, with a deadline).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let v = loop {
+        let (s, v) = server.call_as(&secret, Method::GET, "/api/v1/jobs", None).await;
+        if s == 401 {
+            break v;
+        }
+        assert_eq!(s, 200, "{v}");
+        assert!(std::time::Instant::now() < deadline, "the token never expired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert!(v["error"]["message"].as_str().unwrap().contains("expired"), "{v}");
     let (s, v) = server.call_as("stw_api_0000", Method::GET, "/api/v1/jobs", None).await;
     assert_eq!(s, 401, "{v}");
@@ -520,6 +655,24 @@ async fn repeated_failed_logins_lock_the_user_and_flooding_addresses_are_limited
         .filter(|e| e["details"]["locked"] == true)
         .collect();
     assert!(!locked.is_empty(), "the lockout is audited: {audit}");
+}
+
+#[tokio::test]
+async fn login_limits_follow_the_real_peer_address_and_never_lock_a_user_out_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let stacks = test_stacks(dir.path());
+    let server = start_server(
+        &dir.path().join("server"),
+        &stacks,
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &[
+            ("STEWARD_LOGIN_MAX_FAILURES", "3"),
+            ("STEWARD_LOCKOUT_SECS", "60"),
+            ("STEWARD_LOGIN_ATTEMPTS_PER_MINUTE", "12"),
+        ],
+    );
+    check_login_limits_per_address(&server, client_from).await;
 }
 
 #[tokio::test]
@@ -668,4 +821,217 @@ async fn secrets_never_reach_the_log_the_audit_log_or_a_listing() {
         !users.to_string().contains("argon2"),
         "password hashes are never listed"
     );
+}
+
+#[tokio::test]
+async fn audit_verify_catches_a_rewritten_chain_and_a_cut_tail_and_lifecycle_events_are_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let stacks = test_stacks(dir.path());
+    let server = start_server(
+        &dir.path().join("server"),
+        &stacks,
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &[("STEWARD_LOGIN_MAX_FAILURES", "2"), ("STEWARD_LOCKOUT_SECS", "60")],
+    );
+    server.cluster("doomed", &["h1"]).await;
+    let (s, v) = server
+        .call_as(&server.token, Method::DELETE, "/api/v1/clusters/doomed", None)
+        .await;
+    assert_eq!(s, 204, "{v}");
+    let expires = (chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
+    let (s, v) = server
+        .post(
+            "/api/v1/tokens",
+            json!({"name": "brief", "role": "viewer", "expires_at": expires}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    for _ in 0..2 {
+        assert!(login(server.scheme, server.http, "carol", "not-her-password-1").is_err());
+    }
+    for (action, target) in [
+        ("cluster.created", "cluster:doomed"),
+        ("cluster.deleted", "cluster:doomed"),
+        ("auth.login_failed", "user:carol"),
+        ("auth.lockout", "user:carol"),
+    ] {
+        let (_, events) = server.get(&format!("/api/v1/audit?action={action}")).await;
+        assert!(
+            events.as_array().unwrap().iter().any(|e| e["target"] == target),
+            "{action} {target} is not audited: {events}"
+        );
+    }
+    let expired = wait_for(&server, "/api/v1/audit?action=token.expired", 20, |v| {
+        v.as_array().is_some_and(|a| !a.is_empty())
+    })
+    .await;
+    assert_eq!(expired[0]["details"]["name"], "brief", "{expired}");
+
+    // Once the checkpoint outside the database has caught up, the chain verifies.
+    let (_, newest) = server.get("/api/v1/audit?limit=1").await;
+    let head = newest[0]["id"].as_i64().unwrap();
+    let v = wait_for(&server, "/api/v1/audit/verify", 20, |v| {
+        v["checkpoint"]["last_id"].as_i64().is_some_and(|id| id >= head)
+    })
+    .await;
+    assert_eq!(v["ok"], true, "{v}");
+
+    // Rewrite the chain from its third event on, with valid hashes: the links all hold, but
+    // not against the checkpoint.
+    let (_, all) = server.get("/api/v1/audit?limit=1000").await;
+    let mut all = all.as_array().unwrap().clone();
+    all.reverse();
+    let db = sea_orm::Database::connect(database_url(&server.data)).await.unwrap();
+    use sea_orm::ConnectionTrait;
+    let mut prev = all[1]["hash"].as_str().unwrap().to_owned();
+    for (i, e) in all.iter().enumerate().skip(2) {
+        let actor = if i == 2 {
+            "mallory"
+        } else {
+            e["actor"].as_str().unwrap()
+        };
+        let hash = steward_server::audit::chain_hash(
+            &prev,
+            e["at"].as_str().unwrap(),
+            actor,
+            e["action"].as_str().unwrap(),
+            e["target"].as_str().unwrap(),
+            &e["details"],
+        );
+        db.execute_unprepared(&format!(
+            "UPDATE audit_events SET actor = '{actor}', prev_hash = '{prev}', hash = '{hash}' WHERE id = {}",
+            e["id"]
+        ))
+        .await
+        .unwrap();
+        prev = hash;
+    }
+    let (_, v) = server.get("/api/v1/audit/verify").await;
+    assert_eq!(v["ok"], false, "a rewritten chain verified: {v}");
+    assert!(v["reason"].as_str().unwrap().contains("rewritten"), "{v}");
+
+    // Cut its tail: what is left links up, but ends before the checkpoint.
+    db.execute_unprepared(&format!("DELETE FROM audit_events WHERE id >= {}", head - 1))
+        .await
+        .unwrap();
+    let (_, v) = server.get("/api/v1/audit/verify").await;
+    assert_eq!(v["ok"], false, "a cut chain verified: {v}");
+    assert!(v["reason"].as_str().unwrap().contains("removed from its end"), "{v}");
+}
+
+#[tokio::test]
+async fn logout_revocation_and_a_role_change_close_that_callers_streams_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let stacks = test_stacks(dir.path());
+    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    server.cluster("test", &["h1"]).await;
+    let job = server
+        .propose(
+            json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "hosts": ["h1"]}),
+        )
+        .await;
+    let task = tasks(&job)[0]["id"].as_i64().unwrap();
+    let logs = format!("/api/v1/jobs/{}/tasks/{task}/logs?follow=true", job["id"]);
+    // The admin's own stream outlives everything below.
+    let admins = open_stream(&server, &server.token, Method::GET, &logs, None, "").await;
+
+    // Logout ends the session's event feed and its log follow.
+    let olga = server.user("olga", "operator").await;
+    let feed = open_stream(&server, &olga, Method::GET, "/api/v1/events", None, "").await;
+    let follow = open_stream(&server, &olga, Method::GET, &logs, None, "").await;
+    let (s, v) = server.call_as(&olga, Method::POST, "/api/v1/auth/logout", None).await;
+    assert_eq!(s, 200, "{v}");
+    let now = std::time::Instant::now();
+    assert_closed_soon(feed, now, "logout, events").await;
+    assert_closed_soon(follow, now, "logout, log follow").await;
+
+    // Revoking an API token ends its streams.
+    let (_, t) = server
+        .post("/api/v1/tokens", json!({"name": "watcher", "role": "viewer"}))
+        .await;
+    let feed = open_stream(
+        &server,
+        t["token"].as_str().unwrap(),
+        Method::GET,
+        "/api/v1/events",
+        None,
+        "",
+    )
+    .await;
+    let (s, v) = server
+        .call_as(
+            &server.token,
+            Method::DELETE,
+            &format!("/api/v1/tokens/{}", t["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_closed_soon(feed, std::time::Instant::now(), "token revoked").await;
+
+    // A role change (or disabling) ends the user's streams: they reconnect with what they may
+    // now see.
+    let pat = server.user("pat", "operator").await;
+    let feed = open_stream(&server, &pat, Method::GET, "/api/v1/events", None, "").await;
+    let db = sea_orm::Database::connect(database_url(&server.data)).await.unwrap();
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared("UPDATE users SET role = 'viewer' WHERE username = 'pat'")
+        .await
+        .unwrap();
+    assert_closed_soon(feed, std::time::Instant::now(), "role change").await;
+
+    assert!(!admins.is_finished(), "another caller's stream was closed");
+}
+
+#[tokio::test]
+async fn secret_config_values_are_masked_for_viewers_in_jobs_and_clusters() {
+    let dir = tempfile::tempdir().unwrap();
+    let stacks = test_stacks(dir.path());
+    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let (s, v) = server
+        .post(
+            "/api/v1/clusters",
+            json!({"name": "test", "stack": "testing", "config": {"api_token": "hunter2-secret"},
+                "hosts": [{"hostname": "h1", "components": ["app/worker"]}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let job = server
+        .propose(
+            json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "hosts": ["h1"]}),
+        )
+        .await;
+    let viewer = server.user("vera", "viewer").await;
+    let operator = server.user("otto", "operator").await;
+    let env_of = |job: &Value| tasks(job)[0]["env"]["STEWARD_CONFIG_API_TOKEN"].clone();
+    for path in [
+        format!("/api/v1/jobs/{}", job["id"]),
+        "/api/v1/clusters/test".into(),
+        "/api/v1/clusters".into(),
+    ] {
+        let (s, v) = server.call_as(&viewer, Method::GET, &path, None).await;
+        assert_eq!(s, 200, "{v}");
+        assert!(
+            !v.to_string().contains("hunter2"),
+            "a viewer saw the secret at {path}: {v}"
+        );
+    }
+    let (_, v) = server
+        .call_as(&viewer, Method::GET, &format!("/api/v1/jobs/{}", job["id"]), None)
+        .await;
+    assert_eq!(env_of(&v), "********", "{v}");
+    let (_, v) = server
+        .call_as(&viewer, Method::GET, "/api/v1/clusters/test", None)
+        .await;
+    assert_eq!(v["config"]["api_token"], "********", "{v}");
+    // Operators (who read logs anyway) and above see it; the value itself is unchanged.
+    let (_, v) = server
+        .call_as(&operator, Method::GET, &format!("/api/v1/jobs/{}", job["id"]), None)
+        .await;
+    assert_eq!(env_of(&v), "hunter2-secret", "{v}");
+    let (_, v) = server
+        .call_as(&operator, Method::GET, "/api/v1/clusters/test", None)
+        .await;
+    assert_eq!(v["config"]["api_token"], "hunter2-secret", "{v}");
 }

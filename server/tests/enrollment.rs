@@ -85,7 +85,18 @@ async fn an_agent_enrolls_once_runs_jobs_and_is_shut_out_when_revoked() {
         .await;
     assert_eq!(s, 200, "{v}");
     wait_offline(&server, "h1", 10).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Not a fixed wait: the agent tries again, and that attempt is refused (its log says so).
+    let refusals = |log: &str| log.matches("the server will not serve this agent").count();
+    let before = refusals(&log_of(&agent));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while refusals(&log_of(&agent)) <= before {
+        assert!(
+            Instant::now() < deadline,
+            "the agent never tried again: {}",
+            log_of(&agent)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_ne!(host_state(&server, "h1").await, "ONLINE", "a revoked agent reconnected");
     let log = log_of(&agent);
     assert!(log.contains("revoked"), "the agent was told why: {log}");
@@ -198,4 +209,102 @@ async fn one_agent_per_host_a_second_claim_is_refused_while_the_first_is_live() 
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[tokio::test]
+async fn an_unbound_token_cannot_take_over_an_existing_host_a_bound_one_replaces_it_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let stacks = test_stacks(dir.path());
+    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    server.cluster("test", &["h1", "h2"]).await;
+    let first = enrollment(&server, json!({"hostname": "h1"})).await;
+    let _agent = start_enrolled_agent(&server, "h1", &dir.path().join("agent-h1"), &first);
+    server.wait_online("h1").await;
+
+    // An unbound token (cluster-bound or not) names an enrolled host, and one only declared
+    // in a cluster: both refused, the token left unused, the live credential untouched.
+    for body in [json!({}), json!({"cluster": "test"})] {
+        let unbound = enrollment(&server, body).await;
+        for host in ["h1", "h2"] {
+            let e = enroll_over_grpc(&server, &unbound, host).await.unwrap_err();
+            assert_eq!(e.code(), tonic::Code::PermissionDenied, "{host}: {e:?}");
+            assert!(e.message().contains("already registered"), "{}", e.message());
+        }
+    }
+    let (_, list) = server.get("/api/v1/enrollments").await;
+    let unused = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["used_by"].is_null())
+        .count();
+    assert_eq!(unused, 2, "refused attempts spend nothing: {list}");
+    let (_, creds) = server.get("/api/v1/agent-credentials").await;
+    let creds = creds.as_array().unwrap().clone();
+    assert_eq!(creds.len(), 1, "{creds:?}");
+    assert!(
+        creds[0]["revoked_at"].is_null(),
+        "h1's credential was revoked: {creds:?}"
+    );
+    assert_eq!(host_state(&server, "h1").await, "ONLINE");
+
+    // A new host enrolls with an unbound token, and that is an enrollment, not a replacement.
+    let unbound = enrollment(&server, json!({})).await;
+    enroll_over_grpc(&server, &unbound, "h7").await.unwrap();
+
+    // A token bound to h1 re-enrolls it: the old credential is revoked, and it is audited as a
+    // replacement naming the replaced credential.
+    let bound = enrollment(&server, json!({"hostname": "h1"})).await;
+    enroll_over_grpc(&server, &bound, "h1").await.unwrap();
+    wait_offline(&server, "h1", 10).await;
+    let (_, audit) = server.get("/api/v1/audit?action=agent.replaced").await;
+    let audit = audit.as_array().unwrap().clone();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0]["target"], "host:h1");
+    assert_eq!(audit[0]["details"]["replaced"], json!([creds[0]["id"]]));
+    let (_, enrolled) = server.get("/api/v1/audit?action=agent.enrolled").await;
+    assert_eq!(enrolled.as_array().unwrap().len(), 2, "h1 once and h7: {enrolled}");
+}
+
+#[tokio::test]
+async fn enroll_is_rate_limited_per_address_and_logs_client_strings_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let stacks = test_stacks(dir.path());
+    let server = start_server(
+        &dir.path().join("server"),
+        &stacks,
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &[("STEWARD_LOGIN_ATTEMPTS_PER_MINUTE", "5")],
+    );
+    // A hostname that would forge a log line if written raw.
+    let e = enroll_over_grpc(&server, "stw_enr_x", "h1\nFORGED-LINE level=INFO admin logged in")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    let mut codes = vec![];
+    for i in 0..6 {
+        let e = enroll_over_grpc(&server, &format!("stw_enr_guess{i}"), "h1")
+            .await
+            .unwrap_err();
+        codes.push(e.code());
+    }
+    assert_eq!(codes[..4], [tonic::Code::Unauthenticated; 4], "{codes:?}");
+    assert_eq!(codes[4..], [tonic::Code::ResourceExhausted; 2], "{codes:?}");
+    // A valid token from the same address waits too: the limit is on the address.
+    let (_, v) = server.post("/api/v1/enrollments", json!({"hostname": "h1"})).await;
+    let e = enroll_over_grpc(&server, v["token"].as_str().unwrap(), "h1")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::ResourceExhausted);
+    let log = std::fs::read_to_string(server.data.join("server.log")).unwrap();
+    assert!(log.contains("enrollment refused"), "{log}");
+    assert!(
+        !log.lines().any(|l| l.starts_with("FORGED-LINE")),
+        "a client string forged a log line:\n{log}"
+    );
+    assert!(
+        log.contains(r"h1\nFORGED-LINE"),
+        "the hostname is logged escaped:\n{log}"
+    );
 }

@@ -27,11 +27,11 @@ async fn rejected_or_unapproved_job_never_reaches_an_agent() {
         )
         .await;
     assert_eq!(s, 409, "{v}");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    run_sentinel(&server, "test", "h1").await;
     assert_eq!(
         agents[0].tasks_received(),
-        0,
-        "the agent received a task that was never approved"
+        1,
+        "the agent received a task that was never approved (only the sentinel was)"
     );
     assert!(!marker.exists());
     let (_, v) = server.get(&format!("/api/v1/jobs/{}", unapproved["id"])).await;
@@ -62,15 +62,15 @@ async fn approval_with_a_wrong_or_stale_plan_hash_runs_nothing() {
         assert_eq!(s, 409, "{v}");
         assert_eq!(v["error"]["code"], "plan_hash_mismatch");
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    run_sentinel(&server, "test", "h2").await;
     let (_, v) = server.get(&format!("/api/v1/jobs/{id}")).await;
     assert_eq!(v["state"], "PROPOSED");
-    assert!(agents.iter().all(|a| a.tasks_received() == 0));
+    assert_eq!((agents[0].tasks_received(), agents[1].tasks_received()), (0, 1));
     // The right hash runs it, on h1 only.
     server.approve(&a).await;
     let done = server.wait_done(id, 30).await;
     assert_eq!(done["state"], "SUCCESSFUL", "{done}");
-    assert_eq!((agents[0].tasks_received(), agents[1].tasks_received()), (1, 0));
+    assert_eq!((agents[0].tasks_received(), agents[1].tasks_received()), (1, 1));
 }
 
 #[tokio::test]
@@ -103,7 +103,8 @@ async fn approved_job_streams_its_logs_in_order_and_complete() {
         }
         (lines, end)
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // No wait for the follower: it subscribes before reading what is stored, so whenever it
+    // starts, every line is in one or the other.
     server.approve(&job).await;
     let done = server.wait_done(id, 30).await;
     assert_eq!(done["state"], "SUCCESSFUL", "{done}");
@@ -247,9 +248,14 @@ async fn cancel_kills_the_whole_process_group() {
     let done = server.wait_done(id, 30).await;
     assert_eq!(done["state"], "CANCELED");
     assert_eq!(tasks(&done)[0]["state"], "CANCELED");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    for p in pids {
-        assert!(!pid_alive(p), "process {p} of the canceled task survived");
+    // The agent kills the group (TERM, then KILL after its grace): wait for that, bounded.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while let Some(p) = pids.iter().find(|p| pid_alive(**p)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process {p} of the canceled task survived"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = std::fs::remove_file(&pidfile);
     // A finished job cannot be canceled again.
@@ -266,7 +272,13 @@ async fn server_killed_mid_job_finishes_once_with_its_full_log() {
     let tid = tasks(&job)[0]["id"].as_i64().unwrap();
     server.approve(&job).await;
     server.wait_job(id, 20, |v| v["state"] == "RUNNING").await;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Restart mid-task: once some ticks are stored, not after a guessed delay.
+    let log = format!("/api/v1/jobs/{id}/tasks/{tid}/logs");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while server.text(&log).await.lines().count() < 5 {
+        assert!(std::time::Instant::now() < deadline, "the task logged nothing");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     server.restart();
     let done = server.wait_done(id, 60).await;
     assert_eq!(done["state"], "SUCCESSFUL", "{done}");
@@ -304,14 +316,19 @@ async fn agent_killed_mid_task_is_reported_not_lost() {
     let t = &tasks(&done)[0];
     assert_eq!(t["state"], "FAILED");
     assert!(t["error"].as_str().is_some_and(|e| !e.is_empty()), "{t}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let pids: Vec<i32> = std::fs::read_to_string(&pidfile)
         .unwrap()
         .lines()
         .filter_map(|l| l.parse().ok())
         .collect();
-    for p in pids {
-        assert!(!pid_alive(p), "process {p} outlived the agent restart");
+    // The restarted agent kills what its journal says was running: wait for that, bounded.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while let Some(p) = pids.iter().find(|p| pid_alive(**p)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process {p} outlived the agent restart"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = std::fs::remove_file(&pidfile);
 }
@@ -338,4 +355,72 @@ async fn templates_and_params_reach_the_script_as_files_and_env() {
     assert!(text.contains("[lib] recording"), "{text}");
     assert!(text.contains("greeting=hello host=h2 ordinal=2"), "{text}");
     let _ = std::fs::remove_file(&file);
+}
+
+#[tokio::test]
+async fn an_agent_refuses_a_script_changed_after_approval_and_the_refusal_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, agents) = testbed(dir.path(), 1).await;
+    let marker = dir.path().join("tampered");
+    let job = server
+        .propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "hosts": ["h1"], "params": {"lines": 1}}))
+        .await;
+    let id = job["id"].as_i64().unwrap();
+    // Someone with write access to the database swaps the stored script; the job's plan hash
+    // (and the task's digest in it) still say what was reviewed.
+    let db = sea_orm::Database::connect(database_url(&server.data)).await.unwrap();
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared(&format!(
+        "UPDATE stages SET script = 'touch {}' WHERE job_id = {id}",
+        marker.display()
+    ))
+    .await
+    .unwrap();
+    server.approve(&job).await;
+    let done = server.wait_done(id, 30).await;
+    assert_eq!(done["state"], "FAILED", "{done:#}");
+    let task = &tasks(&done)[0];
+    let error = task["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("refused by the agent") && error.contains("changed after approval"),
+        "{error}"
+    );
+    assert!(!marker.exists(), "the swapped script ran");
+    assert_eq!(agents[0].tasks_received(), 1);
+    let (_, audit) = server.get("/api/v1/audit?action=task.refused").await;
+    let audit = audit.as_array().unwrap().clone();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0]["target"], format!("task:{}", task["id"]));
+    assert_eq!(audit[0]["details"]["host"], "h1");
+}
+
+#[tokio::test]
+async fn the_event_feed_replays_a_bounded_tail_of_a_long_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents) = testbed(dir.path(), 1).await;
+    let job = server
+        .propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "hosts": ["h1"], "params": {"lines": 6000}}))
+        .await;
+    server.approve(&job).await;
+    let id = job["id"].as_i64().unwrap();
+    assert_eq!(server.wait_done(id, 60).await["state"], "SUCCESSFUL");
+    // A finished job's feed is its replay, then the end of the stream.
+    let body = server
+        .client
+        .get(server.url(&format!("/api/v1/events?job={id}")))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let logs = body.matches("event: log\n").count();
+    assert_eq!(logs, 5000, "the replay is bounded");
+    assert_eq!(body.matches("event: truncated\n").count(), 1, "and says so");
+    assert!(body.contains("line 6000"), "it is the tail that is replayed");
+    // The whole log is still there.
+    let task = tasks(&server.wait_done(id, 1).await)[0]["id"].as_i64().unwrap();
+    let all = server.text(&format!("/api/v1/jobs/{id}/tasks/{task}/logs")).await;
+    assert!(all.lines().count() >= 6000);
 }

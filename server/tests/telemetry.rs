@@ -238,7 +238,15 @@ async fn a_filling_disk_opens_an_incident_whose_approved_cleanup_resolves_it() {
     let (_, still) = server.get(&format!("/api/v1/incidents/{id}")).await;
     assert_eq!(still["state"], "OPEN");
 
-    // Approved, the cleanup frees the space and the incident resolves itself.
+    // Approved (clean-tmp is high risk and the system asked: two people), the cleanup frees
+    // the space and the incident resolves itself.
+    let (s, v) = server
+        .post(
+            &format!("/api/v1/jobs/{job_id}/approve"),
+            json!({"plan_hash": job["plan_hash"]}),
+        )
+        .await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("PROPOSED")), "{v}");
     server.approve(&job).await;
     let done = server.wait_done(job_id, 60).await;
     assert_eq!(done["state"], "SUCCESSFUL", "{done:#}");
@@ -481,5 +489,110 @@ async fn an_incident_keeps_one_proposal_even_when_the_model_makes_two() {
         list.as_array().unwrap().len(),
         1,
         "one incident for the signal: {list:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_high_risk_proposal_from_telemetry_needs_two_different_approvers() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeOpenAi::start().await;
+    let server = synthetic_disk_testbed(dir.path(), &fake).await;
+    let args = json!({"cluster": "test", "service": "app", "component": "worker", "command": "orphan",
+        "hosts": ["h1"], "params": {"pidfile": "/tmp/steward-four-eyes"}, "rationale": "incident"});
+    fake.push(Reply::tool_calls(&[("call_1", "propose_job", &args.to_string())]));
+    fake.push(Reply::completion("Proposed."));
+    let tx = raw_agent(&server, "h1").await;
+    send_disk(&tx, 1, 97.0).await;
+    let list = wait_for(&server, "/api/v1/incidents", 20, |l| l[0]["job_id"].is_i64()).await;
+    let id = list[0]["job_id"].as_i64().unwrap();
+    let (_, job) = server.get(&format!("/api/v1/jobs/{id}")).await;
+    assert_eq!(
+        (job["source"].as_str(), job["risk"].as_str()),
+        (Some("anomaly"), Some("high"))
+    );
+    let path = format!("/api/v1/jobs/{id}/approve");
+    let body = json!({"plan_hash": job["plan_hash"]});
+    let approve = |token: String| {
+        let (server, path, body) = (&server, path.clone(), body.clone());
+        async move { server.call_as(&token, reqwest::Method::POST, &path, Some(body)).await }
+    };
+    // The first person's approval is recorded; the job waits for a second person.
+    let (s, v) = approve(server.token.clone()).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["state"], "PROPOSED", "{v}");
+    assert_eq!(v["approvals"], json!(["admin"]));
+    let (s, v) = approve(server.token.clone()).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("four_eyes")), "{v}");
+    // Nor does the same person's API token count as a second one.
+    let (_, t) = server
+        .post("/api/v1/tokens", json!({"name": "ops", "role": "approver"}))
+        .await;
+    let (s, v) = approve(t["token"].as_str().unwrap().to_owned()).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("four_eyes")), "{v}");
+    let (_, v) = server.get(&format!("/api/v1/jobs/{id}")).await;
+    assert_eq!(v["state"], "PROPOSED");
+    // A second person approves it.
+    let v = server.approve(&job).await;
+    assert_eq!(v["decided_by"], "approver", "{v}");
+    assert_ne!(v["state"], "PROPOSED", "{v}");
+    let (_, audit) = server.get("/api/v1/audit?action=job.approval_recorded").await;
+    assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
+}
+
+#[tokio::test]
+async fn a_host_reporting_ever_new_series_is_capped_and_the_excess_counted() {
+    use steward_proto::v1 as pb;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(
+        &dir.path().join("server"),
+        &test_stacks(dir.path()),
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &[("STEWARD_METRICS_MAX_SERIES_PER_HOST", "5")],
+    );
+    server.cluster("test", &["h1"]).await;
+    let (tx, mut inbound) = raw_session(&server, "h1").await;
+    let now = chrono::Utc::now().timestamp_millis();
+    // A label holding a request id: a new series per sample, 20 of them, then the first again.
+    let sample = |id: u32, at_ms: i64| pb::MetricSample {
+        name: "requests".into(),
+        labels: [("request_id".to_string(), format!("r{id}"))].into(),
+        value: 1.0,
+        at_ms,
+    };
+    let mut samples: Vec<pb::MetricSample> = (0..20).map(|i| sample(i, now)).collect();
+    samples.push(sample(0, now + 1));
+    let batch = pb::MetricBatch {
+        samples,
+        seq: 1,
+        dropped: 0,
+    };
+    tx.send(pb::AgentMessage {
+        msg: Some(pb::agent_message::Msg::Metrics(batch)),
+    })
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = tokio::time::timeout_at(deadline.into(), inbound.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if matches!(m.msg, Some(pb::server_message::Msg::Ack(a)) if a.metrics_seq >= 1) {
+            break;
+        }
+    }
+    let (_, v) = server
+        .get("/api/v1/hosts/h1/metrics?name=requests&step=raw&from=0&to=99999999999999")
+        .await;
+    let series = v["series"].as_array().unwrap();
+    assert_eq!(series.len(), 5, "the cap holds: {v:#}");
+    let points: usize = series.iter().map(|s| s["points"].as_array().unwrap().len()).sum();
+    assert_eq!(points, 6, "a known series keeps its samples: {v:#}");
+    let text = server.text("/metrics").await;
+    assert!(
+        text.contains("steward_metric_samples_rejected_total{reason=\"series_limit\"} 15"),
+        "the excess is counted:\n{text}"
     );
 }

@@ -54,6 +54,18 @@ impl Pki {
         ]
     }
 
+    /// [`Pki::client`], its connections leaving from `ip`.
+    fn client_from(&self, ip: &str) -> reqwest::Client {
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(&self.ca).unwrap()).unwrap();
+        reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(ca)
+            .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap()
+    }
+
     /// An HTTPS client that trusts this CA and nothing else.
     fn client(&self) -> reqwest::Client {
         let ca = reqwest::Certificate::from_pem(&std::fs::read(&self.ca).unwrap()).unwrap();
@@ -161,6 +173,29 @@ async fn agents_that_do_not_trust_the_servers_certificate_never_come_online() {
         log.contains("UnknownIssuer") || log.contains("invalid peer certificate"),
         "{log}"
     );
+}
+
+#[tokio::test]
+async fn login_limits_over_tls_see_each_clients_own_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::generate(&dir.path().join("pki"), "limits");
+    let mut env = pki.tls_env();
+    env.extend([
+        ("STEWARD_LOGIN_MAX_FAILURES", "3".to_owned()),
+        ("STEWARD_LOCKOUT_SECS", "60".to_owned()),
+        ("STEWARD_LOGIN_ATTEMPTS_PER_MINUTE", "12".to_owned()),
+    ]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = start_server_with(
+        &dir.path().join("server"),
+        &test_stacks(dir.path()),
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &env,
+        pki.client(),
+    );
+    assert_eq!(server.scheme, "https");
+    check_login_limits_per_address(&server, |ip| pki.client_from(ip)).await;
 }
 
 #[tokio::test]

@@ -77,42 +77,94 @@ pub(crate) trait Collector: Send {
     fn collect(&mut self, system: &mut System, elapsed: Duration, out: &mut Samples);
 }
 
+/// Makes a collector afresh (None when its source is gone, e.g. no `nvidia-smi` any more).
+type MakeCollector = Box<dyn Fn() -> Option<Box<dyn Collector>> + Send>;
+
+/// One collector and how to make it again after it panicked.
+struct Entry {
+    name: &'static str,
+    make: MakeCollector,
+    current: Option<Box<dyn Collector>>,
+    panics: u64,
+}
+
+/// What an agent reports for collectors that panicked: how many times, per collector.
+pub(crate) const PANICS_METRIC: &str = "steward_agent_collector_panics_total";
+
 /// Every collector of this host, in the order their samples appear.
 pub(crate) struct Collectors {
     system: System,
-    collectors: Vec<Box<dyn Collector>>,
+    entries: Vec<Entry>,
     last: Option<std::time::Instant>,
 }
 
 impl Collectors {
     /// The collectors this host supports (GPU only when `nvidia-smi` is present).
     pub(crate) fn new() -> Self {
-        let mut collectors: Vec<Box<dyn Collector>> = vec![
-            Box::new(cpu::Cpu),
-            Box::new(memory::Memory),
-            Box::new(disk::Disk::default()),
-            Box::new(diskio::DiskIo::default()),
-            Box::new(network::Network::default()),
-            Box::new(process::Processes),
-        ];
-        if let Some(gpu) = gpu::Gpu::detect() {
-            collectors.push(Box::new(gpu));
+        fn always<C: Collector + 'static>(make: fn() -> C) -> MakeCollector {
+            Box::new(move || Some(Box::new(make()) as Box<dyn Collector>))
         }
+        let mut all: Vec<(&'static str, MakeCollector)> = vec![
+            ("cpu", always(|| cpu::Cpu)),
+            ("memory", always(|| memory::Memory)),
+            ("disk", always(disk::Disk::default)),
+            ("diskio", always(diskio::DiskIo::default)),
+            ("network", always(network::Network::default)),
+            ("process", always(|| process::Processes)),
+        ];
+        if gpu::Gpu::detect().is_some() {
+            all.push((
+                "gpu",
+                Box::new(|| gpu::Gpu::detect().map(|g| Box::new(g) as Box<dyn Collector>)),
+            ));
+        }
+        Self::with(all)
+    }
+
+    /// These collectors, each made once now.
+    pub(crate) fn with(all: Vec<(&'static str, MakeCollector)>) -> Self {
         Self {
             system: System::new(),
-            collectors,
+            entries: all
+                .into_iter()
+                .map(|(name, make)| Entry {
+                    name,
+                    current: make(),
+                    make,
+                    panics: 0,
+                })
+                .collect(),
             last: None,
         }
     }
 
-    /// One round of every collector.
+    /// One round of every collector. A collector that panics loses this round's samples, is
+    /// made afresh for the next, and is reported (an error line, and [`PANICS_METRIC`] in
+    /// every later batch): one broken source never silences the others.
     pub(crate) fn sample(&mut self) -> Vec<MetricSample> {
         let now = std::time::Instant::now();
         let elapsed = self.last.map_or(Duration::ZERO, |l| now - l);
         self.last = Some(now);
         let mut out = Samples::new(now_ms());
-        for c in &mut self.collectors {
-            c.collect(&mut self.system, elapsed, &mut out);
+        for e in &mut self.entries {
+            let Some(c) = e.current.as_mut() else { continue };
+            let before = out.out.len();
+            let system = &mut self.system;
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.collect(system, elapsed, &mut out)));
+            if let Err(panic) = r {
+                out.out.truncate(before);
+                e.panics += 1;
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(collector = e.name, panics = e.panics, %why, "a collector panicked; it is made afresh for the next round");
+                e.current = (e.make)();
+            }
+        }
+        for e in self.entries.iter().filter(|e| e.panics > 0) {
+            out.push_labeled(PANICS_METRIC, &[("collector", e.name)], e.panics as f64);
         }
         out.out
     }
@@ -128,16 +180,49 @@ pub(crate) struct Metrics {
     pub(crate) interval: Arc<watch::Sender<Duration>>,
 }
 
+/// The running collector loop, to stop and wait for at shutdown.
+pub(crate) struct Collection {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Collection {
+    /// Stops the loop and waits until it has.
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(true);
+        if let Err(error) = self.task.await {
+            tracing::error!(%error, "the collector loop failed");
+        }
+    }
+}
+
 impl Metrics {
-    /// Starts the collector loop on the current runtime; it runs until the runtime stops.
-    pub(crate) fn start() -> Self {
+    /// Starts the collector loop on the current runtime, supervised: should the loop itself
+    /// die, that is logged and it starts again. It runs until [`Collection::stop`].
+    pub(crate) fn start() -> (Self, Collection) {
         let buffer = Arc::new(MetricBuffer::default());
         let (interval, rx) = watch::channel(DEFAULT_INTERVAL);
-        tokio::spawn(run(buffer.clone(), rx));
-        Self {
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn({
+            let buffer = buffer.clone();
+            async move {
+                loop {
+                    let round = tokio::spawn(run(Collectors::new(), buffer.clone(), rx.clone(), stop_rx.clone()));
+                    match round.await {
+                        Ok(()) => return,
+                        Err(error) => {
+                            tracing::error!(%error, "the collector loop died; starting it again");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+            }
+        });
+        let metrics = Self {
             buffer,
             interval: Arc::new(interval),
-        }
+        };
+        (metrics, Collection { stop, task })
     }
 
     /// Follows the server's sampling period (0 keeps the current one).
@@ -150,21 +235,32 @@ impl Metrics {
     }
 }
 
-/// Samples every collector forever, at the period `interval` holds, into `buffer`.
-pub(crate) async fn run(buffer: Arc<MetricBuffer>, mut interval: watch::Receiver<Duration>) {
+/// Samples every collector at the period `interval` holds, into `buffer`, until `stop`
+/// turns true.
+pub(crate) async fn run(
+    collectors: Collectors,
+    buffer: Arc<MetricBuffer>,
+    mut interval: watch::Receiver<Duration>,
+    mut stop: watch::Receiver<bool>,
+) {
     // sysinfo reads /proc synchronously; a blocking thread keeps that off the runtime's workers.
-    let collectors = Arc::new(std::sync::Mutex::new(Collectors::new()));
+    let collectors = Arc::new(std::sync::Mutex::new(collectors));
     loop {
         let c = collectors.clone();
-        match tokio::task::spawn_blocking(move || c.lock().map(|mut c| c.sample()).unwrap_or_default()).await {
+        // Collectors' panics are caught inside `sample`, so the lock is not poisoned by them;
+        // if it ever is, its data is still whole collectors, so carry on with it.
+        let round =
+            tokio::task::spawn_blocking(move || c.lock().unwrap_or_else(std::sync::PoisonError::into_inner).sample());
+        match round.await {
             Ok(samples) if !samples.is_empty() => buffer.push(samples),
             Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "a collector round failed"),
+            Err(error) => tracing::error!(%error, "a collector round failed"),
         }
         let period = (*interval.borrow_and_update()).max(MIN_INTERVAL);
         tokio::select! {
             () = tokio::time::sleep(period) => {}
             _ = interval.changed() => {}
+            _ = stop.wait_for(|v| *v) => return,
         }
     }
 }

@@ -144,3 +144,87 @@ fn acknowledged_batches_are_forgotten_and_a_new_cursor_resends_the_rest() {
     assert_eq!(b.held(), 4);
     assert_eq!(b.dropped(), 0);
 }
+
+/// Panics on every `n`th round, else reports `probe 1`.
+struct Flaky {
+    round: u32,
+    every: u32,
+}
+
+impl Collector for Flaky {
+    fn collect(&mut self, _: &mut System, _: Duration, out: &mut Samples) {
+        self.round += 1;
+        out.push("flaky_partial", 1.0);
+        assert!(!self.round.is_multiple_of(self.every), "flaky collector broke");
+        out.push("probe", 1.0);
+    }
+}
+
+struct Steady;
+
+impl Collector for Steady {
+    fn collect(&mut self, _: &mut System, _: Duration, out: &mut Samples) {
+        out.push("steady", 1.0);
+    }
+}
+
+fn flaky_and_steady(every: u32) -> Collectors {
+    Collectors::with(vec![
+        (
+            "flaky",
+            Box::new(move || Some(Box::new(Flaky { round: 0, every }) as Box<dyn Collector>)),
+        ),
+        ("steady", Box::new(|| Some(Box::new(Steady) as Box<dyn Collector>))),
+    ])
+}
+
+#[test]
+fn a_panicking_collector_is_restarted_and_reported_and_the_others_keep_sampling() {
+    let mut c = flaky_and_steady(1);
+    for round in 1..=3 {
+        let samples = c.sample();
+        let m = by_name(&samples);
+        assert!(m.contains_key("steady"), "round {round}: {:?}", m.keys());
+        assert!(
+            !m.contains_key("flaky_partial"),
+            "a panicked round's samples are dropped"
+        );
+        let panics = &m[PANICS_METRIC];
+        assert_eq!(panics[0].labels["collector"], "flaky");
+        assert_eq!(panics[0].value, round as f64);
+    }
+    // Made afresh, a collector that panics only sometimes reports again.
+    let mut c = flaky_and_steady(2);
+    let (one, two, three) = (c.sample(), c.sample(), c.sample());
+    let first = by_name(&one);
+    assert!(first.contains_key("probe") && !first.contains_key(PANICS_METRIC));
+    let second = by_name(&two);
+    assert!(!second.contains_key("probe") && second.contains_key(PANICS_METRIC));
+    let third = by_name(&three);
+    assert!(
+        third.contains_key("probe"),
+        "restarted after its panic: {:?}",
+        third.keys()
+    );
+}
+
+#[tokio::test]
+async fn the_loop_keeps_filling_batches_after_a_panic_and_stops_when_asked() {
+    let buffer = Arc::new(MetricBuffer::default());
+    let (_interval, rx) = watch::channel(MIN_INTERVAL);
+    let (stop, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(run(flaky_and_steady(1), buffer.clone(), rx, stop_rx));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while buffer.held() < 6 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rounds after a panic came back empty"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("the loop did not stop")
+        .unwrap();
+}

@@ -105,6 +105,16 @@ impl AgentService {
     }
 }
 
+/// A client-supplied string fit for a log line: control characters and quotes escaped,
+/// at most 128 characters.
+fn shown(s: &str) -> String {
+    let mut out: String = s.chars().take(128).flat_map(char::escape_debug).collect();
+    if s.chars().count() > 128 {
+        out.push('…');
+    }
+    out
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -116,19 +126,28 @@ impl pb::agent_service_server::AgentService for AgentService {
     type SessionStream = SessionStream;
 
     async fn enroll(&self, req: Request<pb::EnrollRequest>) -> Result<Response<pb::EnrollResponse>, Status> {
-        let peer = req.remote_addr();
+        // Both listeners (plain and TLS) know the peer; limits are per address, so a call
+        // without one is refused rather than put in a shared bucket.
+        let Some(peer) = req.remote_addr() else {
+            return Err(Status::internal("the server does not know the caller's address"));
+        };
         let r = req.into_inner();
-        match self.auth.enroll(&r.token, &r.hostname).await {
+        // Whatever the caller sent is logged escaped and cut short: a hostname with a newline
+        // must not forge a log line.
+        let host = shown(&r.hostname);
+        match self.auth.enroll(&r.token, &r.hostname, peer.ip()).await {
             Ok(credential) => {
-                tracing::info!(host = %r.hostname, ?peer, "agent enrolled");
+                tracing::info!(%host, %peer, "agent enrolled");
                 Ok(Response::new(pb::EnrollResponse { credential }))
             }
             Err(e) => {
                 metrics::AGENTS_REFUSED.inc();
-                tracing::warn!(host = %r.hostname, ?peer, reason = %e, "enrollment refused");
+                tracing::warn!(%host, %peer, reason = %shown(&e.to_string()), "enrollment refused");
                 Err(match e {
                     AuthError::Invalid(m) => Status::invalid_argument(m),
                     AuthError::Conflict(m) => Status::failed_precondition(m),
+                    AuthError::Forbidden(m) => Status::permission_denied(m),
+                    AuthError::Limited(_) => Status::resource_exhausted(e.to_string()),
                     AuthError::Db(_) => Status::unavailable("the server cannot reach its database"),
                     other => Status::unauthenticated(other.to_string()),
                 })
@@ -283,7 +302,7 @@ impl Session {
                 .await;
         }
         metrics::AGENTS_CONNECTED.inc();
-        tracing::info!(host = %hello.hostname, host_id, session = self.id, ?peer, version = %hello.agent_version, "agent connected");
+        tracing::info!(host = %hello.hostname, host_id, session = self.id, ?peer, version = %shown(&hello.agent_version), "agent connected");
         let welcome = pb::Welcome {
             host_id,
             heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() as u32,

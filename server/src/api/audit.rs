@@ -51,8 +51,15 @@ pub async fn list(State(s): State<AppState>, ApiQuery(f): ApiQuery<Filter>) -> R
     ))
 }
 
-/// Recomputes the hash chain; names the first event that was edited, removed or reordered.
+/// Recomputes the hash chain and holds it against the checkpoint kept outside the database;
+/// names the first event that was edited, removed or reordered, or where the chain was cut
+/// short or rewritten.
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit", responses((status = 200, body = Verification)))]
 pub async fn verify(State(s): State<AppState>) -> Result<Json<Verification>, ApiError> {
-    Ok(Json(audit::verify(&s.store.conn).await.map_err(ApiError::internal)?))
+    let checkpoint = s.audit.head();
+    Ok(Json(
+        audit::verify(&s.store.conn, checkpoint.as_ref())
+            .await
+            .map_err(ApiError::internal)?,
+    ))
 }

@@ -52,8 +52,9 @@ pub struct Me {
     role: Role,
 }
 
-/// Logs in; returns an expiring session token. Attempts are rate-limited per address and a
-/// username is locked after repeated failures (429 with Retry-After).
+/// Logs in; returns an expiring session token. Attempts are rate-limited per address, and a
+/// username is held back for an address after repeated failures from it (429 with
+/// Retry-After).
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = Login,
     responses((status = 200, body = Session), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn login(
@@ -61,9 +62,11 @@ pub async fn login(
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     ApiJson(l): ApiJson<Login>,
 ) -> Result<Json<Session>, ApiError> {
-    // The server always records the peer; without it (an in-process router in a benchmark)
-    // every caller shares one address bucket, which errs on the strict side.
-    let ip = peer.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.0 .0.ip());
+    // Limits are per address: without the peer's own address every caller would share one
+    // bucket, and one attacker would keep everybody out, so refuse rather than guess.
+    let ip = peer
+        .map(|p| p.0 .0.ip())
+        .ok_or_else(|| ApiError::internal("the server does not know the caller's address"))?;
     Ok(Json(s.auth.login(&l.username, &l.password, ip).await?))
 }
 
@@ -83,4 +86,33 @@ pub async fn me(caller: Caller) -> Json<Me> {
         name: caller.name,
         role: caller.role,
     })
+}
+
+/// How often an open stream checks that its caller still stands.
+const SESSION_RECHECK: std::time::Duration = std::time::Duration::from_millis(400);
+
+/// Resolves once `caller`'s session or token no longer stands (logged out, revoked,
+/// expired, the user disabled, deleted or given another role): streams end on it, within a
+/// second. A database error is logged and the check tried again.
+pub(super) async fn session_ended(auth: crate::auth::Auth, caller: Caller) {
+    loop {
+        tokio::time::sleep(SESSION_RECHECK).await;
+        match auth.still_valid(&caller).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(who = %caller.name, "closing a stream: its session ended");
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot recheck a stream's session"),
+        }
+    }
+}
+
+/// `stream`, ended when `caller`'s session ends (see [`session_ended`]).
+pub(super) fn while_session_lives<S: futures::Stream>(
+    auth: crate::auth::Auth,
+    caller: Caller,
+    stream: S,
+) -> impl futures::Stream<Item = S::Item> {
+    futures::StreamExt::take_until(stream, Box::pin(session_ended(auth, caller)))
 }

@@ -133,6 +133,14 @@ pub async fn send_message(
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);
     let user = caller.name.clone();
     let turn = tokio::spawn(async move { chat.send(id, &user, "chat", &m.text, Some(tx)).await });
+    // When the caller's session ends, the stream closes and the turn stops: nothing more is
+    // asked of the model, nor proposed, on behalf of someone no longer signed in.
+    let abort = turn.abort_handle();
+    let (auth, who) = (s.auth.clone(), caller.clone());
+    let ended = async move {
+        super::auth::session_ended(auth, who).await;
+        abort.abort();
+    };
     let stream = async_stream::stream! {
         while let Some(ev) = rx.recv().await {
             let kind = match &ev {
@@ -149,6 +157,7 @@ pub async fn send_message(
             Err(e) => yield Ok(SseEvent::default().event("error").data(serde_json::json!({"message": e.to_string()}).to_string())),
         }
     };
+    let stream = futures::StreamExt::take_until(stream, Box::pin(ended));
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }
 

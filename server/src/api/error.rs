@@ -106,6 +106,7 @@ impl From<AuthError> for ApiError {
             AuthError::Invalid(m) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
             AuthError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
             AuthError::NotFound(m) => Self::not_found(m),
+            AuthError::Forbidden(m) => Self::forbidden(m),
             AuthError::Limited(ref l) => {
                 let secs = l.retry_after.as_secs().max(1);
                 let mut a = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", e.to_string());

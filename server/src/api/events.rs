@@ -10,7 +10,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 
-use super::auth::{Caller, Role};
+use super::auth::{while_session_lives, Caller, Role};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiPath, ApiQuery};
 use super::AppState;
@@ -38,6 +38,7 @@ fn sse(kind: &str, data: &impl serde::Serialize) -> SseEvent {
     responses((status = 200, description = "text/plain, or text/event-stream when following", body = String), (status = 404, body = ErrorBody)))]
 pub async fn task_logs(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath((job_id, task_id)): ApiPath<(i64, i64)>,
     ApiQuery(q): ApiQuery<LogQuery>,
 ) -> Result<Response, ApiError> {
@@ -56,7 +57,7 @@ pub async fn task_logs(
         }
         return Ok(([("content-type", "text/plain; charset=utf-8")], text).into_response());
     }
-    let stream = follow_task(s.jobs.clone(), job_id, task_id);
+    let stream = while_session_lives(s.auth.clone(), caller, follow_task(s.jobs.clone(), job_id, task_id));
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }
 
@@ -99,6 +100,10 @@ fn follow_task(jobs: Jobs, job_id: i64, task_id: i64) -> impl Stream<Item = Resu
     }
 }
 
+/// Log lines of one task the event feed replays at most; a `truncated` event says where the
+/// replay starts, and the task's log route has them all.
+const MAX_REPLAY: u64 = 5_000;
+
 /// Options of the event feed.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -131,13 +136,17 @@ pub async fn events(
             for st in &job.stages {
                 for t in &st.tasks {
                     yield Ok(sse("task", &Event::Task { job_id, task_id: t.id, host: t.host.clone(), state: t.state.clone(), exit_code: t.exit_code }));
-                    let mut after = 0;
-                    while let Ok(page) = jobs.logs(t.id, after, 10_000).await {
-                        let Some(l) = page.last() else { break };
-                        after = l.seq;
-                        for l in page.into_iter().filter(|_| logs) {
-                            yield Ok(sse("log", &Event::Log { job_id, task_id: t.id, seq: l.seq, stream: l.stream, line: l.line }));
-                        }
+                    // At most the last MAX_REPLAY lines: a huge log would otherwise hold the
+                    // stream (and the server's memory) for as long as it takes to send.
+                    let mut tail = jobs.log_tail(t.id, MAX_REPLAY + 1).await.unwrap_or_default();
+                    let after = tail.last().map_or(0, |l| l.seq);
+                    if logs && tail.len() as u64 > MAX_REPLAY {
+                        tail.remove(0);
+                        let log = format!("/api/v1/jobs/{job_id}/tasks/{}/logs", t.id);
+                        yield Ok(sse("truncated", &serde_json::json!({"job_id": job_id, "task_id": t.id, "from_seq": tail[0].seq, "log": log})));
+                    }
+                    for l in tail.into_iter().filter(|_| logs) {
+                        yield Ok(sse("log", &Event::Log { job_id, task_id: t.id, seq: l.seq, stream: l.stream, line: l.line }));
                     }
                     last.insert(t.id, after);
                 }
@@ -167,5 +176,6 @@ pub async fn events(
             }
         }
     };
+    let stream = while_session_lives(s.auth.clone(), caller, stream);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }

@@ -36,8 +36,30 @@ pub struct HostWithMetrics {
 
 /// Every cluster with its hosts.
 #[utoipa::path(get, path = "/api/v1/clusters", tag = "inventory", responses((status = 200, body = Vec<ClusterView>)))]
-pub async fn list_clusters(State(s): State<AppState>) -> Result<Json<Vec<ClusterView>>, ApiError> {
-    Ok(Json(inventory::list_clusters(&s.store.conn, Some(&s.presence)).await?))
+pub async fn list_clusters(State(s): State<AppState>, caller: Caller) -> Result<Json<Vec<ClusterView>>, ApiError> {
+    let mut list = inventory::list_clusters(&s.store.conn, Some(&s.presence)).await?;
+    for c in &mut list {
+        mask_secret_config(&s, &caller, c);
+    }
+    Ok(Json(list))
+}
+
+/// For callers below operator, the values of the config keys the cluster's stack declares
+/// secret are masked.
+fn mask_secret_config(s: &AppState, caller: &Caller, c: &mut ClusterView) {
+    if caller.role >= crate::auth::Role::Operator {
+        return;
+    }
+    let Some(stack) = s.catalog.stack(&c.stack, &c.stack_version) else {
+        return;
+    };
+    if let Some(config) = c.config.as_object_mut() {
+        for k in stack.secret_config_keys() {
+            if let Some(v) = config.get_mut(k) {
+                *v = serde_json::Value::from(super::jobs::MASKED);
+            }
+        }
+    }
 }
 
 /// Creates a cluster on a stack and places components on its hosts.
@@ -45,9 +67,10 @@ pub async fn list_clusters(State(s): State<AppState>) -> Result<Json<Vec<Cluster
     responses((status = 201, body = ClusterView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_cluster(
     State(s): State<AppState>,
+    caller: super::auth::Caller,
     ApiJson(req): ApiJson<NewCluster>,
 ) -> Result<(StatusCode, Json<ClusterView>), ApiError> {
-    let c = inventory::create_cluster(&s.store.conn, &s.catalog, req).await?;
+    let c = inventory::create_cluster(&s.store, &caller.name, &s.catalog, req).await?;
     Ok((StatusCode::CREATED, Json(c)))
 }
 
@@ -56,11 +79,12 @@ pub async fn create_cluster(
     responses((status = 200, body = ClusterView), (status = 404, body = ErrorBody)))]
 pub async fn get_cluster(
     State(s): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ClusterView>, ApiError> {
-    Ok(Json(
-        inventory::cluster_view(&s.store.conn, &id, Some(&s.presence)).await?,
-    ))
+    let mut c = inventory::cluster_view(&s.store.conn, &id, Some(&s.presence)).await?;
+    mask_secret_config(&s, &caller, &mut c);
+    Ok(Json(c))
 }
 
 /// Every host, with its components and latest usage.

@@ -108,8 +108,43 @@ pub async fn propose_job(
 /// A job with its plan, stages and tasks.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = i64, Path, description = "Job id")),
     responses((status = 200, body = JobView), (status = 404, body = ErrorBody)))]
-pub async fn get_job(State(s): State<AppState>, ApiPath(id): ApiPath<i64>) -> Result<Json<JobView>, ApiError> {
-    Ok(Json(s.jobs.get(id).await?))
+pub async fn get_job(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<JobView>, ApiError> {
+    let mut job = s.jobs.get(id).await?;
+    if caller.role < crate::auth::Role::Operator {
+        mask_secret_env(&s, &mut job);
+    }
+    Ok(Json(job))
+}
+
+/// What a viewer sees of a secret value.
+pub(super) const MASKED: &str = "********";
+
+/// Replaces, in every task's environment, the values of the config keys the job's stack
+/// declares secret: viewers see that a value is set, never the value.
+fn mask_secret_env(s: &AppState, job: &mut JobView) {
+    let stack = s.catalog.stack(
+        job.plan["stack"].as_str().unwrap_or_default(),
+        job.plan["stack_version"].as_str().unwrap_or_default(),
+    );
+    let Some(stack) = stack else { return };
+    let vars: Vec<String> = stack
+        .secret_config_keys()
+        .into_iter()
+        .map(|k| format!("STEWARD_CONFIG_{}", k.to_ascii_uppercase()))
+        .collect();
+    for task in job.stages.iter_mut().flat_map(|st| st.tasks.iter_mut()) {
+        if let Some(env) = task.env.as_object_mut() {
+            for var in &vars {
+                if let Some(v) = env.get_mut(var) {
+                    *v = serde_json::Value::from(MASKED);
+                }
+            }
+        }
+    }
 }
 
 /// Approves a proposal; `plan_hash` must be the job's.

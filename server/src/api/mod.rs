@@ -55,6 +55,8 @@ pub struct AppState {
     pub knowledge: Option<crate::knowledge::Knowledge>,
     /// Metrics, incidents, remediation.
     pub telemetry: crate::telemetry::Telemetry,
+    /// The audit chain's head, kept outside the database.
+    pub audit: crate::audit::Checkpoint,
 }
 
 #[derive(OpenApi)]

@@ -2,6 +2,8 @@
 //! cluster, always expiring); the agent exchanges it once for a per-host credential, which
 //! it keeps on the host and presents on every connection. Credentials are revocable, and a
 //! revocation closes the host's live session.
+use std::net::IpAddr;
+
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::{Deserialize, Serialize};
@@ -9,7 +11,7 @@ use serde_json::json;
 
 use super::{secrets, Auth, AuthError};
 use crate::audit;
-use crate::db::entities::{agent_credential, enrollment};
+use crate::db::entities::{agent_credential, enrollment, host};
 use crate::inventory;
 
 /// Shortest and longest enrollment validity, in seconds.
@@ -102,6 +104,22 @@ pub struct EnrolledAgent {
     pub credential_id: i64,
     /// The only hostname it may claim.
     pub hostname: String,
+}
+
+/// The enrollment token found for a secret, if `hostname` may use it now.
+fn usable<'a>(e: Option<&'a enrollment::Model>, hostname: &str) -> Result<&'a enrollment::Model, AuthError> {
+    let refuse = |m: String| AuthError::Unauthenticated(m);
+    let e = e.ok_or_else(|| refuse("the enrollment token is unknown".into()))?;
+    if let Some(by) = &e.used_by {
+        return Err(refuse(format!("the enrollment token was already used (by {by})")));
+    }
+    if e.expires_at <= Utc::now() {
+        return Err(refuse("the enrollment token has expired".into()));
+    }
+    if e.hostname.as_deref().is_some_and(|h| h != hostname) {
+        return Err(refuse(format!("the enrollment token is not for host {hostname}")));
+    }
+    Ok(e)
 }
 
 impl Auth {
@@ -199,27 +217,49 @@ impl Auth {
         Ok(())
     }
 
-    /// Exchanges an enrollment token for `hostname`'s credential, once. Older credentials of
-    /// the host are revoked: one host, one credential.
-    pub async fn enroll(&self, secret: &str, hostname: &str) -> Result<String, AuthError> {
+    /// Exchanges an enrollment token for `hostname`'s credential, once. A token not bound to a
+    /// hostname only enrolls a host the server does not know yet; re-enrolling a known host
+    /// needs a token bound to it, revokes its older credentials (one host, one credential) and
+    /// is audited as `agent.replaced`.
+    pub async fn enroll(&self, secret: &str, hostname: &str, addr: IpAddr) -> Result<String, AuthError> {
+        self.limits.enroll_attempt(addr)?;
         if !inventory::valid_hostname(hostname) {
-            return Err(AuthError::Invalid(format!("hostname {hostname:?} is not valid")));
+            return Err(AuthError::Invalid("the hostname is not valid".into()));
         }
-        let refuse = |m: String| AuthError::Unauthenticated(m);
+        if !secret.starts_with("stw_enr_") || secret.len() > 200 {
+            return Err(AuthError::Unauthenticated("not an enrollment token".into()));
+        }
+        // Checked first on a plain read: a stream of bad tokens costs reads, and never holds
+        // the writer lock every other write waits for.
+        let found = enrollment::Entity::find()
+            .filter(enrollment::Column::TokenHash.eq(secrets::digest(secret)))
+            .one(&self.store.conn)
+            .await?;
+        usable(found.as_ref(), hostname)?;
         let txn = self.store.begin_write().await?;
+        // Again under the lock: another enrollment may have spent it meanwhile.
         let e = enrollment::Entity::find()
             .filter(enrollment::Column::TokenHash.eq(secrets::digest(secret)))
             .one(&*txn)
+            .await?;
+        let e = usable(e.as_ref(), hostname)?.clone();
+        // An unbound token only creates hosts: taking over a host that is registered (declared
+        // in a cluster, seen, or enrolled before) would hand its identity and its work to
+        // whoever holds any token. Re-enrolling needs a token the admin bound to the host.
+        let known = host::Entity::find()
+            .filter(host::Column::Hostname.eq(hostname))
+            .one(&*txn)
             .await?
-            .ok_or_else(|| refuse("the enrollment token is unknown".into()))?;
-        if let Some(by) = &e.used_by {
-            return Err(refuse(format!("the enrollment token was already used (by {by})")));
-        }
-        if e.expires_at <= Utc::now() {
-            return Err(refuse("the enrollment token has expired".into()));
-        }
-        if e.hostname.as_deref().is_some_and(|h| h != hostname) {
-            return Err(refuse(format!("the enrollment token is not for host {hostname}")));
+            .is_some();
+        let enrolled_before = agent_credential::Entity::find()
+            .filter(agent_credential::Column::Hostname.eq(hostname))
+            .one(&*txn)
+            .await?
+            .is_some();
+        if e.hostname.is_none() && (known || enrolled_before) {
+            return Err(AuthError::Forbidden(format!(
+                "host {hostname} is already registered; re-enrolling it needs an enrollment token bound to that hostname"
+            )));
         }
         if let Some(c) = &e.cluster {
             inventory::join_cluster(&*txn, hostname, c)
@@ -252,7 +292,20 @@ impl Auth {
         am.used_at = Set(Some(now));
         am.used_by = Set(Some(hostname.to_owned()));
         am.update(&*txn).await?;
-        audit::record(&*txn, &format!("agent:{hostname}"), "agent.enrolled", &format!("host:{hostname}"), json!({"enrollment": e.id, "credential": row.id, "cluster": e.cluster, "replaced": older.iter().map(|c| c.id).collect::<Vec<_>>()})).await?;
+        // A host enrolled before gets a new identity: say so, naming what it replaced.
+        let action = if enrolled_before {
+            "agent.replaced"
+        } else {
+            "agent.enrolled"
+        };
+        audit::record(
+            &*txn,
+            &format!("agent:{hostname}"),
+            action,
+            &format!("host:{hostname}"),
+            json!({"enrollment": e.id, "enrollment_created_by": e.created_by, "credential": row.id, "cluster": e.cluster, "replaced": older.iter().map(|c| c.id).collect::<Vec<_>>()}),
+        )
+        .await?;
         txn.commit().await?;
         for c in older {
             let _ = self.revoked.send(c.id);
@@ -328,5 +381,49 @@ impl Auth {
     /// Ids of credentials as they are revoked, for sessions to close themselves.
     pub fn revocations(&self) -> tokio::sync::broadcast::Receiver<i64> {
         self.revoked.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::AuthConfig;
+    use crate::db::Store;
+
+    #[tokio::test]
+    async fn bad_enrollment_tokens_are_refused_without_waiting_for_the_writer_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(crate::db::connect(&crate::db::sqlite_url(dir.path())).await.unwrap());
+        let auth = Auth::new(store.clone(), AuthConfig::default());
+        let good = auth
+            .create_enrollment("admin", &NewEnrollment::default())
+            .await
+            .unwrap()
+            .token
+            .unwrap();
+        // Another writer holds the lock for as long as it likes.
+        let held = store.begin_write().await.unwrap();
+        let addr: IpAddr = "192.0.2.1".parse().unwrap();
+        for token in ["stw_enr_unknown", "not-a-token", &"x".repeat(10_000)] {
+            let r = tokio::time::timeout(Duration::from_secs(2), auth.enroll(token, "h1", addr))
+                .await
+                .expect("a bad token waited for the writer lock");
+            assert!(matches!(r, Err(AuthError::Unauthenticated(_))), "{r:?}");
+        }
+        // A good one does need the lock, and gets it once the other writer is done.
+        let pending = tokio::spawn({
+            let auth = auth.clone();
+            async move { auth.enroll(&good, "h1", addr).await }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !pending.is_finished(),
+            "a good token was enrolled without the writer lock"
+        );
+        held.commit().await.unwrap();
+        let credential = pending.await.unwrap().unwrap();
+        assert!(credential.starts_with("stw_agt_"));
     }
 }

@@ -1,9 +1,12 @@
-//! Abuse limits: login attempts per address and per user (with lockout), proposals and chat
-//! messages per user.
+//! Abuse limits: login and enrollment attempts per address, login failures per (username,
+//! address), proposals and chat messages per user.
 //!
-//! Rates use `governor`'s keyed GCRA limiters. The lockout counts consecutive failures per
-//! username (known or not, so answers do not reveal which users exist) and is kept in memory:
-//! a restart forgives, which an attacker cannot trigger from outside.
+//! Rates use `governor`'s keyed GCRA limiters. Failed logins are counted per (username,
+//! address) pair (known usernames or not, so answers do not reveal which users exist): after
+//! too many in a row that pair waits out the lockout. A username is never locked for every
+//! address, since anyone could then keep its owner out by failing on purpose; guessing from
+//! many addresses is slowed by each address's own rate. The state is kept in memory: a
+//! restart forgives, which an attacker cannot trigger from outside.
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -15,7 +18,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::AuthConfig;
 
-/// Most usernames tracked for lockout; old entries are dropped beyond it.
+/// Most (username, address) pairs tracked for lockout; the stalest are dropped beyond it.
 const MAX_TRACKED: usize = 10_000;
 
 /// Refused for now; retry after the given time.
@@ -38,9 +41,10 @@ struct Failures {
 pub struct Limits {
     clock: DefaultClock,
     login_per_address: DefaultKeyedRateLimiter<IpAddr>,
+    enroll_per_address: DefaultKeyedRateLimiter<IpAddr>,
     proposals: DefaultKeyedRateLimiter<String>,
     chat: DefaultKeyedRateLimiter<String>,
-    failures: Mutex<HashMap<String, Failures>>,
+    failures: Mutex<HashMap<(String, IpAddr), Failures>>,
     max_failures: u32,
     lockout: Duration,
 }
@@ -55,6 +59,8 @@ impl Limits {
         Limits {
             clock: DefaultClock::default(),
             login_per_address: RateLimiter::keyed(per_minute(c.login_attempts_per_minute)),
+            // Enrollment is the other unauthenticated door: the same rate, its own buckets.
+            enroll_per_address: RateLimiter::keyed(per_minute(c.login_attempts_per_minute)),
             proposals: RateLimiter::keyed(per_minute(c.proposals_per_minute)),
             chat: RateLimiter::keyed(per_minute(c.chat_messages_per_minute)),
             failures: Mutex::new(HashMap::new()),
@@ -75,15 +81,16 @@ impl Limits {
         })
     }
 
-    /// One login attempt from `addr` for `username`: refused while either is over its limit.
+    /// One login attempt from `addr` for `username`: refused while the address is over its
+    /// rate or this (username, address) pair is locked after repeated failures.
     pub fn login_attempt(&self, addr: IpAddr, username: &str) -> Result<(), Limited> {
         self.check(&self.login_per_address, &addr, "login attempts from this address")?;
-        let failures = self.failures.lock().expect("limits lock");
-        if let Some(until) = failures.get(username).and_then(|f| f.locked_until) {
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(until) = failures.get(&(username.to_owned(), addr)).and_then(|f| f.locked_until) {
             let now = Instant::now();
             if until > now {
                 return Err(Limited {
-                    what: format!("logins for {username:?} (locked after repeated failures)"),
+                    what: format!("logins for {username:?} from this address (held back after repeated failures)"),
                     retry_after: until - now,
                 });
             }
@@ -91,16 +98,25 @@ impl Limits {
         Ok(())
     }
 
-    /// Records a failed login; locks the username after too many in a row. Returns whether it
-    /// is now locked.
-    pub fn login_failed(&self, username: &str) -> bool {
-        let mut failures = self.failures.lock().expect("limits lock");
+    /// Records a failed login for `username` from `addr`; holds the pair back after too many
+    /// in a row. Returns whether it is now held back.
+    pub fn login_failed(&self, addr: IpAddr, username: &str) -> bool {
+        // A poisoned lock only means a panic elsewhere mid-update; the counts are still usable.
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         if failures.len() >= MAX_TRACKED {
             let lockout = self.lockout;
             failures.retain(|_, f| now.duration_since(f.last) < lockout);
+            // Still full within one lockout period: forget the stalest pair, so memory stays
+            // bounded whatever an attacker sends.
+            while failures.len() >= MAX_TRACKED {
+                let Some(stalest) = failures.iter().min_by_key(|(_, f)| f.last).map(|(k, _)| k.clone()) else {
+                    break;
+                };
+                failures.remove(&stalest);
+            }
         }
-        let f = failures.entry(username.to_owned()).or_insert(Failures {
+        let f = failures.entry((username.to_owned(), addr)).or_insert(Failures {
             count: 0,
             last: now,
             locked_until: None,
@@ -119,9 +135,17 @@ impl Limits {
         false
     }
 
-    /// A successful login clears the username's failures.
-    pub fn login_succeeded(&self, username: &str) {
-        self.failures.lock().expect("limits lock").remove(username);
+    /// A successful login clears the pair's failures.
+    pub fn login_succeeded(&self, addr: IpAddr, username: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(username.to_owned(), addr));
+    }
+
+    /// One enrollment attempt from `addr`.
+    pub fn enroll_attempt(&self, addr: IpAddr) -> Result<(), Limited> {
+        self.check(&self.enroll_per_address, &addr, "enrollment attempts from this address")
     }
 
     /// One proposal by `user`.
@@ -150,20 +174,31 @@ mod tests {
     }
 
     #[test]
-    fn repeated_failures_lock_the_username_and_success_clears_them() {
+    fn repeated_failures_hold_back_the_pair_only_and_success_clears_them() {
         let l = Limits::new(&config());
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        assert!(!l.login_failed("alice"));
-        l.login_succeeded("alice");
-        assert!(!l.login_failed("alice"));
-        assert!(!l.login_failed("alice"));
-        assert!(l.login_failed("alice"));
+        let other: IpAddr = "10.1.2.3".parse().unwrap();
+        assert!(!l.login_failed(ip, "alice"));
+        l.login_succeeded(ip, "alice");
+        assert!(!l.login_failed(ip, "alice"));
+        assert!(!l.login_failed(ip, "alice"));
+        assert!(l.login_failed(ip, "alice"));
         let e = l.login_attempt(ip, "alice").unwrap_err();
         assert!(
             e.what.contains("alice") && e.retry_after > Duration::from_secs(50),
             "{e:?}"
         );
-        assert!(l.login_attempt(ip, "bob").is_ok(), "other users are not locked");
+        assert!(l.login_attempt(ip, "bob").is_ok(), "other users are not held back");
+        assert!(l.login_attempt(other, "alice").is_ok(), "nor the user from elsewhere");
+    }
+
+    #[test]
+    fn failures_tracked_stay_bounded() {
+        let l = Limits::new(&config());
+        for i in 0..(MAX_TRACKED as u32 + 50) {
+            l.login_failed(IpAddr::from(i.to_be_bytes()), "alice");
+        }
+        assert!(l.failures.lock().unwrap().len() <= MAX_TRACKED);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::db::Store;
 pub use enrollment::{CredentialView, EnrolledAgent, EnrollmentView, NewEnrollment};
 pub use limits::Limited;
 pub use passwords::MIN_LEN as MIN_PASSWORD_LEN;
-pub use tokens::{NewToken, Session, TokenView};
+pub use tokens::{owner_of, NewToken, Session, TokenView, SYSTEM};
 pub use users::{UserUpdate, UserView};
 
 /// Roles, each allowing what the ones before it allow.
@@ -88,6 +88,9 @@ pub enum AuthError {
     /// No such thing.
     #[error("{0}")]
     NotFound(String),
+    /// Authenticated, but this is not allowed (re-enrolling a host with an unbound token).
+    #[error("{0}")]
+    Forbidden(String),
     /// Too many attempts; retry later.
     #[error("too many {}; retry in {} s", .0.what, .0.retry_after.as_secs().max(1))]
     Limited(Limited),

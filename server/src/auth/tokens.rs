@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 use serde_json::json;
 
@@ -38,7 +38,7 @@ pub struct TokenView {
     pub principal: String,
     /// Role.
     pub role: Role,
-    /// Who created it.
+    /// The user it belongs to: who created it (or who created the token that did).
     pub created_by: String,
     /// RFC 3339.
     pub created_at: String,
@@ -99,9 +99,43 @@ fn issue(
     (row, secret)
 }
 
+/// Who stands behind system-initiated requests (telemetry, bots): no person, so no
+/// person's own approval can satisfy four-eyes for them.
+pub const SYSTEM: &str = "system";
+
+/// The person accountable for `principal`: for an API token (`token:<name>`), the user who
+/// created its live incarnation; anyone else is themselves. Four-eyes compares these, so a
+/// token cannot approve for its owner, nor its owner for it.
+pub async fn owner_of<C: ConnectionTrait>(db: &C, principal: &str) -> Result<String, DbErr> {
+    let mut who = principal.to_owned();
+    // Tokens made before tokens recorded their owner name the token that made them; follow
+    // at most a few such links.
+    for _ in 0..4 {
+        if !who.starts_with("token:") {
+            break;
+        }
+        let now = Utc::now();
+        let live = auth_token::Entity::find()
+            .filter(auth_token::Column::Kind.eq("api"))
+            .filter(auth_token::Column::Username.eq(&who))
+            .filter(auth_token::Column::RevokedAt.is_null())
+            .order_by_desc(auth_token::Column::Id)
+            .all(db)
+            .await?
+            .into_iter()
+            .find(|t| t.expires_at.is_none_or(|e| e > now));
+        match live {
+            Some(t) => who = t.created_by,
+            None => break,
+        }
+    }
+    Ok(who)
+}
+
 impl Auth {
-    /// Checks a password and opens a session. Attempts are limited per address and locked out
-    /// per username after repeated failures; every outcome is audited (never the password).
+    /// Checks a password and opens a session. Attempts are limited per address, and per
+    /// (username, address) after repeated failures; every outcome is audited (never the
+    /// password).
     pub async fn login(&self, username: &str, password: &str, addr: IpAddr) -> Result<Session, AuthError> {
         if let Err(l) = self.limits.login_attempt(addr, username) {
             metrics::LOGINS.with_label_values(&["limited"]).inc();
@@ -121,21 +155,28 @@ impl Auth {
             .unwrap_or(false);
         let Some(user) = user.filter(|_| ok) else {
             metrics::LOGINS.with_label_values(&["failed"]).inc();
-            let locked = self.limits.login_failed(username);
+            let locked = self.limits.login_failed(addr, username);
             let shown: String = username.chars().take(64).collect();
             let txn = self.store.begin_write().await?;
-            audit::record(
-                &*txn,
-                &shown,
-                "auth.login_failed",
-                &format!("user:{shown}"),
+            let mut events = vec![(
+                shown.clone(),
+                "auth.login_failed".to_owned(),
+                format!("user:{shown}"),
                 json!({"address": addr.to_string(), "locked": locked}),
-            )
-            .await?;
+            )];
+            if locked {
+                events.push((
+                    "steward".to_owned(),
+                    "auth.lockout".to_owned(),
+                    format!("user:{shown}"),
+                    json!({"address": addr.to_string(), "seconds": self.config.lockout_secs}),
+                ));
+            }
+            audit::record_many(&*txn, events).await?;
             txn.commit().await?;
             return Err(AuthError::Unauthenticated("wrong username or password".into()));
         };
-        self.limits.login_succeeded(username);
+        self.limits.login_succeeded(addr, username);
         if user.disabled {
             let txn = self.store.begin_write().await?;
             audit::record(
@@ -194,6 +235,29 @@ impl Auth {
             .one(&self.store.conn)
             .await?
             .ok_or_else(|| refuse("the bearer token is unknown"))?;
+        self.identity_of(t).await
+    }
+
+    /// Whether `who` still stands as it did when its stream opened: its token live and
+    /// unexpired, its user still there with the same role. Open streams ask this to end
+    /// themselves after a logout, a revocation, a disabled user or a role change.
+    pub async fn still_valid(&self, who: &Identity) -> Result<bool, AuthError> {
+        let Some(t) = auth_token::Entity::find_by_id(who.token_id)
+            .one(&self.store.conn)
+            .await?
+        else {
+            return Ok(false);
+        };
+        match self.identity_of(t).await {
+            Ok(now) => Ok(now.name == who.name && now.role == who.role),
+            Err(AuthError::Unauthenticated(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The identity a stored token stands for, if it is live.
+    async fn identity_of(&self, t: auth_token::Model) -> Result<Identity, AuthError> {
+        let refuse = |m: &str| AuthError::Unauthenticated(m.to_owned());
         if t.revoked_at.is_some() {
             return Err(refuse("the bearer token was revoked"));
         }
@@ -230,6 +294,74 @@ impl Auth {
         self.revoke_token(&who.name, who.token_id).await.map(|_| ())
     }
 
+    /// Audits `token.expired` once for every session and API token whose expiry passed, and
+    /// keeps doing so every few seconds until `stop` turns true. Where the last sweep ended
+    /// is read back from the audit log, so a restart neither repeats nor skips one.
+    pub async fn run_expiry(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut since = match self.last_expiry_audited().await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the last token expiry audited");
+                Utc::now()
+            }
+        };
+        loop {
+            match self.audit_expired(since).await {
+                Ok(t) => since = t,
+                Err(e) => tracing::warn!(error = %e, "cannot audit expired tokens"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+                _ = stop.wait_for(|v| *v) => return,
+            }
+        }
+    }
+
+    async fn last_expiry_audited(&self) -> Result<DateTime<Utc>, AuthError> {
+        let f = audit::Filter {
+            action: Some("token.expired".into()),
+            limit: Some(1),
+            ..Default::default()
+        };
+        let last = audit::list(&self.store.conn, &f).await?;
+        Ok(last
+            .first()
+            .and_then(|e| e.details["expires_at"].as_str())
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map_or(DateTime::<Utc>::UNIX_EPOCH, |t| t.with_timezone(&Utc)))
+    }
+
+    /// Audits the tokens that expired after `since`; returns the latest expiry audited.
+    async fn audit_expired(&self, since: DateTime<Utc>) -> Result<DateTime<Utc>, AuthError> {
+        let now = Utc::now();
+        let expired = auth_token::Entity::find()
+            .filter(auth_token::Column::ExpiresAt.gt(since))
+            .filter(auth_token::Column::ExpiresAt.lte(now))
+            .filter(auth_token::Column::RevokedAt.is_null())
+            .order_by_asc(auth_token::Column::ExpiresAt)
+            .all(&self.store.conn)
+            .await?;
+        let Some(latest) = expired.last().and_then(|t| t.expires_at) else {
+            return Ok(since);
+        };
+        let events = expired
+            .iter()
+            .map(|t| {
+                (
+                    "steward".to_owned(),
+                    "token.expired".to_owned(),
+                    format!("token:{}", t.id),
+                    json!({"kind": t.kind, "name": t.name, "principal": t.username,
+                        "expires_at": t.expires_at.map(|e| e.to_rfc3339())}),
+                )
+            })
+            .collect();
+        let txn = self.store.begin_write().await?;
+        audit::record_many(&*txn, events).await?;
+        txn.commit().await?;
+        Ok(latest)
+    }
+
     /// Creates an API token for tooling; the secret is returned once.
     pub async fn create_token(
         &self,
@@ -257,7 +389,9 @@ impl Auth {
                 "a live API token named {name:?} exists; revoke it first"
             )));
         }
-        let (row, secret) = issue("api", name, &principal, role, actor, expires_at);
+        // A token belongs to the person who made it, even when another token made it.
+        let owner = owner_of(&*txn, actor).await?;
+        let (row, secret) = issue("api", name, &principal, role, &owner, expires_at);
         let row = row.insert(&*txn).await?;
         audit::record(
             &*txn,

@@ -229,6 +229,11 @@ struct Annotations<'a> {
     citations: Option<&'a [crate::knowledge::Citation]>,
 }
 
+/// Messages of a conversation's past sent with a new turn, at most.
+const HISTORY_MESSAGES: u64 = 40;
+/// Bytes of a conversation's past sent with a new turn, at most.
+const HISTORY_BYTES: usize = 32 * 1024;
+
 /// The chat service.
 #[derive(Clone)]
 pub struct Chat {
@@ -240,6 +245,9 @@ pub struct Chat {
     pub(crate) prompts: Arc<Prompts>,
     /// The knowledge index behind `search_knowledge`; None when it is off.
     pub(crate) knowledge: Option<crate::knowledge::Knowledge>,
+    /// The abuse limits: a proposal made in chat counts against the same per-user rate as
+    /// one made through the API.
+    pub(crate) limits: Option<crate::auth::Auth>,
     structured: bool,
 }
 
@@ -262,8 +270,15 @@ impl Chat {
             model,
             prompts,
             knowledge: None,
+            limits: None,
             structured,
         }
+    }
+
+    /// Counts every proposal against `auth`'s per-user proposal rate.
+    pub fn with_limits(mut self, auth: crate::auth::Auth) -> Self {
+        self.limits = Some(auth);
+        self
     }
 
     /// Lets the planner search `knowledge` (the `search_knowledge` tool).
@@ -312,6 +327,45 @@ impl Chat {
             .await?
             .filter(|c| c.user == user)
             .ok_or(ChatError::NotFound(id))
+    }
+
+    /// The end of a conversation to send the model: its newest messages, at most
+    /// `HISTORY_MESSAGES` and `HISTORY_BYTES` of content, starting at a user message (so no
+    /// tool result is cut from the call that asked for it). A long conversation costs the
+    /// same per turn as a short one, and cannot outgrow the model's context.
+    async fn recent_history(&self, id: i64) -> Result<Vec<Message>, ChatError> {
+        let mut rows = chat_message::Entity::find()
+            .filter(chat_message::Column::ConversationId.eq(id))
+            .order_by_desc(chat_message::Column::Id)
+            .limit(HISTORY_MESSAGES)
+            .all(&self.store.conn)
+            .await?;
+        rows.reverse();
+        let mut out: Vec<Message> = rows
+            .into_iter()
+            .filter_map(|m| {
+                let role = match m.role.as_str() {
+                    "user" => Role::User,
+                    "assistant" => Role::Assistant,
+                    "tool" => Role::Tool,
+                    _ => return None,
+                };
+                Some(Message {
+                    role,
+                    content: m.content,
+                    tool_calls: serde_json::from_value(m.tool_calls).unwrap_or_default(),
+                    tool_call_id: m.tool_call_id,
+                })
+            })
+            .collect();
+        let mut bytes: usize = out.iter().map(|m| m.content.len()).sum();
+        while bytes > HISTORY_BYTES && !out.is_empty() {
+            bytes -= out.remove(0).content.len();
+        }
+        while out.first().is_some_and(|m| m.role != Role::User) {
+            out.remove(0);
+        }
+        Ok(out)
     }
 
     /// The messages of a conversation, oldest first (tool messages included).
@@ -483,25 +537,7 @@ impl Chat {
         self.conversation(id, user).await?;
         let clusters = inventory::list_clusters(&self.store.conn, Some(&self.presence)).await?;
         let mut messages = vec![Message::system(self.system_prompt(&clusters).await?)];
-        for m in chat_message::Entity::find()
-            .filter(chat_message::Column::ConversationId.eq(id))
-            .order_by_asc(chat_message::Column::Id)
-            .all(&self.store.conn)
-            .await?
-        {
-            let role = match m.role.as_str() {
-                "user" => Role::User,
-                "assistant" => Role::Assistant,
-                "tool" => Role::Tool,
-                _ => continue,
-            };
-            messages.push(Message {
-                role,
-                content: m.content,
-                tool_calls: serde_json::from_value(m.tool_calls).unwrap_or_default(),
-                tool_call_id: m.tool_call_id,
-            });
-        }
+        messages.extend(self.recent_history(id).await?);
         let user_msg = Message::user(text);
         self.store_message(id, &user_msg, Annotations::default()).await?;
         messages.push(user_msg);

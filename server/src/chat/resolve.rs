@@ -308,17 +308,20 @@ fn catalog_services(catalog: &Catalog) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-/// `an-9`, `web-12`, `db01`-style names: letters then digits, with an optional dash.
+/// `an-9`, `web-12`, `db01`, `h9`, `broker7.lan`-style names: letters then digits, with an
+/// optional dash, and any domain after a dot. A host the request names that the cluster
+/// does not have must be refused, never dropped: dropping it would widen the request to
+/// every host running the component.
 fn looks_like_host(w: &str) -> bool {
-    let Some(pos) = w.find(|c: char| c.is_ascii_digit()) else {
+    let label = w.split('.').next().unwrap_or(w);
+    let Some(pos) = label.find(|c: char| c.is_ascii_digit()) else {
         return false;
     };
-    let (head, tail) = w.split_at(pos);
+    let (head, tail) = label.split_at(pos);
     let head = head.trim_end_matches('-');
-    head.len() >= 2
+    !head.is_empty()
         && head.chars().all(|c| c.is_ascii_lowercase() || c == '-')
         && tail.chars().all(|c| c.is_ascii_digit())
-        && w.contains('-')
 }
 
 #[cfg(test)]
@@ -339,9 +342,12 @@ mod tests {
     fn host_like_words() {
         assert!(looks_like_host("an-9"));
         assert!(looks_like_host("web-12"));
+        assert!(looks_like_host("db01"), "no dash needed");
+        assert!(looks_like_host("h9"));
+        assert!(looks_like_host("broker7.example.com"));
         assert!(!looks_like_host("log4j"));
-        assert!(!looks_like_host("x-1"));
         assert!(!looks_like_host("nginx"));
+        assert!(!looks_like_host("7"));
     }
 }
 

@@ -339,6 +339,9 @@ pub async fn call(state: &Chat, actor: &str, source: &str, tc: &ToolCall, cited:
                 rationale: args.rationale,
                 sources: cited.to_vec(),
             };
+            if let Some(Err(e)) = state.limits.as_ref().map(|a| a.proposal_allowed(actor)) {
+                return Outcome::err("tool:propose_job", format!("not proposed: {e}"));
+            }
             match state.jobs.propose(actor, source, &req).await {
                 Ok(job) => {
                     let v = json!({"proposed_job": job.id, "state": job.state, "summary": job.summary, "risk": job.risk, "note": "waiting for an operator's approval; nothing has run"});

@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             // m0004 is the knowledge index's.
             Box::new(M0005Telemetry),
             Box::new(M0006Console),
+            Box::new(M0007FourEyes),
         ]
     }
 }
@@ -836,6 +837,53 @@ impl MigrationTrait for M0006Console {
             m.alter_table(
                 Table::alter()
                     .table(Alias::new(table))
+                    .drop_column(Alias::new(col))
+                    .to_owned(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Four-eyes by person: the person (or `system`) each job was requested for, and the
+/// approvals a job has gathered before the last one it needs. Named m0007: m0006 is the web
+/// console's.
+struct M0007FourEyes;
+
+impl MigrationName for M0007FourEyes {
+    fn name(&self) -> &str {
+        "m0007_four_eyes"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0007FourEyes {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        // Nullable, so existing rows need no rewrite: a job without an owner was requested
+        // for its `requested_by`, as before.
+        m.alter_table(
+            Table::alter()
+                .table(Jobs::Table)
+                .add_column(text_opt(Alias::new("requester_owner")))
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Jobs::Table)
+                .add_column(ColumnDef::new(Alias::new("approvals")).json().null().to_owned())
+                .to_owned(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for col in ["approvals", "requester_owner"] {
+            m.alter_table(
+                Table::alter()
+                    .table(Jobs::Table)
                     .drop_column(Alias::new(col))
                     .to_owned(),
             )

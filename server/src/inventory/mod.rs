@@ -12,7 +12,6 @@ use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -186,12 +185,15 @@ fn ts(t: Option<chrono::DateTime<Utc>>) -> Option<String> {
     t.map(|t| t.to_rfc3339())
 }
 
-/// Creates a cluster, its hosts and their placements in one transaction.
+/// Creates a cluster, its hosts and their placements in one write transaction, audited as
+/// `cluster.created` by `actor`.
 pub async fn create_cluster(
-    db: &DatabaseConnection,
+    store: &crate::db::Store,
+    actor: &str,
     catalog: &Catalog,
     req: NewCluster,
 ) -> Result<ClusterView, InventoryError> {
+    let db = &store.conn;
     if req.name.is_empty()
         || req.name.len() > 64
         || !req
@@ -218,18 +220,19 @@ pub async fn create_cluster(
                 .unwrap_or_default()
         ))
     })?;
-    for (k, v) in &req.config {
-        if !stack.config.contains_key(k) {
+    // Config values reach scripts and templates: each is checked against its key's type and
+    // range from the stack file, and stored in canonical form.
+    let mut req = req;
+    for (k, v) in req.config.iter_mut() {
+        let Some(ty) = stack.config_types.get(k) else {
             return Err(InventoryError::Invalid(format!(
                 "config key {k:?} is not one of stack {}'s keys",
                 stack.name
             )));
-        }
-        if v.is_object() || v.is_array() || v.is_null() {
-            return Err(InventoryError::Invalid(format!(
-                "config key {k:?} must be a string, number or boolean"
-            )));
-        }
+        };
+        *v = ty
+            .validate(v)
+            .map_err(|e| InventoryError::Invalid(format!("config key {k:?}: {e}")))?;
     }
     let mut seen = BTreeSet::new();
     for p in &req.hosts {
@@ -257,10 +260,12 @@ pub async fn create_cluster(
             }
         }
     }
-    let txn = db.begin().await?;
+    // The writer lock, like every write: the audit record reads the chain's head.
+    let guard = store.begin_write().await?;
+    let txn = &*guard;
     if cluster::Entity::find()
         .filter(cluster::Column::Name.eq(&req.name))
-        .one(&txn)
+        .one(txn)
         .await?
         .is_some()
     {
@@ -278,10 +283,10 @@ pub async fn create_cluster(
         created_at: Set(now),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
     for p in &req.hosts {
-        let h = upsert_host(&txn, &p.hostname).await?;
+        let h = upsert_host(txn, &p.hostname).await?;
         if let Some(other) = h.cluster_id.filter(|id| *id != c.id) {
             return Err(InventoryError::Conflict(format!(
                 "host {:?} already belongs to cluster #{other}",
@@ -290,7 +295,7 @@ pub async fn create_cluster(
         }
         let mut am: host::ActiveModel = h.clone().into();
         am.cluster_id = Set(Some(c.id));
-        am.update(&txn).await?;
+        am.update(txn).await?;
         for comp in &p.components {
             let (s, cn) = comp.split_once('/').expect("checked");
             host_component::Entity::insert(host_component::ActiveModel {
@@ -310,11 +315,20 @@ pub async fn create_cluster(
                 .do_nothing()
                 .to_owned(),
             )
-            .exec_without_returning(&txn)
+            .exec_without_returning(txn)
             .await?;
         }
     }
-    txn.commit().await?;
+    crate::audit::record(
+        txn,
+        actor,
+        "cluster.created",
+        &format!("cluster:{}", req.name),
+        serde_json::json!({"id": c.id, "stack": stack.name, "version": stack.version, "config": req.config,
+            "hosts": req.hosts.iter().map(|p| &p.hostname).collect::<Vec<_>>()}),
+    )
+    .await?;
+    guard.commit().await?;
     cluster_view(db, &req.name, None).await
 }
 

@@ -762,6 +762,17 @@ impl Engine {
                         TaskState::TimedOut,
                         Some(format!("killed after its timeout of {} s", t.timeout.as_secs())),
                     ),
+                    pb::TaskOutcome::Refused => {
+                        let why = format!("refused by the agent: {}", f.error);
+                        tracing::error!(task_id = e.task_id, %why, "an agent refused a task that does not match its approved digest");
+                        b.audit.push((
+                            "steward".to_owned(),
+                            "task.refused",
+                            format!("task:{}", e.task_id),
+                            serde_json::json!({"job": job_id, "host": t.hostname, "reason": f.error}),
+                        ));
+                        (TaskState::Failed, Some(why))
+                    }
                     pb::TaskOutcome::Canceled => (
                         TaskState::Canceled,
                         Some(if f.error.is_empty() {
@@ -1240,6 +1251,7 @@ fn run_task(r: &task::Model, (script, shared): &(String, Vec<pb::TaskFile>)) -> 
     env.insert("STEWARD_TASK_ID".into(), r.id.to_string());
     env.insert("STEWARD_JOB_ID".into(), r.job_id.to_string());
     let mut files = task_files(&r.files);
+    let own = files.len() as u32;
     files.extend(shared.iter().cloned());
     pb::RunTask {
         task_id: r.id,
@@ -1249,6 +1261,10 @@ fn run_task(r: &task::Model, (script, shared): &(String, Vec<pb::TaskFile>)) -> 
         files,
         timeout_secs: r.timeout_secs as u32,
         label: format!("job {} task {}", r.job_id, r.id),
+        // The approved digest, from the task row: the agent checks what it received against
+        // it, so a script or file changed after approval is refused, not run.
+        digest: r.digest.clone(),
+        task_files: own,
     }
 }
 

@@ -15,6 +15,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryF
 use serde_json::json;
 
 use crate::audit;
+use crate::auth;
 use crate::db::entities::{job, stage, task, task_log};
 use crate::db::Store;
 use crate::events::{Bus, Event};
@@ -92,6 +93,27 @@ impl Default for ApprovalPolicy {
     }
 }
 
+/// Sources whose proposals are requested on behalf of the system, not of a person.
+const SYSTEM_SOURCES: &[&str] = &["anomaly", "slack", "telegram"];
+
+/// One approval of a job that needs two, as kept in `jobs.approvals`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Approval {
+    /// The principal that approved (a user or `token:<name>`).
+    by: String,
+    /// The person accountable for it.
+    owner: String,
+    /// RFC 3339.
+    at: String,
+}
+
+fn approvals_of(job: &job::Model) -> Vec<Approval> {
+    job.approvals
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default()
+}
+
 impl ApprovalPolicy {
     /// Why `job` must be approved by someone other than its requester, if it must: the one
     /// rule behind both [`Jobs::approve`]'s refusal and the views' `four_eyes` flag.
@@ -108,16 +130,28 @@ impl ApprovalPolicy {
         }
     }
 
-    /// Why `actor` may not approve `job` themselves, if they may not.
-    fn refuses(&self, job: &job::Model, actor: &str) -> Option<String> {
-        if job.requested_by != actor {
+    /// Why `owner` (the person behind the approving principal) may not approve `job`, whose
+    /// request was made for `requester`, if they may not. Persons are compared, not
+    /// principals: an API token's owner cannot approve the token's proposal, nor the reverse.
+    fn refuses(&self, job: &job::Model, requester: &str, owner: &str) -> Option<String> {
+        if requester != owner {
             return None;
         }
         let why = self.four_eyes(job)?;
         Some(format!(
-            "four-eyes: job {} {why}, so it needs an approver other than {actor}, who requested it",
-            job.id
+            "four-eyes: job {} {why}, so it needs an approver other than {owner}, on whose behalf it was requested ({})",
+            job.id, job.requested_by
         ))
+    }
+
+    /// How many distinct persons must approve `job`: two for a high-risk job requested on
+    /// behalf of the system (nobody has vouched for it yet), else one.
+    fn approvals_needed(job: &job::Model, requester: &str) -> usize {
+        if requester == auth::SYSTEM && job.risk == "high" {
+            2
+        } else {
+            1
+        }
     }
 }
 
@@ -163,6 +197,11 @@ impl Jobs {
         let sources = req.checked_sources()?;
         let now = Utc::now();
         let txn = self.store.begin_write().await?;
+        let owner = if SYSTEM_SOURCES.contains(&source) {
+            auth::SYSTEM.to_owned()
+        } else {
+            auth::owner_of(&*txn, actor).await?
+        };
         let job = job::ActiveModel {
             cluster_id: Set(cluster.id),
             state: Set(JobState::Proposed.as_str().into()),
@@ -174,6 +213,8 @@ impl Jobs {
             rationale: Set(req.rationale.clone().unwrap_or_default()),
             sources: Set(json!(sources)),
             requested_by: Set(actor.into()),
+            requester_owner: Set(Some(owner.clone())),
+            approvals: Set(None),
             decided_by: Set(None),
             decision_comment: Set(None),
             error: Set(None),
@@ -237,7 +278,7 @@ impl Jobs {
             actor,
             "job.proposed",
             &format!("job:{}", job.id),
-            json!({"plan_hash": built.hash, "risk": built.risk.as_str(), "summary": built.summary, "source": source}),
+            json!({"plan_hash": built.hash, "risk": built.risk.as_str(), "summary": built.summary, "source": source, "owner": owner}),
         )
         .await?;
         txn.commit().await?;
@@ -259,7 +300,10 @@ impl Jobs {
         Ok(view)
     }
 
-    /// Approves a PROPOSED job whose plan hash is `plan_hash`, then hands it to the engine.
+    /// Approves a PROPOSED job whose plan hash is `plan_hash` as `actor`, then hands it to
+    /// the engine. Four-eyes compares persons (an API token stands for its owner); a
+    /// high-risk job requested on behalf of the system needs two different persons, and the
+    /// first approval is only recorded (`approvals`), the job staying PROPOSED.
     pub async fn approve(
         &self,
         id: i64,
@@ -275,11 +319,42 @@ impl Jobs {
                 &j.plan_hash[..12]
             )));
         }
-        if let Some(why) = self.approval.refuses(&j, actor) {
+        let requester = j.requester_owner.clone().unwrap_or_else(|| j.requested_by.clone());
+        let owner = auth::owner_of(&*txn, actor).await?;
+        if let Some(why) = self.approval.refuses(&j, &requester, &owner) {
             return Err(JobError::FourEyes(why));
         }
+        let mut approvals = approvals_of(&j);
+        if approvals.iter().any(|a| a.owner == owner) {
+            return Err(JobError::FourEyes(format!(
+                "four-eyes: {owner} already approved job {id}; it needs a second, different approver"
+            )));
+        }
         let now = Utc::now();
+        approvals.push(Approval {
+            by: actor.to_owned(),
+            owner: owner.clone(),
+            at: now.to_rfc3339(),
+        });
+        let needed = ApprovalPolicy::approvals_needed(&j, &requester);
+        if approvals.len() < needed {
+            // Recorded, not yet approved: the job stays PROPOSED until another person agrees.
+            let mut am: job::ActiveModel = j.into();
+            am.approvals = Set(Some(json!(approvals)));
+            am.update(&*txn).await?;
+            audit::record(
+                &*txn,
+                actor,
+                "job.approval_recorded",
+                &format!("job:{id}"),
+                json!({"plan_hash": plan_hash, "comment": comment, "owner": owner, "approvals": approvals.len(), "needed": needed}),
+            )
+            .await?;
+            txn.commit().await?;
+            return self.get(id).await;
+        }
         let mut am: job::ActiveModel = j.into();
+        am.approvals = Set(Some(json!(approvals)));
         am.state = Set(JobState::Approved.as_str().into());
         am.decided_by = Set(Some(actor.into()));
         am.decision_comment = Set(comment.map(str::to_owned));
@@ -290,7 +365,7 @@ impl Jobs {
             actor,
             "job.approved",
             &format!("job:{id}"),
-            json!({"plan_hash": plan_hash, "comment": comment}),
+            json!({"plan_hash": plan_hash, "comment": comment, "owner": owner, "approvals": approvals.len()}),
         )
         .await?;
         txn.commit().await?;

@@ -522,6 +522,34 @@ fn summarize(stages: &[PlanStage]) -> String {
 mod tests {
     use super::*;
 
+    /// A fixed plan hashes to this exact value: a change to the plan's serialisation (a field
+    /// renamed, reordered or added) changes every approval's hash and fails here first.
+    #[test]
+    fn a_fixed_plan_has_its_pinned_hash() {
+        let plan = Plan {
+            cluster: "test".into(),
+            stack: "testing".into(),
+            stack_version: "1.0".into(),
+            stages: vec![PlanStage {
+                name: "echo".into(),
+                service: "app".into(),
+                component: "worker".into(),
+                command: "echo".into(),
+                risk: Risk::Low,
+                params: [("lines".to_owned(), Value::from(3))].into(),
+                depends_on: vec![],
+                tasks: vec![PlanTask {
+                    host: "h1".into(),
+                    digest: "f30364f502515b43cd485748874a40850f25df8ec48c06a58cc91735cbe2db6b".into(),
+                }],
+            }],
+        };
+        assert_eq!(
+            plan_hash(&plan),
+            "97beb93675aaf184a6b3e0700ee29d75780462c3494f50cacd331a9314765115"
+        );
+    }
+
     #[test]
     fn hash_depends_on_content() {
         let plan = Plan {

@@ -100,6 +100,8 @@ pub struct JobView {
     /// Whether someone other than `requested_by` must approve it (high risk, more hosts than
     /// the server's limit, or self-approval turned off): the rule approval enforces.
     pub four_eyes: bool,
+    /// Who approved so far, on a job that needs two approvers (the last one is `decided_by`).
+    pub approvals: Vec<String>,
     /// Who approved or rejected it.
     pub decided_by: Option<String>,
     /// The decision's comment.
@@ -277,6 +279,12 @@ impl JobView {
             plan_hash: j.plan_hash,
             requested_by: j.requested_by,
             four_eyes,
+            approvals: j
+                .approvals
+                .as_ref()
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|x| x["by"].as_str().map(str::to_owned)).collect())
+                .unwrap_or_default(),
             decided_by: j.decided_by,
             decision_comment: j.decision_comment,
             error: j.error,

@@ -6,7 +6,7 @@ use std::path::{Component as PathPart, Path};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::params::{Param, ParamKind};
+use super::params::{self, Param, ParamKind};
 use super::{Catalog, Command, Component, Risk, Service, Stack, Template};
 
 /// Stacks compiled into the binary, used when no stacks directory is configured.
@@ -207,6 +207,9 @@ struct ParamFile {
     roots: Option<Vec<String>>,
     pattern: Option<String>,
     max_len: Option<usize>,
+    /// Masked for viewers (config keys).
+    #[serde(default)]
+    secret: bool,
 }
 
 fn toml_to_json(v: &toml::Value) -> serde_json::Value {
@@ -250,6 +253,7 @@ fn load_stack(files: &Files, stack_path: &str) -> Result<Stack, StackError> {
         ));
     }
     let mut config = BTreeMap::new();
+    let mut config_types = BTreeMap::new();
     for (k, v) in &sf.config {
         if !k
             .chars()
@@ -261,7 +265,22 @@ fn load_stack(files: &Files, stack_path: &str) -> Result<Stack, StackError> {
                 format!("config key {k:?} must be lower_snake_case"),
             ));
         }
-        config.insert(k.clone(), toml_to_json(v));
+        let typed = match v {
+            // Declared like a command parameter; a config key always has a default.
+            toml::Value::Table(_) => v
+                .clone()
+                .try_into::<ParamFile>()
+                .map_err(|e| e.to_string())
+                .and_then(|p| build_param(k, p))
+                .and_then(|p| match p.default {
+                    Some(_) => Ok(p),
+                    None => Err("a config key needs a default".into()),
+                }),
+            plain => params::inferred(k, &toml_to_json(plain)),
+        }
+        .map_err(|e| err(stack_path, None, format!("config key {k:?}: {e}")))?;
+        config.insert(k.clone(), typed.default.clone().expect("checked"));
+        config_types.insert(k.clone(), typed);
     }
     let lib_prefix = format!("{base}lib/");
     let lib = files
@@ -311,6 +330,7 @@ fn load_stack(files: &Files, stack_path: &str) -> Result<Stack, StackError> {
         version: sf.version.into_inner(),
         description: sf.description,
         config,
+        config_types,
         services,
         lib,
         tera,
@@ -554,13 +574,15 @@ fn build_param(name: &str, p: ParamFile) -> Result<Param, String> {
                 max_len: p.max_len.unwrap_or(256),
             }
         }
-        other => return Err(format!("type {other:?} must be integer, enum, path or string")),
+        "boolean" => ParamKind::Boolean,
+        other => return Err(format!("type {other:?} must be integer, enum, path, string or boolean")),
     };
     let mut param = Param {
         name: name.to_owned(),
         description: p.description,
         kind,
         default: None,
+        secret: p.secret,
     };
     if let Some(d) = p.default {
         let v = toml_to_json(&d);

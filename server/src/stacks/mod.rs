@@ -101,6 +101,10 @@ pub struct Stack {
     pub description: String,
     /// Defaults for templates and scripts; clusters override them.
     pub config: BTreeMap<String, serde_json::Value>,
+    /// What each config key accepts: declared in the stack file (`[config.<key>]` with a
+    /// `type`, like a command parameter), or inferred from a plain default (a non-negative
+    /// integer, a boolean, or a string free of whitespace and shell metacharacters).
+    pub config_types: BTreeMap<String, params::Param>,
     /// Services by name.
     pub services: BTreeMap<String, Service>,
     /// Shared shell helpers shipped with every task, as `(lib/<file>, content)`.
@@ -110,6 +114,15 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// The config keys declared `secret`, which viewers never see.
+    pub fn secret_config_keys(&self) -> Vec<&str> {
+        self.config_types
+            .iter()
+            .filter(|(_, p)| p.secret)
+            .map(|(k, _)| k.as_str())
+            .collect()
+    }
+
     /// The component `service/component`, if the stack has it.
     pub fn component(&self, service: &str, component: &str) -> Option<&Component> {
         self.services.get(service)?.components.get(component)

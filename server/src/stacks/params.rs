@@ -14,6 +14,9 @@ pub struct Param {
     pub kind: ParamKind,
     /// Used when the plan gives no value; a parameter without one is required.
     pub default: Option<Value>,
+    /// A config value people below operator must not see (a password, a token): masked in
+    /// the job and cluster views they get.
+    pub secret: bool,
 }
 
 /// The type of a parameter and its constraints.
@@ -36,6 +39,8 @@ pub enum ParamKind {
         /// Allowed prefixes.
         roots: Vec<String>,
     },
+    /// `true` or `false`.
+    Boolean,
     /// A string matching an anchored pattern.
     String {
         /// The whole value must match.
@@ -79,6 +84,16 @@ impl Param {
                 if !normal {
                     return Err(format!("{s:?} must be an absolute path without '.' or '..'"));
                 }
+                // Paths reach scripts: no whitespace, control characters, quotes or shell
+                // metacharacters, whatever the script does with them.
+                if let Some(c) = s
+                    .chars()
+                    .find(|c| !(c.is_ascii_alphanumeric() || "/_.-+=,:@%~".contains(*c)))
+                {
+                    return Err(format!(
+                        "{s:?} holds {c:?}; a path may hold letters, digits and / _ . - + = , : @ % ~"
+                    ));
+                }
                 let clean: String = {
                     let t = s.trim_end_matches('/');
                     if t.is_empty() {
@@ -93,6 +108,10 @@ impl Param {
                 }
                 Ok(Value::from(clean))
             }
+            ParamKind::Boolean => value
+                .as_bool()
+                .map(Value::from)
+                .ok_or_else(|| format!("{value} is not true or false")),
             ParamKind::String { pattern, max_len } => {
                 let s = value.as_str().ok_or_else(|| format!("{value} is not a string"))?;
                 if s.len() > *max_len {
@@ -119,6 +138,7 @@ impl Param {
             ParamKind::Path { roots } => {
                 serde_json::json!({"type": "string", "description": format!("absolute path under {}", roots.join(", "))})
             }
+            ParamKind::Boolean => serde_json::json!({"type": "boolean"}),
             ParamKind::String { pattern, max_len } => {
                 serde_json::json!({"type": "string", "pattern": pattern.as_str(), "maxLength": max_len})
             }
@@ -131,6 +151,44 @@ impl Param {
         }
         s
     }
+}
+
+/// What a config string may hold unless its key declares a pattern: no whitespace, quotes,
+/// `$`, backticks, `;`, `|`, `&`, `<`, `>`, parentheses, backslashes or control characters,
+/// so a value cannot break out of a script or a template however it is used.
+pub const SAFE_CONFIG_STRING: &str = r"[A-Za-z0-9_.,:/@%+=~-]*";
+
+/// The type of a config key given only its default: a non-negative integer, a boolean, or a
+/// string matching [`SAFE_CONFIG_STRING`] of at most 256 bytes.
+pub fn inferred(name: &str, default: &Value) -> Result<Param, String> {
+    let kind = match default {
+        Value::Number(n) if n.as_i64().is_some() => ParamKind::Integer {
+            min: n.as_i64().unwrap_or(0).min(0),
+            max: i64::MAX,
+        },
+        Value::Bool(_) => ParamKind::Boolean,
+        Value::String(_) => ParamKind::String {
+            pattern: regex::Regex::new(&format!("^(?:{SAFE_CONFIG_STRING})$")).expect("valid"),
+            max_len: 256,
+        },
+        other => {
+            return Err(format!(
+                "{other} has no inferable type: declare [config.{name}] with a type"
+            ))
+        }
+    };
+    let mut p = Param {
+        name: name.to_owned(),
+        description: String::new(),
+        kind,
+        default: None,
+        secret: false,
+    };
+    p.default = Some(
+        p.validate(default)
+            .map_err(|e| format!("default {e}; declare [config.{name}] with a type and pattern that allow it"))?,
+    );
+    Ok(p)
 }
 
 /// A value as the script sees it in its environment.
@@ -154,6 +212,7 @@ mod tests {
                 roots: vec!["/tmp".into(), "/var/tmp".into()],
             },
             default: None,
+            secret: false,
         }
     }
 
@@ -165,6 +224,9 @@ mod tests {
         assert!(p.validate(&json!("/tmpfoo")).is_err());
         assert!(p.validate(&json!("tmp")).is_err());
         assert!(p.validate(&json!("/etc")).is_err());
+        for bad in ["/tmp/x\nrm -rf /", "/tmp/$(id)", "/tmp/a b", "/tmp/x;y", "/tmp/`id`"] {
+            assert!(p.validate(&json!(bad)).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -174,6 +236,7 @@ mod tests {
             description: String::new(),
             kind: ParamKind::Integer { min: 1, max: 365 },
             default: None,
+            secret: false,
         };
         assert_eq!(p.validate(&json!("7")).unwrap(), json!(7));
         assert!(p.validate(&json!(0)).is_err());
@@ -191,6 +254,7 @@ mod tests {
                 max_len: 10,
             },
             default: None,
+            secret: false,
         };
         assert!(p.validate(&json!("abc")).is_ok());
         assert!(p.validate(&json!("abc def")).is_err());

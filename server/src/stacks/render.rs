@@ -47,6 +47,21 @@ pub struct RenderedTask {
     pub digest: String,
 }
 
+/// SHA-256 (hex) of the canonical JSON of a rendered task: what the plan hash binds to, and
+/// what the agent recomputes from the task it receives before running it (the agent's
+/// `digest` module must stay byte for byte the same; both pin the same vector).
+pub fn task_digest(
+    script: &str,
+    env: &BTreeMap<String, String>,
+    files: &[RenderedFile],
+    shared: &[RenderedFile],
+) -> String {
+    let canonical = crate::audit::canonical_json(
+        &serde_json::json!({"script": script, "env": env, "files": files, "shared": shared}),
+    );
+    hex::encode(Sha256::digest(canonical))
+}
+
 impl Stack {
     /// Renders `service/component command` for `hostname` with already-validated `params`.
     pub fn render_task(
@@ -125,12 +140,7 @@ impl Stack {
             let p = &cmd.params[name];
             env.insert(p.env_name(), env_value(v));
         }
-        let digest = {
-            let canonical = crate::audit::canonical_json(
-                &serde_json::json!({"script": cmd.script, "env": env, "files": files, "shared": shared}),
-            );
-            hex::encode(Sha256::digest(canonical))
-        };
+        let digest = task_digest(&cmd.script, &env, &files, &shared);
         Ok(RenderedTask {
             script: cmd.script.clone(),
             env,
@@ -139,5 +149,35 @@ impl Stack {
             timeout_secs: cmd.timeout_secs,
             digest,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The agent's `digest` tests pin the same task to the same digest: a change to how
+    /// either side hashes fails one of them.
+    #[test]
+    fn the_task_digest_of_a_fixed_task_is_pinned() {
+        let env: BTreeMap<String, String> = [("STEWARD_PARAM_LINES", "3"), ("STEWARD_HOSTNAME", "h1")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let files = [RenderedFile {
+            path: "app.conf".into(),
+            content: "greeting=hello\n".into(),
+            mode: 0o640,
+        }];
+        let shared = [RenderedFile {
+            path: "lib/common.sh".into(),
+            content: "say() { echo \"$*\"; }\n".into(),
+            mode: 0o644,
+        }];
+        let script = "#!/usr/bin/env bash\necho \"$STEWARD_PARAM_LINES\"\n";
+        assert_eq!(
+            task_digest(script, &env, &files, &shared),
+            "f30364f502515b43cd485748874a40850f25df8ec48c06a58cc91735cbe2db6b"
+        );
     }
 }

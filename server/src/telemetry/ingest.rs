@@ -41,7 +41,7 @@ pub fn valid_name(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-fn reject(reason: &str, n: usize) {
+pub(crate) fn reject(reason: &str, n: usize) {
     if n > 0 {
         metrics::SAMPLES_REJECTED.with_label_values(&[reason]).inc_by(n as u64);
     }
@@ -100,6 +100,40 @@ mod tests {
             value,
             at_ms,
         }
+    }
+
+    /// A fixed batch identifies its series by these exact strings (what the database keys
+    /// series on): a change to label serialisation would split every stored series in two.
+    #[test]
+    fn a_fixed_batch_has_its_pinned_series_ids() {
+        let now = 1_000_000_000;
+        let batch = pb::MetricBatch {
+            samples: vec![
+                sample("disk_used_pct", &[("mount", "/var"), ("fs", "ext4")], 50.5, now),
+                sample("cpu_used_pct", &[], 12.0, now),
+                sample("net_rx_bytes", &[("iface", "eth0"), ("dir", "in")], 7.0, now),
+            ],
+            seq: 1,
+            dropped: 0,
+        };
+        let got: Vec<(String, String)> = validate(batch, now, 0)
+            .into_iter()
+            .map(|s| (s.key.labels_json(), s.series.replace('\u{1f}', "|")))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    r#"{"fs":"ext4","mount":"/var"}"#.to_owned(),
+                    r#"disk_used_pct|{"fs":"ext4","mount":"/var"}"#.to_owned()
+                ),
+                ("{}".to_owned(), "cpu_used_pct|{}".to_owned()),
+                (
+                    r#"{"dir":"in","iface":"eth0"}"#.to_owned(),
+                    r#"net_rx_bytes|{"dir":"in","iface":"eth0"}"#.to_owned()
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -207,6 +207,8 @@ struct Inner {
     writes: mpsc::Sender<Write>,
     /// Per host, per series id (`SeriesKey::id`).
     latest: RwLock<HashMap<i64, HashMap<String, Latest>>>,
+    /// The series each host has reported since the server started, for the per-host cap.
+    series: Mutex<HashMap<i64, HashSet<String>>>,
     /// The last drop count each host's agent reported.
     dropped: Mutex<HashMap<i64, u64>>,
     /// 1-minute rollups are complete before this time (ms).
@@ -226,13 +228,15 @@ fn now_ms() -> i64 {
 }
 
 impl Telemetry {
-    /// Starts the writer, detector and rollup tasks.
+    /// Starts the writer, detector and rollup tasks; they stop when `stop` turns true, and
+    /// their handles are returned so the server can wait for them and see one die.
     pub async fn start(
         store: Store,
         bus: Bus,
         remediation: Option<Remediation>,
         config: TelemetryConfig,
-    ) -> Result<Self, sea_orm::DbErr> {
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(Self, Vec<(&'static str, tokio::task::JoinHandle<()>)>), sea_orm::DbErr> {
         let (writes, write_rx) = mpsc::channel(WRITE_QUEUE);
         let rolled_to = store::rolled_up_to(&store.conn)
             .await?
@@ -243,6 +247,7 @@ impl Telemetry {
             store,
             writes,
             latest: RwLock::default(),
+            series: Mutex::default(),
             dropped: Mutex::default(),
             rolled_to: AtomicI64::new(rolled_to),
             late_from: AtomicI64::new(i64::MAX),
@@ -260,11 +265,12 @@ impl Telemetry {
             .chain(config.forecast_metrics.iter().cloned())
             .filter(|m| detection.watches(m))
             .collect();
-        tokio::spawn(writer(inner.clone(), write_rx, observe_tx, watched));
+        let writer = tokio::spawn(writer(inner.clone(), write_rx, observe_tx, watched, stop.clone()));
         let remediation = remediation.filter(|_| config.remediate);
-        tokio::spawn(detector(detection, incidents, observe_rx, remediation));
-        tokio::spawn(rollups(inner.clone()));
-        Ok(Telemetry { inner })
+        let detector = tokio::spawn(detector(detection, incidents, observe_rx, remediation, stop.clone()));
+        let rollups = tokio::spawn(rollups(inner.clone(), stop));
+        let tasks = vec![("writer", writer), ("detector", detector), ("rollups", rollups)];
+        Ok((Telemetry { inner }, tasks))
     }
 
     /// The sampling period agents are told in the welcome.
@@ -300,7 +306,31 @@ impl Telemetry {
         }
         let seq = batch.seq;
         let oldest = now_ms() - (self.inner.config.raw_retention_secs * 1000) as i64;
-        let samples = ingest::validate(batch, now_ms(), oldest);
+        let mut samples = ingest::validate(batch, now_ms(), oldest);
+        {
+            // A host reporting ever new series (a label holding ids or timestamps) is capped:
+            // samples of series beyond the cap are refused and counted, so the writer, the
+            // database and every later query stay bounded. Checked here, off the writer.
+            let cap = self.inner.config.max_series_per_host as usize;
+            let mut all = self
+                .inner
+                .series
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let known = all.entry(host_id).or_default();
+            let before = samples.len();
+            samples.retain(|s| known.contains(&s.series) || (known.len() < cap && known.insert(s.series.clone())));
+            let refused = before - samples.len();
+            if refused > 0 {
+                ingest::reject("series_limit", refused);
+                tracing::warn!(
+                    host_id,
+                    refused,
+                    cap,
+                    "samples of new series refused: the host is at its series cap"
+                );
+            }
+        }
         let w = Write {
             host_id,
             samples,
@@ -482,9 +512,14 @@ async fn writer(
     mut rx: mpsc::Receiver<Write>,
     observe: mpsc::Sender<Vec<Observation>>,
     watched: HashSet<String>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut ids = store::SeriesIds::default();
-    while let Some(first) = rx.recv().await {
+    // On shutdown, batches still queued are not acknowledged: their agents send them again.
+    while let Some(first) = tokio::select! {
+        w = rx.recv() => w,
+        _ = stop.wait_for(|v| *v) => None,
+    } {
         let mut round = vec![first];
         let mut n = round[0].samples.len();
         while n < MAX_ROUND {
@@ -566,8 +601,12 @@ async fn detector(
     mut incidents: incidents::Incidents,
     mut rx: mpsc::Receiver<Vec<Observation>>,
     remediation: Option<Remediation>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    while let Some(observations) = rx.recv().await {
+    while let Some(observations) = tokio::select! {
+        o = rx.recv() => o,
+        _ = stop.wait_for(|v| *v) => None,
+    } {
         for (host_id, key, at_ms, value) in observations {
             for verdict in detection.observe(host_id, &key, at_ms, value) {
                 let r = match verdict {
@@ -594,7 +633,7 @@ async fn detector(
 }
 
 /// Downsamples and applies retention every `rollup_interval_secs`.
-async fn rollups(inner: Arc<Inner>) {
+async fn rollups(inner: Arc<Inner>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let c = &inner.config;
     let retention = store::Retention {
         raw_ms: (c.raw_retention_secs * 1000) as i64,
@@ -604,7 +643,10 @@ async fn rollups(inner: Arc<Inner>) {
     let mut tick = tokio::time::interval(Duration::from_secs(c.rollup_interval_secs));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|v| *v) => return,
+        }
         let now = now_ms();
         let from = inner
             .rolled_to
@@ -620,6 +662,30 @@ async fn rollups(inner: Arc<Inner>) {
         match store::retain(&inner.store, retention, now, done).await {
             Ok(deleted) => tracing::debug!(?deleted, "metric retention applied"),
             Err(e) => tracing::warn!(error = %e, "cannot apply metric retention"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod task_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_telemetry_task_stops_when_asked_and_can_be_awaited() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(crate::db::connect(&crate::db::sqlite_url(dir.path())).await.unwrap());
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let (_telemetry, tasks) = Telemetry::start(store, Bus::default(), None, TelemetryConfig::default(), rx)
+            .await
+            .unwrap();
+        assert_eq!(tasks.len(), 3);
+        assert!(tasks.iter().all(|(_, h)| !h.is_finished()), "a task ended by itself");
+        stop.send(true).unwrap();
+        for (name, handle) in tasks {
+            tokio::time::timeout(Duration::from_secs(5), handle)
+                .await
+                .unwrap_or_else(|_| panic!("the {name} task did not stop"))
+                .unwrap_or_else(|e| panic!("the {name} task failed: {e}"));
         }
     }
 }

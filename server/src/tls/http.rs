@@ -27,12 +27,19 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     match tls {
+        // Both listeners record each connection's peer address (`ConnectInfo<SocketAddr>`),
+        // which the login limits key on.
         Some(config) => {
-            // `tap_io` only so `ConnectInfo<SocketAddr>` works as it does on plain TCP.
             let listener = TlsListener::new(listener, config).tap_io(|_| ());
-            axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(shutdown)
+                .await
         }
-        None => axum::serve(listener, router).with_graceful_shutdown(shutdown).await,
+        None => {
+            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
     }
 }
 

@@ -48,7 +48,7 @@ pub fn test_stacks(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(base.join("lib")).unwrap();
     std::fs::write(
         base.join("stack.toml"),
-        "name = \"testing\"\nversion = \"1.0\"\ndescription = \"test stack\"\n[config]\ngreeting = \"hello\"\n",
+        "name = \"testing\"\nversion = \"1.0\"\ndescription = \"test stack\"\n[config]\ngreeting = \"hello\"\napi_token = { type = \"string\", pattern = \"[a-z0-9-]*\", default = \"\", secret = true }\n",
     )
     .unwrap();
     std::fs::write(base.join("lib/common.sh"), "say() { echo \"[lib] $*\"; }\n").unwrap();
@@ -718,4 +718,139 @@ pub fn fake_llm_env<'a>(url: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a 
     ];
     env.extend_from_slice(extra);
     env
+}
+
+/// A plain-HTTP client whose connections leave from `ip` (any 127.x.y.z on loopback), to act
+/// as a distinct peer address.
+pub fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+/// A login attempt through `client` → (status, `Retry-After`).
+pub async fn login_status(server: &Server, client: &reqwest::Client, user: &str, password: &str) -> (u16, Option<u64>) {
+    let r = client
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({"username": user, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    (r.status().as_u16(), retry)
+}
+
+/// Checks login limiting on `server` from three loopback addresses, one client each (made
+/// by `client`): an attacker failing logins for `admin` is slowed down on its own address
+/// and for its own (username, address) pair, while `admin` still signs in from elsewhere; the
+/// audit records each failure's real peer address. The server runs with at most 3 failures
+/// and 12 attempts a minute.
+pub async fn check_login_limits_per_address(server: &Server, client: impl Fn(&str) -> reqwest::Client) {
+    let attacker = client("127.0.0.2");
+    let prober = client("127.0.0.3");
+    let admin = client("127.0.0.4");
+    for _ in 0..3 {
+        assert_eq!(
+            login_status(server, &attacker, "admin", "wrong-password-xx").await.0,
+            401
+        );
+    }
+    // The attacker's (admin, address) pair is now held back, even with the right password…
+    let (s, retry) = login_status(server, &attacker, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(s, 429);
+    assert!(retry.unwrap() >= 1);
+    // …but the admin signs in from another address.
+    assert_eq!(login_status(server, &admin, "admin", ADMIN_PASSWORD).await.0, 200);
+    // An address that floods (12 a minute) is limited across usernames, and only that address.
+    let mut codes = vec![];
+    for i in 0..14 {
+        codes.push(
+            login_status(server, &prober, &format!("nobody{i}"), "whatever-password")
+                .await
+                .0,
+        );
+    }
+    assert!(codes.ends_with(&[429, 429]), "{codes:?}");
+    assert_eq!(login_status(server, &admin, "admin", ADMIN_PASSWORD).await.0, 200);
+    let (_, audit) = server.get("/api/v1/audit?action=auth.login_failed").await;
+    let addresses: std::collections::BTreeSet<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["details"]["address"].as_str())
+        .collect();
+    assert_eq!(
+        addresses,
+        ["127.0.0.2", "127.0.0.3"].into(),
+        "failures carry the peer's own address: {audit}"
+    );
+}
+
+/// Opens `path` as a server-sent event stream with `token`; the task ends (returning when)
+/// once the server closes the stream. The response has started, and `first` (unless empty)
+/// been received, before this returns.
+pub async fn open_stream(
+    server: &Server,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+    first: &str,
+) -> tokio::task::JoinHandle<Instant> {
+    use futures::StreamExt;
+    let mut r = server
+        .client
+        .request(method, server.url(path))
+        .bearer_auth(token)
+        .header("accept", "text/event-stream");
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+    let mut body = r.bytes_stream();
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !first.is_empty() && !seen.contains(first) {
+        assert!(Instant::now() < deadline, "{path} never sent {first:?}: {seen}");
+        match tokio::time::timeout(Duration::from_secs(20), body.next()).await {
+            Ok(Some(Ok(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+            other => panic!("{path} ended before {first:?}: {other:?} {seen}"),
+        }
+    }
+    tokio::spawn(async move {
+        while let Some(Ok(_)) = body.next().await {}
+        Instant::now()
+    })
+}
+
+/// Waits for `stream` (from [`open_stream`]) to end, and asserts it did within 1.5 s of
+/// `since`.
+pub async fn assert_closed_soon(stream: tokio::task::JoinHandle<Instant>, since: Instant, what: &str) {
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: the stream is still open 5 s later"))
+        .unwrap();
+    let took = ended.saturating_duration_since(since);
+    assert!(
+        took < Duration::from_millis(1500),
+        "{what}: the stream closed only after {took:?}"
+    );
+}
+
+/// Runs a one-line echo on `host` to its end: a barrier. The engine dispatches in order and a
+/// host runs one task at a time, so once this has run on `host`, anything sent there before
+/// it has arrived too; "nothing was sent" is then checked by a count, not after a sleep.
+pub async fn run_sentinel(server: &Server, cluster: &str, host: &str) {
+    let job = server
+        .propose(json!({"cluster": cluster, "service": "app", "component": "worker", "command": "echo", "hosts": [host], "params": {"lines": 1}}))
+        .await;
+    server.approve(&job).await;
+    let done = server.wait_done(job["id"].as_i64().unwrap(), 30).await;
+    assert_eq!(done["state"], "SUCCESSFUL", "the sentinel failed: {done}");
 }

@@ -27,6 +27,11 @@ pub struct Model {
     pub approved_at: Option<DateTimeUtc>,
     pub started_at: Option<DateTimeUtc>,
     pub finished_at: Option<DateTimeUtc>,
+    /// The person accountable for the request (an API token's creator, `system` for
+    /// telemetry and bots); `None` on jobs older than four-eyes by person.
+    pub requester_owner: Option<String>,
+    /// Approvals gathered so far on a job that needs two: `[{"by", "owner", "at"}]`.
+    pub approvals: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

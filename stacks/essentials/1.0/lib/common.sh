@@ -37,6 +37,25 @@ require_cmd() {
   done
 }
 
+# real_dir_under PATH ROOT...: prints the directory PATH with every symlink resolved, when
+# that is one of the ROOTs (resolved too) or below one; dies otherwise. Scripts that delete
+# or write work on the printed path: a symlink anywhere in PATH, not only its last
+# component, must not lead them out of the directories they are allowed to touch.
+real_dir_under() {
+  local path=$1 real root rroot
+  shift
+  real=$(realpath -e -- "$path") || die "cannot resolve $path"
+  [[ -d $real ]] || die "$path is not a directory"
+  for root in "$@"; do
+    rroot=$(realpath -e -- "$root" 2>/dev/null) || continue
+    if [[ $real == "$rroot" || $real == "$rroot"/* ]]; then
+      printf '%s' "$real"
+      return 0
+    fi
+  done
+  die "refusing $path: it resolves to $real, outside $*"
+}
+
 # require_int NAME VALUE MIN MAX: fail unless VALUE is an integer within MIN..MAX.
 require_int() {
   local name=$1 value=$2 min=$3 max=$4

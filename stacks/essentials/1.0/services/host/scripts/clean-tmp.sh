@@ -9,13 +9,12 @@ require_root
 days=$(param days 7)
 path=$(param path /tmp)
 require_int days "$days" 1 365
-case $path in
-  /tmp | /tmp/* | /var/tmp | /var/tmp/*) ;;
-  *) die "refusing to clean '$path': only /tmp and /var/tmp (and directories below them) are allowed" ;;
-esac
 [[ $path != *..* ]] || die "path must not contain '..'"
-[[ ! -L $path ]] || die "$path is a symlink; refusing to clean through it"
 [[ -d $path ]] || die "$path does not exist or is not a directory"
+# Check where the path really leads, not how it is spelt: a symlink anywhere in it (not only
+# the last component) could point out of /tmp. Everything below works on the resolved path,
+# and find never follows links under it.
+path=$(real_dir_under "$path" /tmp /var/tmp) || exit 1
 
 # The candidate files: regular files, this filesystem only, older than DAYS days. X server
 # lock files are kept even when old, as a running display would lose them.
