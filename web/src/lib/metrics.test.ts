@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { axisScale, axisStart, formatValue, panelsFor, rangeQuery, stepFor } from './metrics'
+import { axisScale, axisStart, formatValue, panelsFor, rangeQuery, stepFor, withoutIdle } from './metrics'
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0)
 
@@ -22,9 +22,11 @@ describe('rangeQuery', () => {
 })
 
 describe('panelsFor', () => {
-  it('groups CPU, memory, load, disks per mount and networks per interface', () => {
+  it('groups CPU, memory, load, disks per mount and networks per direction', () => {
     const panels = panelsFor([
       { name: 'net_rx_bytes_per_s', labels: { interface: 'eth0' } },
+      { name: 'net_rx_bytes_per_s', labels: { interface: 'ifb0' } },
+      { name: 'net_tx_bytes_per_s', labels: { interface: 'ifb0' } },
       { name: 'disk_used_pct', labels: { mount: '/var' } },
       { name: 'cpu_used_pct', labels: {} },
       { name: 'cpu_core_used_pct', labels: { core: '0' } },
@@ -40,10 +42,26 @@ describe('panelsFor', () => {
       'Load (1 min)',
       'Disk /',
       'Disk /var',
-      'Network eth0 utilisation',
-      'Network eth0 received',
+      'Network utilisation',
+      'Network received',
+      'Network sent',
     ])
+    expect(panels[6]).toMatchObject({ metric: 'net_rx_bytes_per_s', labels: {}, unit: 'bytes/s', seriesLabel: 'interface' })
     expect(panels[4]).toMatchObject({ metric: 'disk_used_pct', labels: { mount: '/var' }, unit: 'pct' })
+  })
+})
+
+describe('withoutIdle', () => {
+  const s = (name: string, values: number[]) => ({ labels: { interface: name }, points: values.map((v, i) => [i * 1000, v]) })
+  const name = (x: { labels: Record<string, string> }) => x.labels.interface
+  it('leaves out series that stayed at zero and names them', () => {
+    const { shown, idle } = withoutIdle([s('eth0', [0, 5, 0]), s('ifb0', [0, 0]), s('ifb1', [])], name)
+    expect(shown.map(name)).toEqual(['eth0'])
+    expect(idle).toEqual(['ifb0', 'ifb1'])
+  })
+  it('draws them all when every one is idle, and a single series always', () => {
+    expect(withoutIdle([s('ifb0', [0]), s('ifb1', [0])], name).shown).toHaveLength(2)
+    expect(withoutIdle([s('ifb0', [0])], name)).toEqual({ shown: [s('ifb0', [0])], idle: [] })
   })
 })
 

@@ -52,6 +52,8 @@ export interface Panel {
   /** Only series with these labels. */
   labels: Record<string, string>
   unit: 'pct' | 'bytes' | 'bytes/s' | 'load'
+  /** The label that tells the panel's series apart (one line per interface), if several. */
+  seriesLabel?: string
 }
 
 /**
@@ -73,17 +75,36 @@ export function panelsFor(series: SeriesInfo[]): Panel[] {
   for (const mount of mounts) {
     out.push({ key: `disk:${mount}`, title: `Disk ${mount}`, metric: 'disk_used_pct', labels: { mount }, unit: 'pct' })
   }
-  const ifaces = [...new Set(series.filter((s) => s.name.startsWith('net_') && s.labels.interface).map((s) => s.labels.interface))].sort()
-  for (const iface of ifaces) {
-    const has = (m: string) => series.some((s) => s.name === m && s.labels.interface === iface)
-    if (has('net_util_pct')) {
-      out.push({ key: `net-util:${iface}`, title: `Network ${iface} utilisation`, metric: 'net_util_pct', labels: { interface: iface }, unit: 'pct' })
-    }
-    for (const [m, t] of [['net_rx_bytes_per_s', 'received'], ['net_tx_bytes_per_s', 'sent']] as const) {
-      if (has(m)) out.push({ key: `${m}:${iface}`, title: `Network ${iface} ${t}`, metric: m, labels: { interface: iface }, unit: 'bytes/s' })
-    }
+  // One chart per direction with a line per interface: a chart per interface gave idle
+  // virtual interfaces (ifb0, ifb1) most of the page.
+  const net = (m: string) => series.some((s) => s.name === m && s.labels.interface)
+  for (const [m, t, unit] of [
+    ['net_util_pct', 'Network utilisation', 'pct'],
+    ['net_rx_bytes_per_s', 'Network received', 'bytes/s'],
+    ['net_tx_bytes_per_s', 'Network sent', 'bytes/s'],
+  ] as const) {
+    if (net(m)) out.push({ key: m, title: t, metric: m, labels: {}, unit, seriesLabel: 'interface' })
   }
   return out
+}
+
+/** A series of points as the metrics endpoint answers. */
+export interface PointSeries {
+  labels: Record<string, string>
+  points: number[][]
+}
+
+/**
+ * The series a chart of several draws, and the names of those left out because they were zero
+ * (or empty) throughout: an idle interface is a flat line on 0 that crowds the legend. When
+ * every series is idle they are all drawn, so the chart still says "0".
+ */
+export function withoutIdle<S extends PointSeries>(series: S[], nameOf: (s: S) => string): { shown: S[]; idle: string[] } {
+  if (series.length < 2) return { shown: series, idle: [] }
+  const busy = (s: S) => s.points.some((p) => p[1] !== 0 && Number.isFinite(p[1]))
+  const shown = series.filter(busy)
+  if (!shown.length) return { shown: series, idle: [] }
+  return { shown, idle: series.filter((s) => !busy(s)).map(nameOf) }
 }
 
 /** Whether a series' labels include every label of `filter`. */
