@@ -62,7 +62,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Recomputes the hash chain; names the first event that was edited, removed or reordered. */
+        /**
+         * Recomputes the hash chain and holds it against the checkpoint kept outside the database;
+         *     names the first event that was edited, removed or reordered, or where the chain was cut
+         *     short or rewritten.
+         */
         get: operations["verify"];
         put?: never;
         post?: never;
@@ -82,8 +86,9 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Logs in; returns an expiring session token. Attempts are rate-limited per address and a
-         *     username is locked after repeated failures (429 with Retry-After).
+         * Logs in; returns an expiring session token. Attempts are rate-limited per address, and a
+         *     username is held back for an address after repeated failures from it (429 with
+         *     Retry-After).
          */
         post: operations["login"];
         delete?: never;
@@ -995,6 +1000,21 @@ export interface components {
             /** @enum {string} */
             type: "incident";
         };
+        /** @description The head of the chain: how many events, the last one's id and hash. */
+        Head: {
+            /**
+             * Format: int64
+             * @description Events from the first to `last_id`.
+             */
+            events: number;
+            /** @description The last event's hash. */
+            hash: string;
+            /**
+             * Format: int64
+             * @description The last event's id.
+             */
+            last_id: number;
+        };
         /** @description A component on a host and its state. */
         HostComponentView: {
             /** @description Component name. */
@@ -1165,6 +1185,8 @@ export interface components {
         };
         /** @description A job with everything an approver needs to decide. */
         JobView: {
+            /** @description Who approved so far, on a job that needs two approvers (the last one is `decided_by`). */
+            approvals: string[];
             /** @description RFC 3339. */
             approved_at?: string | null;
             /** @description Cluster name. */
@@ -1654,7 +1676,7 @@ export interface components {
         TokenView: {
             /** @description RFC 3339. */
             created_at: string;
-            /** @description Who created it. */
+            /** @description The user it belongs to: who created it (or who created the token that did). */
             created_by: string;
             /** @description RFC 3339, if it expires. */
             expires_at?: string | null;
@@ -1712,6 +1734,7 @@ export interface components {
         };
         /** @description The outcome of walking the chain. */
         Verification: {
+            checkpoint?: null | components["schemas"]["Head"];
             /**
              * Format: int64
              * @description Events checked.
@@ -1722,7 +1745,10 @@ export interface components {
              * @description The first event whose hash or link does not hold.
              */
             first_broken?: number | null;
-            /** @description Whether every event hashes to its stored hash and links to the one before. */
+            /**
+             * @description Whether every event hashes to its stored hash and links to the one before, and the
+             *     chain reaches the checkpoint with the checkpoint's hash.
+             */
             ok: boolean;
             /** @description What is wrong with it. */
             reason?: string | null;

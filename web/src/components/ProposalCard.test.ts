@@ -23,6 +23,7 @@ const job: JobView = {
   },
   plan_hash: 'a1b2c3d4e5f6a7b8c9d0',
   requested_by: 'olga',
+  approvals: [],
   created_at: new Date().toISOString(),
   expires_at: new Date(Date.now() + 3_600_000).toISOString(),
   stages: [

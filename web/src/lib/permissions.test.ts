@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { atLeast, cancelPermission, proposalActions, type Role } from './permissions'
 
-const job = (over: Partial<{ state: string; four_eyes: boolean; requested_by: string }> = {}) => ({
+const job = (over: Partial<{ state: string; four_eyes: boolean; requested_by: string; approvals: string[] }> = {}) => ({
   state: 'PROPOSED',
   four_eyes: false,
   requested_by: 'alice',
@@ -45,6 +45,14 @@ describe('proposalActions', () => {
     const a = proposalActions(job({ four_eyes: true, requested_by: 'ann' }), { name: 'ann', role: 'approver' })
     expect(a.approve.reason).toBe('Four-eyes: this job must be approved by someone other than its requester')
     expect(a.reject.reason).toBeNull()
+  })
+
+  it('asks for a second, different approver once one person approved a two-approver job', () => {
+    const j = job({ four_eyes: true, requested_by: 'system', approvals: ['bob'] })
+    const bob = proposalActions(j, { name: 'bob', role: 'approver' })
+    expect(bob.approve).toEqual({ allowed: false, reason: 'You approved it already; it needs a second, different approver' })
+    expect(bob.reject.allowed).toBe(true)
+    expect(proposalActions(j, { name: 'cid', role: 'approver' }).approve.allowed).toBe(true)
   })
 
   it('offers no actions once the job left PROPOSED, whatever the role', () => {

@@ -30,6 +30,8 @@ export interface ProposalFacts {
   state: string
   four_eyes?: boolean
   requested_by: string
+  /** Who approved already, on a job that needs two approvers (a high-risk system proposal). */
+  approvals?: string[]
 }
 
 /** The parts of the viewer the rules read. */
@@ -59,7 +61,9 @@ export function proposalActions(job: ProposalFacts, me: Viewer | null): Proposal
   const approve: Permission =
     job.four_eyes && job.requested_by === me.name
       ? { allowed: false, reason: 'Four-eyes: this job must be approved by someone other than its requester' }
-      : ok
+      : job.approvals?.includes(me.name)
+        ? { allowed: false, reason: 'You approved it already; it needs a second, different approver' }
+        : ok
   return { show: true, approve, reject: ok }
 }
 
