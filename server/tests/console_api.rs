@@ -589,3 +589,49 @@ async fn the_committed_openapi_document_is_the_live_one() {
         "web/src/api/openapi.json is not the live OpenAPI document; {FIX}"
     );
 }
+
+#[tokio::test]
+async fn a_conversation_says_where_it_is_held_and_a_bad_channel_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeOpenAi::start().await;
+    let url = fake.base_url();
+    let server = start_server(
+        &dir.path().join("server"),
+        &test_stacks(dir.path()),
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &fake_llm_env(&url, &[]),
+    );
+    let olga = server.user("olga", "operator").await;
+    let create = |body: Option<Value>| {
+        let (server, olga) = (&server, olga.clone());
+        async move {
+            server
+                .call_as(&olga, Method::POST, "/api/v1/chat/conversations", body)
+                .await
+        }
+    };
+    assert_eq!(create(Some(json!({"channel": "web"}))).await.0, 201);
+    assert_eq!(create(Some(json!({"channel": "cli"}))).await.0, 201);
+    assert_eq!(create(Some(json!({}))).await.0, 201);
+    assert_eq!(create(None).await.0, 201);
+    for bad in [
+        json!({"channel": "pager"}),
+        json!({"channel": "web", "user": "admin"}),
+        json!({"channel": 7}),
+    ] {
+        let (s, v) = create(Some(bad.clone())).await;
+        assert_eq!(s, 400, "{bad}: {v}");
+        assert_eq!(v["error"]["code"], "invalid_body", "{bad}: {v}");
+    }
+    let (s, _, list) = get_as(&server, &olga, "/api/v1/chat/conversations").await;
+    assert_eq!(s, 200);
+    let channels: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["channel"].as_str().unwrap())
+        .collect();
+    // Newest first; the refused ones made nothing.
+    assert_eq!(channels, ["api", "api", "cli", "web"]);
+}

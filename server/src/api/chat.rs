@@ -84,14 +84,52 @@ pub async fn list_conversations(
     Ok(Json(chat(&s)?.conversations(&caller.name, limit).await?))
 }
 
-/// Starts a conversation.
+/// Where a conversation is held, as people see it in their list.
+#[derive(Debug, Default, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// The web console.
+    Web,
+    /// A script or tool calling the REST API (the default).
+    #[default]
+    Api,
+    /// The `steward chat` command.
+    Cli,
+}
+
+/// A new conversation's settings; the body may also be empty.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewConversation {
+    /// Where it is held (default `api`).
+    #[serde(default)]
+    channel: Channel,
+}
+
+/// Starts a conversation (the body is optional).
 #[utoipa::path(post, path = "/api/v1/chat/conversations", tag = "chat",
-    responses((status = 201, body = Created), (status = 503, body = ErrorBody)))]
+    request_body(content = Option<NewConversation>),
+    responses((status = 201, body = Created), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn create_conversation(
     State(s): State<AppState>,
     caller: Caller,
+    body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    let id = chat(&s)?.create(&caller.name, "api").await?;
+    let new: NewConversation = if body.iter().all(u8::is_ascii_whitespace) {
+        NewConversation::default()
+    } else {
+        let shape = "a new conversation takes {\"channel\": \"web\"|\"api\"|\"cli\"}";
+        let v: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("{shape}: {e}")))?;
+        serde_json::from_value(v)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", format!("{shape}: {e}")))?
+    };
+    let channel = match new.channel {
+        Channel::Web => "web",
+        Channel::Api => "api",
+        Channel::Cli => "cli",
+    };
+    let id = chat(&s)?.create(&caller.name, channel).await?;
     Ok((StatusCode::CREATED, Json(Created { id })))
 }
 

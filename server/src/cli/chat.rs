@@ -58,7 +58,9 @@ async fn turn(client: &Client, conv: i64, text: &str) -> anyhow::Result<Vec<i64>
 
 /// `steward chat [MESSAGE]`: one-shot with a message, interactive without.
 pub async fn run(client: &Client, message: Option<String>) -> anyhow::Result<()> {
-    let conv: Value = client.post("/api/v1/chat/conversations", &json!({})).await?;
+    let conv: Value = client
+        .post("/api/v1/chat/conversations", &json!({"channel": "cli"}))
+        .await?;
     let id = conv["id"].as_i64().context("no conversation id")?;
     if let Some(m) = message {
         turn(client, id, &m).await?;

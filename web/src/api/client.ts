@@ -109,7 +109,7 @@ export const api = {
   incident: (id: number) => unwrap(client.GET('/api/v1/incidents/{id}', { params: { path: { id } } })),
 
   conversations: async () => (await getWithQuery('/api/v1/chat/conversations', {})).data,
-  newConversation: () => unwrap(client.POST('/api/v1/chat/conversations')),
+  newConversation: () => unwrap(client.POST('/api/v1/chat/conversations', { body: { channel: 'web' } })),
   messages: (id: number) => unwrap(client.GET('/api/v1/chat/conversations/{id}/messages', { params: { path: { id } } })),
   /** Sends a message and returns the response whose body is the reply's event stream. */
   sendMessage: (id: number, text: string, signal?: AbortSignal) =>

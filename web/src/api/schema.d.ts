@@ -141,7 +141,7 @@ export interface paths {
         /** The caller's conversations, newest activity first. */
         get: operations["list_conversations"];
         put?: never;
-        /** Starts a conversation. */
+        /** Starts a conversation (the body is optional). */
         post: operations["create_conversation"];
         delete?: never;
         options?: never;
@@ -719,6 +719,11 @@ export interface components {
             /** @description On what (`job:12`, `user:alice`, `host:an-3` …). */
             target: string;
         };
+        /**
+         * @description Where a conversation is held, as people see it in their list.
+         * @enum {string}
+         */
+        Channel: "web" | "api" | "cli";
         /** @description One retrieved chunk, with what a citation needs. */
         Chunk: {
             /** @description Cluster (job logs, incidents). */
@@ -1280,6 +1285,11 @@ export interface components {
             stack: string;
             /** @description Stack version; the newest when omitted. */
             version?: string | null;
+        };
+        /** @description A new conversation's settings; the body may also be empty. */
+        NewConversation: {
+            /** @description Where it is held (default `api`). */
+            channel?: components["schemas"]["Channel"];
         };
         /** @description What an enrollment token is bound to. */
         NewEnrollment: {
@@ -2019,7 +2029,11 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": null | components["schemas"]["NewConversation"];
+            };
+        };
         responses: {
             201: {
                 headers: {
@@ -2027,6 +2041,14 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Created"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             503: {

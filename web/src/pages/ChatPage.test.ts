@@ -29,7 +29,12 @@ function server(reply: ReturnType<typeof manualStream>, stored: { value: unknown
     const json = (v: unknown, status = 200) => new Response(JSON.stringify(v), { status, headers: { 'content-type': 'application/json' } })
     if (url.endsWith('/auth/login')) return json({ token: 't', username: 'oli', role: 'operator', expires_at: '' })
     if (url.endsWith('/auth/me')) return json({ name: 'oli', role: 'operator' })
-    if (req.method === 'POST' && url === '/api/v1/chat/conversations') return json({ id: 7 }, 201)
+    if (req.method === 'POST' && url === '/api/v1/chat/conversations') {
+      // The console says where the conversation is held, so people's lists show `web`.
+      const body = await req.text()
+      if (body !== '{"channel":"web"}') return json({ error: { code: 'invalid_body', message: body } }, 400)
+      return json({ id: 7 }, 201)
+    }
     if (req.method === 'GET' && url === '/api/v1/chat/conversations') return json([])
     if (req.method === 'GET' && url === '/api/v1/chat/conversations/7/messages') return json(stored.value)
     if (req.method === 'POST' && url === '/api/v1/chat/conversations/7/messages') {
