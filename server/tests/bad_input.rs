@@ -174,7 +174,10 @@ async fn bad_requests_are_clear_json_errors_and_change_nothing() {
         .post("/api/v1/jobs/424242/approve", json!({"plan_hash": "x"}))
         .await;
     assert_eq!((s, v["error"]["code"].as_str()), (404, Some("not_found")));
-    let (s, v) = server.get("/no/such/route").await;
+    // Under /api/ an unknown route is a JSON 404 (elsewhere it is a console route: the app).
+    let (s, v) = server.get("/api/v1/no/such/route").await;
+    assert_eq!((s, v["error"]["code"].as_str()), (404, Some("not_found")));
+    let (s, v) = server.post("/no/such/route", json!({})).await;
     assert_eq!((s, v["error"]["code"].as_str()), (404, Some("not_found")));
 
     // Clusters: bad stack, bad placement, duplicate name.
