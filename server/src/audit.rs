@@ -327,6 +327,7 @@ pub async fn verify<C: ConnectionTrait>(db: &C, checkpoint: Option<&Head>) -> Re
 
 /// Which events to list.
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
     /// Only this actor.

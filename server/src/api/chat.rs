@@ -24,6 +24,7 @@ pub struct Created {
 
 /// Paging of the conversation list.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ConversationsQuery {
     /// At most this many (default 50, at most 500).

@@ -19,6 +19,7 @@ use crate::jobs::{Jobs, TaskState};
 
 /// Options of the log route.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogQuery {
     /// Stream as server-sent events until the task ends.
@@ -106,6 +107,7 @@ const MAX_REPLAY: u64 = 5_000;
 
 /// Options of the event feed.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// Only this job's events: first its stored logs, then live events until it finishes.

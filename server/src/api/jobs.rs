@@ -13,6 +13,7 @@ use crate::jobs::{JobFilter, JobState, JobSummary, JobView, ProposeRequest, LIST
 
 /// Filters for the job list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only jobs in one of these states, comma-separated (`RUNNING,PENDING`).

@@ -12,6 +12,7 @@ use crate::knowledge::{Chunk, Filter, Kind, Knowledge, KnowledgeError, SearchMod
 
 /// A search of the knowledge index.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
     /// The question, in plain words (at most 1,000 bytes).

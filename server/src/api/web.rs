@@ -60,7 +60,11 @@ fn asset(name: &str, headers: &HeaderMap) -> Option<Response> {
     }
     let file = Assets::get(name)?;
     let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..16]));
-    let cache = if name.starts_with("assets/") { IMMUTABLE } else { REVALIDATE };
+    let cache = if name.starts_with("assets/") {
+        IMMUTABLE
+    } else {
+        REVALIDATE
+    };
     let mime = file.metadata.mimetype().to_owned();
     let mut builder = Response::builder()
         .header(header::CONTENT_TYPE, with_charset(&mime))
@@ -81,7 +85,9 @@ fn asset(name: &str, headers: &HeaderMap) -> Option<Response> {
     {
         return builder.status(StatusCode::NOT_MODIFIED).body(Body::empty()).ok();
     }
-    let gzip = accepts_gzip(headers).then(|| Assets::get(&format!("{name}.gz"))).flatten();
+    let gzip = accepts_gzip(headers)
+        .then(|| Assets::get(&format!("{name}.gz")))
+        .flatten();
     let body = match gzip {
         Some(gz) => {
             builder = builder.header(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
@@ -138,7 +144,10 @@ mod tests {
     #[test]
     fn text_types_name_their_charset() {
         assert_eq!(with_charset("text/html"), "text/html; charset=utf-8");
-        assert_eq!(with_charset("application/javascript"), "application/javascript; charset=utf-8");
+        assert_eq!(
+            with_charset("application/javascript"),
+            "application/javascript; charset=utf-8"
+        );
         assert_eq!(with_charset("image/png"), "image/png");
     }
 }

@@ -68,6 +68,7 @@ pub struct IncidentView {
 
 /// Filters of the incident list.
 #[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentFilter {
     /// `OPEN` or `RESOLVED`.

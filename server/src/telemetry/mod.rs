@@ -160,6 +160,7 @@ pub enum TelemetryError {
 
 /// A range query: `GET /api/v1/hosts/{id}/metrics`.
 #[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RangeQuery {
     /// Metric name, e.g. `disk_used_pct`.

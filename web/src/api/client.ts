@@ -22,8 +22,8 @@ client.use({
   },
 })
 
-/** The data of a 2xx answer; an ApiError with the server's message otherwise. */
-async function unwrap<D>(p: Promise<{ data?: D; error?: unknown; response: Response }>): Promise<D> {
+/** A 2xx answer's data and response; an ApiError with the server's message otherwise. */
+async function answer<D>(p: Promise<{ data?: D; error?: unknown; response: Response }>): Promise<{ data: D; response: Response }> {
   let r: { data?: D; error?: unknown; response: Response }
   try {
     r = await p
@@ -32,7 +32,7 @@ async function unwrap<D>(p: Promise<{ data?: D; error?: unknown; response: Respo
     throw new ApiError(0, 'network', 'The server cannot be reached; check that Steward is running')
   }
   const { response } = r
-  if (response.ok) return r.data as D
+  if (response.ok) return { data: r.data as D, response }
   if (response.status === 401 && !response.url.endsWith('/api/v1/auth/login')) reportUnauthorized()
   const body = r.error as { error?: { code?: string; message?: string } } | string | undefined
   if (typeof body === 'object' && body?.error?.message) {
@@ -41,23 +41,9 @@ async function unwrap<D>(p: Promise<{ data?: D; error?: unknown; response: Respo
   throw new ApiError(response.status, `http_${response.status}`, typeof body === 'string' && body ? body : `${response.status} ${response.statusText || 'error'}`)
 }
 
-/** The JSON body of a 200 answer to GET `P`, as the OpenAPI document describes it. */
-type Ok<P extends keyof paths> = paths[P] extends { get: { responses: { 200: { content: { 'application/json': infer B } } } } } ? B : never
-
-/**
- * GET with query parameters. The server's document publishes these routes' query parameters
- * as path parameters (utoipa's `IntoParams` default), which openapi-fetch cannot send; until it
- * says `in: query`, the query goes through `send` and only the answer's type is checked.
- */
-async function getWithQuery<P extends keyof paths>(
-  path: P,
-  query: Record<string, string | number | boolean | undefined | null>,
-  pathParams: Record<string, string | number> = {},
-  signal?: AbortSignal,
-): Promise<{ data: Ok<P>; response: Response }> {
-  const url = String(path).replace(/\{(\w+)\}/g, (_, k: string) => encodeURIComponent(String(pathParams[k])))
-  const response = await send('GET', url, { query, signal })
-  return { data: (await response.json()) as Ok<P>, response }
+/** The data of a 2xx answer; an ApiError with the server's message otherwise. */
+async function unwrap<D>(p: Promise<{ data?: D; error?: unknown; response: Response }>): Promise<D> {
+  return (await answer(p)).data
 }
 
 /** A page of a list and the total the server reported (`x-total-count`). */
@@ -72,13 +58,14 @@ export const api = {
   me: () => unwrap(client.GET('/api/v1/auth/me')),
 
   async jobs(q: { state?: string[]; limit?: number; offset?: number; host_id?: number; source?: string }): Promise<Page<T.JobSummary>> {
-    const { data: items, response } = await getWithQuery('/api/v1/jobs', {
+    const query = {
       state: q.state?.length ? q.state.join(',') : undefined,
       limit: q.limit,
       offset: q.offset,
       host_id: q.host_id,
       source: q.source,
-    })
+    }
+    const { data: items, response } = await answer(client.GET('/api/v1/jobs', { params: { query } }))
     const total = Number(response.headers.get('x-total-count') ?? items.length)
     return { items, total: Number.isFinite(total) ? total : items.length }
   },
@@ -93,8 +80,8 @@ export const api = {
   hosts: () => unwrap(client.GET('/api/v1/hosts')),
   host: (id: string) => unwrap(client.GET('/api/v1/hosts/{id}', { params: { path: { id } } })),
   series: (id: string) => unwrap(client.GET('/api/v1/hosts/{id}/metrics/series', { params: { path: { id } } })),
-  metrics: async (id: string, q: { name: string; from?: number; to?: number; step?: string }, signal?: AbortSignal) =>
-    (await getWithQuery('/api/v1/hosts/{id}/metrics', q, { id }, signal)).data,
+  metrics: (id: string, q: { name: string; from?: number; to?: number; step?: string }, signal?: AbortSignal) =>
+    unwrap(client.GET('/api/v1/hosts/{id}/metrics', { params: { path: { id }, query: { ...q, from: q.from?.toString(), to: q.to?.toString() } }, signal })),
 
   clusters: () => unwrap(client.GET('/api/v1/clusters')),
   cluster: (id: string) => unwrap(client.GET('/api/v1/clusters/{id}', { params: { path: { id } } })),
@@ -105,20 +92,20 @@ export const api = {
     return (await res.json()) as T.StackDoc
   },
 
-  incidents: async (q: { state?: string; host_id?: number; limit?: number } = {}) => (await getWithQuery('/api/v1/incidents', q)).data,
+  incidents: (q: { state?: string; host_id?: number; limit?: number } = {}) => unwrap(client.GET('/api/v1/incidents', { params: { query: q } })),
   incident: (id: number) => unwrap(client.GET('/api/v1/incidents/{id}', { params: { path: { id } } })),
 
-  conversations: async () => (await getWithQuery('/api/v1/chat/conversations', {})).data,
+  conversations: () => unwrap(client.GET('/api/v1/chat/conversations')),
   newConversation: () => unwrap(client.POST('/api/v1/chat/conversations', { body: { channel: 'web' } })),
   messages: (id: number) => unwrap(client.GET('/api/v1/chat/conversations/{id}/messages', { params: { path: { id } } })),
   /** Sends a message and returns the response whose body is the reply's event stream. */
   sendMessage: (id: number, text: string, signal?: AbortSignal) =>
     send('POST', `/api/v1/chat/conversations/${id}/messages`, { body: { text }, headers: { accept: 'text/event-stream' }, signal }),
 
-  search: async (q: string, limit: number) => (await getWithQuery('/api/v1/knowledge/search', { q, limit })).data,
+  search: (q: string, limit: number) => unwrap(client.GET('/api/v1/knowledge/search', { params: { query: { q, limit } } })),
 
-  audit: async (q: { actor?: string; action?: string; target?: string; before?: number; limit?: number }) =>
-    (await getWithQuery('/api/v1/audit', q)).data,
+  audit: (q: { actor?: string; action?: string; target?: string; before?: number; limit?: number }) =>
+    unwrap(client.GET('/api/v1/audit', { params: { query: q } })),
   verifyAudit: () => unwrap(client.GET('/api/v1/audit/verify')),
 
   users: () => unwrap(client.GET('/api/v1/users')),

@@ -1831,24 +1831,24 @@ export interface operations {
     };
     list: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description Only this actor. */
-                actor: string | null;
+                actor?: string;
                 /** @description Only this action (`job.approved`), or a prefix ending in `.` (`job.`). */
-                action: string | null;
+                action?: string;
                 /** @description Only this target (`job:12`). */
-                target: string | null;
+                target?: string;
                 /** @description Only events at or after this time (RFC 3339). */
-                since: string | null;
+                since?: string;
                 /** @description Only events before this time (RFC 3339). */
-                until: string | null;
+                until?: string;
                 /** @description Only events with a smaller id (paging backwards). */
-                before: number | null;
+                before?: number;
                 /** @description At most this many (default 100, at most 1000). */
-                limit: number | null;
+                limit?: number;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -1986,12 +1986,12 @@ export interface operations {
     };
     list_conversations: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description At most this many (default 50, at most 500). */
-                limit: number | null;
+                limit?: number;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -2353,12 +2353,12 @@ export interface operations {
     };
     events: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description Only this job's events: first its stored logs, then live events until it finishes. */
-                job: number | null;
+                job?: number;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -2433,19 +2433,20 @@ export interface operations {
     };
     host_metrics: {
         parameters: {
-            query?: never;
+            query: {
+                /** @description Metric name, e.g. `disk_used_pct`. */
+                name: string;
+                /** @description Start: RFC 3339 or milliseconds since the epoch (default: an hour ago). */
+                from?: string;
+                /** @description End, exclusive: RFC 3339 or milliseconds (default: now). */
+                to?: string;
+                /** @description `raw`, `1m` or `1h`; by default the finest tier that still holds `from`. */
+                step?: string;
+            };
             header?: never;
             path: {
                 /** @description Host id or hostname */
                 id: string;
-                /** @description Metric name, e.g. `disk_used_pct`. */
-                name: string;
-                /** @description Start: RFC 3339 or milliseconds since the epoch (default: an hour ago). */
-                from: string | null;
-                /** @description End, exclusive: RFC 3339 or milliseconds (default: now). */
-                to: string | null;
-                /** @description `raw`, `1m` or `1h`; by default the finest tier that still holds `from`. */
-                step: string | null;
             };
             cookie?: never;
         };
@@ -2509,16 +2510,16 @@ export interface operations {
     };
     list_incidents: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description `OPEN` or `RESOLVED`. */
-                state: string | null;
+                state?: string;
                 /** @description Host id. */
-                host_id: number | null;
+                host_id?: number;
                 /** @description At most this many, newest first (default 100, at most 1000). */
-                limit: number | null;
+                limit?: number;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -2573,20 +2574,20 @@ export interface operations {
     };
     list_jobs: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description Only jobs in one of these states, comma-separated (`RUNNING,PENDING`). */
-                state: string | null;
+                state?: string;
                 /** @description Only jobs with a task on this host (its id). */
-                host_id: number | null;
+                host_id?: number;
                 /** @description Only jobs from this source: `api`, `chat`, `anomaly`, `slack` or `telegram`. */
-                source: string | null;
+                source?: string;
                 /** @description At most this many (default 50, at most 1000). */
-                limit: number | null;
+                limit?: number;
                 /** @description Skip this many first (newest first; default 0). */
-                offset: number | null;
+                offset?: number;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -2850,15 +2851,16 @@ export interface operations {
     };
     task_logs: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Stream as server-sent events until the task ends. */
+                follow?: boolean;
+            };
             header?: never;
             path: {
                 /** @description Job id */
                 id: number;
                 /** @description Task id */
                 task_id: number;
-                /** @description Stream as server-sent events until the task ends. */
-                follow: boolean;
             };
             cookie?: never;
         };
@@ -2885,32 +2887,32 @@ export interface operations {
     };
     search: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query: {
                 /** @description The question, in plain words (at most 1,000 bytes). */
                 q: string;
                 /** @description At most this many chunks (1 to 50, default 5). */
-                limit: number | null;
+                limit?: number;
                 /** @description `hybrid` (default), `dense` (meaning) or `sparse` (words, BM25). */
-                mode: string | null;
+                mode?: string;
                 /** @description Only `doc`, `job_log` or `incident` chunks. */
-                kind: string | null;
+                kind?: string;
                 /** @description Only this cluster's job logs and incidents, together with the docs. */
-                cluster: string | null;
+                cluster?: string;
                 /** @description Only this service. */
-                service: string | null;
+                service?: string;
                 /** @description Only this component. */
-                component: string | null;
+                component?: string;
                 /** @description Only this host. */
-                host: string | null;
+                host?: string;
                 /** @description Only this job's logs. */
-                job_id: number | null;
+                job_id?: number;
                 /** @description Only chunks at or after this time (RFC 3339). */
-                since: string | null;
+                since?: string;
                 /** @description Only chunks at or before this time (RFC 3339). */
-                until: string | null;
+                until?: string;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
