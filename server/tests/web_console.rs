@@ -9,7 +9,10 @@ use common::*;
 use reqwest::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 
 fn header(r: &reqwest::Response, name: impl reqwest::header::AsHeaderName) -> String {
-    r.headers().get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+    r.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
 }
 
 /// The app's entry script, named in its index.html (`/assets/index-<hash>.js`).
@@ -47,25 +50,42 @@ async fn the_console_is_served_at_every_client_route_with_cache_headers_and_gzip
 
     // A hashed asset: its type, a year of caching, gzip when asked for, and the same bytes.
     let script = entry_script(&index);
-    let plain = c.get(s.url(&script)).header(ACCEPT_ENCODING, "identity").send().await.unwrap();
+    let plain = c
+        .get(s.url(&script))
+        .header(ACCEPT_ENCODING, "identity")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(plain.status(), 200);
     assert_eq!(header(&plain, CONTENT_TYPE), "text/javascript; charset=utf-8");
     assert_eq!(header(&plain, CACHE_CONTROL), "public, max-age=31536000, immutable");
     assert_eq!(header(&plain, CONTENT_ENCODING), "");
     let etag = header(&plain, ETAG);
     let plain = plain.bytes().await.unwrap();
-    let gz = c.get(s.url(&script)).header(ACCEPT_ENCODING, "gzip, br").send().await.unwrap();
+    let gz = c
+        .get(s.url(&script))
+        .header(ACCEPT_ENCODING, "gzip, br")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(header(&gz, CONTENT_ENCODING), "gzip");
     let gz = gz.bytes().await.unwrap();
     assert!(gz.len() < plain.len() / 2, "gzip {} vs plain {}", gz.len(), plain.len());
     let mut unzipped = vec![];
-    flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut unzipped).unwrap();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_end(&mut unzipped)
+        .unwrap();
     assert_eq!(unzipped, plain);
     let again = c.get(s.url(&script)).header(IF_NONE_MATCH, &etag).send().await.unwrap();
     assert_eq!(again.status(), 304);
 
     // Neither a file nor a client route: JSON 404s, never the app.
-    for path in ["/assets/index-00000000.js", "/favicon-missing.png", "/api/v1/nothing", "/assets/x.js.gz"] {
+    for path in [
+        "/assets/index-00000000.js",
+        "/favicon-missing.png",
+        "/api/v1/nothing",
+        "/assets/x.js.gz",
+    ] {
         let r = c.get(s.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 404, "{path}");
         assert!(header(&r, CONTENT_TYPE).starts_with("application/json"), "{path}");
