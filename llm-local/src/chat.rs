@@ -27,7 +27,7 @@ pub const DEFAULT_MAX_TOKENS: u32 = 256;
 /// an `Arc`.
 #[derive(Debug)]
 pub struct LocalChat {
-    jobs: std_mpsc::Sender<Job>,
+    jobs: std_mpsc::SyncSender<Job>,
     name: String,
     stats: Arc<Mutex<Option<GenerationStats>>>,
 }
@@ -87,7 +87,13 @@ impl LocalChat {
             deltas,
             reply,
         };
-        self.jobs.send(job).map_err(|_| stopped())?;
+        self.jobs.try_send(job).map_err(|e| match e {
+            std_mpsc::TrySendError::Full(_) => LlmError::Busy {
+                queued: worker::QUEUE,
+                retry_after_secs: 5,
+            },
+            std_mpsc::TrySendError::Disconnected(_) => stopped(),
+        })?;
         answer.await.map_err(|_| stopped())?
     }
 }

@@ -33,13 +33,17 @@ pub(crate) struct Job {
     pub reply: oneshot::Sender<Result<ChatResponse, LlmError>>,
 }
 
+/// Requests that may wait for the model at once; one more is refused as busy (the API says
+/// 429 with Retry-After) rather than queued behind minutes of generation.
+pub const QUEUE: usize = 8;
+
 /// Starts the worker, waits until the model has loaded, and returns its job queue.
 pub(crate) fn spawn(
     path: &Path,
     threads: usize,
     stats: Arc<Mutex<Option<GenerationStats>>>,
-) -> Result<std_mpsc::Sender<Job>, LlmError> {
-    let (jobs, queue) = std_mpsc::channel::<Job>();
+) -> Result<std_mpsc::SyncSender<Job>, LlmError> {
+    let (jobs, queue) = std_mpsc::sync_channel::<Job>(QUEUE);
     let (ready, loaded) = std_mpsc::channel::<Result<(), LlmError>>();
     let path: PathBuf = path.to_owned();
     std::thread::Builder::new()

@@ -297,3 +297,43 @@ async fn a_shared_prompt_prefix_is_reused_without_changing_the_answer() {
     let (rss, peak) = rss_mib();
     eprintln!("RSS {rss} MiB (peak {peak} MiB)");
 }
+
+#[tokio::test]
+async fn requests_beyond_the_queue_are_refused_as_busy_not_queued() {
+    let chat = std::sync::Arc::new(load(2));
+    let req = ChatRequest {
+        messages: vec![Message::user("Write a long story about a lighthouse keeper.")],
+        tools: vec![],
+        temperature: Some(0.0),
+        max_tokens: Some(16),
+        response_schema: None,
+    };
+    // Sent at once: one runs, eight wait, the rest are refused at once.
+    let calls: Vec<_> = (0..14)
+        .map(|_| {
+            let chat = chat.clone();
+            let req = req.clone();
+            tokio::spawn(async move { chat.chat(&req).await })
+        })
+        .collect();
+    let mut busy = 0;
+    let mut answered = 0;
+    for c in calls {
+        match c.await.unwrap() {
+            Ok(_) => answered += 1,
+            Err(LlmError::Busy {
+                queued,
+                retry_after_secs,
+            }) => {
+                assert_eq!(queued, 8);
+                assert!(retry_after_secs >= 1);
+                busy += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(busy >= 1, "some were refused ({answered} answered)");
+    // Eight fit the queue; a ninth when the worker had already taken one off it.
+    assert!(answered >= 8, "the eight queued were answered: {answered}");
+    assert!(answered <= 9, "no more than the queue and the one running: {answered}");
+}

@@ -171,6 +171,14 @@ pub enum LlmError {
     /// Too many requests, after retries.
     #[error("the language model provider is rate-limiting requests (HTTP 429); try again shortly")]
     RateLimited,
+    /// The model's queue is full: this request was not taken, and may be tried again later.
+    #[error("the language model is busy with {queued} waiting requests; try again in {retry_after_secs} s")]
+    Busy {
+        /// Requests already waiting.
+        queued: usize,
+        /// When trying again makes sense.
+        retry_after_secs: u64,
+    },
     /// The provider answered with an error.
     #[error("the language model provider answered HTTP {status}: {message}")]
     Http {

@@ -31,6 +31,9 @@ pub struct Config {
     pub offline_grace_secs: u64,
     /// Seconds after a task's timeout the server waits for its result.
     pub result_grace_secs: u64,
+    /// Bytes of one task's output stored at most: the first half and the last half are kept,
+    /// the middle is cut and marked.
+    pub task_log_max_bytes: usize,
     /// Approved jobs running at once.
     pub max_concurrent_jobs: usize,
     /// Largest request body, in bytes.
@@ -328,6 +331,7 @@ impl std::fmt::Debug for Config {
             .field("heartbeat_interval_ms", &self.heartbeat_interval_ms)
             .field("offline_grace_secs", &self.offline_grace_secs)
             .field("result_grace_secs", &self.result_grace_secs)
+            .field("task_log_max_bytes", &self.task_log_max_bytes)
             .field("max_concurrent_jobs", &self.max_concurrent_jobs)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("llm", &self.llm)
@@ -369,6 +373,7 @@ impl Default for Config {
             heartbeat_interval_ms: 5000,
             offline_grace_secs: 60,
             result_grace_secs: 30,
+            task_log_max_bytes: 8 * 1024 * 1024,
             max_concurrent_jobs: 64,
             max_body_bytes: 1024 * 1024,
             llm: LlmConfig::default(),
@@ -437,6 +442,9 @@ impl Config {
         if let Some(v) = get("STEWARD_RESULT_GRACE_SECS") {
             self.result_grace_secs = parse("STEWARD_RESULT_GRACE_SECS", v)?;
         }
+        if let Some(v) = get("STEWARD_TASK_LOG_MAX_BYTES") {
+            self.task_log_max_bytes = parse("STEWARD_TASK_LOG_MAX_BYTES", v)?;
+        }
         if let Some(v) = get("STEWARD_LLM_PROVIDER") {
             self.llm.provider = Some(v);
         }
@@ -486,6 +494,9 @@ impl Config {
         self.tls_files()?;
         if self.heartbeat_interval_ms < 100 {
             return Err(ConfigError("heartbeat_interval_ms must be at least 100".into()));
+        }
+        if self.task_log_max_bytes < 4096 {
+            return Err(ConfigError("task_log_max_bytes must be at least 4096".into()));
         }
         Ok(())
     }

@@ -145,6 +145,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             max_concurrent_jobs: config.max_concurrent_jobs,
             offline_grace: Duration::from_secs(config.offline_grace_secs),
             result_grace: Duration::from_secs(config.result_grace_secs),
+            task_log_max_bytes: config.task_log_max_bytes,
         },
     )
     .await

@@ -128,7 +128,14 @@ async fn replayed_stale_and_foreign_task_events_are_ignored_and_counted() {
     }
     let done = server.wait_done(job["id"].as_i64().unwrap(), 20).await;
     assert_eq!(done["state"], "SUCCESSFUL", "{done}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A barrier, not a sleep: one stream's messages are handled in order, so once a metric
+    // sent after "after the end" is visible, that line has been handled too.
+    send_disk(&tx, 1, 12.5).await;
+    wait_for(&server, "/api/v1/hosts/h1/metrics/series", 20, |v| {
+        v.as_array()
+            .is_some_and(|a| a.iter().any(|s| s["name"] == "disk_used_pct"))
+    })
+    .await;
 
     let text = server
         .text(&format!("/api/v1/jobs/{}/tasks/{id}/logs", job["id"]))
@@ -165,7 +172,14 @@ async fn replayed_stale_and_foreign_task_events_are_ignored_and_counted() {
     ))
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while ignored_count(&server).await < before + 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "h2's event was never counted as ignored"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(ignored_count(&server).await, before + 1);
     let (_, j2) = server.get(&format!("/api/v1/jobs/{}", job2["id"])).await;
     assert_ne!(

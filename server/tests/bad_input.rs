@@ -290,7 +290,25 @@ async fn an_agent_without_the_token_is_refused() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    // Not a sleep: wait until the server has refused it (an agent that never dialled would
+    // also leave no host behind, and prove nothing).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let metrics = server.text("/metrics").await;
+        let refused = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("steward_agent_sessions_refused_total "))
+            .and_then(|n| n.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if refused >= 1.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent was never refused:\n{metrics}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let _ = child.kill();
     let _ = child.wait();
     let (s, _) = server.get("/api/v1/hosts/intruder").await;

@@ -130,6 +130,54 @@ async fn approved_job_streams_its_logs_in_order_and_complete() {
 }
 
 #[tokio::test]
+async fn a_runaway_output_is_stored_as_its_head_and_tail_with_the_cut_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let stacks = test_stacks(dir.path());
+    let server = start_server(
+        &dir.path().join("server"),
+        &stacks,
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &[("STEWARD_TASK_LOG_MAX_BYTES", "8192")],
+    );
+    server.cluster("test", &["h1"]).await;
+    let _agent = start_agent(&server, "h1", &dir.path().join("agent-h1"));
+    server.wait_online("h1").await;
+    let job = server
+        .propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "params": {"lines": 20000}}))
+        .await;
+    let id = job["id"].as_i64().unwrap();
+    let tid = tasks(&job)[0]["id"].as_i64().unwrap();
+    server.approve(&job).await;
+    let done = server.wait_done(id, 60).await;
+    assert_eq!(done["state"], "SUCCESSFUL", "{done}");
+    let text = server.text(&format!("/api/v1/jobs/{id}/tasks/{tid}/logs")).await;
+    let lines: Vec<&str> = text.lines().collect();
+    // About 200 KB were printed; 8 KiB are kept: 4 KiB from the start, 4 KiB from the end.
+    let stored: usize = lines.iter().map(|l| l.len()).sum();
+    assert!(stored < 8192 + 200, "{stored} bytes stored");
+    assert_eq!(lines[0], "line 1", "the head is kept");
+    assert!(
+        lines.contains(&"line 20000"),
+        "the tail is kept: {:?}",
+        &lines[lines.len() - 3..]
+    );
+    let marks: Vec<&&str> = lines.iter().filter(|l| l.contains("output truncated here")).collect();
+    assert_eq!(marks.len(), 1, "one marker where the cut is: {marks:?}");
+    let at = lines.iter().position(|l| l.contains("output truncated here")).unwrap();
+    assert!(
+        lines[at - 1].starts_with("line ") && lines[at + 1].starts_with("line "),
+        "{:?}",
+        &lines[at - 1..=at + 1]
+    );
+    let n = |l: &str| l.strip_prefix("line ").and_then(|n| n.parse::<u32>().ok());
+    assert!(
+        n(lines[at + 1]).unwrap() > n(lines[at - 1]).unwrap() + 1000,
+        "the middle is gone"
+    );
+}
+
+#[tokio::test]
 async fn stages_run_in_dag_order_and_a_level_runs_concurrently() {
     let dir = tempfile::tempdir().unwrap();
     let (server, _agents) = testbed(dir.path(), 3).await;

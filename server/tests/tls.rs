@@ -160,8 +160,18 @@ async fn agents_that_do_not_trust_the_servers_certificate_never_come_online() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    // Give both a few reconnect attempts.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Both have tried again and failed again (a condition, not a fixed wait).
+    for (agent, name) in [(&wrong_ca, "wrong-ca"), (&plain, "plain")] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while agent_log(agent).matches("retrying").count() < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not retry twice:\n{}",
+                agent_log(agent)
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
     for (agent, name) in [(&wrong_ca, "wrong-ca"), (&plain, "plain")] {
         let (_, host) = server.get(&format!("/api/v1/hosts/{name}")).await;
         assert_ne!(host["state"], "ONLINE", "{name}: {host}");

@@ -44,6 +44,9 @@ impl From<ChatError> for ApiError {
         match e {
             ChatError::NotFound(_) => ApiError::not_found(e.to_string()),
             ChatError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
+            ChatError::Model(steward_llm::LlmError::Busy { retry_after_secs, .. }) => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "llm_busy", e.to_string()).retry_after(retry_after_secs)
+            }
             ChatError::Model(m) => ApiError::new(StatusCode::BAD_GATEWAY, "llm_error", m.to_string()),
             ChatError::Inventory(e) => e.into(),
             ChatError::Job(e) => e.into(),

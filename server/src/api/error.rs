@@ -58,6 +58,12 @@ impl ApiError {
         self.status
     }
 
+    /// This error, telling the caller when to try again (the `Retry-After` header).
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
+        self
+    }
+
     /// 400.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)

@@ -16,6 +16,7 @@ use serde_json::json;
 use steward_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot};
 
+use super::logcap::{self, LogCap};
 use super::state::{JobState, StageState, TaskState};
 use super::JobError;
 use crate::audit;
@@ -34,6 +35,8 @@ pub struct EngineConfig {
     pub offline_grace: Duration,
     /// How long after a task's timeout the server waits for the agent's result.
     pub result_grace: Duration,
+    /// Bytes of one task's output stored at most: half from its start, half from its end.
+    pub task_log_max_bytes: usize,
 }
 
 impl Default for EngineConfig {
@@ -42,6 +45,7 @@ impl Default for EngineConfig {
             max_concurrent_jobs: 64,
             offline_grace: Duration::from_secs(60),
             result_grace: Duration::from_secs(30),
+            task_log_max_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -172,6 +176,8 @@ struct RunTask {
     queued_at: Instant,
     /// The run-task message, prepared when the job is loaded (attempt set at dispatch).
     message: Option<pb::RunTask>,
+    /// What of this attempt's output is stored.
+    log: LogCap,
 }
 
 struct RunStage {
@@ -206,6 +212,8 @@ struct Host {
 #[derive(Default)]
 struct Batch {
     logs: Vec<task_log::ActiveModel>,
+    /// Stored lines cut by the output cap: (task, seqs to delete, seq to mark).
+    log_cuts: Vec<(i64, Vec<i64>, Option<i64>)>,
     dispatched: Vec<i64>,
     started: Vec<i64>,
     finished: Vec<(i64, TaskState, Option<i32>, Option<String>)>,
@@ -489,6 +497,7 @@ impl Engine {
                 state,
                 attempt: row.attempt,
                 last_seq: 0,
+                log: self.log_cap(),
                 timeout,
                 deadline: None,
                 queued_at: now,
@@ -650,6 +659,7 @@ impl Engine {
     /// Sends queued tasks to idle, connected hosts (one task at a time per host).
     fn schedule(&mut self, b: &mut Batch) {
         let dirty = std::mem::take(&mut self.dirty);
+        let log_half = self.config.task_log_max_bytes / 2;
         for host_id in dirty {
             let Some(host) = self.hosts.get_mut(&host_id) else {
                 continue;
@@ -665,6 +675,7 @@ impl Engine {
                 t.state = TaskState::Running;
                 t.attempt += 1;
                 t.last_seq = 0;
+                t.log = LogCap::new(log_half, log_half);
                 t.deadline = Some(Instant::now() + t.timeout + self.config.result_grace);
                 host.running = Some(tid);
                 b.dispatched.push(tid);
@@ -737,6 +748,10 @@ impl Engine {
                 } else {
                     "stdout"
                 };
+                let cut = t.log.push(e.seq as i64, l.line.len());
+                if !cut.delete.is_empty() || cut.mark.is_some() {
+                    b.log_cuts.push((e.task_id, cut.delete, cut.mark));
+                }
                 b.logs.push(task_log::ActiveModel {
                     task_id: Set(e.task_id),
                     seq: Set(e.seq as i64),
@@ -1037,6 +1052,24 @@ impl Engine {
                     .exec_without_returning(&*txn)
                     .await?;
             }
+            let half = self.config.task_log_max_bytes / 2;
+            for (task_id, delete, mark) in &b.log_cuts {
+                if let Some(seq) = mark {
+                    task_log::Entity::update_many()
+                        .col_expr(task_log::Column::Line, Expr::value(logcap::marker(half, half)))
+                        .filter(task_log::Column::TaskId.eq(*task_id))
+                        .filter(task_log::Column::Seq.eq(*seq))
+                        .exec(&*txn)
+                        .await?;
+                }
+                for chunk in delete.chunks(500) {
+                    task_log::Entity::delete_many()
+                        .filter(task_log::Column::TaskId.eq(*task_id))
+                        .filter(task_log::Column::Seq.is_in(chunk.to_vec()))
+                        .exec(&*txn)
+                        .await?;
+                }
+            }
             for chunk in b.dispatched.chunks(500) {
                 task::Entity::update_many()
                     .col_expr(task::Column::State, Expr::value(TaskState::Running.as_str()))
@@ -1186,6 +1219,12 @@ impl Engine {
     }
 
     /// Queues a message on a host's session without waiting; false when it cannot.
+    /// A fresh output cap for a task's attempt.
+    fn log_cap(&self) -> LogCap {
+        let half = self.config.task_log_max_bytes / 2;
+        LogCap::new(half, half)
+    }
+
     fn send(&mut self, host_id: i64, msg: pb::ServerMessage) -> bool {
         let Some(h) = self.hosts.get_mut(&host_id) else {
             return false;

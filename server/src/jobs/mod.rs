@@ -3,6 +3,7 @@
 //! Owns the `jobs`, `stages`, `tasks` and `task_logs` tables. Handlers call the functions of
 //! [`Jobs`]; only [`engine`] sends anything to agents, and it loads only approved jobs.
 pub mod engine;
+mod logcap;
 mod plan;
 pub mod state;
 mod view;
@@ -25,7 +26,7 @@ use crate::stacks::Catalog;
 pub use engine::EngineHandle;
 pub use plan::{plan_hash, Plan, PlanError, PlanStage, PlanTask, ProposeRequest, StageRequest};
 pub use state::{JobState, StageState, TaskState};
-pub use view::{JobSummary, JobView, LogLine, StageView, TaskView};
+pub use view::{plan_host_names, JobSummary, JobView, LogLine, StageView, TaskView};
 
 /// Jobs one list returns by default.
 pub const LIST_DEFAULT: u64 = 50;

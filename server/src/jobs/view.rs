@@ -60,14 +60,18 @@ impl JobSummary {
 
 /// How many distinct hosts a stored plan's tasks run on.
 pub(crate) fn plan_hosts(plan: &Value) -> usize {
-    let hosts: std::collections::BTreeSet<&str> = plan["stages"]
+    plan_host_names(plan).len()
+}
+
+/// The distinct hosts a stored plan's tasks run on.
+pub fn plan_host_names(plan: &Value) -> std::collections::BTreeSet<&str> {
+    plan["stages"]
         .as_array()
         .into_iter()
         .flatten()
         .flat_map(|s| s["tasks"].as_array().into_iter().flatten())
         .filter_map(|t| t["host"].as_str())
-        .collect();
-    hosts.len()
+        .collect()
 }
 
 /// A job with everything an approver needs to decide.

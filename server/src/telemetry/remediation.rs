@@ -17,7 +17,7 @@ use crate::chat::{tools, Chat};
 use crate::db::Store;
 use crate::events::Bus;
 use crate::inventory;
-use crate::jobs::Jobs;
+use crate::jobs::{plan_host_names, JobView, Jobs};
 use crate::knowledge::chunk::truncate;
 use crate::knowledge::{Filter, SearchMode, SearchRequest};
 
@@ -107,8 +107,34 @@ impl Remediation {
             .send_citing(conversation, ACTOR, "anomaly", &request, None, cited)
             .await
             .map_err(|e| format!("the planner failed: {e}"))?;
-        let mut proposals = reply.proposals.iter();
+        // A proposal for an incident acts on the incident's host and nothing else: whatever
+        // the model was led to (a doc or log line quoted into its request could ask for
+        // more), a wider proposal is rejected here, by the server.
+        let (scoped, wider): (Vec<&JobView>, Vec<&JobView>) = reply
+            .proposals
+            .iter()
+            .partition(|j| j.cluster == cluster_name && plan_host_names(&j.plan).iter().all(|h| *h == incident.host));
+        for j in &wider {
+            let comment = format!(
+                "incident {id} is on host {} of cluster {cluster_name}; this proposal reaches beyond it",
+                incident.host
+            );
+            if let Err(e) = self.jobs.reject(j.id, ACTOR, Some(&comment)).await {
+                tracing::warn!(job = j.id, error = %e, "cannot reject an out-of-scope proposal");
+            }
+        }
+        let mut proposals = scoped.into_iter();
         let Some(first) = proposals.next() else {
+            if !wider.is_empty() {
+                let note = format!(
+                    "the planner proposed job {} beyond the incident's host {}; it was rejected",
+                    wider[0].id, incident.host
+                );
+                incidents::record_remediation(&self.store, &self.bus, id, None, Some(conversation), &note)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                return Ok(());
+            }
             incidents::record_remediation(&self.store, &self.bus, id, None, Some(conversation), &reply.reply)
                 .await
                 .map_err(|e| e.to_string())?;

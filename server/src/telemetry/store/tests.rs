@@ -1,4 +1,7 @@
-//! Storage on a real SQLite database: idempotent writes, rollups, retention, range queries.
+//! Storage on a real database: idempotent writes, rollups, retention, range queries. SQLite
+//! by default; PostgreSQL, a fresh database per test, when `STEWARD_TEST_POSTGRES_URL` names a
+//! superuser's connection (`scripts/test-postgres.sh`, which `make test` runs), so the rollup
+//! and retention SQL is checked on both.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +11,26 @@ use crate::telemetry::SeriesKey;
 
 async fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let conn = db::connect(&db::sqlite_url(dir.path())).await.unwrap();
+    let url = match std::env::var("STEWARD_TEST_POSTGRES_URL") {
+        Ok(admin) => {
+            use sea_orm::ConnectionTrait;
+            static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let name = format!(
+                "steward_unit_{}_{}",
+                std::process::id(),
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            );
+            let c = sea_orm::Database::connect(&admin).await.unwrap();
+            c.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+                .await
+                .unwrap();
+            c.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+            let (base, _) = admin.rsplit_once('/').expect("a postgres://…/database URL");
+            format!("{base}/{name}")
+        }
+        Err(_) => db::sqlite_url(dir.path()),
+    };
+    let conn = db::connect(&url).await.unwrap();
     // Series belong to hosts; the rows need not exist for these tests (no foreign keys).
     (dir, Store::new(conn))
 }
