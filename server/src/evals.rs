@@ -14,6 +14,7 @@ use crate::inventory::{self, NewCluster, NewPlacement};
 use crate::server;
 
 pub mod retrieval;
+pub mod world;
 
 /// `steward eval`: the planner's cases (`--cases`), or `steward eval retrieval`.
 #[derive(Debug, Args)]
@@ -32,23 +33,244 @@ pub struct EvalCommand {
 pub enum EvalWhat {
     /// Retrieval quality of the knowledge index: recall@k and MRR for dense, sparse and hybrid.
     Retrieval(retrieval::RetrievalArgs),
+    /// Answers to questions: the facts each must contain, and must not.
+    Answers(AnswerArgs),
+    /// Job summaries: free of prompt text, and holding each case's key facts.
+    Summaries(SummaryArgs),
 }
 
 /// Runs `steward eval …`.
 pub async fn run_command(c: EvalCommand) -> anyhow::Result<()> {
     match c.what {
         Some(EvalWhat::Retrieval(a)) => retrieval::run(a).await.map(|_| ()),
+        Some(EvalWhat::Answers(a)) => answers(a).await,
+        Some(EvalWhat::Summaries(a)) => summaries(a),
         None => run(c.planner).await,
     }
+}
+
+/// Options of `steward eval answers`.
+#[derive(Debug, Args)]
+pub struct AnswerArgs {
+    /// JSONL cases: `{"question", "cluster", "must": [..], "must_not": [..]}`.
+    #[arg(long, default_value = "llm/evals/answers.jsonl")]
+    cases: PathBuf,
+    /// The fixture world (TOML): clusters and placements.
+    #[arg(long, default_value = "llm/evals/fixture.toml")]
+    fixture: PathBuf,
+    /// What Steward knows about it (TOML): metrics, incidents, finished jobs.
+    #[arg(long, default_value = "llm/evals/world.toml")]
+    world: PathBuf,
+    /// `local` or `openai` (default: the configured provider).
+    #[arg(long)]
+    provider: Option<String>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of `steward eval summaries`.
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// JSONL cases: `{"name", "job": {id, summary, state}, "tasks": [..], "must", "must_not"}`.
+    #[arg(long, default_value = "llm/evals/summaries.jsonl")]
+    cases: PathBuf,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One answer case.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnswerCase {
+    question: String,
+    cluster: Option<String>,
+    #[serde(default)]
+    must: Vec<String>,
+    #[serde(default)]
+    must_not: Vec<String>,
+}
+
+/// One summary case.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SummaryCase {
+    name: String,
+    job: crate::chat::summary::JobHead,
+    tasks: Vec<crate::chat::summary::TaskOutput>,
+    #[serde(default)]
+    must: Vec<String>,
+    #[serde(default)]
+    must_not: Vec<String>,
+}
+
+/// Text that is prompt machinery, never meant for a user.
+const PROMPT_TEXT: &[&str] = &[
+    "<task_output",
+    "</task_output",
+    "untrusted",
+    "{{",
+    "{%",
+    "<context",
+    "source=\"",
+];
+
+/// The `must` strings missing from `text` and the `must_not` strings present (case-insensitive).
+fn facts(text: &str, must: &[String], must_not: &[String]) -> (Vec<String>, Vec<String>) {
+    let lower = text.to_lowercase();
+    let missing = must
+        .iter()
+        .filter(|m| !lower.contains(&m.to_lowercase()))
+        .cloned()
+        .collect();
+    let present = must_not
+        .iter()
+        .filter(|m| lower.contains(&m.to_lowercase()))
+        .cloned()
+        .collect();
+    (missing, present)
+}
+
+fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<Vec<T>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{}:{}: not a case", path.display(), i + 1)))
+        .collect()
+}
+
+/// Runs `steward eval summaries`: code's summaries of each case's task output.
+fn summaries(a: SummaryArgs) -> anyhow::Result<()> {
+    let cases: Vec<SummaryCase> = read_jsonl(&a.cases)?;
+    let (mut clean, mut complete) = (0, 0);
+    for (i, c) in cases.iter().enumerate() {
+        let text = crate::chat::summary::extract(&c.job, &c.tasks);
+        let lower = text.to_lowercase();
+        let scaffolding: Vec<&str> = PROMPT_TEXT.iter().copied().filter(|p| lower.contains(p)).collect();
+        let (missing, present) = facts(&text, &c.must, &c.must_not);
+        clean += usize::from(scaffolding.is_empty());
+        let ok = missing.is_empty() && present.is_empty();
+        complete += usize::from(ok);
+        if !a.json {
+            eprintln!(
+                "{:>3} {} {}",
+                i + 1,
+                if ok && scaffolding.is_empty() { "ok " } else { "BAD" },
+                c.name
+            );
+            for m in &missing {
+                eprintln!("      missing {m:?}");
+            }
+            for p in present.iter().map(String::as_str).chain(scaffolding) {
+                eprintln!("      should not say {p:?}");
+            }
+        }
+    }
+    let n = cases.len().max(1) as f64;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({"cases": cases.len(), "prompt_free": clean as f64 / n, "key_facts": complete as f64 / n})
+        );
+    } else {
+        println!("| measure | value |\n|---|---|");
+        println!("| cases | {} |", cases.len());
+        println!("| free of prompt text | {:.1} % |", clean as f64 / n * 100.0);
+        println!(
+            "| every key fact, nothing forbidden | {:.1} % |",
+            complete as f64 / n * 100.0
+        );
+    }
+    Ok(())
+}
+
+/// Runs `steward eval answers`: questions against the fixture and its world.
+async fn answers(a: AnswerArgs) -> anyhow::Result<()> {
+    let cases: Vec<AnswerCase> = read_jsonl(&a.cases)?;
+    let world = world::load(&a.world)?;
+    let FixtureServer {
+        _dir,
+        running,
+        state,
+        chat,
+    } = fixture_server(&a.fixture, a.provider).await?;
+    world::seed(&state, &world).await?;
+    let (mut complete, mut proposals) = (0, 0);
+    let mut latencies = vec![];
+    for (i, c) in cases.iter().enumerate() {
+        let conv = chat.create("eval", "eval").await?;
+        let text = match &c.cluster {
+            Some(cl) => format!("[cluster {cl}] {}", c.question),
+            None => c.question.clone(),
+        };
+        let t0 = Instant::now();
+        let reply = chat.send(conv, "eval", "chat", &text, None).await;
+        latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
+        let (ok, detail) = match &reply {
+            Ok(r) => {
+                proposals += r.proposals.len();
+                let (missing, present) = facts(&r.reply, &c.must, &c.must_not);
+                let ok = missing.is_empty() && present.is_empty();
+                (
+                    ok,
+                    format!("missing {missing:?}, should not say {present:?}\n{}", r.reply),
+                )
+            }
+            Err(e) => (false, e.to_string()),
+        };
+        complete += usize::from(ok);
+        if !a.json {
+            eprintln!(
+                "{:>3} {} {:>6.0} ms  {}",
+                i + 1,
+                if ok { "ok " } else { "BAD" },
+                latencies[i],
+                c.question
+            );
+            if !ok {
+                for l in detail.lines() {
+                    eprintln!("      {l}");
+                }
+            }
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    let n = cases.len().max(1) as f64;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({"cases": cases.len(), "complete": complete as f64 / n, "read_only_proposals": proposals,
+                "p50_ms": pct(&latencies, 0.5), "p95_ms": pct(&latencies, 0.95), "provider": chat.model_name()})
+        );
+    } else {
+        println!("| measure | value |\n|---|---|");
+        println!("| provider | {} |", chat.model_name());
+        println!("| cases | {} |", cases.len());
+        println!(
+            "| every required fact, none forbidden | {:.1} % |",
+            complete as f64 / n * 100.0
+        );
+        println!("| read-only proposals made | {proposals} |");
+        println!(
+            "| latency p50 / p95 | {:.0} / {:.0} ms |",
+            pct(&latencies, 0.5),
+            pct(&latencies, 0.95)
+        );
+    }
+    running.stop().await?;
+    Ok(())
 }
 
 /// Options of `steward eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// JSONL cases: `{"request", "cluster", "expect": {service, component, command, hosts} | null}`.
-    /// Required unless a subcommand (`retrieval`) is given.
+    /// Required unless a subcommand is given; repeat it to score several files apart
+    /// (`--cases llm/evals/cases.jsonl --cases llm/evals/heldout.jsonl`).
     #[arg(long)]
-    cases: Option<PathBuf>,
+    cases: Vec<PathBuf>,
     /// The fixture world (TOML).
     #[arg(long, default_value = "llm/evals/fixture.toml")]
     fixture: PathBuf,
@@ -100,6 +322,8 @@ struct Expect {
 #[derive(Debug, Serialize)]
 pub struct Scores {
     cases: usize,
+    actions: usize,
+    to_refuse: usize,
     exact_match: f64,
     action_match: f64,
     host_match: f64,
@@ -127,16 +351,22 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// Runs the cases and prints the scores.
-pub async fn run(a: EvalArgs) -> anyhow::Result<()> {
-    let Some(cases) = &a.cases else {
-        bail!("steward eval needs --cases FILE (the planner's cases), or a subcommand such as `retrieval`");
-    };
-    let cases = load_cases(cases)?;
+/// A throw-away server in this process: its state directory, the server, and its chat.
+struct FixtureServer {
+    /// Removed when the evaluation ends.
+    _dir: tempfile::TempDir,
+    running: server::Running,
+    state: crate::api::AppState,
+    chat: crate::chat::Chat,
+}
+
+/// A throw-away server in this process with the configured model (or `provider`), holding
+/// the clusters of `fixture`; no agent connects, so nothing can run.
+async fn fixture_server(fixture: &Path, provider: Option<String>) -> anyhow::Result<FixtureServer> {
     let fixture: Fixture = toml::from_str(
-        &std::fs::read_to_string(&a.fixture).with_context(|| format!("cannot read {}", a.fixture.display()))?,
+        &std::fs::read_to_string(fixture).with_context(|| format!("cannot read {}", fixture.display()))?,
     )
-    .with_context(|| format!("{} is not a fixture", a.fixture.display()))?;
+    .with_context(|| format!("{} is not a fixture", fixture.display()))?;
     let dir = tempfile::tempdir()?;
     let mut config = Config::load(None)?;
     // The model stays where the configured data directory keeps it; only the state is thrown away.
@@ -144,12 +374,19 @@ pub async fn run(a: EvalArgs) -> anyhow::Result<()> {
         .llm
         .model_path
         .get_or_insert_with(|| steward_llm_local::model_path_in(&config.data_dir));
+    config
+        .knowledge
+        .embed_model_dir
+        .get_or_insert_with(|| steward_embed_local::model_dir_in(&config.data_dir));
     config.data_dir = dir.path().to_owned();
     config.database_url = None;
     config.http = "127.0.0.1:0".parse()?;
     config.grpc = "127.0.0.1:0".parse()?;
     config.agent_token = Some("eval-token-not-used-by-any-agent".into());
-    if let Some(p) = a.provider {
+    // An evaluation proposes hundreds of jobs a minute as one user: the abuse limit on
+    // proposals (a person's pace) would turn most of them into refusals.
+    config.auth.proposals_per_minute = 1_000_000;
+    if let Some(p) = provider {
         config.llm.provider = Some(p);
     }
     let running = server::start(&config).await?;
@@ -182,7 +419,65 @@ pub async fn run(a: EvalArgs) -> anyhow::Result<()> {
         )
         .await?;
     }
+    Ok(FixtureServer {
+        _dir: dir,
+        running,
+        state,
+        chat,
+    })
+}
 
+/// Runs the cases of each file and prints the scores, a row per file.
+pub async fn run(a: EvalArgs) -> anyhow::Result<()> {
+    if a.cases.is_empty() {
+        bail!("steward eval needs --cases FILE (the planner's cases), or a subcommand such as `retrieval`");
+    }
+    let files: Vec<(PathBuf, Vec<Case>)> = a
+        .cases
+        .iter()
+        .map(|p| load_cases(p).map(|c| (p.clone(), c)))
+        .collect::<anyhow::Result<_>>()?;
+    let FixtureServer {
+        _dir, running, chat, ..
+    } = fixture_server(&a.fixture, a.provider).await?;
+    let mut all = vec![];
+    for (path, cases) in &files {
+        let scores = score(&chat, cases, a.json).await?;
+        all.push((path.display().to_string(), scores));
+    }
+    if a.json {
+        let v: Vec<serde_json::Value> = all
+            .iter()
+            .map(|(f, s)| serde_json::json!({"file": f, "scores": s}))
+            .collect();
+        println!("{}", serde_json::to_string(&v)?);
+    } else {
+        println!("| cases file | provider | cases (actions / to refuse) | exact action | action | host set | correct refusals | invalid | errors | p50 / p95 |");
+        println!("|---|---|---|---|---|---|---|---|---|---|");
+        for (f, s) in &all {
+            println!(
+                "| {f} | {} | {} ({} / {}) | {:.1} % | {:.1} % | {:.1} % | {:.1} % | {} | {} | {:.0} / {:.0} ms |",
+                s.provider,
+                s.cases,
+                s.actions,
+                s.to_refuse,
+                s.exact_match * 100.0,
+                s.action_match * 100.0,
+                s.host_match * 100.0,
+                s.refusal_accuracy * 100.0,
+                s.invalid_proposals,
+                s.errors,
+                s.p50_ms,
+                s.p95_ms
+            );
+        }
+    }
+    running.stop().await?;
+    Ok(())
+}
+
+/// Scores one file's cases.
+async fn score(chat: &crate::chat::Chat, cases: &[Case], quiet: bool) -> anyhow::Result<Scores> {
     let (mut exact, mut action, mut hosts_ok, mut expect_n, mut refusals, mut null_n, mut invalid, mut errors) =
         (0, 0, 0, 0, 0, 0, 0, 0);
     let mut latencies = vec![];
@@ -241,7 +536,7 @@ pub async fn run(a: EvalArgs) -> anyhow::Result<()> {
                 ok
             }
         };
-        if !a.json {
+        if !quiet {
             eprintln!(
                 "{:>3} {} {:>6.0} ms  {}",
                 i + 1,
@@ -253,8 +548,10 @@ pub async fn run(a: EvalArgs) -> anyhow::Result<()> {
     }
     latencies.sort_by(f64::total_cmp);
     let frac = |n: usize, d: usize| if d == 0 { 1.0 } else { n as f64 / d as f64 };
-    let scores = Scores {
+    Ok(Scores {
         cases: cases.len(),
+        actions: expect_n,
+        to_refuse: null_n,
         exact_match: frac(exact, expect_n),
         action_match: frac(action, expect_n),
         host_match: frac(hosts_ok, expect_n),
@@ -264,24 +561,5 @@ pub async fn run(a: EvalArgs) -> anyhow::Result<()> {
         p50_ms: pct(&latencies, 0.5),
         p95_ms: pct(&latencies, 0.95),
         provider: chat.model_name(),
-    };
-    if a.json {
-        println!("{}", serde_json::to_string(&scores)?);
-    } else {
-        println!("| measure | value |\n|---|---|");
-        println!("| provider | {} |", scores.provider);
-        println!("| cases | {} ({expect_n} actions, {null_n} to refuse) |", scores.cases);
-        println!("| exact action match | {:.1} % |", scores.exact_match * 100.0);
-        println!(
-            "| action (service/component/command) | {:.1} % |",
-            scores.action_match * 100.0
-        );
-        println!("| host-set match | {:.1} % |", scores.host_match * 100.0);
-        println!("| correct refusals | {:.1} % |", scores.refusal_accuracy * 100.0);
-        println!("| invalid proposals | {} |", scores.invalid_proposals);
-        println!("| provider errors | {} |", scores.errors);
-        println!("| latency p50 / p95 | {:.0} / {:.0} ms |", scores.p50_ms, scores.p95_ms);
-    }
-    running.stop().await?;
-    Ok(())
+    })
 }

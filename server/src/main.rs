@@ -128,10 +128,15 @@ enum Command {
     Openapi,
 }
 
-fn init_tracing() {
+/// Log levels when RUST_LOG is unset. `serve` runs under a supervisor that keeps its log;
+/// `up` runs in someone's terminal, which gets warnings and the readiness summary only.
+/// llama.cpp's model-loading chatter is debug-level in both.
+const SERVE_LOG: &str = "info,sqlx=warn,tower_http=info,qdrant_edge=error,llama-cpp-2=error,steward_llm_local=warn";
+const UP_LOG: &str = "warn,qdrant_edge=error,llama-cpp-2=error";
+
+fn init_tracing(default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info,qdrant_edge=error"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -147,7 +152,7 @@ async fn shutdown_signal() {
 }
 
 async fn serve(args: ServeArgs, with_agent: bool) -> anyhow::Result<()> {
-    init_tracing();
+    init_tracing(if with_agent { UP_LOG } else { SERVE_LOG });
     server::raise_fd_limit();
     let config = args.config()?;
     if with_agent {
@@ -162,12 +167,14 @@ async fn serve(args: ServeArgs, with_agent: bool) -> anyhow::Result<()> {
         eprintln!("WARNING: {warning}");
     }
     let mut running = server::start(&config).await?;
+    let mut agent_host = None;
     let agent = if with_agent {
         let hostname = hostname::get()
             .ok()
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| "localhost".into());
         server::ensure_local_cluster(&running.state, &hostname).await?;
+        agent_host = Some(hostname.clone());
         let agent_dir = config.data_dir.join("agent");
         // The local agent enrolls like any other, once; later starts reuse its credential.
         let enroll = if steward_agent::credential_path(&agent_dir).exists() {
@@ -211,7 +218,7 @@ async fn serve(args: ServeArgs, with_agent: bool) -> anyhow::Result<()> {
         running.http, running.http, running.grpc
     );
     if with_agent {
-        println!("Try:  steward hosts   ·   steward jobs propose --cluster local host host check");
+        readiness(&running.state, agent_host.as_deref()).await;
     }
     tokio::select! {
         r = running.wait() => { r?; }
@@ -222,6 +229,47 @@ async fn serve(args: ServeArgs, with_agent: bool) -> anyhow::Result<()> {
         let _ = a.await;
     }
     Ok(())
+}
+
+/// What `steward up` started, in a few lines: the agent, the model, the knowledge index.
+async fn readiness(state: &steward_server::api::AppState, agent: Option<&str>) {
+    if let Some(h) = agent {
+        println!("  agent:     {h}, in this process, in cluster \"local\"");
+    }
+    match &state.chat {
+        Some(c) => println!(
+            "  model:     {} ({} planner)",
+            c.model_name(),
+            if c.is_structured() {
+                "structured"
+            } else {
+                "tool-calling"
+            }
+        ),
+        None => println!("  model:     none (STEWARD_LLM_PROVIDER=none): chat is off"),
+    }
+    match &state.knowledge {
+        Some(k) => match k.status().await {
+            Ok(s) => println!(
+                "  knowledge: {} chunks, {} ({} docs embedded, {} unchanged){}",
+                s.chunks,
+                s.state,
+                s.docs_embedded,
+                s.docs_unchanged,
+                if s.state == "indexing" {
+                    "; indexing goes on in the background"
+                } else {
+                    ""
+                }
+            ),
+            Err(e) => println!("  knowledge: unavailable ({e})"),
+        },
+        None => println!("  knowledge: off"),
+    }
+    println!("  logs:      warnings only here; RUST_LOG=info for more");
+    println!(
+        "Try:  steward chat \"what hosts do we have?\"   ·   steward jobs propose --cluster local host host check"
+    );
 }
 
 #[tokio::main]
@@ -252,11 +300,11 @@ async fn main() -> ExitCode {
         Command::Audit(cmd) => cli::admin::audit(&client, cmd, cli.json).await,
         Command::Knowledge(cmd) => cli::knowledge::run(&client, cmd, cli.json).await.map(|_| 0),
         Command::Eval(a) => {
-            init_tracing();
+            init_tracing(UP_LOG);
             steward_server::evals::run_command(a).await.map(|_| 0)
         }
         Command::Bench(cmd) => {
-            init_tracing();
+            init_tracing(UP_LOG);
             bench::run(cmd).await.map(|_| 0)
         }
         Command::Openapi => serde_json::to_string_pretty(&steward_server::api::openapi_json())

@@ -210,6 +210,9 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     )
     .await
     .context("cannot start telemetry")?;
+    if let Some(c) = &chat {
+        c.attach_telemetry(telemetry.clone());
+    }
     let state = AppState {
         knowledge: knowledge.clone(),
         store: store.clone(),

@@ -374,7 +374,7 @@ async fn injected_instructions_in_a_retrieved_document_never_become_actions() {
 }
 
 #[tokio::test]
-async fn a_job_summary_reads_the_task_output_as_quoted_data_and_offers_no_tools() {
+async fn a_job_summary_states_the_outcome_and_quotes_the_telling_line_and_the_model_only_phrases() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeOpenAi::start().await;
     let (server, _agents) = chat_testbed(dir.path(), &fake, &[]).await;
@@ -389,13 +389,22 @@ async fn a_job_summary_reads_the_task_output_as_quoted_data_and_offers_no_tools(
     let (_, view) = server.get(&format!("/api/v1/jobs/{jid}")).await;
     let tid = view["stages"][0]["tasks"][0]["id"].as_i64().unwrap();
     let source = format!("job:{jid}/task:{tid}");
-    fake.push(Reply::completion(&format!(
-        "The worker on h1 exited 3 after printing \"about to fail\" [{source}]."
-    )));
+    fake.push(Reply::completion("The worker on h1 failed; see the quoted line."));
 
     let (s, v) = server.post(&format!("/api/v1/jobs/{jid}/summary"), json!({})).await;
     assert_eq!(s, 200, "{v}");
-    assert!(v["summary"].as_str().unwrap().contains("exited 3"), "{v}");
+    let summary = v["summary"].as_str().unwrap();
+    assert!(summary.starts_with("The worker on h1 failed"), "{v}");
+    // The facts are code's: host, outcome, exit code, the last line quoted with its number.
+    assert!(
+        summary.contains("**h1**") && summary.contains("FAILED, exit 3"),
+        "{summary}"
+    );
+    assert!(summary.contains("line 1: `about to fail`"), "{summary}");
+    assert!(
+        !summary.contains("<task_output") && !summary.contains("untrusted"),
+        "{summary}"
+    );
     assert_eq!(v["sources"], json!([source]));
 
     let req = &fake.requests()[0].body;
@@ -404,14 +413,18 @@ async fn a_job_summary_reads_the_task_output_as_quoted_data_and_offers_no_tools(
         "{req}"
     );
     let prompt = req["messages"][0]["content"].as_str().unwrap();
-    assert!(
-        prompt.contains(&format!("<task_output source=\"{source}\"")),
-        "{prompt}"
-    );
-    assert!(
-        prompt.contains("about to fail") && prompt.contains("exit_code=\"3\""),
-        "{prompt}"
-    );
+    assert!(prompt.contains("line 1: `about to fail`"), "{prompt}");
+
+    // A model that echoes prompt machinery is not shown; the facts still are.
+    fake.push(Reply::completion(&format!(
+        "<task_output source=\"{source}\">about to fail</task_output>"
+    )));
+    let (s, v) = server.post(&format!("/api/v1/jobs/{jid}/summary"), json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let summary = v["summary"].as_str().unwrap();
+    assert!(!summary.contains("<task_output"), "{summary}");
+    assert!(summary.starts_with("**Job "), "{summary}");
+    assert_eq!(v["model"], "steward", "{v}");
 
     let (s, v) = server.post("/api/v1/jobs/999999/summary", json!({})).await;
     assert_eq!(s, 404, "{v}");
@@ -449,10 +462,11 @@ async fn the_structured_planner_resolves_names_and_the_model_only_chooses() {
     let (_, v) = server
         .post(
             &format!("/api/v1/chat/conversations/{id}/messages"),
-            json!({"text": "what does echo do on h1?"}),
+            json!({"text": "the echo on h1 looks odd"}),
         )
         .await;
     assert!(v["proposals"].as_array().unwrap().is_empty(), "{v}");
+    assert_eq!(fake.requests().len(), 2, "the model chose none: {v}");
 
     // Unknown hosts and injections are refused before the model is asked.
     let asked = fake.requests().len();
@@ -480,6 +494,72 @@ async fn the_structured_planner_resolves_names_and_the_model_only_chooses() {
     );
     let (_, jobs) = server.get("/api/v1/jobs").await;
     assert_eq!(jobs.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_question_is_answered_from_stewards_data_with_sources_and_the_model_supplies_no_fact() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeOpenAi::start().await;
+    let (server, _agents) = chat_testbed(dir.path(), &fake, &[("STEWARD_LLM_PLANNER", "structured")]).await;
+    // h2's disk, as its agent reports it: below every threshold, so no incident interferes.
+    let h2 = raw_agent(&server, "h2").await;
+    send_disk(&h2, 1, 42.5).await;
+    wait_for(&server, "/api/v1/hosts/h2/metrics/series", 20, |v| {
+        v.as_array()
+            .is_some_and(|a| a.iter().any(|s| s["name"] == "disk_used_pct" && !s["latest"].is_null()))
+    })
+    .await;
+    let id = conversation(&server).await;
+    let ask = |text: &'static str| {
+        let server = &server;
+        async move {
+            let (s, v) = server
+                .post(
+                    &format!("/api/v1/chat/conversations/{id}/messages"),
+                    json!({"text": text}),
+                )
+                .await;
+            assert_eq!(s, 200, "{text}: {v}");
+            v
+        }
+    };
+
+    let v = ask("what hosts do we have?").await;
+    let reply = v["reply"].as_str().unwrap();
+    assert!(reply.contains("Steward manages 2 hosts in 1 cluster"), "{reply}");
+    assert!(reply.contains("h1 (ONLINE: app/worker UNKNOWN)"), "{reply}");
+    assert!(reply.contains("h2 (ONLINE"), "{reply}");
+    assert!(reply.contains("[cluster:test]"), "{reply}");
+    assert_eq!(
+        v["citations"][0]["link"].as_str().map(|l| l.starts_with("/clusters/")),
+        Some(true),
+        "{v}"
+    );
+    assert!(v["proposals"].as_array().unwrap().is_empty(), "{v}");
+
+    let v = ask("how full is the disk on h2?").await;
+    let reply = v["reply"].as_str().unwrap();
+    assert!(reply.contains("**h2**: disk `/data` 42.5 % used"), "{reply}");
+    assert!(reply.contains("[host:h2]"), "{reply}");
+    assert!(!reply.contains("h1"), "only the host asked about: {reply}");
+
+    let v = ask("why is the disk filling up on web-9?").await;
+    let reply = v["reply"].as_str().unwrap();
+    assert!(reply.contains("There is no host web-9"), "{reply}");
+    assert!(
+        !reply.contains('%'),
+        "no number for a host that does not exist: {reply}"
+    );
+
+    let v = ask("where does the worker run?").await;
+    let reply = v["reply"].as_str().unwrap();
+    assert!(
+        reply.contains("app/worker runs on 2 hosts of cluster **test**"),
+        "{reply}"
+    );
+
+    // The small model was never asked: code found and wrote every fact.
+    assert_eq!(fake.requests().len(), 0);
 }
 
 #[tokio::test]

@@ -4,9 +4,10 @@
 //! with the live catalog, lets the model call read-only tools and `propose_job` for at most
 //! a few rounds, and ends with a reply that says plainly whether a job was proposed. Nothing
 //! the model says executes: a proposal waits for approval like any other.
+pub(crate) mod answer;
 mod resolve;
 mod structured;
-mod summary;
+pub mod summary;
 pub mod tools;
 
 pub use summary::JobSummary;
@@ -248,6 +249,9 @@ pub struct Chat {
     /// The abuse limits: a proposal made in chat counts against the same per-user rate as
     /// one made through the API.
     pub(crate) limits: Option<crate::auth::Auth>,
+    /// Host metrics and incidents for answers; set once telemetry has started (it needs the
+    /// chat for remediation, so it starts after).
+    pub(crate) telemetry: Arc<std::sync::OnceLock<crate::telemetry::Telemetry>>,
     structured: bool,
 }
 
@@ -271,6 +275,7 @@ impl Chat {
             prompts,
             knowledge: None,
             limits: None,
+            telemetry: Arc::default(),
             structured,
         }
     }
@@ -285,6 +290,12 @@ impl Chat {
     pub fn with_knowledge(mut self, knowledge: Option<crate::knowledge::Knowledge>) -> Self {
         self.knowledge = knowledge;
         self
+    }
+
+    /// Lets answers read host metrics and incidents from `telemetry` (every clone of this
+    /// chat sees it).
+    pub fn attach_telemetry(&self, telemetry: crate::telemetry::Telemetry) {
+        let _ = self.telemetry.set(telemetry);
     }
 
     /// Uses the structured planner when `on`, or when the model cannot call tools.
@@ -550,6 +561,7 @@ impl Chat {
         let mut last_error = None;
         if self.structured {
             let d = self.structured_turn(user, source, text, &clusters, &sources).await?;
+            cite(&d.citations, &mut sources, &mut citations);
             if let Some((call, out)) = d.outcome {
                 traces.push(ToolTrace::of(&call, &out));
                 cite(&out.citations, &mut sources, &mut citations);

@@ -7,7 +7,8 @@
 use serde_json::json;
 use steward_llm::{ChatRequest, Message, ToolCall};
 
-use super::resolve::{resolve, Candidate};
+use super::answer;
+use super::resolve::{params_in, resolve, Candidate};
 use super::tools;
 use super::{Chat, ChatError};
 use crate::inventory::ClusterView;
@@ -19,6 +20,8 @@ pub struct Decision {
     pub text: String,
     /// The tool outcome, when a proposal was attempted.
     pub outcome: Option<(ToolCall, tools::Outcome)>,
+    /// What an answer drew on.
+    pub citations: Vec<Citation>,
 }
 
 /// Picks the cluster a request is about: `[cluster X]`, a named cluster, the cluster of a named
@@ -70,8 +73,18 @@ impl Chat {
             Ok(Decision {
                 text: format!("I cannot propose anything for that: {why}."),
                 outcome: None,
+                citations: vec![],
             })
         };
+        let request = text
+            .trim_start()
+            .strip_prefix('[')
+            .and_then(|t| t.split_once(']'))
+            .map_or(text, |(_, r)| r)
+            .trim();
+        if answer::is_question(request) {
+            return self.question_turn(user, source, text, request, clusters, cited).await;
+        }
         let cluster = match pick_cluster(text, clusters) {
             Ok(c) => c,
             Err(why) => return refuse(why),
@@ -82,13 +95,12 @@ impl Chat {
                 cluster.name
             ));
         };
-        let request = text
-            .trim_start()
-            .strip_prefix('[')
-            .and_then(|t| t.split_once(']'))
-            .map_or(text, |(_, r)| r)
-            .trim();
         let r = resolve(request, cluster, stack, &self.catalog);
+        // "mem on web-1", "could you tell me the CPU of an-1": no command, a question about
+        // what Steward measures.
+        if !r.command_named && answer::asks_about(request) && super::resolve::injection(request).is_none() {
+            return self.question_turn(user, source, text, request, clusters, cited).await;
+        }
         if let Some(why) = r.refusal {
             return refuse(why);
         }
@@ -118,6 +130,7 @@ impl Chat {
             return Ok(Decision {
                 text: "That does not call for one of the catalog's actions, so I propose nothing.".into(),
                 outcome: None,
+                citations: vec![],
             });
         };
         let mut args = json!({
@@ -126,6 +139,15 @@ impl Chat {
         });
         if !r.hosts.is_empty() {
             args["hosts"] = json!(r.hosts);
+        }
+        if let Some(cmd) = stack
+            .component(&candidate.service, &candidate.component)
+            .and_then(|c| c.commands.get(&candidate.command))
+        {
+            let params = params_in(request, cmd);
+            if !params.is_empty() {
+                args["params"] = json!(params);
+            }
         }
         // The small model reads no evidence, but the proposal still cites what the index holds
         // on this action: the operator approving it sees past runs and the docs.
@@ -164,6 +186,105 @@ impl Chat {
         Ok(Decision {
             text,
             outcome: Some((call, out)),
+            citations: vec![],
+        })
+    }
+
+    /// A question: answered from Steward's data by code; a read-only command that would tell
+    /// more (one the answer found, or one the question names) is proposed with it.
+    async fn question_turn(
+        &self,
+        user: &str,
+        source: &str,
+        text: &str,
+        request: &str,
+        clusters: &[ClusterView],
+        cited: &[String],
+    ) -> Result<Decision, ChatError> {
+        let scope = pick_cluster(text, clusters).ok();
+        let mut ans = self.answer(request, clusters, scope).await?;
+        if ans.investigate.is_none() {
+            ans.investigate = scope.and_then(|c| self.named_read_only(request, c));
+        }
+        let mut text = ans.text.trim_end().to_owned();
+        // A question that carries an injection attempt gets facts, never a job.
+        if let Some(p) = super::resolve::injection(request) {
+            ans.investigate = None;
+            text.push_str(&format!(
+                "\n\n(The question contains {:?}; nothing is proposed for it.)",
+                p.trim()
+            ));
+        }
+        let Some(inv) = ans.investigate else {
+            return Ok(Decision {
+                text,
+                outcome: None,
+                citations: ans.citations,
+            });
+        };
+        let mut args = json!({
+            "cluster": inv.cluster, "service": inv.service, "component": inv.component,
+            "command": inv.command, "rationale": inv.rationale, "params": inv.params,
+        });
+        if !inv.hosts.is_empty() {
+            args["hosts"] = json!(inv.hosts);
+        }
+        let mut cited = cited.to_vec();
+        for c in &ans.citations {
+            if !cited.contains(&c.source) {
+                cited.push(c.source.clone());
+            }
+        }
+        let call = ToolCall {
+            id: "answer-1".into(),
+            name: "propose_job".into(),
+            arguments: args.to_string(),
+        };
+        let out = tools::call(self, user, source, &call, &cited).await;
+        let label = format!("{} {}/{}", inv.command, inv.service, inv.component);
+        if out.error {
+            text.push_str(&format!(
+                "\n\nTo know more I would run {label}, but it was refused: {}",
+                out.result
+            ));
+        } else {
+            text.push_str(&format!(
+                "\n\nTo know more, {label} on {} would tell (read-only: it changes nothing).",
+                if inv.hosts.is_empty() {
+                    "every host that carries it".to_owned()
+                } else {
+                    inv.hosts.join(", ")
+                }
+            ));
+        }
+        Ok(Decision {
+            text,
+            outcome: Some((call, out)),
+            citations: ans.citations,
+        })
+    }
+
+    /// The one read-only command a question names ("is nginx's config valid on web-1?" names
+    /// test-config), when it names exactly one.
+    fn named_read_only(&self, request: &str, cluster: &ClusterView) -> Option<answer::Investigation> {
+        let stack = self.catalog.stack(&cluster.stack, &cluster.stack_version)?;
+        let r = resolve(request, cluster, stack, &self.catalog);
+        if r.refusal.is_some() || !r.command_named {
+            return None;
+        }
+        let [c] = r.candidates.as_slice() else { return None };
+        let cmd = stack.component(&c.service, &c.component)?.commands.get(&c.command)?;
+        if !cmd.read_only {
+            return None;
+        }
+        Some(answer::Investigation {
+            cluster: cluster.name.clone(),
+            service: c.service.clone(),
+            component: c.component.clone(),
+            command: c.command.clone(),
+            hosts: r.hosts.clone(),
+            params: serde_json::Map::new(),
+            rationale: format!("Asked in chat: \"{request}\"; {} only reads.", c.label()),
         })
     }
 

@@ -92,6 +92,10 @@ pub fn definitions(state: &Chat, clusters: &[inventory::ClusterView]) -> Result<
     let names: Vec<&str> = clusters.iter().map(|c| c.name.as_str()).collect();
     let ctx = json!({"clusters": names});
     let cluster_arg = json!({"type": "string", "enum": names});
+    let hosts: Vec<&str> = clusters
+        .iter()
+        .flat_map(|c| c.hosts.iter().map(|h| h.hostname.as_str()))
+        .collect();
     let tools = [
         (
             "cluster_state",
@@ -108,6 +112,14 @@ pub fn definitions(state: &Chat, clusters: &[inventory::ClusterView]) -> Result<
         (
             "stack_docs",
             json!({"type": "object", "properties": {"cluster": cluster_arg, "service": {"type": "string"}}, "required": ["cluster", "service"], "additionalProperties": false}),
+        ),
+        (
+            "host_metrics",
+            json!({"type": "object", "properties": {"host": {"type": "string", "enum": hosts}, "metric": {"type": "string", "description": "A metric name or its start, e.g. disk_used_pct or disk"}}, "required": ["host"], "additionalProperties": false}),
+        ),
+        (
+            "incidents",
+            json!({"type": "object", "properties": {"state": {"type": "string", "enum": ["OPEN", "RESOLVED"]}, "host": {"type": "string", "enum": hosts}}, "additionalProperties": false}),
         ),
         ("propose_job", propose_schema(state, clusters)),
     ];
@@ -165,6 +177,23 @@ struct DocsArgs {
     cluster: String,
     service: String,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricArgs {
+    host: String,
+    metric: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncidentArgs {
+    state: Option<String>,
+    host: Option<String>,
+}
+
+/// Series one `host_metrics` call returns at most.
+const MAX_SERIES: usize = 200;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -287,6 +316,61 @@ pub async fn call(state: &Chat, actor: &str, source: &str, tc: &ToolCall, cited:
                 .map(|(source, text)| json!({"source": source, "untrusted_text": text}))
                 .collect();
             Outcome::ok(source, json!({"service": args.service, "documents": docs}))
+        }
+        "host_metrics" => {
+            let args: MetricArgs = match parse(tc) {
+                Ok(a) => a,
+                Err(e) => return Outcome::err("tool:host_metrics", e),
+            };
+            let source = format!("host:{}", args.host);
+            let Some(t) = state.telemetry.get() else {
+                return Outcome::err(source, "telemetry is not running");
+            };
+            let host = match inventory::host_view(&state.store.conn, &args.host, &state.presence).await {
+                Ok(h) => h,
+                Err(e) => return Outcome::err(source, e.to_string()),
+            };
+            let series = match t.series(host.id).await {
+                Ok(s) => s,
+                Err(e) => return Outcome::err(source, e.to_string()),
+            };
+            let wanted = args.metric.as_deref().unwrap_or("");
+            let v: Vec<Value> = series
+                .iter()
+                .filter(|s| s.name.starts_with(wanted))
+                .filter_map(|s| {
+                    s.latest
+                        .as_ref()
+                        .map(|p| json!({"metric": s.name, "labels": s.labels, "value": p.value, "at": p.t}))
+                })
+                .take(MAX_SERIES)
+                .collect();
+            Outcome::ok(source, json!({"host": host.hostname, "state": host.state, "latest": v}))
+        }
+        "incidents" => {
+            let args: IncidentArgs = match parse(tc) {
+                Ok(a) => a,
+                Err(e) => return Outcome::err("tool:incidents", e),
+            };
+            let Some(t) = state.telemetry.get() else {
+                return Outcome::err("incidents", "telemetry is not running");
+            };
+            let host_id = match &args.host {
+                Some(h) => match inventory::host_view(&state.store.conn, h, &state.presence).await {
+                    Ok(h) => Some(h.id),
+                    Err(e) => return Outcome::err("incidents", e.to_string()),
+                },
+                None => None,
+            };
+            let f = crate::telemetry::IncidentFilter {
+                state: args.state,
+                host_id,
+                limit: Some(20),
+            };
+            match t.incidents(&f).await {
+                Ok(list) => Outcome::ok("incidents", json!(list)),
+                Err(e) => Outcome::err("incidents", e.to_string()),
+            }
         }
         "search_knowledge" => {
             let args: SearchArgs = match parse(tc) {

@@ -189,6 +189,9 @@ struct CommandFile {
     description: String,
     #[serde(default)]
     aliases: Vec<String>,
+    /// Changes nothing on the host (status, checks, reports): a question may propose it.
+    #[serde(default)]
+    read_only: bool,
     #[serde(default)]
     params: BTreeMap<String, Spanned<ParamFile>>,
 }
@@ -504,6 +507,7 @@ fn load_service(files: &Files, path: &str, dir: &str, tera: &mut tera::Tera) -> 
                     name: cmd_name,
                     description: cmd.description,
                     aliases: cmd.aliases,
+                    read_only: cmd.read_only,
                     script,
                     timeout_secs: timeout as u32,
                     risk,

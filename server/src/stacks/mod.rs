@@ -181,6 +181,8 @@ pub struct Command {
     pub description: String,
     /// Other words people use for it.
     pub aliases: Vec<String>,
+    /// It only reads (status, checks, reports): the chat may propose it to answer a question.
+    pub read_only: bool,
     /// The script's text, shipped byte for byte.
     pub script: String,
     /// Seconds before the agent kills it.

@@ -170,15 +170,37 @@ impl Remediation {
 }
 
 /// The request the structured planner gets, which resolves names and aliases from plain
-/// words: the incident as an operator would say it ("on host web-2: disk /tmp is 96.0 % full
-/// (threshold 90 %); free disk space").
+/// words: the incident as an operator would say it. A disk incident asks for the read-only
+/// report on the incident's own mount first ("disk usage of /tmp on host web-2, which is
+/// 96.0 % full (threshold 90 %)"): the cleanup comes after someone has seen what fills it.
 pub fn structured_request(incident: &IncidentView) -> String {
-    let wish = if incident.metric.starts_with("disk") {
-        "; free disk space"
-    } else {
-        ""
-    };
-    format!("on host {}: {}{wish}", incident.host, incident.summary)
+    if incident.metric.starts_with("disk") {
+        let mount = label(&incident.signal, "mount").unwrap_or_else(|| "/".to_owned());
+        return format!(
+            "disk usage of {mount} on host {}, where {}",
+            incident.host, incident.summary
+        );
+    }
+    format!("on host {}: {}", incident.host, incident.summary)
+}
+
+/// The value of label `key` in a signal such as `disk_used_pct{fs="ext4",mount="/tmp"}`.
+fn label(signal: &str, key: &str) -> Option<String> {
+    let inner = signal.split_once('{')?.1.strip_suffix('}')?;
+    let pattern = format!("{key}=\"");
+    let start = inner.find(&pattern)? + pattern.len();
+    let rest = &inner[start..];
+    // Label values are Rust-debug quoted: \" and \\ are escapes.
+    let mut out = String::new();
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?),
+            '"' => return Some(out),
+            c => out.push(c),
+        }
+    }
+    None
 }
 
 /// Context quoted into the request, most relevant first: what the knowledge index finds for
@@ -274,5 +296,20 @@ fn render(
             return Ok((text, context));
         }
         context.pop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label;
+
+    #[test]
+    fn a_label_is_read_from_a_signal() {
+        let s = r#"disk_used_pct{fs="ext4",mount="/var/lib/redis"}"#;
+        assert_eq!(label(s, "mount").as_deref(), Some("/var/lib/redis"));
+        assert_eq!(label(s, "fs").as_deref(), Some("ext4"));
+        assert_eq!(label(s, "iface"), None);
+        assert_eq!(label("cpu_used_pct", "mount"), None);
+        assert_eq!(label(r#"x{mount="/a\"b"}"#, "mount").as_deref(), Some("/a\"b"));
     }
 }

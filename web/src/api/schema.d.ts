@@ -1148,11 +1148,11 @@ export interface components {
              * @description The job.
              */
             job_id: number;
-            /** @description The model that wrote it. */
+            /** @description Who wrote it: `steward` when code alone did, else the model that phrased it. */
             model: string;
             /** @description Source ids of the task outputs it read (`job:J/task:T`). */
             sources: string[];
-            /** @description The model's account of what happened. */
+            /** @description The account of what happened (Markdown). */
             summary: string;
         };
         /** @description A job in lists. */
