@@ -295,6 +295,103 @@ async fn a_filling_disk_opens_an_incident_whose_approved_cleanup_resolves_it() {
 }
 
 #[tokio::test]
+async fn a_disk_incident_is_investigated_first_and_the_cleanup_follows_what_it_found() {
+    let Some(mount) = Mount::tmpfs() else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root); the investigation scenario did not run");
+        return;
+    };
+    let mnt = mount.path().to_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeOpenAi::start().await;
+    let url = fake.base_url();
+    let rule = format!("disk_used_pct{{mount={mnt}}}>90:85");
+    let server = start_server(
+        &dir.path().join("server"),
+        &repo_stacks(),
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &fake_llm_env(
+            &url,
+            &[
+                ("STEWARD_LLM_PLANNER", "structured"),
+                ("STEWARD_METRICS_INTERVAL_MS", "300"),
+                ("STEWARD_DETECT_FOR_SECS", "1"),
+                ("STEWARD_DETECT_KEEP_FIRING_SECS", "1"),
+                ("STEWARD_DETECT_THRESHOLDS", rule.as_str()),
+                ("STEWARD_DETECT_ZSCORE_METRICS", ""),
+                ("STEWARD_DETECT_FORECAST_METRICS", ""),
+            ],
+        ),
+    );
+    let (s, v) = server
+        .post(
+            "/api/v1/clusters",
+            json!({"name": "edge", "stack": "essentials", "hosts": [{"hostname": "h1", "components": ["host/host"]}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let _agent = start_agent(&server, "h1", &dir.path().join("agent-h1"));
+    server.wait_online("h1").await;
+    // The small model is offered the candidates code resolved; it picks the report.
+    fake.push(Reply::completion(r#"{"action": "disk-usage host/host"}"#));
+
+    // Old junk fills the filesystem, in a directory of its own.
+    let junk = PathBuf::from(&mnt).join("junk");
+    std::fs::create_dir(&junk).unwrap();
+    let filler = junk.join("filler.bin");
+    std::fs::write(&filler, vec![7u8; 7 * 1024 * 1024 + 512 * 1024]).unwrap();
+    assert!(Command::new("touch")
+        .args(["-d", "10 days ago"])
+        .arg(&filler)
+        .status()
+        .unwrap()
+        .success());
+
+    // First the read-only report, on the incident's own mount, with its numbers.
+    let list = wait_for(&server, "/api/v1/incidents?state=OPEN", 30, |l| l[0]["job_id"].is_i64()).await;
+    let incident = list[0]["id"].as_i64().unwrap();
+    let report = list[0]["job_id"].as_i64().unwrap();
+    let (_, job) = server.get(&format!("/api/v1/jobs/{report}")).await;
+    assert_eq!(job["plan"]["stages"][0]["command"], "disk-usage", "{job:#}");
+    assert_eq!(job["plan"]["stages"][0]["params"]["path"], mnt.as_str(), "{job:#}");
+    assert!(job["rationale"].as_str().unwrap().contains("% full"), "{job:#}");
+    server.approve(&job).await;
+    assert_eq!(server.wait_done(report, 60).await["state"], "SUCCESSFUL");
+
+    // Then the cleanup, where the report found the space, citing both.
+    let incident = wait_for(&server, &format!("/api/v1/incidents/{incident}"), 30, |i| {
+        i["job_id"].as_i64().is_some_and(|j| j != report)
+    })
+    .await;
+    let cleanup = incident["job_id"].as_i64().unwrap();
+    let (_, job) = server.get(&format!("/api/v1/jobs/{cleanup}")).await;
+    assert_eq!(job["state"], "PROPOSED", "nothing runs before approval: {job:#}");
+    assert_eq!(job["plan"]["stages"][0]["command"], "clean-tmp", "{job:#}");
+    assert_eq!(
+        job["plan"]["stages"][0]["params"]["path"],
+        junk.to_str().unwrap(),
+        "{job:#}"
+    );
+    let rationale = job["rationale"].as_str().unwrap();
+    assert!(
+        rationale.contains(&format!("job {report}")) && rationale.contains("7.5M"),
+        "{rationale}"
+    );
+    let sources = job["sources"].to_string();
+    assert!(
+        sources.contains(&format!("incident:{}", incident["id"])) && sources.contains(&format!("job:{report}")),
+        "{sources}"
+    );
+    assert!(
+        incident["remediation"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("Investigated with job {report}")),
+        "{incident:#}"
+    );
+}
+
+#[tokio::test]
 async fn a_disconnected_agents_buffered_samples_arrive_after_reconnect_once() {
     let dir = tempfile::tempdir().unwrap();
     let stacks = test_stacks(dir.path());

@@ -502,7 +502,7 @@ fn carries_prompt(text: &str) -> bool {
 impl Chat {
     /// The output of every task of `job` (line numbers kept), for [`extract`], and their
     /// source ids.
-    pub(super) async fn task_outputs(&self, job: &JobView) -> Result<(Vec<TaskOutput>, Vec<String>), ChatError> {
+    pub(crate) async fn task_outputs(&self, job: &JobView) -> Result<(Vec<TaskOutput>, Vec<String>), ChatError> {
         let mut tasks = vec![];
         let mut sources = vec![];
         for st in &job.stages {

@@ -242,6 +242,7 @@ impl Telemetry {
         let rolled_to = store::rolled_up_to(&store.conn)
             .await?
             .unwrap_or_else(|| now_ms() - (config.raw_retention_secs * 1000) as i64);
+        let finished_jobs = bus.subscribe();
         let (incidents, firing) = incidents::Incidents::load(store.clone(), bus).await?;
         let inner = Arc::new(Inner {
             config: config.clone(),
@@ -268,9 +269,15 @@ impl Telemetry {
             .collect();
         let writer = tokio::spawn(writer(inner.clone(), write_rx, observe_tx, watched, stop.clone()));
         let remediation = remediation.filter(|_| config.remediate);
+        let follow_ups = tokio::spawn(follow_ups(remediation.clone(), finished_jobs, stop.clone()));
         let detector = tokio::spawn(detector(detection, incidents, observe_rx, remediation, stop.clone()));
         let rollups = tokio::spawn(rollups(inner.clone(), stop));
-        let tasks = vec![("writer", writer), ("detector", detector), ("rollups", rollups)];
+        let tasks = vec![
+            ("writer", writer),
+            ("detector", detector),
+            ("rollups", rollups),
+            ("follow-ups", follow_ups),
+        ];
         Ok((Telemetry { inner }, tasks))
     }
 
@@ -494,6 +501,40 @@ impl Telemetry {
         incidents::view(&self.inner.store, id)
             .await?
             .ok_or_else(|| TelemetryError::NotFound(format!("incident {id} not found")))
+    }
+}
+
+/// Hands every finished job to remediation, which follows up on the investigations it
+/// proposed (see [`Remediation::follow_up`]); idles when remediation is off.
+async fn follow_ups(
+    remediation: Option<Remediation>,
+    mut jobs: tokio::sync::broadcast::Receiver<crate::events::Event>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let event = tokio::select! {
+            e = jobs.recv() => e,
+            _ = stop.wait_for(|v| *v) => return,
+        };
+        match event {
+            Ok(crate::events::Event::Job {
+                job_id, finished: true, ..
+            }) => {
+                if let Some(r) = &remediation {
+                    r.follow_up(job_id).await;
+                }
+            }
+            Ok(_) => {}
+            // A missed job stays as it is: its incident keeps the investigation as its proposal.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "remediation missed job events")
+            }
+            // The bus lives as long as the server: wait for the stop like the other tasks.
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                let _ = stop.wait_for(|v| *v).await;
+                return;
+            }
+        }
     }
 }
 

@@ -13,13 +13,15 @@
 use serde_json::json;
 
 use super::incidents::{self, IncidentView};
+use crate::chat::summary::largest_directories;
 use crate::chat::{tools, Chat};
 use crate::db::Store;
 use crate::events::Bus;
 use crate::inventory;
-use crate::jobs::{plan_host_names, JobView, Jobs};
+use crate::jobs::{plan_host_names, JobView, Jobs, ProposeRequest};
 use crate::knowledge::chunk::truncate;
 use crate::knowledge::{Filter, SearchMode, SearchRequest};
+use crate::stacks::ParamKind;
 
 /// Who remediation proposals are requested by.
 pub const ACTOR: &str = "telemetry";
@@ -166,6 +168,109 @@ impl Remediation {
             "remediation proposed; it waits for approval"
         );
         Ok(())
+    }
+}
+
+impl Remediation {
+    /// After the read-only investigation proposed for an incident has run: the cleanup it
+    /// points to, proposed with what it found, or a note that nothing in the catalog applies.
+    /// Only a `disk-usage` job that an incident's proposal is, while the incident is open.
+    pub async fn follow_up(&self, job_id: i64) {
+        if let Err(why) = self.after_investigation(job_id).await {
+            tracing::warn!(job = job_id, %why, "no follow-up for an investigation");
+        }
+    }
+
+    async fn after_investigation(&self, job_id: i64) -> Result<(), String> {
+        let Some(chat) = &self.chat else { return Ok(()) };
+        let job = self.jobs.get(job_id).await.map_err(|e| e.to_string())?;
+        let [stage] = job.stages.as_slice() else { return Ok(()) };
+        if job.requested_by != ACTOR || job.state != "SUCCESSFUL" || stage.command != "disk-usage" {
+            return Ok(());
+        }
+        let Some(incident_id) = job
+            .sources
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find_map(|s| s.as_str()?.strip_prefix("incident:")?.parse::<i64>().ok())
+        else {
+            return Ok(());
+        };
+        let Some(incident) = incidents::view(&self.store, incident_id)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(());
+        };
+        if incident.state != incidents::OPEN || incident.job_id != Some(job_id) {
+            return Ok(());
+        }
+        let (tasks, _) = chat.task_outputs(&job).await.map_err(|e| e.to_string())?;
+        let found = tasks
+            .iter()
+            .find(|t| t.host == incident.host)
+            .map(|t| largest_directories(&t.output))
+            .unwrap_or_default();
+        let cluster = inventory::cluster_view(&self.store.conn, &job.cluster, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let clean = chat
+            .catalog
+            .stack(&cluster.stack, &cluster.stack_version)
+            .and_then(|s| s.component("host", "host"))
+            .and_then(|c| c.commands.get("clean-tmp"));
+        let roots: Vec<String> = match clean.and_then(|c| c.params.get("path")).map(|p| &p.kind) {
+            Some(ParamKind::Path { roots }) => roots.clone(),
+            _ => vec![],
+        };
+        let under = |p: &str| {
+            roots
+                .iter()
+                .any(|r| p == r || p.starts_with(&format!("{}/", r.trim_end_matches('/'))))
+        };
+        let listing: Vec<String> = found
+            .iter()
+            .take(3)
+            .map(|(size, path)| format!("{path} {size}"))
+            .collect();
+        let Some((size, path)) = found.iter().find(|(_, p)| under(p)) else {
+            let note = format!(
+                "The disk-usage report (job {job_id}) found the space in {}; none of it is under a path the catalog can clean ({}), so nothing more is proposed.",
+                if listing.is_empty() { "no directory it could list".to_owned() } else { listing.join(", ") },
+                if roots.is_empty() { "this stack has no cleanup".to_owned() } else { roots.join(", ") }
+            );
+            return incidents::record_remediation(&self.store, &self.bus, incident_id, Some(job_id), None, &note)
+                .await
+                .map_err(|e| e.to_string());
+        };
+        let req = ProposeRequest {
+            cluster: job.cluster.clone(),
+            stages: None,
+            service: Some("host".into()),
+            component: Some("host".into()),
+            command: Some("clean-tmp".into()),
+            hosts: Some(vec![incident.host.clone()]),
+            params: [("path".to_owned(), serde_json::json!(path))].into(),
+            rationale: Some(format!(
+                "Incident {incident_id}: {}. The disk-usage report of job {job_id} found {path} taking {size} (largest: {}); clean-tmp deletes the old files there.",
+                incident.summary,
+                listing.join(", ")
+            )),
+            sources: vec![format!("incident:{incident_id}"), format!("job:{job_id}")],
+        };
+        let cleanup = self
+            .jobs
+            .propose(ACTOR, "anomaly", &req)
+            .await
+            .map_err(|e| format!("the cleanup was not proposed: {e}"))?;
+        let note = format!(
+            "Investigated with job {job_id}: {path} takes {size}. Proposed job {} (clean-tmp on {path}); it waits for approval.",
+            cleanup.id
+        );
+        incidents::record_remediation(&self.store, &self.bus, incident_id, Some(cleanup.id), None, &note)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
