@@ -720,7 +720,8 @@ mod task_tests {
         let (_telemetry, tasks) = Telemetry::start(store, Bus::default(), None, TelemetryConfig::default(), rx)
             .await
             .unwrap();
-        assert_eq!(tasks.len(), 3);
+        let names: Vec<&str> = tasks.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["writer", "detector", "rollups", "follow-ups"]);
         assert!(tasks.iter().all(|(_, h)| !h.is_finished()), "a task ended by itself");
         stop.send(true).unwrap();
         for (name, handle) in tasks {
