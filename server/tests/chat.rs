@@ -563,6 +563,46 @@ async fn a_question_is_answered_from_stewards_data_with_sources_and_the_model_su
 }
 
 #[tokio::test]
+async fn a_tool_calling_model_answers_from_host_metrics_and_incidents() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeOpenAi::start().await;
+    let (server, _agents) = chat_testbed(dir.path(), &fake, &[]).await;
+    let h2 = raw_agent(&server, "h2").await;
+    send_disk(&h2, 1, 42.5).await;
+    wait_for(&server, "/api/v1/hosts/h2/metrics/series", 20, |v| {
+        v.as_array()
+            .is_some_and(|a| a.iter().any(|s| s["name"] == "disk_used_pct" && !s["latest"].is_null()))
+    })
+    .await;
+    fake.push(Reply::tool_calls(&[
+        ("call_1", "host_metrics", r#"{"host": "h2", "metric": "disk"}"#),
+        ("call_2", "incidents", r#"{"state": "OPEN"}"#),
+    ]));
+    fake.push(Reply::completion(
+        "/data on h2 is 42.5 % used [host:h2]; no incident is open.",
+    ));
+    let id = conversation(&server).await;
+    let (s, v) = server
+        .post(
+            &format!("/api/v1/chat/conversations/{id}/messages"),
+            json!({"text": "how full is h2's disk?"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let traces = v["tool_calls"].as_array().unwrap();
+    assert!(traces.iter().all(|t| t["ok"] == true), "{v}");
+    assert_eq!(traces[0]["source"], "host:h2", "{v}");
+    // What the tools gave back reached the model, quoted as data.
+    let second = fake.requests()[1].body["messages"].to_string();
+    assert!(second.contains("disk_used_pct") && second.contains("42.5"), "{second}");
+    assert!(second.contains(r#"tool_result name=\"incidents\""#), "{second}");
+    assert!(v["proposals"].as_array().unwrap().is_empty(), "{v}");
+    // Both tools are offered to the model, with their descriptions.
+    let tools = fake.requests()[0].body["tools"].to_string();
+    assert!(tools.contains("host_metrics") && tools.contains("incidents"), "{tools}");
+}
+
+#[tokio::test]
 async fn the_local_model_proposes_the_right_action_for_plain_requests() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(
