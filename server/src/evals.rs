@@ -335,15 +335,6 @@ pub struct Scores {
     provider: String,
 }
 
-fn load_cases(path: &Path) -> anyhow::Result<Vec<Case>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{}:{}: not a case", path.display(), i + 1)))
-        .collect()
-}
-
 fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -435,7 +426,7 @@ pub async fn run(a: EvalArgs) -> anyhow::Result<()> {
     let files: Vec<(PathBuf, Vec<Case>)> = a
         .cases
         .iter()
-        .map(|p| load_cases(p).map(|c| (p.clone(), c)))
+        .map(|p| read_jsonl::<Case>(p).map(|c| (p.clone(), c)))
         .collect::<anyhow::Result<_>>()?;
     let FixtureServer {
         _dir, running, chat, ..

@@ -27,6 +27,19 @@ async fn conversation(server: &Server) -> i64 {
     v["id"].as_i64().unwrap()
 }
 
+/// h2's agent reports `/data` at 42.5 % (below every threshold, so no incident interferes)
+/// and the server has it; the session stays up while the returned sender lives.
+async fn h2_reports_its_disk(server: &Server) -> tokio::sync::mpsc::Sender<steward_proto::v1::AgentMessage> {
+    let h2 = raw_agent(server, "h2").await;
+    send_disk(&h2, 1, 42.5).await;
+    wait_for(server, "/api/v1/hosts/h2/metrics/series", 20, |v| {
+        v.as_array()
+            .is_some_and(|a| a.iter().any(|s| s["name"] == "disk_used_pct" && !s["latest"].is_null()))
+    })
+    .await;
+    h2
+}
+
 fn propose(id: &str, command: &str) -> Reply {
     let args = json!({"cluster": "test", "service": "app", "component": "worker", "command": command, "hosts": ["h1"], "rationale": "the operator asked"});
     Reply::tool_calls(&[(id, "propose_job", &args.to_string())])
@@ -501,14 +514,7 @@ async fn a_question_is_answered_from_stewards_data_with_sources_and_the_model_su
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeOpenAi::start().await;
     let (server, _agents) = chat_testbed(dir.path(), &fake, &[("STEWARD_LLM_PLANNER", "structured")]).await;
-    // h2's disk, as its agent reports it: below every threshold, so no incident interferes.
-    let h2 = raw_agent(&server, "h2").await;
-    send_disk(&h2, 1, 42.5).await;
-    wait_for(&server, "/api/v1/hosts/h2/metrics/series", 20, |v| {
-        v.as_array()
-            .is_some_and(|a| a.iter().any(|s| s["name"] == "disk_used_pct" && !s["latest"].is_null()))
-    })
-    .await;
+    let _h2 = h2_reports_its_disk(&server).await;
     let id = conversation(&server).await;
     let ask = |text: &'static str| {
         let server = &server;
@@ -567,13 +573,7 @@ async fn a_tool_calling_model_answers_from_host_metrics_and_incidents() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeOpenAi::start().await;
     let (server, _agents) = chat_testbed(dir.path(), &fake, &[]).await;
-    let h2 = raw_agent(&server, "h2").await;
-    send_disk(&h2, 1, 42.5).await;
-    wait_for(&server, "/api/v1/hosts/h2/metrics/series", 20, |v| {
-        v.as_array()
-            .is_some_and(|a| a.iter().any(|s| s["name"] == "disk_used_pct" && !s["latest"].is_null()))
-    })
-    .await;
+    let _h2 = h2_reports_its_disk(&server).await;
     fake.push(Reply::tool_calls(&[
         ("call_1", "host_metrics", r#"{"host": "h2", "metric": "disk"}"#),
         ("call_2", "incidents", r#"{"state": "OPEN"}"#),

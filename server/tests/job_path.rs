@@ -132,17 +132,7 @@ async fn approved_job_streams_its_logs_in_order_and_complete() {
 #[tokio::test]
 async fn a_runaway_output_is_stored_as_its_head_and_tail_with_the_cut_marked() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(
-        &dir.path().join("server"),
-        &stacks,
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-        &[("STEWARD_TASK_LOG_MAX_BYTES", "8192")],
-    );
-    server.cluster("test", &["h1"]).await;
-    let _agent = start_agent(&server, "h1", &dir.path().join("agent-h1"));
-    server.wait_online("h1").await;
+    let (server, _agents) = testbed_with(dir.path(), 1, &[("STEWARD_TASK_LOG_MAX_BYTES", "8192")]).await;
     let job = server
         .propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "params": {"lines": 20000}}))
         .await;

@@ -90,34 +90,7 @@ async fn a_filling_disk_opens_an_incident_whose_approved_cleanup_resolves_it() {
     let mnt = mount.path().to_str().unwrap().to_owned();
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeOpenAi::start().await;
-    let url = fake.base_url();
-    // Only this filesystem's fill level: nothing else on this busy machine (its own root disk
-    // may well be over 90 %) may open an incident and take the scripted reply.
-    let rule = format!("disk_used_pct{{mount={mnt}}}>90:85");
-    let server = start_server(
-        &dir.path().join("server"),
-        &repo_stacks(),
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-        &fake_llm_env(
-            &url,
-            &[
-                ("STEWARD_METRICS_INTERVAL_MS", "300"),
-                ("STEWARD_DETECT_FOR_SECS", "1"),
-                ("STEWARD_DETECT_KEEP_FIRING_SECS", "1"),
-                ("STEWARD_DETECT_THRESHOLDS", rule.as_str()),
-                ("STEWARD_DETECT_ZSCORE_METRICS", ""),
-                ("STEWARD_DETECT_FORECAST_METRICS", ""),
-            ],
-        ),
-    );
-    let (s, v) = server
-        .post(
-            "/api/v1/clusters",
-            json!({"name": "edge", "stack": "essentials", "hosts": [{"hostname": "h1", "components": ["host/host"]}]}),
-        )
-        .await;
-    assert_eq!(s, 201, "{v}");
+    let server = tmpfs_testbed(dir.path(), &fake, &mnt, &[]).await;
     let events = collect_events(&server);
     let agent = start_agent(&server, "h1", &dir.path().join("agent-h1"));
     server.wait_online("h1").await;
@@ -303,33 +276,7 @@ async fn a_disk_incident_is_investigated_first_and_the_cleanup_follows_what_it_f
     let mnt = mount.path().to_str().unwrap().to_owned();
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeOpenAi::start().await;
-    let url = fake.base_url();
-    let rule = format!("disk_used_pct{{mount={mnt}}}>90:85");
-    let server = start_server(
-        &dir.path().join("server"),
-        &repo_stacks(),
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-        &fake_llm_env(
-            &url,
-            &[
-                ("STEWARD_LLM_PLANNER", "structured"),
-                ("STEWARD_METRICS_INTERVAL_MS", "300"),
-                ("STEWARD_DETECT_FOR_SECS", "1"),
-                ("STEWARD_DETECT_KEEP_FIRING_SECS", "1"),
-                ("STEWARD_DETECT_THRESHOLDS", rule.as_str()),
-                ("STEWARD_DETECT_ZSCORE_METRICS", ""),
-                ("STEWARD_DETECT_FORECAST_METRICS", ""),
-            ],
-        ),
-    );
-    let (s, v) = server
-        .post(
-            "/api/v1/clusters",
-            json!({"name": "edge", "stack": "essentials", "hosts": [{"hostname": "h1", "components": ["host/host"]}]}),
-        )
-        .await;
-    assert_eq!(s, 201, "{v}");
+    let server = tmpfs_testbed(dir.path(), &fake, &mnt, &[("STEWARD_LLM_PLANNER", "structured")]).await;
     let _agent = start_agent(&server, "h1", &dir.path().join("agent-h1"));
     server.wait_online("h1").await;
     // The small model is offered the candidates code resolved; it picks the report.
@@ -514,6 +461,38 @@ async fn bad_metric_batches_are_counted_and_change_nothing() {
     assert_eq!(s, 404);
     let (s, _) = server.get("/api/v1/incidents?state=WHATEVER").await;
     assert_eq!(s, 400);
+}
+
+/// A server on the repository's stacks whose only threshold watches the tmpfs at `mnt` (nothing
+/// else on this busy machine, whose own root disk may well be over 90 %, may open an incident
+/// and take the scripted reply), with cluster `edge` of host h1 carrying host/host.
+async fn tmpfs_testbed(dir: &Path, fake: &FakeOpenAi, mnt: &str, extra: &[(&str, &str)]) -> Server {
+    let url = fake.base_url();
+    let rule = format!("disk_used_pct{{mount={mnt}}}>90:85");
+    let mut env = vec![
+        ("STEWARD_METRICS_INTERVAL_MS", "300"),
+        ("STEWARD_DETECT_FOR_SECS", "1"),
+        ("STEWARD_DETECT_KEEP_FIRING_SECS", "1"),
+        ("STEWARD_DETECT_THRESHOLDS", rule.as_str()),
+        ("STEWARD_DETECT_ZSCORE_METRICS", ""),
+        ("STEWARD_DETECT_FORECAST_METRICS", ""),
+    ];
+    env.extend_from_slice(extra);
+    let server = start_server(
+        &dir.join("server"),
+        &repo_stacks(),
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &fake_llm_env(&url, &env),
+    );
+    let (s, v) = server
+        .post(
+            "/api/v1/clusters",
+            json!({"name": "edge", "stack": "essentials", "hosts": [{"hostname": "h1", "components": ["host/host"]}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    server
 }
 
 async fn synthetic_disk_testbed(dir: &Path, fake: &FakeOpenAi) -> Server {

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 
 use super::resolve::{distance, looks_like_host};
-use super::summary::{extract, largest_directories, JobHead};
+use super::summary::largest_directories;
 use super::{Chat, ChatError};
 use crate::inventory::{self, ClusterView, HostView};
 use crate::jobs::JobFilter;
@@ -507,6 +507,10 @@ impl Answer {
         self.text.push('\n');
     }
 
+    fn cite_job(&mut self, id: i64) -> String {
+        self.cite(format!("job:{id}"), format!("job {id}"), format!("/jobs/{id}"))
+    }
+
     fn cite(&mut self, source: String, title: String, link: String) -> String {
         let tag = format!("[{source}]");
         if !self.citations.iter().any(|c| c.source == source) {
@@ -578,6 +582,23 @@ struct Value {
 }
 
 impl Chat {
+    /// The newest jobs (on `host_id`, in `states`), at most `limit`.
+    async fn newest_jobs(
+        &self,
+        host_id: Option<i64>,
+        states: Vec<crate::jobs::JobState>,
+        limit: u64,
+    ) -> Result<Vec<crate::jobs::JobSummary>, ChatError> {
+        let f = JobFilter {
+            states,
+            host_id,
+            source: None,
+            limit,
+            offset: 0,
+        };
+        Ok(self.jobs.search(&f).await?.0)
+    }
+
     /// The telemetry service, once the server has started it.
     fn telemetry(&self) -> Option<&Telemetry> {
         self.telemetry.get()
@@ -1014,14 +1035,9 @@ impl Chat {
         if let Some(id) = asked.job {
             match self.jobs.get(id).await {
                 Ok(job) => {
-                    let (tasks, _) = self.task_outputs(&job).await?;
-                    let head = JobHead {
-                        id: job.id,
-                        summary: job.summary.clone(),
-                        state: job.state.clone(),
-                    };
-                    let tag = ans.cite(format!("job:{id}"), format!("job {id}"), format!("/jobs/{id}"));
-                    ans.line(format!("{} {tag}", extract(&head, &tasks)));
+                    let account = self.account(&job).await?;
+                    let tag = ans.cite_job(id);
+                    ans.line(format!("{account} {tag}"));
                 }
                 Err(_) => ans.line(format!("There is no job {id}.")),
             }
@@ -1031,14 +1047,7 @@ impl Chat {
             [one] => Some(one.id),
             _ => None,
         };
-        let f = JobFilter {
-            states: vec![],
-            host_id,
-            source: None,
-            limit: 40,
-            offset: 0,
-        };
-        let (list, _) = self.jobs.search(&f).await?;
+        let list = self.newest_jobs(host_id, vec![], 40).await?;
         let list: Vec<_> = list
             .into_iter()
             .filter(|j| scope.is_none_or(|c| c.name == j.cluster))
@@ -1052,11 +1061,7 @@ impl Chat {
         if !failed_asked || asked.hosts.is_empty() && list.len() > 1 {
             ans.line("Recent jobs:");
             for j in list.iter().take(5) {
-                let tag = ans.cite(
-                    format!("job:{}", j.id),
-                    format!("job {}", j.id),
-                    format!("/jobs/{}", j.id),
-                );
+                let tag = ans.cite_job(j.id);
                 let at = j
                     .finished_at
                     .as_deref()
@@ -1069,18 +1074,9 @@ impl Chat {
         if failed_asked && asked.components.is_empty() {
             if let Some(j) = list.iter().find(|j| j.state == "FAILED") {
                 let job = self.jobs.get(j.id).await?;
-                let (tasks, _) = self.task_outputs(&job).await?;
-                let head = JobHead {
-                    id: job.id,
-                    summary: job.summary.clone(),
-                    state: job.state.clone(),
-                };
-                let tag = ans.cite(
-                    format!("job:{}", j.id),
-                    format!("job {}", j.id),
-                    format!("/jobs/{}", j.id),
-                );
-                ans.line(format!("\n{} {tag}", extract(&head, &tasks)));
+                let account = self.account(&job).await?;
+                let tag = ans.cite_job(j.id);
+                ans.line(format!("\n{account} {tag}"));
             }
         }
         Ok(())
@@ -1099,14 +1095,7 @@ impl Chat {
             [one] => Some(one.id),
             _ => None,
         };
-        let f = JobFilter {
-            states: vec![],
-            host_id,
-            source: None,
-            limit: 100,
-            offset: 0,
-        };
-        let (list, _) = self.jobs.search(&f).await?;
+        let list = self.newest_jobs(host_id, vec![], 100).await?;
         for (s, c) in &asked.components {
             let needle = format!(" {s}/{c}");
             let Some(j) = list
@@ -1118,26 +1107,14 @@ impl Chat {
                 continue;
             };
             let job = self.jobs.get(j.id).await?;
-            let (tasks, _) = self.task_outputs(&job).await?;
-            let head = JobHead {
-                id: job.id,
-                summary: job.summary.clone(),
-                state: job.state.clone(),
-            };
-            let tag = ans.cite(
-                format!("job:{}", j.id),
-                format!("job {}", j.id),
-                format!("/jobs/{}", j.id),
-            );
+            let account = self.account(&job).await?;
+            let tag = ans.cite_job(j.id);
             let at = j
                 .finished_at
                 .as_deref()
                 .map(|t| format!(" (finished {})", when(t)))
                 .unwrap_or_default();
-            ans.line(format!(
-                "\nThe last job on {s}/{c} here{at}:\n{} {tag}",
-                extract(&head, &tasks)
-            ));
+            ans.line(format!("\nThe last job on {s}/{c} here{at}:\n{} {tag}", account));
         }
         Ok(())
     }
@@ -1155,25 +1132,16 @@ impl Chat {
         let Some(cluster) = clusters.iter().find(|c| Some(&c.name) == host.cluster.as_ref()) else {
             return Ok(());
         };
-        let f = JobFilter {
-            states: vec![crate::jobs::JobState::Successful],
-            host_id: Some(host.id),
-            source: None,
-            limit: 20,
-            offset: 0,
-        };
-        let (list, _) = self.jobs.search(&f).await?;
+        let list = self
+            .newest_jobs(Some(host.id), vec![crate::jobs::JobState::Successful], 20)
+            .await?;
         if let Some(j) = list.iter().find(|j| j.summary.contains("disk-usage")) {
             let job = self.jobs.get(j.id).await?;
             let (tasks, _) = self.task_outputs(&job).await?;
             if let Some(t) = tasks.iter().find(|t| t.host == host.hostname) {
                 let dirs = largest_directories(&t.output);
                 if !dirs.is_empty() {
-                    let tag = ans.cite(
-                        format!("job:{}", j.id),
-                        format!("job {}", j.id),
-                        format!("/jobs/{}", j.id),
-                    );
+                    let tag = ans.cite_job(j.id);
                     let at = j.finished_at.as_deref().map(when).unwrap_or_default();
                     let list: Vec<String> = dirs.iter().take(5).map(|(s, p)| format!("{p} {s}")).collect();
                     ans.line(format!(

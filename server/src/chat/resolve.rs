@@ -21,6 +21,14 @@ pub struct Candidate {
 }
 
 impl Candidate {
+    /// The command in `stack`.
+    fn command<'a>(&self, stack: &'a Stack) -> Option<&'a crate::stacks::Command> {
+        stack
+            .component(&self.service, &self.component)?
+            .commands
+            .get(&self.command)
+    }
+
     /// How the model sees it: `restart kafka/broker`.
     pub fn label(&self) -> String {
         format!("{} {}/{}", self.command, self.service, self.component)
@@ -263,15 +271,12 @@ pub fn resolve(text: &str, cluster: &ClusterView, stack: &Stack, catalog: &Catal
     if r.candidates.iter().map(|c| &c.command).collect::<BTreeSet<_>>().len() > 1 {
         let verbs = imperatives(text);
         let said = |c: &Candidate| {
-            stack
-                .component(&c.service, &c.component)
-                .and_then(|x| x.commands.get(&c.command))
-                .is_some_and(|cmd| {
-                    std::iter::once(&cmd.name)
-                        .chain(cmd.aliases.iter())
-                        .filter_map(|p| words(p).into_iter().next())
-                        .any(|first| verbs.contains(&first))
-                })
+            c.command(stack).is_some_and(|cmd| {
+                std::iter::once(&cmd.name)
+                    .chain(cmd.aliases.iter())
+                    .filter_map(|p| words(p).into_iter().next())
+                    .any(|first| verbs.contains(&first))
+            })
         };
         let keep: Vec<Candidate> = r.candidates.iter().filter(|c| said(c)).cloned().collect();
         if !keep.is_empty() {
@@ -673,10 +678,7 @@ fn unaccounted(
     stack: &Stack,
     catalog: &Catalog,
 ) -> Option<String> {
-    let commands: Vec<&crate::stacks::Command> = candidates
-        .iter()
-        .filter_map(|c| stack.component(&c.service, &c.component)?.commands.get(&c.command))
-        .collect();
+    let commands: Vec<&crate::stacks::Command> = candidates.iter().filter_map(|c| c.command(stack)).collect();
     // A word is accounted for by a command when it is its name, a one-word alias, or part of
     // a longer alias that the request says in full ("set up" accounts for "set"; "set" alone
     // does not).
@@ -726,18 +728,10 @@ fn unaccounted(
     if no_params {
         // Values only count in the clauses that name a candidate command.
         let named_in = |c: &[String]| {
-            candidates.iter().any(|cand| {
-                let Some(cmd) = stack
-                    .component(&cand.service, &cand.component)
-                    .and_then(|x| x.commands.get(&cand.command))
-                else {
-                    return false;
-                };
-                std::iter::once(cmd.name.clone())
-                    .chain(std::iter::once(cmd.name.replace('-', " ")))
-                    .chain(cmd.aliases.iter().cloned())
-                    .any(|p| mentions_exactly(c, &p))
-            })
+            candidates
+                .iter()
+                .filter_map(|cand| cand.command(stack))
+                .any(|cmd| spoken(cmd).iter().any(|p| mentions_exactly(c, p)))
         };
         let command_clauses: Vec<Vec<String>> = clauses(text).into_iter().filter(|c| named_in(c)).collect();
         if let Some(w) = command_clauses.iter().flatten().find(|w| is_size(w)) {
@@ -778,6 +772,13 @@ fn unaccounted(
         return Some(format!("cluster {} has nothing called {unknown:?}", cluster.name));
     }
     None
+}
+
+/// How a request may say a command: its name, its name with spaces for dashes, its aliases.
+fn spoken(cmd: &crate::stacks::Command) -> Vec<String> {
+    let mut out = vec![cmd.name.clone(), cmd.name.replace('-', " ")];
+    out.extend(cmd.aliases.iter().cloned());
+    out
 }
 
 /// `8g`, `512mb`, `4096m`, `2tb`: a quantity with a unit.
@@ -852,16 +853,8 @@ fn unknown_object(
 ) -> Option<String> {
     let v = vocabulary(catalog);
     let mut phrases: Vec<Vec<String>> = vec![];
-    for c in candidates {
-        let Some(cmd) = stack
-            .component(&c.service, &c.component)
-            .and_then(|x| x.commands.get(&c.command))
-        else {
-            continue;
-        };
-        phrases.push(words(&cmd.name));
-        phrases.push(words(&cmd.name.replace('-', " ")));
-        phrases.extend(cmd.aliases.iter().map(|a| words(a)));
+    for cmd in candidates.iter().filter_map(|c| c.command(stack)) {
+        phrases.extend(spoken(cmd).iter().map(|p| words(p)));
     }
     phrases.retain(|p| !p.is_empty());
     let cls = clauses(text);

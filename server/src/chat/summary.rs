@@ -46,6 +46,17 @@ pub struct JobHead {
     pub state: String,
 }
 
+impl JobHead {
+    /// The head of `job`.
+    pub fn of(job: &JobView) -> Self {
+        JobHead {
+            id: job.id,
+            summary: job.summary.clone(),
+            state: job.state.clone(),
+        }
+    }
+}
+
 /// What a summary is written from: one task.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct TaskOutput {
@@ -534,16 +545,17 @@ impl Chat {
         Ok((tasks, sources))
     }
 
+    /// Code's account of `job` from its tasks' output ([`extract`]).
+    pub(crate) async fn account(&self, job: &JobView) -> Result<String, ChatError> {
+        let (tasks, _) = self.task_outputs(job).await?;
+        Ok(extract(&JobHead::of(job), &tasks))
+    }
+
     /// Summarises job `job_id` from each task's output.
     pub async fn summarize_job(&self, job_id: i64) -> Result<JobSummary, ChatError> {
         let job = self.jobs.get(job_id).await?;
         let (tasks, sources) = self.task_outputs(&job).await?;
-        let head = JobHead {
-            id: job.id,
-            summary: job.summary.clone(),
-            state: job.state.clone(),
-        };
-        let facts = extract(&head, &tasks);
+        let facts = extract(&JobHead::of(&job), &tasks);
         let mut summary = facts.clone();
         let mut model = "steward".to_owned();
         // A small model cannot add anything true to the facts; a capable one may phrase them.

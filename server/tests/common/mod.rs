@@ -588,8 +588,13 @@ pub fn pid_alive(pid: i32) -> bool {
 
 /// A cluster of `n` agents named `h1..hn` on a fresh server with the testing stack.
 pub async fn testbed(dir: &Path, n: usize) -> (Server, Vec<Agent>) {
+    testbed_with(dir, n, &[]).await
+}
+
+/// [`testbed`], the server started with `env`.
+pub async fn testbed_with(dir: &Path, n: usize, env: &[(&str, &str)]) -> (Server, Vec<Agent>) {
     let stacks = test_stacks(dir);
-    let server = start_server(&dir.join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let server = start_server(&dir.join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", env);
     let names: Vec<String> = (1..=n).map(|i| format!("h{i}")).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     server.cluster("test", &refs).await;
