@@ -302,10 +302,12 @@ async fn a_shared_prompt_prefix_is_reused_without_changing_the_answer() {
 async fn requests_beyond_the_queue_are_refused_as_busy_not_queued() {
     let chat = std::sync::Arc::new(load(2));
     let req = ChatRequest {
-        messages: vec![Message::user("Write a long story about a lighthouse keeper.")],
+        // Short work each (the queue, not the generation, is under test), but far longer
+        // than sending fourteen requests takes.
+        messages: vec![Message::user("Hi")],
         tools: vec![],
         temperature: Some(0.0),
-        max_tokens: Some(16),
+        max_tokens: Some(2),
         response_schema: None,
     };
     // Sent at once: one runs, eight wait, the rest are refused at once.
