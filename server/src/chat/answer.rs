@@ -507,8 +507,13 @@ impl Answer {
         self.text.push('\n');
     }
 
-    fn cite_job(&mut self, id: i64) -> String {
-        self.cite(format!("job:{id}"), format!("job {id}"), format!("/jobs/{id}"))
+    /// Cites a console page: source `kind:name`, title `kind name`, link `/kinds/id`.
+    fn cite_page(&mut self, kind: &str, name: impl std::fmt::Display, id: i64) -> String {
+        self.cite(
+            format!("{kind}:{name}"),
+            format!("{kind} {name}"),
+            format!("/{kind}s/{id}"),
+        )
     }
 
     fn cite(&mut self, source: String, title: String, link: String) -> String {
@@ -715,11 +720,7 @@ impl Chat {
                         continue;
                     }
                     placed = true;
-                    let tag = ans.cite(
-                        format!("cluster:{}", cl.name),
-                        format!("cluster {}", cl.name),
-                        format!("/clusters/{}", cl.id),
-                    );
+                    let tag = ans.cite_page("cluster", &cl.name, cl.id);
                     ans.line(format!(
                         "- {s}/{c} runs on {} host{} of cluster **{}**: {} {tag}",
                         on.len(),
@@ -785,11 +786,7 @@ impl Chat {
             if hosts.is_empty() {
                 continue;
             }
-            let tag = ans.cite(
-                format!("cluster:{}", cl.name),
-                format!("cluster {}", cl.name),
-                format!("/clusters/{}", cl.id),
-            );
+            let tag = ans.cite_page("cluster", &cl.name, cl.id);
             ans.line(format!(
                 "- cluster **{}** ({} {}): {} {tag}",
                 cl.name,
@@ -925,11 +922,7 @@ impl Chat {
             if parts.is_empty() {
                 continue;
             }
-            let tag = ans.cite(
-                format!("host:{}", h.hostname),
-                format!("host {}", h.hostname),
-                format!("/hosts/{}", h.id),
-            );
+            let tag = ans.cite_page("host", &h.hostname, h.id);
             let at = at.map(|a| format!(" at {}", when(&a))).unwrap_or_default();
             rows.push((rank, format!("- **{}**: {}{at} {tag}", h.hostname, parts.join(", "))));
         }
@@ -1036,7 +1029,7 @@ impl Chat {
             match self.jobs.get(id).await {
                 Ok(job) => {
                     let account = self.account(&job).await?;
-                    let tag = ans.cite_job(id);
+                    let tag = ans.cite_page("job", id, id);
                     ans.line(format!("{account} {tag}"));
                 }
                 Err(_) => ans.line(format!("There is no job {id}.")),
@@ -1061,7 +1054,7 @@ impl Chat {
         if !failed_asked || asked.hosts.is_empty() && list.len() > 1 {
             ans.line("Recent jobs:");
             for j in list.iter().take(5) {
-                let tag = ans.cite_job(j.id);
+                let tag = ans.cite_page("job", j.id, j.id);
                 let at = j
                     .finished_at
                     .as_deref()
@@ -1075,7 +1068,7 @@ impl Chat {
             if let Some(j) = list.iter().find(|j| j.state == "FAILED") {
                 let job = self.jobs.get(j.id).await?;
                 let account = self.account(&job).await?;
-                let tag = ans.cite_job(j.id);
+                let tag = ans.cite_page("job", j.id, j.id);
                 ans.line(format!("\n{account} {tag}"));
             }
         }
@@ -1108,7 +1101,7 @@ impl Chat {
             };
             let job = self.jobs.get(j.id).await?;
             let account = self.account(&job).await?;
-            let tag = ans.cite_job(j.id);
+            let tag = ans.cite_page("job", j.id, j.id);
             let at = j
                 .finished_at
                 .as_deref()
@@ -1141,7 +1134,7 @@ impl Chat {
             if let Some(t) = tasks.iter().find(|t| t.host == host.hostname) {
                 let dirs = largest_directories(&t.output);
                 if !dirs.is_empty() {
-                    let tag = ans.cite_job(j.id);
+                    let tag = ans.cite_page("job", j.id, j.id);
                     let at = j.finished_at.as_deref().map(when).unwrap_or_default();
                     let list: Vec<String> = dirs.iter().take(5).map(|(s, p)| format!("{p} {s}")).collect();
                     ans.line(format!(
@@ -1236,11 +1229,7 @@ impl Chat {
 }
 
 fn incident_line(ans: &mut Answer, i: &IncidentView) -> String {
-    let tag = ans.cite(
-        format!("incident:{}", i.id),
-        format!("incident {}", i.id),
-        format!("/incidents/{}", i.id),
-    );
+    let tag = ans.cite_page("incident", i.id, i.id);
     let since = match &i.resolved_at {
         Some(r) => format!("RESOLVED at {}", when(r)),
         None => format!("OPEN since {}", when(&i.opened_at)),
