@@ -192,6 +192,10 @@ struct CommandFile {
     /// Changes nothing on the host (status, checks, reports): a question may propose it.
     #[serde(default)]
     read_only: bool,
+    /// The component's state after success (INSTALLED, STARTED, STOPPED).
+    leads_to: Option<Spanned<String>>,
+    /// The component's state after failure.
+    leads_to_on_failure: Option<Spanned<String>>,
     #[serde(default)]
     params: BTreeMap<String, Spanned<ParamFile>>,
 }
@@ -226,15 +230,28 @@ fn load_files(files: &Files) -> Result<Catalog, StackError> {
         .keys()
         .filter(|p| p.ends_with("/stack.toml") && p.matches('/').count() == 2)
         .collect();
+    // Every stack's tasks carry the stacks directory's own lib/ besides the stack's.
+    let shared = lib_files(files, "")?;
     for path in stack_files {
-        let stack = load_stack(files, path)?;
+        let stack = load_stack(files, path, &shared)?;
         let key = (stack.name.clone(), stack.version.clone());
         catalog.stacks.insert(key, stack);
     }
     Ok(catalog)
 }
 
-fn load_stack(files: &Files, stack_path: &str) -> Result<Stack, StackError> {
+/// The files directly in `<dir>lib/`, named as a task sees them: `(lib/<file>, content)`.
+fn lib_files(files: &Files, dir: &str) -> Result<Vec<(String, String)>, StackError> {
+    let prefix = format!("{dir}lib/");
+    files
+        .keys()
+        .filter_map(|p| Some((p, p.strip_prefix(&prefix)?)))
+        .filter(|(_, name)| !name.contains('/'))
+        .map(|(p, name)| Ok((format!("lib/{name}"), text(files, p)?.to_owned())))
+        .collect()
+}
+
+fn load_stack(files: &Files, stack_path: &str, shared: &[(String, String)]) -> Result<Stack, StackError> {
     let base = stack_path.trim_end_matches("stack.toml"); // "bigdata/1.0/"
     let mut parts = base.split('/');
     let (dir_name, dir_version) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
@@ -285,12 +302,19 @@ fn load_stack(files: &Files, stack_path: &str) -> Result<Stack, StackError> {
         config.insert(k.clone(), typed.default.clone().expect("checked"));
         config_types.insert(k.clone(), typed);
     }
-    let lib_prefix = format!("{base}lib/");
-    let lib = files
-        .iter()
-        .filter(|(p, _)| p.starts_with(&lib_prefix) && !p[lib_prefix.len()..].contains('/'))
-        .map(|(p, _)| Ok((format!("lib/{}", &p[lib_prefix.len()..]), text(files, p)?.to_owned())))
-        .collect::<Result<Vec<_>, StackError>>()?;
+    let mut lib = shared.to_vec();
+    for (path, content) in lib_files(files, base)? {
+        // One task directory holds both: a same-named file would silently replace the other.
+        if shared.iter().any(|(p, _)| *p == path) {
+            return Err(err(
+                &format!("{base}{path}"),
+                None,
+                format!("the stacks directory's shared {path} has the same name; a task holds only one {path}, so rename this file"),
+            ));
+        }
+        lib.push((path, content));
+    }
+    lib.sort();
 
     let mut tera = tera::Tera::default();
     tera.autoescape_on(vec![]);
@@ -493,6 +517,26 @@ fn load_service(files: &Files, path: &str, dir: &str, tera: &mut tera::Tera) -> 
                     ))
                 }
             };
+            let state = |v: &Option<Spanned<String>>, key: &str| -> Result<Option<&'static str>, StackError> {
+                let Some(v) = v else { return Ok(None) };
+                super::COMPONENT_STATES
+                    .into_iter()
+                    .find(|s| s == v.get_ref())
+                    .map(Some)
+                    .ok_or_else(|| {
+                        err(
+                            path,
+                            at(v.span()),
+                            format!(
+                                "{key} {:?} must be one of {}",
+                                v.get_ref(),
+                                super::COMPONENT_STATES.join(", ")
+                            ),
+                        )
+                    })
+            };
+            let leads_to = state(&cmd.leads_to, "leads_to")?;
+            let leads_to_on_failure = state(&cmd.leads_to_on_failure, "leads_to_on_failure")?;
             let mut params = BTreeMap::new();
             for (pname, pspanned) in cmd.params {
                 let pline = at(pspanned.span());
@@ -508,6 +552,8 @@ fn load_service(files: &Files, path: &str, dir: &str, tera: &mut tera::Tera) -> 
                     description: cmd.description,
                     aliases: cmd.aliases,
                     read_only: cmd.read_only,
+                    leads_to,
+                    leads_to_on_failure,
                     script,
                     timeout_secs: timeout as u32,
                     risk,
@@ -608,6 +654,21 @@ mod tests {
     }
 
     const STACK: &str = "name = \"s\"\nversion = \"1.0\"\n";
+    const SERVICE: &str = "s/1.0/services/a/service.toml";
+
+    /// Why the tree of `entries` does not load.
+    fn load_err(entries: &[(&str, &str)]) -> StackError {
+        load_files(&files(entries)).unwrap_err()
+    }
+
+    /// Why stack `s` does not load with the one service `a`, whose one component `a` is
+    /// described by `component` (the TOML after `name`), and the further files `extra`.
+    fn service_err(component: &str, extra: &[(&str, &str)]) -> StackError {
+        let toml = format!("name = \"a\"\n[[components]]\nname = \"a\"\n{component}");
+        let mut f = files(extra);
+        f.extend(files(&[("s/1.0/stack.toml", STACK), (SERVICE, toml.as_str())]));
+        load_files(&f).unwrap_err()
+    }
 
     #[test]
     fn shipped_stacks_load() {
@@ -617,90 +678,129 @@ mod tests {
         let big = cat.stack("bigdata", "1.0").expect("bigdata 1.0");
         let broker = big.component("kafka", "broker").unwrap();
         assert!(broker.requires.contains(&("zookeeper".into(), "server".into())));
+        // The shared library is embedded too, and reaches every stack besides its own lib.
+        let common = EMBEDDED
+            .get_file("lib/common.sh")
+            .expect("stacks/lib/common.sh is embedded");
+        for (stack, own) in [(ess, "lib/service.sh"), (big, "lib/bigdata.sh")] {
+            let lib: BTreeMap<&str, &str> = stack.lib.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+            assert_eq!(
+                lib.get("lib/common.sh").map(|c| c.as_bytes()),
+                Some(common.contents()),
+                "{}",
+                stack.name
+            );
+            assert!(lib.contains_key(own), "{}: {:?}", stack.name, lib.keys());
+        }
+    }
+
+    #[test]
+    fn every_stack_gets_the_shared_lib_files_besides_its_own() {
+        let f = files(&[
+            ("lib/common.sh", "log() { :; }\n"),
+            ("lib/more/deep.sh", "nested folders are not lib files\n"),
+            ("s/1.0/stack.toml", STACK),
+            ("s/1.0/lib/own.sh", "own() { :; }\n"),
+            ("t/2.0/stack.toml", "name = \"t\"\nversion = \"2.0\"\n"),
+        ]);
+        let cat = load_files(&f).unwrap();
+        let lib = |name: &str, version: &str| cat.stack(name, version).unwrap().lib.clone();
+        let shared = ("lib/common.sh".to_owned(), "log() { :; }\n".to_owned());
+        let own = ("lib/own.sh".to_owned(), "own() { :; }\n".to_owned());
+        assert_eq!(lib("s", "1.0"), vec![shared.clone(), own]);
+        assert_eq!(lib("t", "2.0"), vec![shared]);
+    }
+
+    #[test]
+    fn a_stack_lib_file_named_like_a_shared_one_is_refused() {
+        let e = load_err(&[
+            ("lib/common.sh", "log() { :; }\n"),
+            ("s/1.0/stack.toml", STACK),
+            ("s/1.0/lib/common.sh", "log() { echo; }\n"),
+        ]);
+        assert_eq!((e.file.as_str(), e.line), ("s/1.0/lib/common.sh", None));
+        assert!(e.reason.contains("shared lib/common.sh"), "{e}");
+        assert!(e.to_string().starts_with("s/1.0/lib/common.sh: "), "{e}");
     }
 
     #[test]
     fn unknown_risk_names_file_and_line() {
-        let f = files(&[
-            ("s/1.0/stack.toml", STACK),
-            (
-                "s/1.0/services/a/service.toml",
-                "name = \"a\"\n[[components]]\nname = \"a\"\n[components.commands.start]\nscript = \"x.sh\"\ntimeout = 5\nrisk = \"medium\"\n",
-            ),
-            ("s/1.0/services/a/x.sh", "true\n"),
-        ]);
-        let e = load_files(&f).unwrap_err();
-        assert_eq!(e.file, "s/1.0/services/a/service.toml");
-        assert_eq!(e.line, Some(7));
+        let e = service_err(
+            "[components.commands.start]\nscript = \"x.sh\"\ntimeout = 5\nrisk = \"medium\"\n",
+            &[("s/1.0/services/a/x.sh", "true\n")],
+        );
+        assert_eq!((e.file.as_str(), e.line), (SERVICE, Some(7)));
         assert!(e.reason.contains("medium"), "{e}");
     }
 
     #[test]
+    fn a_command_declares_the_state_it_leads_to() {
+        let e = service_err(
+            "[components.commands.start]\nscript = \"x.sh\"\ntimeout = 5\nrisk = \"low\"\nleads_to = \"RUNNING\"\n",
+            &[("s/1.0/services/a/x.sh", "true\n")],
+        );
+        assert_eq!((e.file.as_str(), e.line), (SERVICE, Some(8)));
+        assert!(
+            e.reason
+                .contains("leads_to \"RUNNING\" must be one of INSTALLED, STARTED, STOPPED"),
+            "{e}"
+        );
+        let cat = load_embedded().unwrap();
+        let nginx = cat
+            .stack("essentials", "1.0")
+            .unwrap()
+            .component("nginx", "nginx")
+            .unwrap();
+        let leads = |c: &str| (nginx.commands[c].leads_to, nginx.commands[c].leads_to_on_failure);
+        assert_eq!(leads("start"), (Some("STARTED"), None));
+        assert_eq!(leads("stop"), (Some("STOPPED"), None));
+        assert_eq!(leads("status"), (Some("STARTED"), Some("STOPPED")));
+        assert_eq!(leads("reload"), (None, None));
+    }
+
+    #[test]
     fn missing_script_is_reported_at_its_key() {
-        let f = files(&[
-            ("s/1.0/stack.toml", STACK),
-            (
-                "s/1.0/services/a/service.toml",
-                "name = \"a\"\n[[components]]\nname = \"a\"\n[components.commands.start]\nscript = \"nope.sh\"\ntimeout = 5\nrisk = \"low\"\n",
-            ),
-        ]);
-        let e = load_files(&f).unwrap_err();
-        assert_eq!((e.file.as_str(), e.line), ("s/1.0/services/a/service.toml", Some(5)));
+        let e = service_err(
+            "[components.commands.start]\nscript = \"nope.sh\"\ntimeout = 5\nrisk = \"low\"\n",
+            &[],
+        );
+        assert_eq!((e.file.as_str(), e.line), (SERVICE, Some(5)));
         assert!(e.reason.contains("nope.sh") && e.reason.contains("not found"), "{e}");
     }
 
     #[test]
     fn toml_syntax_error_has_a_line() {
-        let f = files(&[("s/1.0/stack.toml", "name = \"s\"\nversion = 1.0.0\n")]);
-        let e = load_files(&f).unwrap_err();
+        let e = load_err(&[("s/1.0/stack.toml", "name = \"s\"\nversion = 1.0.0\n")]);
         assert_eq!(e.line, Some(2), "{e}");
     }
 
     #[test]
     fn unknown_field_is_refused() {
-        let f = files(&[("s/1.0/stack.toml", "name = \"s\"\nversion = \"1.0\"\nfoo = 1\n")]);
-        let e = load_files(&f).unwrap_err();
+        let e = load_err(&[("s/1.0/stack.toml", "name = \"s\"\nversion = \"1.0\"\nfoo = 1\n")]);
         assert!(e.reason.contains("foo"), "{e}");
     }
 
     #[test]
     fn dependency_on_missing_component_is_refused() {
-        let f = files(&[
-            ("s/1.0/stack.toml", STACK),
-            (
-                "s/1.0/services/a/service.toml",
-                "name = \"a\"\n[[components]]\nname = \"a\"\nrequires = [\"b/b\"]\n",
-            ),
-        ]);
-        let e = load_files(&f).unwrap_err();
+        let e = service_err("requires = [\"b/b\"]\n", &[]);
         assert!(e.reason.contains("b/b"), "{e}");
     }
 
     #[test]
     fn broken_template_is_refused_with_its_file() {
-        let f = files(&[
-            ("s/1.0/stack.toml", STACK),
-            (
-                "s/1.0/services/a/service.toml",
-                "name = \"a\"\n[[components]]\nname = \"a\"\n[[components.templates]]\nsource = \"t.conf\"\ndest = \"t.conf\"\n",
-            ),
-            ("s/1.0/services/a/t.conf", "{% for x in %}"),
-        ]);
-        let e = load_files(&f).unwrap_err();
+        let e = service_err(
+            "[[components.templates]]\nsource = \"t.conf\"\ndest = \"t.conf\"\n",
+            &[("s/1.0/services/a/t.conf", "{% for x in %}")],
+        );
         assert_eq!(e.file, "s/1.0/services/a/t.conf");
     }
 
     #[test]
     fn bad_param_default_is_refused() {
-        let f = files(&[
-            ("s/1.0/stack.toml", STACK),
-            (
-                "s/1.0/services/a/service.toml",
-                "name = \"a\"\n[[components]]\nname = \"a\"\n[components.commands.c]\nscript = \"x.sh\"\ntimeout = 5\nrisk = \"low\"\n[components.commands.c.params.days]\ntype = \"integer\"\nmin = 1\nmax = 10\ndefault = 50\n",
-            ),
-            ("s/1.0/services/a/x.sh", "true\n"),
-        ]);
-        let e = load_files(&f).unwrap_err();
+        let e = service_err(
+            "[components.commands.c]\nscript = \"x.sh\"\ntimeout = 5\nrisk = \"low\"\n[components.commands.c.params.days]\ntype = \"integer\"\nmin = 1\nmax = 10\ndefault = 50\n",
+            &[("s/1.0/services/a/x.sh", "true\n")],
+        );
         assert!(e.reason.contains("days") && e.reason.contains("default"), "{e}");
     }
 }

@@ -172,6 +172,9 @@ pub struct Template {
     pub mode: u32,
 }
 
+/// The states a component can be recorded in after a command.
+pub const COMPONENT_STATES: [&str; 3] = ["INSTALLED", "STARTED", "STOPPED"];
+
 /// A command of a component: a script with a timeout, a risk and typed parameters.
 #[derive(Debug)]
 pub struct Command {
@@ -183,6 +186,10 @@ pub struct Command {
     pub aliases: Vec<String>,
     /// It only reads (status, checks, reports): the chat may propose it to answer a question.
     pub read_only: bool,
+    /// The component's state after the command succeeds (`leads_to`), if it says one.
+    pub leads_to: Option<&'static str>,
+    /// The component's state after the command fails (`leads_to_on_failure`), if it says one.
+    pub leads_to_on_failure: Option<&'static str>,
     /// The script's text, shipped byte for byte.
     pub script: String,
     /// Seconds before the agent kills it.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Hadoop (HDFS and YARN) layout and daemon control for the bigdata stack; sourced after
-# lib/common.sh. HDFS and YARN share one Hadoop install per host.
+# shellcheck source-path=SCRIPTDIR/.. source-path=SCRIPTDIR/../../..
+# Hadoop (HDFS and YARN) layout, daemon control and commands for the bigdata stack; the hdfs
+# and yarn scripts source this file. HDFS and YARN share one Hadoop install per host.
 set -euo pipefail
+source lib/bigdata.sh
 
 HADOOP_VERSION=$(cfg hadoop_version 3.3.6)
 HADOOP_HOME=$INSTALL_ROOT/hadoop
@@ -9,34 +11,28 @@ HADOOP_CONF_DIR=$HADOOP_HOME/etc/hadoop
 HADOOP_LOG_DIR=$LOG_ROOT/hadoop
 HADOOP_GROUP=hadoop
 
-# hadoop_component COMPONENT: select the daemon the hadoop_start/stop/status/pid functions
-# act on: H_NAME (pid/log file name), H_USER, H_MARKER (JVM main class), H_PORT (the port
-# that proves it is up) and H_COMMAND/H_SUBCOMMAND (how it is launched).
+# hadoop_component COMPONENT: select COMPONENT's daemon (daemon_select): it runs as user hdfs
+# or yarn, launched as `<user> COMPONENT` (H_SUBCOMMAND), and is named <user>-COMPONENT.
 hadoop_component() {
+  local pkg=org.apache.hadoop
   H_SUBCOMMAND=$1
   case $1 in
-    namenode)
-      H_NAME=hdfs-namenode H_USER=hdfs H_COMMAND=hdfs
-      H_MARKER=org.apache.hadoop.hdfs.server.namenode.NameNode
-      H_PORT=$(cfg hdfs_namenode_rpc_port 8020)
-      ;;
-    datanode)
-      H_NAME=hdfs-datanode H_USER=hdfs H_COMMAND=hdfs
-      H_MARKER=org.apache.hadoop.hdfs.server.datanode.DataNode
-      H_PORT=$(cfg hdfs_datanode_port 9866)
-      ;;
-    resourcemanager)
-      H_NAME=yarn-resourcemanager H_USER=yarn H_COMMAND=yarn
-      H_MARKER=org.apache.hadoop.yarn.server.resourcemanager.ResourceManager
-      H_PORT=$(cfg yarn_resourcemanager_port 8032)
-      ;;
-    nodemanager)
-      H_NAME=yarn-nodemanager H_USER=yarn H_COMMAND=yarn
-      H_MARKER=org.apache.hadoop.yarn.server.nodemanager.NodeManager
-      H_PORT=$(cfg yarn_nodemanager_webapp_port 8042)
-      ;;
+    namenode) hadoop_daemon hdfs "$pkg.hdfs.server.namenode.NameNode" "$(cfg hdfs_namenode_rpc_port 8020)" ;;
+    datanode) hadoop_daemon hdfs "$pkg.hdfs.server.datanode.DataNode" "$(cfg hdfs_datanode_port 9866)" ;;
+    resourcemanager) hadoop_daemon yarn "$pkg.yarn.server.resourcemanager.ResourceManager" "$(cfg yarn_resourcemanager_port 8032)" ;;
+    nodemanager) hadoop_daemon yarn "$pkg.yarn.server.nodemanager.NodeManager" "$(cfg yarn_nodemanager_webapp_port 8042)" ;;
     *) die "unknown Hadoop component '$1'" ;;
   esac
+}
+
+# hadoop_daemon USER MARKER PORT: select the daemon of component H_SUBCOMMAND.
+hadoop_daemon() {
+  daemon_select "$1-$H_SUBCOMMAND" "$1" "$HADOOP_GROUP" "$2" "$3"
+}
+
+# hadoop_this: select the daemon of this task's component.
+hadoop_this() {
+  hadoop_component "${STEWARD_COMPONENT:?STEWARD_COMPONENT is not set}"
 }
 
 hadoop_require_installed() {
@@ -57,14 +53,8 @@ hadoop_require_conf() {
 # hadoop_install USER: install Java, users, and the Hadoop release (once per host; HDFS and
 # YARN tasks on the same host take turns through a lock).
 hadoop_install() {
-  local user=$1 name="hadoop-$HADOOP_VERSION"
-  require_root
-  ensure_base_tools
-  ensure_java
-  take_lock hadoop
-  ensure_user "$user" "$HADOOP_GROUP" "$DATA_ROOT/$user"
-  fetch_artifact "hadoop/common/$name/$name.tar.gz"
-  unpack_artifact "$name.tar.gz" "$name" hadoop
+  local name="hadoop-$HADOOP_VERSION"
+  release_install "hadoop/common/$name/$name.tar.gz" "$name" hadoop "$1" "$HADOOP_GROUP"
   install -d -o root -g "$HADOOP_GROUP" -m 0775 "$HADOOP_LOG_DIR"
   install -d -o root -g "$HADOOP_GROUP" -m 1777 "$DATA_ROOT/hadoop/tmp"
   log "Hadoop $HADOOP_VERSION is installed in $HADOOP_HOME; run configure next"
@@ -97,25 +87,11 @@ hadoop_opts() {
 hadoop_start() {
   hadoop_require_installed
   require_java
-  daemon_start "$H_NAME" "$H_USER" "$H_MARKER" "$H_PORT" "$HADOOP_LOG_DIR/$H_NAME.out" \
+  daemon_start "$HADOOP_LOG_DIR/$D_NAME.out" \
     JAVA_HOME="$JAVA_HOME" HADOOP_HOME="$HADOOP_HOME" HADOOP_CONF_DIR="$HADOOP_CONF_DIR" \
-    HADOOP_LOG_DIR="$HADOOP_LOG_DIR" HADOOP_LOGFILE="$H_NAME.log" HADOOP_ROOT_LOGGER=INFO,RFA \
+    HADOOP_LOG_DIR="$HADOOP_LOG_DIR" HADOOP_LOGFILE="$D_NAME.log" HADOOP_ROOT_LOGGER=INFO,RFA \
     HADOOP_HEAPSIZE_MAX="$(cfg hadoop_heap_mb 1024)" HADOOP_OPTS="$(hadoop_opts)" \
-    "$HADOOP_HOME/bin/$H_COMMAND" "$H_SUBCOMMAND"
-}
-
-hadoop_stop() {
-  daemon_stop "$H_NAME" "$H_USER" "$H_MARKER"
-}
-
-# hadoop_status: 0 running with its port open, 3 stopped, 1 running without the port.
-hadoop_status() {
-  daemon_status "$H_NAME" "$H_USER" "$H_MARKER" "$H_PORT"
-}
-
-# hadoop_pid: print the selected daemon's pid; false when it is not running.
-hadoop_pid() {
-  daemon_pid "$H_NAME" "$H_USER" "$H_MARKER"
+    "$HADOOP_HOME/bin/$D_USER" "$H_SUBCOMMAND"
 }
 
 # hadoop_as USER COMMAND ARGS...: run a Hadoop client command (hdfs, yarn) as USER with the
@@ -165,7 +141,7 @@ hadoop_make_dirs() {
   local dir mode=0755
   [[ $H_SUBCOMMAND == namenode || $H_SUBCOMMAND == datanode ]] && mode=0700
   while read -r dir; do
-    install -d -o "$H_USER" -g "$HADOOP_GROUP" -m "$mode" "$dir"
+    install -d -o "$D_USER" -g "$HADOOP_GROUP" -m "$mode" "$dir"
     log "directory $dir ($(df -h --output=avail "$dir" | awk 'NR == 2 { print $1 }') free)"
   done < <(hadoop_data_dirs)
 }
@@ -178,10 +154,65 @@ hadoop_preflight() {
     *) hadoop_require_conf core-site.xml yarn-site.xml mapred-site.xml ;;
   esac
   while read -r dir; do
-    runuser -u "$H_USER" -- test -w "$dir" ||
-      die "$dir is missing or not writable by $H_USER (run configure; check the disk is mounted)"
+    runuser -u "$D_USER" -- test -w "$dir" ||
+      die "$dir is missing or not writable by $D_USER (run configure; check the disk is mounted)"
     if [[ $H_SUBCOMMAND == namenode && ! -f $dir/current/VERSION ]]; then
       die "the NameNode directory $dir is not formatted: run the namenode format command (new clusters only)"
     fi
   done < <(hadoop_data_dirs)
+}
+
+# --- commands: the start, stop, restart, status and configure scripts of HDFS and YARN act on
+# the daemon of the task's component (STEWARD_COMPONENT) ----------------------------------
+
+hadoop_cmd_start() {
+  require_root
+  hadoop_this
+  hadoop_preflight
+  hadoop_start
+}
+
+hadoop_cmd_stop() {
+  require_root
+  hadoop_this
+  daemon_stop
+}
+
+# hadoop_cmd_restart: stop, then start, with the pre-start checks first so that a daemon that
+# could not start again is left running.
+hadoop_cmd_restart() {
+  require_root
+  hadoop_this
+  hadoop_preflight
+  daemon_stop
+  hadoop_start
+}
+
+# hadoop_cmd_status: daemon_status of the component: 0 running with its port open, 3
+# stopped, 1 running without the port.
+hadoop_cmd_status() {
+  hadoop_this
+  hadoop_require_installed
+  daemon_status
+}
+
+# hadoop_cmd_configure FILE...: install the rendered FILEs into the Hadoop conf dir and create
+# the component's directories. CONF_CHANGED is 1 when a file changed (hadoop_configured
+# reports it).
+hadoop_cmd_configure() {
+  require_root
+  hadoop_this
+  hadoop_require_installed
+  getent passwd "$D_USER" >/dev/null || die "user $D_USER is missing (run install)"
+  CONF_CHANGED=0
+  hadoop_configure "$@" && CONF_CHANGED=1
+  hadoop_make_dirs
+}
+
+# hadoop_configured: the last words of configure.
+hadoop_configured() {
+  if ((CONF_CHANGED)) && daemon_pid >/dev/null; then
+    log "the configuration changed while $D_NAME runs: restart it to apply"
+  fi
+  log "$D_NAME is configured"
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Kafka layout and daemon control for the bigdata stack; sourced after lib/common.sh.
+# shellcheck source-path=SCRIPTDIR/.. source-path=SCRIPTDIR/../../..
+# Kafka layout and daemon control for the bigdata stack; the kafka scripts source this file.
 set -euo pipefail
+source lib/bigdata.sh
 
 KAFKA_USER=kafka
-KAFKA_MARKER=kafka.Kafka
 # shellcheck disable=SC2034 # used by install.sh
 KAFKA_VERSION=$(cfg kafka_version 3.7.1)
 # shellcheck disable=SC2034 # used by install.sh
@@ -12,6 +13,7 @@ KAFKA_HOME=$INSTALL_ROOT/kafka
 KAFKA_CONF=$KAFKA_HOME/config/server.properties
 KAFKA_LOG_DIR=$LOG_ROOT/kafka
 KAFKA_PORT=$(cfg kafka_port 9092)
+daemon_select kafka "$KAFKA_USER" kafka kafka.Kafka "$KAFKA_PORT"
 
 kafka_require_installed() {
   [[ -x $KAFKA_HOME/bin/kafka-server-start.sh ]] || die "Kafka is not installed in $KAFKA_HOME (run install)"
@@ -65,13 +67,9 @@ kafka_start() {
     runuser -u "$KAFKA_USER" -- test -w "$dir" || die "log dir $dir is missing or not writable by $KAFKA_USER (run configure)"
   done < <(dir_list "$(kafka_prop log.dirs)")
   heap=$(cfg kafka_heap_mb 1024)
-  daemon_start kafka "$KAFKA_USER" "$KAFKA_MARKER" "$KAFKA_PORT" "$KAFKA_LOG_DIR/kafka.out" \
+  daemon_start "$KAFKA_LOG_DIR/kafka.out" \
     JAVA_HOME="$JAVA_HOME" LOG_DIR="$KAFKA_LOG_DIR" KAFKA_HEAP_OPTS="-Xms${heap}m -Xmx${heap}m" \
     "$KAFKA_HOME/bin/kafka-server-start.sh" "$KAFKA_CONF"
-}
-
-kafka_stop() {
-  daemon_stop kafka "$KAFKA_USER" "$KAFKA_MARKER"
 }
 
 # kafka_partitions KIND: count partitions that are "under-replicated" or "unavailable".

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# ZooKeeper layout and daemon control for the bigdata stack; sourced after lib/common.sh.
+# shellcheck source-path=SCRIPTDIR/.. source-path=SCRIPTDIR/../../..
+# ZooKeeper layout and daemon control for the bigdata stack; the zookeeper scripts source
+# this file.
 set -euo pipefail
+source lib/bigdata.sh
 
 ZK_USER=zookeeper
-ZK_MARKER=org.apache.zookeeper.server.quorum.QuorumPeerMain
 # shellcheck disable=SC2034 # used by install.sh
 ZK_VERSION=$(cfg zookeeper_version 3.8.4)
 ZK_HOME=$INSTALL_ROOT/zookeeper
 ZK_CONF_DIR=$ZK_HOME/conf
 ZK_LOG_DIR=$LOG_ROOT/zookeeper
 ZK_PORT=$(cfg zookeeper_client_port 2181)
+daemon_select zookeeper "$ZK_USER" zookeeper org.apache.zookeeper.server.quorum.QuorumPeerMain "$ZK_PORT"
 
 zk_require_installed() {
   [[ -x $ZK_HOME/bin/zkServer.sh ]] || die "ZooKeeper is not installed in $ZK_HOME (run install)"
@@ -34,14 +37,10 @@ zk_start() {
   if grep -q '^server\.' "$ZK_CONF_DIR/zoo.cfg" && ! grep -qE '^[0-9]+$' "$data_dir/myid" 2>/dev/null; then
     die "this server is an ensemble member but $data_dir/myid is missing or invalid (run configure)"
   fi
-  daemon_start zookeeper "$ZK_USER" "$ZK_MARKER" "$ZK_PORT" "$ZK_LOG_DIR/zookeeper.out" \
+  daemon_start "$ZK_LOG_DIR/zookeeper.out" \
     JAVA_HOME="$JAVA_HOME" ZOOCFGDIR="$ZK_CONF_DIR" ZOO_LOG_DIR="$ZK_LOG_DIR" \
     ZK_SERVER_HEAP="$(cfg zookeeper_heap_mb 1024)" \
     "$ZK_HOME/bin/zkServer.sh" start-foreground
-}
-
-zk_stop() {
-  daemon_stop zookeeper "$ZK_USER" "$ZK_MARKER"
 }
 
 # zk_mode HOST: the Mode line of srvr ("leader", "follower", "standalone"), or the reason

@@ -3,12 +3,11 @@
 set -euo pipefail
 # Deep DataNode health check: process and data port, free space of the data directories,
 # and registration with the NameNode (this host among the live DataNodes).
-source lib/common.sh
 source lib/hadoop.sh
 
 hadoop_component datanode
 hadoop_require_conf core-site.xml hdfs-site.xml
-hadoop_status || die "the DataNode is not running or not listening"
+daemon_status || die "the DataNode is not running or not listening"
 
 while read -r dir; do
   log "data dir $dir: $(df -h --output=pcent,avail "$dir" | awk 'NR == 2 { print $1 " used, " $2 " free" }')"

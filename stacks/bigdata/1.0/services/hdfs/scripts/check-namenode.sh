@@ -4,12 +4,11 @@ set -euo pipefail
 # Deep NameNode health check: process and RPC port, then `hdfs dfsadmin -report` and the
 # safe mode state. Fails on no live DataNodes or missing blocks; warns on safe mode, dead
 # DataNodes, under-replicated blocks and a nearly full filesystem.
-source lib/common.sh
 source lib/hadoop.sh
 
 hadoop_component namenode
 hadoop_require_conf core-site.xml hdfs-site.xml
-hadoop_status || die "the NameNode is not running or not listening"
+daemon_status || die "the NameNode is not running or not listening"
 
 report=$(hadoop_as hdfs hdfs dfsadmin -report 2>&1) || die "hdfs dfsadmin -report failed: $(tail -n 5 <<<"$report")"
 value() { awk -F': *' -v k="$1" '{ sub(/^[ \t]+/, "") } $1 == k { print $2; exit }' <<<"$report"; }

@@ -5,7 +5,6 @@ set -euo pipefail
 # clusterID. Refuses when a directory is already formatted unless force=yes, and always
 # refuses while the NameNode runs. After a forced re-format every DataNode's data
 # directories must be emptied (they keep the old clusterID).
-source lib/common.sh
 source lib/hadoop.sh
 
 require_root
@@ -14,7 +13,7 @@ hadoop_require_installed
 hadoop_require_conf core-site.xml hdfs-site.xml
 force=$(param force no)
 [[ $force == yes || $force == no ]] || die "force must be 'yes' or 'no', got '$force'"
-if pid=$(hadoop_pid); then
+if pid=$(daemon_pid); then
   die "the NameNode is running (pid $pid); stop it before formatting"
 fi
 

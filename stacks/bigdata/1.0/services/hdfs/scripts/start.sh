@@ -3,13 +3,9 @@
 set -euo pipefail
 # Start the HDFS daemon of this component (NameNode or DataNode) as user hdfs and wait for
 # its port. The NameNode must have been formatted once (the format command).
-source lib/common.sh
 source lib/hadoop.sh
 
-require_root
-hadoop_component "${STEWARD_COMPONENT:?STEWARD_COMPONENT is not set}"
-hadoop_preflight
-hadoop_start
+hadoop_cmd_start
 if [[ $H_SUBCOMMAND == namenode ]]; then
   log "$(hadoop_as hdfs hdfs dfsadmin -safemode get 2>&1 || true) (it leaves safe mode once the DataNodes have reported enough blocks)"
 fi

@@ -4,9 +4,6 @@ set -euo pipefail
 # Stop the HDFS daemon of this component: TERM, then KILL after stop_wait_seconds. A
 # stopped NameNode makes all of HDFS unavailable; a stopped DataNode's blocks are
 # re-replicated elsewhere after about 10 minutes.
-source lib/common.sh
 source lib/hadoop.sh
 
-require_root
-hadoop_component "${STEWARD_COMPONENT:?STEWARD_COMPONENT is not set}"
-hadoop_stop
+hadoop_cmd_stop

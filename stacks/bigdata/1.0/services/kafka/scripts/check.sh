@@ -4,14 +4,13 @@ set -euo pipefail
 # Deep health check: process and port, the broker answers API-version requests through its
 # advertised address and appears in the cluster metadata, and the cluster has no offline
 # partitions (under-replicated ones are reported as a warning).
-source lib/common.sh
 source lib/kafka.sh
 
 kafka_require_installed
 kafka_require_configured
 require_java
 warn_if_drift server.properties "$KAFKA_CONF"
-daemon_status kafka "$KAFKA_USER" "$KAFKA_MARKER" "$KAFKA_PORT" || die "the broker is not running or not listening"
+daemon_status || die "the broker is not running or not listening"
 
 broker_id=$(kafka_prop broker.id)
 bootstrap=$(kafka_bootstrap)

@@ -3,7 +3,6 @@
 set -euo pipefail
 # Install the rendered server.properties and create the broker's log directories. Refuses
 # when a log directory already belongs to a different broker.id. Restart to apply changes.
-source lib/common.sh
 source lib/kafka.sh
 
 require_root
@@ -24,7 +23,7 @@ done
 changed=0
 install_if_changed server.properties "$KAFKA_CONF" && changed=1
 log "broker.id $broker_id, zookeeper.connect $(kafka_prop zookeeper.connect)"
-if ((changed)) && daemon_pid kafka "$KAFKA_USER" "$KAFKA_MARKER" >/dev/null; then
+if ((changed)) && daemon_pid >/dev/null; then
   log "the configuration changed while the broker runs: restart it to apply (one broker at a time)"
 fi
 log "Kafka is configured"

@@ -3,13 +3,12 @@
 set -euo pipefail
 # Restart the broker, then wait (up to start_wait_seconds) for under-replicated partitions
 # to drain so that a rolling restart never takes two replicas of a partition down at once.
-source lib/common.sh
 source lib/kafka.sh
 
 require_root
 kafka_require_installed
 kafka_require_configured
-kafka_stop
+daemon_stop
 kafka_start
 
 limit=$(cfg start_wait_seconds 150)

@@ -3,8 +3,7 @@
 set -euo pipefail
 # Stop the Kafka broker: TERM starts a controlled shutdown (leadership moves to the other
 # brokers), KILL follows after stop_wait_seconds.
-source lib/common.sh
 source lib/kafka.sh
 
 require_root
-kafka_stop
+daemon_stop

@@ -4,12 +4,11 @@ set -euo pipefail
 # Deep ResourceManager health check: process and port, the REST API reports STARTED, and
 # `yarn node -list -all` shows at least one RUNNING NodeManager (unhealthy or lost ones
 # are warnings).
-source lib/common.sh
 source lib/hadoop.sh
 
 hadoop_component resourcemanager
 hadoop_require_conf core-site.xml yarn-site.xml
-hadoop_status || die "the ResourceManager is not running or not listening"
+daemon_status || die "the ResourceManager is not running or not listening"
 
 web_port=$(cfg yarn_resourcemanager_webapp_port 8088)
 if info=$(curl -fsS -m 10 "http://127.0.0.1:$web_port/ws/v1/cluster/info" 2>&1); then

@@ -4,7 +4,6 @@ set -euo pipefail
 # Install Hadoop for a YARN daemon: Java (if missing), the yarn user in group hadoop, and
 # the Hadoop release (download, checksum, unpack into install_root/hadoop-<version>, link
 # install_root/hadoop). Shared with HDFS on the same host; safe to re-run.
-source lib/common.sh
 source lib/hadoop.sh
 
 hadoop_install yarn

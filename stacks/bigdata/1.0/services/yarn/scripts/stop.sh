@@ -3,9 +3,6 @@
 set -euo pipefail
 # Stop the YARN daemon of this component: TERM, then KILL after stop_wait_seconds. Stopping
 # the ResourceManager halts scheduling; stopping a NodeManager kills its running containers.
-source lib/common.sh
 source lib/hadoop.sh
 
-require_root
-hadoop_component "${STEWARD_COMPONENT:?STEWARD_COMPONENT is not set}"
-hadoop_stop
+hadoop_cmd_stop

@@ -4,13 +4,12 @@ set -euo pipefail
 # Deep health check: the local server must answer ruok with imok and serve (srvr mode);
 # every ensemble member listed in zoo.cfg is asked for its mode, and exactly one leader is
 # expected. Prints the key mntr metrics.
-source lib/common.sh
 source lib/zookeeper.sh
 
 zk_require_installed
 zk_require_configured
 warn_if_drift zoo.cfg "$ZK_CONF_DIR/zoo.cfg"
-daemon_status zookeeper "$ZK_USER" "$ZK_MARKER" "$ZK_PORT" || die "ZooKeeper is not running or not listening"
+daemon_status || die "ZooKeeper is not running or not listening"
 
 ruok=$(tcp_talk 127.0.0.1 "$ZK_PORT" ruok 2>/dev/null || true)
 case $ruok in

@@ -3,7 +3,6 @@
 set -euo pipefail
 # Install the rendered zoo.cfg and logback.xml into the ZooKeeper conf directory, create the
 # data directory and write this server's myid there. Restart to apply changes.
-source lib/common.sh
 source lib/zookeeper.sh
 
 require_root
@@ -35,7 +34,7 @@ if ((servers > 1)); then
 else
   log "standalone server; data in $data_dir"
 fi
-if ((changed)) && daemon_pid zookeeper "$ZK_USER" "$ZK_MARKER" >/dev/null; then
+if ((changed)) && daemon_pid >/dev/null; then
   log "the configuration changed while ZooKeeper runs: restart it to apply (one server at a time)"
 fi
 log "ZooKeeper is configured"

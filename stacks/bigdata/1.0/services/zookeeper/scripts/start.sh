@@ -3,7 +3,6 @@
 set -euo pipefail
 # Start ZooKeeper as user zookeeper and wait for its client port. An ensemble member only
 # serves once a majority is up, so the mode is reported but not required here.
-source lib/common.sh
 source lib/zookeeper.sh
 
 require_root

@@ -3,13 +3,10 @@
 set -euo pipefail
 # Is ZooKeeper running and answering? Exit 0 when it is serving, 3 when stopped, 1 when it
 # runs but does not serve.
-source lib/common.sh
 source lib/zookeeper.sh
 
 zk_require_installed
-rc=0
-daemon_status zookeeper "$ZK_USER" "$ZK_MARKER" "$ZK_PORT" || rc=$?
-((rc == 0)) || exit "$rc"
+daemon_status || exit
 ruok=$(tcp_talk 127.0.0.1 "$ZK_PORT" ruok 2>/dev/null || true)
 log "ruok -> ${ruok:-no answer}"
 if mode=$(zk_mode 127.0.0.1); then

@@ -3,8 +3,7 @@
 set -euo pipefail
 # Stop ZooKeeper: TERM, then KILL after stop_wait_seconds. Stopping a majority of an
 # ensemble takes the whole service down.
-source lib/common.sh
 source lib/zookeeper.sh
 
 require_root
-zk_stop
+daemon_stop

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck source-path=SCRIPTDIR/../../..
+# shellcheck source-path=SCRIPTDIR/../../../../..
 set -euo pipefail
 # Host health summary: uptime, load, memory, swap, OOM kills, failed units and filesystems.
 # Exits non-zero only when /proc is unreadable or a filesystem (blocks or inodes) is at

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck source-path=SCRIPTDIR/../../..
+# shellcheck source-path=SCRIPTDIR/../../../../..
 set -euo pipefail
 # Delete regular files older than DAYS days under PATH (/tmp or /var/tmp), without leaving
 # the filesystem and without following symlinks. Prints what matched and the space freed.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck source-path=SCRIPTDIR/../../..
+# shellcheck source-path=SCRIPTDIR/../../../../..
 set -euo pipefail
 # Show what uses the space under a directory (staying on its filesystem) and how full that
 # filesystem is. Read-only.

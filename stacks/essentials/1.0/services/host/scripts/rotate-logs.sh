@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck source-path=SCRIPTDIR/../../..
+# shellcheck source-path=SCRIPTDIR/../../../../..
 set -euo pipefail
 # Force a logrotate run over /etc/logrotate.conf (all of /etc/logrotate.d included).
 source lib/common.sh

@@ -3,18 +3,16 @@
 set -euo pipefail
 # Reload the nginx configuration gracefully: new workers start with the new config, old
 # workers finish their requests. Refuses when the configuration does not pass nginx -t.
-source lib/common.sh
+source lib/nginx.sh
+
+signal_directly() {
+  log "signalling the nginx master (nginx -s reload)"
+  nginx -s reload
+}
 
 require_root
 require_cmd nginx
-log "testing the configuration (nginx -t)"
-nginx -t || die "the nginx configuration is invalid (see above); not reloading"
-
-svc_running nginx nginx || die "nginx is not running; use start instead"
-if [[ $(svc_manager nginx) == none ]]; then
-  log "signalling the nginx master (nginx -s reload)"
-  nginx -s reload
-else
-  svc_ctl reload nginx
-fi
+nginx_test "not reloading"
+svc_running nginx -x nginx || die "nginx is not running; use start instead"
+svc_ctl reload nginx signal_directly
 log "configuration reloaded"

@@ -3,17 +3,9 @@
 set -euo pipefail
 # Restart nginx. The configuration is tested first so a broken config never takes down a
 # running server.
-source lib/common.sh
+source lib/nginx.sh
 
-require_root
-require_cmd nginx
-port=$(cfg nginx_port 80)
-limit=$(cfg service_start_wait 60)
-
-log "testing the configuration (nginx -t)"
-nginx -t || die "the nginx configuration is invalid (see above); not restarting, the running server is untouched"
-
-if [[ $(svc_manager nginx) == none ]]; then
+restart_directly() {
   if pgrep -x nginx >/dev/null; then
     log "stopping the nginx master"
     nginx -s quit || true
@@ -21,10 +13,11 @@ if [[ $(svc_manager nginx) == none ]]; then
   fi
   log "starting the nginx binary directly"
   nginx
-else
-  svc_ctl restart nginx
-fi
+}
 
-wait_for_port 127.0.0.1 "$port" "$limit" ||
-  die "nginx is not accepting connections on port $port after ${limit}s; see /var/log/nginx/error.log"
-log "nginx restarted (pids $(pgrep -d, -x nginx || true))"
+require_root
+require_cmd nginx
+nginx_test "not restarting, the running server is untouched"
+svc_ctl restart nginx restart_directly
+nginx_wait_port ""
+log "nginx restarted (pids $(nginx_pids))"

@@ -2,7 +2,7 @@
 # shellcheck source-path=SCRIPTDIR/../../..
 set -euo pipefail
 # Validate the nginx configuration and list the files it includes. Changes nothing.
-source lib/common.sh
+source lib/nginx.sh
 
 require_cmd nginx
 log "$(nginx -v 2>&1)"

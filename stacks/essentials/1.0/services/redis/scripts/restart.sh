@@ -2,24 +2,19 @@
 # shellcheck source-path=SCRIPTDIR/../../..
 set -euo pipefail
 # Restart redis-server and wait until it answers PING again.
-source lib/common.sh
+source lib/redis.sh
 
-require_root
-require_cmd redis-server redis-cli
-port=$(cfg redis_port 6379)
-limit=$(cfg service_start_wait 60)
-
-if [[ $(svc_manager redis-server) == none ]]; then
+restart_directly() {
   if pgrep -x redis-server >/dev/null; then
     log "sending SHUTDOWN"
-    redis-cli -p "$port" shutdown || pkill -TERM -x redis-server || true
+    redis_shutdown
     wait_for_no_process 240 -x redis-server || die "redis-server did not stop within 240s"
   fi
   log "starting redis-server directly as user redis"
-  install -d -o redis -g redis -m 2775 /run/redis
-  runuser -u redis -- redis-server /etc/redis/redis.conf --daemonize yes --supervised no
-else
-  svc_ctl restart redis-server
-fi
+  redis_run
+}
 
-wait_for_redis_pong "$port" "$limit"
+require_root
+require_cmd redis-server redis-cli
+svc_ctl restart redis-server restart_directly
+redis_wait_pong

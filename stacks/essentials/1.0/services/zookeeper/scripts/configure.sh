@@ -4,7 +4,7 @@ set -euo pipefail
 # Install the rendered zoo.cfg and myid into /etc/zookeeper/conf_steward (a copy of Debian's
 # conf_example) and select it with update-alternatives, so package upgrades never overwrite
 # it. Creates the data directory. A running server needs a restart to pick changes up.
-source lib/common.sh
+source lib/zookeeper.sh
 
 require_root
 [[ -d /etc/zookeeper/conf_example ]] || die "ZooKeeper is not installed (run install first)"

@@ -3,7 +3,7 @@
 set -euo pipefail
 # Install ZooKeeper from the Debian archive: zookeeperd brings the zookeeper package, a JRE
 # and the init script. Run `configure` afterwards: Debian's example config keeps data in /tmp.
-source lib/common.sh
+source lib/zookeeper.sh
 
 require_root
 if apt-cache show zookeeperd >/dev/null 2>&1; then

@@ -2,12 +2,10 @@
 # shellcheck source-path=SCRIPTDIR/../../..
 set -euo pipefail
 # Start ZooKeeper through its init script/systemd and wait for the client port and imok.
-source lib/common.sh
+source lib/zookeeper.sh
 
 require_root
-port=$(cfg zookeeper_client_port 2181)
-limit=$(cfg service_start_wait 60)
-[[ -r /etc/zookeeper/conf/zoo.cfg ]] || die "ZooKeeper is not installed (run install, then configure)"
+zk_require_conf
 if grep -q '^dataDir=/tmp/' /etc/zookeeper/conf/zoo.cfg; then
   warn "the active zoo.cfg keeps data under /tmp (Debian's example); run configure"
 fi
@@ -22,11 +20,8 @@ else
   svc_ctl start zookeeper
 fi
 
-if ! wait_for_port 127.0.0.1 "$port" "$limit"; then
-  tail -n 20 /var/log/zookeeper/zookeeper.log 2>/dev/null || true
-  die "ZooKeeper is not listening on port $port after ${limit}s; see /var/log/zookeeper/"
-fi
-reply=$(tcp_talk 127.0.0.1 "$port" ruok || true)
+zk_wait_port
+reply=$(tcp_talk 127.0.0.1 "$ZK_PORT" ruok || true)
 if [[ $reply == imok ]]; then
   log "ZooKeeper answers imok"
 else

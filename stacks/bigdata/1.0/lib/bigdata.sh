@@ -1,31 +1,10 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR/.. source-path=SCRIPTDIR/../../..
+# Helpers for the bigdata stack: the install layout, users, Java, release artifacts and
+# background daemons with pid files; sourced by the stack's lib/<service>.sh. Brings
+# lib/common.sh (logging, config access and the rest shared by every stack).
 set -euo pipefail
-# Shared helpers for the bigdata stack: logging, config access, users, Java, release
-# artifacts and background daemons with pid files. Every command script sources this file
-# as lib/common.sh from the task's working directory; values come only from environment
-# variables (STEWARD_CONFIG_<KEY>, STEWARD_PARAM_<NAME>).
-
-export LC_ALL=C
-
-log() { printf '[%s] %s\n' "$(date '+%H:%M:%S')" "$*"; }
-warn() { printf '[%s] WARNING: %s\n' "$(date '+%H:%M:%S')" "$*"; }
-die() {
-  printf '[%s] ERROR: %s\n' "$(date '+%H:%M:%S')" "$*" >&2
-  exit 1
-}
-
-# cfg KEY [DEFAULT]: the cluster config value STEWARD_CONFIG_<KEY>, or DEFAULT when unset/empty.
-cfg() {
-  local var="STEWARD_CONFIG_${1^^}"
-  printf '%s' "${!var:-${2:-}}"
-}
-
-# param NAME [DEFAULT]: the command parameter STEWARD_PARAM_<NAME>, or DEFAULT.
-param() {
-  local var="STEWARD_PARAM_${1^^}"
-  var=${var//-/_}
-  printf '%s' "${!var:-${2:-}}"
-}
+source lib/common.sh
 
 # Layout shared by every service; the scripts sourcing this file use these.
 INSTALL_ROOT=$(cfg install_root /opt/steward)
@@ -34,26 +13,6 @@ DATA_ROOT=$(cfg data_root /var/lib/steward)
 # shellcheck disable=SC2034
 LOG_ROOT=$(cfg log_root /var/log/steward)
 RUN_DIR=/run/steward
-
-require_root() {
-  [[ $(id -u) -eq 0 ]] || die "this command must run as root (running as $(id -un))"
-}
-
-require_cmd() {
-  local c
-  for c in "$@"; do
-    command -v "$c" >/dev/null 2>&1 || die "required command '$c' is not installed"
-  done
-}
-
-# apt_install PACKAGE...: non-interactive install that waits for a concurrent apt/dpkg.
-apt_install() {
-  export DEBIAN_FRONTEND=noninteractive
-  log "apt-get update"
-  apt-get -q -o DPkg::Lock::Timeout=300 update || warn "apt-get update failed; trying the cached package lists"
-  log "apt-get install -y $*"
-  apt-get -q -y -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confold install "$@"
-}
 
 # ensure_base_tools: the commands the stack's scripts rely on (minimal images lack some).
 ensure_base_tools() {
@@ -253,36 +212,20 @@ unpack_artifact() {
   log "$INSTALL_ROOT/$link -> $topdir"
 }
 
-# --- configuration files ------------------------------------------------------------------
 
-# install_if_changed SRC DEST [MODE] [OWNER:GROUP]: install the rendered SRC at DEST,
-# printing a diff and keeping the previous file as DEST.steward-prev. Returns 0 when DEST
-# changed and 1 when it was already identical.
-install_if_changed() {
-  local src=$1 dest=$2 mode=${3:-0644} owner=${4:-root:root}
-  [[ -f $src ]] || die "rendered file '$src' is missing from the task directory"
-  if [[ -f $dest ]] && cmp -s "$src" "$dest"; then
-    log "$dest is up to date"
-    return 1
-  fi
-  # Callers test the result (`install_if_changed ... && changed=1`), which suspends set -e
-  # in here: every step that can fail says so explicitly.
-  if [[ -f $dest ]]; then
-    log "updating $dest:"
-    diff -u "$dest" "$src" || true
-    cp -p "$dest" "$dest.steward-prev" || die "cannot back up $dest"
-  else
-    log "creating $dest"
-  fi
-  install -m "$mode" -o "${owner%%:*}" -g "${owner##*:}" "$src" "$dest" || die "cannot write $dest"
-}
-
-# warn_if_drift RENDERED INSTALLED: warn when the installed file is not what the cluster's
-# configuration renders to today (someone edited it, or configure was not run).
-warn_if_drift() {
-  if [[ -f $1 && -f $2 ]] && ! cmp -s "$1" "$2"; then
-    warn "$2 differs from the cluster configuration; run configure to apply it"
-  fi
+# release_install REL TOPDIR LINK USER GROUP: as root, install Java and the system user USER
+# (group GROUP), then the release tarball at REL below artifact_base, unpacked as
+# install_root/TOPDIR and linked from install_root/LINK. Tasks installing into the same LINK
+# take turns through a lock.
+release_install() {
+  local rel=$1 topdir=$2 link=$3 user=$4 group=$5
+  require_root
+  ensure_base_tools
+  ensure_java
+  take_lock "$link"
+  ensure_user "$user" "$group" "$DATA_ROOT/$user"
+  fetch_artifact "$rel"
+  unpack_artifact "${rel##*/}" "$topdir" "$link"
 }
 
 # xml_prop NAME FILE: the value of a Hadoop property written as one
@@ -292,80 +235,70 @@ xml_prop() {
   sed -n "s|.*<name>$name</name>[[:space:]]*<value>\([^<]*\)</value>.*|\1|p" "$2" | awk 'NR == 1'
 }
 
-# dir_list VALUE: split a comma-separated directory list (file:// URIs allowed), one a line.
-dir_list() {
-  local d
-  local -a parts
-  IFS=, read -ra parts <<<"$1"
-  for d in "${parts[@]}"; do
-    d=${d#file://}
-    d=${d//[[:space:]]/}
-    [[ -n $d ]] && printf '%s\n' "$d"
-  done
-  return 0
-}
-
-# --- network ------------------------------------------------------------------------------
-
-# port_open HOST PORT: true when a TCP connection to HOST:PORT succeeds within 2 seconds.
-port_open() {
-  # shellcheck disable=SC2016 # $1/$2 belong to the inner bash
-  timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$1" "$2" 2>/dev/null
-}
-
-# tcp_talk HOST PORT WORD: send WORD over TCP and print the reply (the server closes the
-# connection after answering, as ZooKeeper does for its four-letter words).
-tcp_talk() {
-  # shellcheck disable=SC2016 # $1..$3 belong to the inner bash
-  timeout 5 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "%s" "$3" >&3 && cat <&3' _ "$1" "$2" "$3"
-}
-
 # --- daemons ------------------------------------------------------------------------------
-# A daemon is identified by NAME (its pid file is /run/steward/NAME.pid), the USER it runs
-# as and a MARKER string in its command line (the JVM main class), so a stale pid file or a
-# recycled pid is never mistaken for the daemon.
+
+# daemon_select NAME USER GROUP MARKER PORT: select the daemon the daemon_* functions act on.
+# NAME names its pid file (/run/steward/NAME.pid) and log directory (log_root/NAME), it runs
+# as USER (group GROUP), MARKER is a string in its command line (the JVM main class) so a
+# stale pid file or a recycled pid is never mistaken for it, and PORT open proves it is up.
+daemon_select() {
+  D_NAME=$1 D_USER=$2 D_GROUP=$3 D_MARKER=$4 D_PORT=$5
+}
 
 alive() {
   [[ -d /proc/$1 ]] && [[ $(awk '/^State:/ { print $2 }' "/proc/$1/status" 2>/dev/null) != Z ]]
 }
 
-# is_daemon PID MARKER: PID is alive and its command line contains MARKER.
+# is_daemon PID: PID is alive and its command line contains the selected daemon's marker.
 is_daemon() {
   local cmdline
   alive "$1" || return 1
   cmdline=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
-  [[ $cmdline == *"$2"* ]]
+  [[ $cmdline == *"$D_MARKER"* ]]
 }
 
-# daemon_pid NAME USER MARKER: print the daemon's pid; false when it is not running.
+# daemon_pid: print the selected daemon's pid; false when it is not running.
 daemon_pid() {
-  local name=$1 user=$2 marker=$3 pidfile=$RUN_DIR/$1.pid pid=""
+  local pidfile=$RUN_DIR/$D_NAME.pid pid=""
   if [[ -r $pidfile ]]; then
     pid=$(<"$pidfile")
-    if [[ $pid =~ ^[0-9]+$ ]] && is_daemon "$pid" "$marker"; then
+    if [[ $pid =~ ^[0-9]+$ ]] && is_daemon "$pid"; then
       printf '%s' "$pid"
       return 0
     fi
   fi
-  pid=$(pgrep -u "$user" -f -- "$marker" 2>/dev/null | awk 'NR == 1') || true
+  pid=$(pgrep -u "$D_USER" -f -- "$D_MARKER" 2>/dev/null | awk 'NR == 1') || true
   [[ -n $pid ]] || return 1
   printf '%s' "$pid"
 }
 
-# daemon_start NAME USER MARKER PORT OUTFILE [VAR=VALUE...] COMMAND [ARGS...]: run COMMAND
-# in the background as USER in its own session, with a clean environment plus the given
+# daemon_install REL TOPDIR LABEL VERSION: install the selected daemon's release as
+# release_install does (linked from install_root/NAME), create its log directory and warn
+# when LABEL still runs from the previous files.
+daemon_install() {
+  local pid
+  release_install "$1" "$2" "$D_NAME" "$D_USER" "$D_GROUP"
+  install -d -o "$D_USER" -g "$D_GROUP" -m 0750 "$LOG_ROOT/$D_NAME"
+  if pid=$(daemon_pid); then
+    warn "$3 is running (pid $pid) from the previous files: run configure, then restart to use $4"
+  fi
+}
+
+# daemon_start OUTFILE [VAR=VALUE...] COMMAND [ARGS...]: run COMMAND in the background as the
+# selected daemon's user in its own session, with a clean environment plus the given
 # variables, stdout/stderr appended to OUTFILE and the working directory OUTFILE's folder.
-# Writes the pid file and waits (start_wait_seconds) for PORT on this host. A daemon that
-# is already running is not started twice; its port is still waited for.
+# Writes the pid file and waits (start_wait_seconds) for its port on this host. A daemon
+# that is already running is not started twice; its port is still waited for.
 daemon_start() {
-  local name=$1 user=$2 marker=$3 port=$4 out=$5
-  shift 5
-  local pidfile=$RUN_DIR/$name.pid outdir limit launcher pid group home waited=0
+  local out=$1
+  shift
+  local name=$D_NAME user=$D_USER port=$D_PORT pidfile=$RUN_DIR/$D_NAME.pid
+  local outdir limit launcher pid group home waited=0
   outdir=$(dirname "$out")
   limit=$(cfg start_wait_seconds 150)
   install -d -m 0755 "$RUN_DIR"
 
-  if launcher=$(daemon_pid "$name" "$user" "$marker"); then
+  if launcher=$(daemon_pid); then
     log "$name is already running (pid $launcher)"
   else
     group=$(id -gn "$user")
@@ -385,7 +318,7 @@ daemon_start() {
 
   log "waiting up to ${limit}s for $name to listen on port $port"
   until port_open 127.0.0.1 "$port"; do
-    if ! alive "$launcher" && ! daemon_pid "$name" "$user" "$marker" >/dev/null; then
+    if ! alive "$launcher" && ! daemon_pid >/dev/null; then
       rm -f "$pidfile"
       log "last lines of $out:"
       tail -n 30 "$out" || true
@@ -397,16 +330,16 @@ daemon_start() {
     waited=$((waited + 2))
   done
   # The launcher scripts exec the JVM, so this is normally the same pid; make sure.
-  pid=$(daemon_pid "$name" "$user" "$marker") || die "$name opened port $port but its process is gone"
+  pid=$(daemon_pid) || die "$name opened port $port but its process is gone"
   printf '%s\n' "$pid" >"$pidfile"
   log "$name is up (pid $pid, port $port open after ${waited}s)"
 }
 
-# daemon_stop NAME USER MARKER: TERM the daemon, wait stop_wait_seconds, then KILL.
+# daemon_stop: TERM the selected daemon, wait stop_wait_seconds, then KILL.
 daemon_stop() {
-  local name=$1 user=$2 marker=$3 pidfile=$RUN_DIR/$1.pid limit pid waited=0
+  local name=$D_NAME pidfile=$RUN_DIR/$D_NAME.pid limit pid waited=0
   limit=$(cfg stop_wait_seconds 90)
-  if ! pid=$(daemon_pid "$name" "$user" "$marker"); then
+  if ! pid=$(daemon_pid); then
     log "$name is not running; nothing to stop"
     rm -f "$pidfile"
     return 0
@@ -430,20 +363,20 @@ daemon_stop() {
   log "$name is stopped"
 }
 
-# daemon_status NAME USER MARKER PORT: describe the daemon. Returns 0 when it runs and its
-# port is open, 3 when it is not running, 1 when it runs without its port.
+# daemon_status: describe the selected daemon. Returns 0 when it runs and its port is open,
+# 3 when it is not running, 1 when it runs without its port.
 daemon_status() {
-  local name=$1 user=$2 marker=$3 port=$4 pid rss
-  if ! pid=$(daemon_pid "$name" "$user" "$marker"); then
-    log "$name is NOT running"
+  local pid rss
+  if ! pid=$(daemon_pid); then
+    log "$D_NAME is NOT running"
     return 3
   fi
   rss=$(awk '/^VmRSS:/ { printf "%d MiB", $2 / 1024 }' "/proc/$pid/status" 2>/dev/null || true)
-  log "$name is running: pid $pid, user $user, up $(ps -o etime= -p "$pid" | tr -d ' '), resident memory ${rss:-?}"
-  if port_open 127.0.0.1 "$port"; then
-    log "port $port is accepting connections"
+  log "$D_NAME is running: pid $pid, user $D_USER, up $(ps -o etime= -p "$pid" | tr -d ' '), resident memory ${rss:-?}"
+  if port_open 127.0.0.1 "$D_PORT"; then
+    log "port $D_PORT is accepting connections"
   else
-    warn "port $port is NOT accepting connections"
+    warn "port $D_PORT is NOT accepting connections"
     return 1
   fi
 }
