@@ -5,8 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use steward_server::cli::admin::{AuditCmd, EnrollmentsCmd, TokensCmd, UsersCmd};
-use steward_server::cli::{self, Client, ClustersCmd, JobsCmd};
 use steward_server::config::Config;
 use steward_server::{bench, server};
 
@@ -17,18 +15,8 @@ use steward_server::{bench, server};
     about = "LLM-assisted operations: proposals that run only after approval"
 )]
 struct Cli {
-    /// The Steward server for client commands.
-    #[arg(long, global = true, env = "STEWARD_URL", default_value = "http://127.0.0.1:8080")]
-    server: String,
-    /// Bearer token for client commands [default: the session `steward login` saved].
-    #[arg(long, global = true, env = "STEWARD_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-    /// PEM CA certificate to trust for an https:// server instead of the built-in web roots.
-    #[arg(long, global = true, env = "STEWARD_CA")]
-    ca: Option<PathBuf>,
-    /// Print JSON instead of tables.
-    #[arg(long, global = true)]
-    json: bool,
+    #[command(flatten)]
+    conn: steward_cli::Connection,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,22 +41,33 @@ struct ServeArgs {
 }
 
 impl ServeArgs {
-    fn config(&self) -> anyhow::Result<Config> {
-        let mut c = Config::load(self.config.as_deref())?;
-        if let Some(d) = &self.data_dir {
-            c.data_dir = d.clone();
-        }
-        if let Some(a) = self.http {
-            c.http = a;
-        }
-        if let Some(a) = self.grpc {
-            c.grpc = a;
-        }
-        if let Some(d) = &self.stacks_dir {
-            c.stacks_dir = Some(d.clone());
-        }
-        Ok(c)
+    /// The configuration these arguments give, and where each value came from.
+    fn load(&self) -> anyhow::Result<steward_server::config::Loaded> {
+        let path = |p: &PathBuf| p.display().to_string();
+        let flags: Vec<steward_server::config::Flag> = [
+            ("data_dir", "--data-dir", self.data_dir.as_ref().map(path)),
+            ("http", "--http", self.http.map(|a| a.to_string())),
+            ("grpc", "--grpc", self.grpc.map(|a| a.to_string())),
+            ("stacks_dir", "--stacks-dir", self.stacks_dir.as_ref().map(path)),
+        ]
+        .into_iter()
+        .filter_map(|(key, flag, v)| Some((key, flag, v?)))
+        .collect();
+        Ok(steward_server::config::load(self.config.as_deref(), &flags)?)
     }
+
+    fn config(&self) -> anyhow::Result<Config> {
+        Ok(self.load()?.config)
+    }
+}
+
+/// `steward config …`.
+#[derive(Debug, Subcommand)]
+enum ConfigCmd {
+    /// Every key's effective value (secrets masked) and where it came from.
+    Show(ServeArgs),
+    /// The configuration reference (Markdown) the README carries.
+    Reference,
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,47 +76,12 @@ enum Command {
     Serve(ServeArgs),
     /// Run everything on this machine: server, a local agent, cluster `local`.
     Up(ServeArgs),
-    /// Jobs: list, show, propose, approve, reject, cancel, logs.
+    /// The client commands (jobs, chat, hosts …), as `stewardctl` has them.
+    #[command(flatten)]
+    Client(steward_cli::Command),
+    /// The server's configuration: what is in force, and the reference of every key.
     #[command(subcommand)]
-    Jobs(JobsCmd),
-    /// Talk to the planner: one message, or an interactive session without one.
-    Chat {
-        /// The message (omit for an interactive session).
-        message: Option<String>,
-    },
-    /// Hosts and their components.
-    Hosts {
-        /// One host (name or id).
-        host: Option<String>,
-    },
-    /// The stack catalog.
-    Stacks,
-    /// Clusters.
-    #[command(subcommand)]
-    Clusters(ClustersCmd),
-    /// Log in and keep the session for this server (password from STEWARD_PASSWORD, stdin or a prompt).
-    Login {
-        /// Login name.
-        #[arg(long, default_value = "admin")]
-        username: String,
-    },
-    /// End the session and forget it.
-    Logout,
-    /// Users (admin).
-    #[command(subcommand)]
-    Users(UsersCmd),
-    /// API tokens for tooling (admin).
-    #[command(subcommand)]
-    Tokens(TokensCmd),
-    /// Agent enrollment tokens and credentials (admin).
-    #[command(subcommand)]
-    Enrollments(EnrollmentsCmd),
-    /// The audit log: list, verify (admin).
-    #[command(subcommand)]
-    Audit(AuditCmd),
-    /// The knowledge index: search, status.
-    #[command(subcommand)]
-    Knowledge(cli::knowledge::KnowledgeCmd),
+    Config(ConfigCmd),
     /// Run planner evaluation cases against the fixture world.
     Eval(steward_server::evals::EvalCommand),
     /// Benchmarks that print numbers.
@@ -162,7 +126,7 @@ async fn serve(args: ServeArgs, with_agent: bool) -> anyhow::Result<()> {
             "steward up runs on loopback without TLS; unset tls_cert and tls_key, or use steward serve"
         );
     }
-    for warning in steward_server::tls::plaintext_warnings(&config) {
+    for warning in config.plaintext_warnings() {
         tracing::warn!("{warning}");
         eprintln!("WARNING: {warning}");
     }
@@ -276,29 +240,18 @@ async fn readiness(state: &steward_server::api::AppState, agent: Option<&str>) {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     steward_server::tls::install_crypto_provider();
-    let token = cli.token.clone().or_else(|| cli::session::load(&cli.server));
-    let client = match Client::new(&cli.server, token).trusting(cli.ca.as_deref()) {
-        Ok(client) => client,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return ExitCode::from(1);
-        }
-    };
-    let result: anyhow::Result<i32> = match cli.command {
+    let result: anyhow::Result<u8> = match cli.command {
         Command::Serve(a) => serve(a, false).await.map(|_| 0),
         Command::Up(a) => serve(a, true).await.map(|_| 0),
-        Command::Jobs(cmd) => cli::jobs::run(&client, cmd, cli.json).await,
-        Command::Chat { message } => cli::chat::run(&client, message).await.map(|_| 0),
-        Command::Hosts { host } => cli::hosts(&client, host, cli.json).await.map(|_| 0),
-        Command::Stacks => cli::stacks(&client, cli.json).await.map(|_| 0),
-        Command::Clusters(cmd) => cli::clusters(&client, cmd, cli.json).await.map(|_| 0),
-        Command::Login { username } => cli::admin::login(&client, &cli.server, &username).await.map(|_| 0),
-        Command::Logout => cli::admin::logout(&client, &cli.server).await.map(|_| 0),
-        Command::Users(cmd) => cli::admin::users(&client, cmd, cli.json).await.map(|_| 0),
-        Command::Tokens(cmd) => cli::admin::tokens(&client, cmd, cli.json).await.map(|_| 0),
-        Command::Enrollments(cmd) => cli::admin::enrollments(&client, cmd, cli.json).await.map(|_| 0),
-        Command::Audit(cmd) => cli::admin::audit(&client, cmd, cli.json).await,
-        Command::Knowledge(cmd) => cli::knowledge::run(&client, cmd, cli.json).await.map(|_| 0),
+        Command::Client(cmd) => steward_cli::run(&cli.conn, cmd).await,
+        Command::Config(ConfigCmd::Show(a)) => a.load().map(|loaded| {
+            print!("{}", loaded.show());
+            0
+        }),
+        Command::Config(ConfigCmd::Reference) => {
+            print!("{}", steward_server::config::reference());
+            Ok(0)
+        }
         Command::Eval(a) => {
             init_tracing(UP_LOG);
             steward_server::evals::run_command(a).await.map(|_| 0)
@@ -315,7 +268,7 @@ async fn main() -> ExitCode {
             .map_err(Into::into),
     };
     match result {
-        Ok(code) => ExitCode::from(code as u8),
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)

@@ -92,7 +92,7 @@ pub struct JobView {
     /// Why it was proposed.
     pub rationale: String,
     /// What the proposal cites.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Vec<String>)]
     pub sources: Value,
     /// The canonical plan.
     #[schema(value_type = super::Plan)]

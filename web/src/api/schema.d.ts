@@ -1231,7 +1231,7 @@ export interface components {
             /** @description Where it came from. */
             source: string;
             /** @description What the proposal cites. */
-            sources: Record<string, never>;
+            sources: string[];
             /** @description Stages in plan order with their tasks. */
             stages: components["schemas"]["StageView"][];
             /** @description RFC 3339. */

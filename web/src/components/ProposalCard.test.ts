@@ -13,8 +13,8 @@ const job: JobView = {
   summary: 'restart redis/server on web-1',
   risk: 'high',
   rationale: 'Memory is **full**.',
-  // The document types `sources`, `params` and `env` as free-form objects.
-  sources: ['doc:essentials/1.0/services/redis/docs/redis.md#memory'] as unknown as JobView['sources'],
+  // The document types `params` and `env` as free-form objects.
+  sources: ['doc:essentials/1.0/services/redis/docs/redis.md#memory'],
   plan: {
     cluster: 'local',
     stack: 'essentials',

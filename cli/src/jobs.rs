@@ -5,11 +5,15 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Subcommand;
-use eventsource_stream::Eventsource;
 use futures::StreamExt;
-use serde_json::{json, Value};
+use steward_client::operations::{
+    ApproveJob, CancelJob, EventsQuery, GetJob, ListJobs, ListJobsQuery, ProposeJob, RejectJob, SummarizeJob,
+    TaskLogsQuery,
+};
+use steward_client::types::{ApproveRequest, Event, JobView, ProposeRequest, RejectRequest};
+use steward_client::{Client, FeedEvent};
 
-use super::{s, table, when, Client};
+use super::{answer, dash, table, when};
 
 /// Job commands.
 #[derive(Debug, Subcommand)]
@@ -100,35 +104,35 @@ fn parse_param(s: &str) -> Result<(String, String), String> {
 }
 
 /// Runs a jobs command; returns the process exit code.
-pub async fn run(client: &Client, cmd: JobsCmd, json_out: bool) -> anyhow::Result<i32> {
+pub async fn run(client: &Client, cmd: JobsCmd, json_out: bool) -> anyhow::Result<u8> {
     match cmd {
         JobsCmd::List { state, limit } => {
-            let mut path = format!("/api/v1/jobs?limit={limit}");
-            if let Some(st) = state {
-                path.push_str(&format!("&state={st}"));
+            let query = ListJobsQuery {
+                state,
+                limit: Some(limit),
+                ..Default::default()
+            };
+            let Some(jobs) = answer(client, &ListJobs { query: &query }, json_out).await? else {
+                return Ok(0);
+            };
+            let mut t = table(&["ID", "STATE", "RISK", "CLUSTER", "SUMMARY", "BY", "CREATED"]);
+            for j in &jobs {
+                t.add_row(vec![
+                    j.id.to_string(),
+                    j.state.clone(),
+                    j.risk.clone(),
+                    j.cluster.clone(),
+                    j.summary.clone(),
+                    j.requested_by.clone(),
+                    when(Some(&j.created_at)),
+                ]);
             }
-            let v = client.get(&path).await?;
-            if json_out {
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
-                let mut t = table(&["ID", "STATE", "RISK", "CLUSTER", "SUMMARY", "BY", "CREATED"]);
-                for j in v.as_array().into_iter().flatten() {
-                    t.add_row(vec![
-                        s(&j["id"]),
-                        s(&j["state"]),
-                        s(&j["risk"]),
-                        s(&j["cluster"]),
-                        s(&j["summary"]),
-                        s(&j["requested_by"]),
-                        when(&j["created_at"]),
-                    ]);
-                }
-                println!("{t}");
-            }
+            println!("{t}");
         }
         JobsCmd::Show { id } => {
-            let v = client.get(&format!("/api/v1/jobs/{id}")).await?;
-            print_job(&v, json_out)?;
+            if let Some(job) = answer(client, &GetJob { id }, json_out).await? {
+                print_job(&job);
+            }
         }
         JobsCmd::Propose {
             cluster,
@@ -144,33 +148,36 @@ pub async fn run(client: &Client, cmd: JobsCmd, json_out: bool) -> anyhow::Resul
                 Some(file) => {
                     let text =
                         std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-                    serde_json::from_str::<Value>(&text).with_context(|| format!("{} is not JSON", file.display()))?
+                    serde_json::from_str::<ProposeRequest>(&text)
+                        .with_context(|| format!("{} is not JSON", file.display()))?
                 }
                 None => {
                     let cluster = cluster.context("--cluster is required")?;
                     let (Some(service), Some(component), Some(command)) = (service, component, command) else {
                         anyhow::bail!("give SERVICE COMPONENT COMMAND, e.g. `steward jobs propose --cluster local host host check`, or --plan FILE");
                     };
-                    let mut b =
-                        json!({"cluster": cluster, "service": service, "component": component, "command": command});
-                    if !hosts.is_empty() {
-                        b["hosts"] = json!(hosts);
+                    ProposeRequest {
+                        cluster,
+                        service: Some(service),
+                        component: Some(component),
+                        command: Some(command),
+                        hosts: (!hosts.is_empty()).then_some(hosts),
+                        params: (!params.is_empty()).then(|| {
+                            params
+                                .into_iter()
+                                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                                .collect::<BTreeMap<_, _>>()
+                        }),
+                        rationale,
+                        ..Default::default()
                     }
-                    if !params.is_empty() {
-                        b["params"] = json!(params.into_iter().collect::<BTreeMap<_, _>>());
-                    }
-                    if let Some(r) = rationale {
-                        b["rationale"] = json!(r);
-                    }
-                    b
                 }
             };
-            let v = client.post("/api/v1/jobs", &body).await?;
-            print_job(&v, json_out)?;
-            if !json_out {
+            if let Some(job) = answer(client, &ProposeJob { body: &body }, json_out).await? {
+                print_job(&job);
                 println!(
                     "\nProposed; nothing runs until approved:  steward jobs approve {}",
-                    s(&v["id"])
+                    job.id
                 );
             }
         }
@@ -178,22 +185,21 @@ pub async fn run(client: &Client, cmd: JobsCmd, json_out: bool) -> anyhow::Resul
             let hash = match plan_hash {
                 Some(h) => h,
                 None => {
-                    let v = client.get(&format!("/api/v1/jobs/{id}")).await?;
+                    let job = client.get_job(id).await?;
                     if !json_out {
-                        print_job(&v, false)?;
+                        print_job(&job);
                     }
-                    s(&v["plan_hash"])
+                    job.plan_hash
                 }
             };
-            let v = client
-                .post(
-                    &format!("/api/v1/jobs/{id}/approve"),
-                    &json!({"plan_hash": hash, "comment": comment}),
-                )
-                .await?;
-            if json_out {
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
+            let body = ApproveRequest {
+                plan_hash: hash.clone(),
+                comment,
+            };
+            if answer(client, &ApproveJob { id, body: &body }, json_out)
+                .await?
+                .is_some()
+            {
                 println!(
                     "Job {id} approved (plan {}). Follow it:  steward jobs logs {id} -f",
                     &hash[..hash.len().min(12)]
@@ -201,77 +207,50 @@ pub async fn run(client: &Client, cmd: JobsCmd, json_out: bool) -> anyhow::Resul
             }
         }
         JobsCmd::Reject { id, comment } => {
-            let v = client
-                .post(&format!("/api/v1/jobs/{id}/reject"), &json!({"comment": comment}))
-                .await?;
-            if json_out {
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
+            let body = RejectRequest { comment };
+            if answer(client, &RejectJob { id, body: &body }, json_out)
+                .await?
+                .is_some()
+            {
                 println!("Job {id} rejected.");
             }
         }
         JobsCmd::Cancel { id } => {
-            let v = client.post(&format!("/api/v1/jobs/{id}/cancel"), &json!({})).await?;
-            if json_out {
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
+            if answer(client, &CancelJob { id }, json_out).await?.is_some() {
                 println!("Job {id} canceled; running tasks are being killed.");
             }
         }
         JobsCmd::Logs { id, task, follow } => return logs(client, id, task, follow).await,
         JobsCmd::Summary { id } => {
             eprintln!("Asking the language model to read job {id}'s output…");
-            let v = client.post(&format!("/api/v1/jobs/{id}/summary"), &json!({})).await?;
-            if json_out {
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
-                println!("{}", v["summary"].as_str().unwrap_or_default());
-                let sources: Vec<&str> = v["sources"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect();
-                println!(
-                    "\n(read: {}; written by {})",
-                    sources.join(", "),
-                    v["model"].as_str().unwrap_or("?")
-                );
+            if let Some(s) = answer(client, &SummarizeJob { id }, json_out).await? {
+                println!("{}", s.summary);
+                println!("\n(read: {}; written by {})", s.sources.join(", "), s.model);
             }
         }
     }
     Ok(0)
 }
 
-fn print_job(v: &Value, json_out: bool) -> anyhow::Result<()> {
-    if json_out {
-        println!("{}", serde_json::to_string_pretty(v)?);
-        return Ok(());
+fn print_job(v: &JobView) {
+    println!("Job {}  {}  risk {}  cluster {}", v.id, v.state, v.risk, v.cluster);
+    println!("  {}", v.summary);
+    if !v.rationale.is_empty() {
+        println!("  rationale: {}", v.rationale);
     }
-    println!(
-        "Job {}  {}  risk {}  cluster {}",
-        s(&v["id"]),
-        s(&v["state"]),
-        s(&v["risk"]),
-        s(&v["cluster"])
-    );
-    println!("  {}", s(&v["summary"]));
-    if v["rationale"].as_str().is_some_and(|r| !r.is_empty()) {
-        println!("  rationale: {}", s(&v["rationale"]));
-    }
-    println!("  plan hash: {}", s(&v["plan_hash"]));
-    println!("  requested by {} at {}", s(&v["requested_by"]), when(&v["created_at"]));
-    if let Some(e) = v["error"].as_str() {
+    println!("  plan hash: {}", v.plan_hash);
+    println!("  requested by {} at {}", v.requested_by, when(Some(&v.created_at)));
+    if let Some(e) = &v.error {
         println!("  error: {e}");
     }
     let mut t = table(&["STAGE", "COMMAND", "AFTER", "TASK", "HOST", "STATE", "EXIT", "ERROR"]);
-    for st in v["stages"].as_array().into_iter().flatten() {
-        let after: Vec<String> = st["depends_on"].as_array().into_iter().flatten().map(s).collect();
-        for (i, task) in st["tasks"].as_array().into_iter().flatten().enumerate() {
+    for st in &v.stages {
+        let after: Vec<String> = st.depends_on.iter().map(i64::to_string).collect();
+        for (i, task) in st.tasks.iter().enumerate() {
             let (name, cmd, deps) = if i == 0 {
                 (
-                    format!("{} ({})", s(&st["name"]), s(&st["state"])),
-                    format!("{}/{} {}", s(&st["service"]), s(&st["component"]), s(&st["command"])),
+                    format!("{} ({})", st.name, st.state),
+                    format!("{}/{} {}", st.service, st.component, st.command),
                     after.join(","),
                 )
             } else {
@@ -281,26 +260,24 @@ fn print_job(v: &Value, json_out: bool) -> anyhow::Result<()> {
                 name,
                 cmd,
                 deps,
-                s(&task["id"]),
-                s(&task["host"]),
-                s(&task["state"]),
-                s(&task["exit_code"]),
-                s(&task["error"]),
+                task.id.to_string(),
+                task.host.clone(),
+                task.state.clone(),
+                dash(task.exit_code),
+                dash(task.error.as_ref()),
             ]);
         }
     }
     println!("{t}");
-    Ok(())
 }
 
-async fn logs(client: &Client, id: i64, only: Option<i64>, follow: bool) -> anyhow::Result<i32> {
-    let job = client.get(&format!("/api/v1/jobs/{id}")).await?;
-    let tasks: Vec<(i64, String)> = job["stages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|st| st["tasks"].as_array().cloned().unwrap_or_default())
-        .map(|t| (t["id"].as_i64().unwrap_or(0), s(&t["host"])))
+async fn logs(client: &Client, id: i64, only: Option<i64>, follow: bool) -> anyhow::Result<u8> {
+    let job = client.get_job(id).await?;
+    let tasks: Vec<(i64, String)> = job
+        .stages
+        .iter()
+        .flat_map(|st| &st.tasks)
+        .map(|t| (t.id, t.host.clone()))
         .filter(|(t, _)| only.is_none_or(|o| o == *t))
         .collect();
     if only.is_some() && tasks.is_empty() {
@@ -309,7 +286,7 @@ async fn logs(client: &Client, id: i64, only: Option<i64>, follow: bool) -> anyh
     let prefix = tasks.len() > 1;
     if !follow {
         for (tid, host) in &tasks {
-            let text = client.get_text(&format!("/api/v1/jobs/{id}/tasks/{tid}/logs")).await?;
+            let text = client.task_logs(id, *tid, &TaskLogsQuery::default()).await?;
             for line in text.lines() {
                 if prefix {
                     println!("[{host}] {line}");
@@ -321,17 +298,12 @@ async fn logs(client: &Client, id: i64, only: Option<i64>, follow: bool) -> anyh
         return Ok(0);
     }
     let hosts: HashMap<i64, String> = tasks.iter().cloned().collect();
-    let resp = client
-        .request(reqwest::Method::GET, &format!("/api/v1/events?job={id}"))
-        .send()
-        .await
-        .context("cannot reach the server")?;
-    let resp = super::client::check(resp).await?;
-    let mut stream = resp.bytes_stream().eventsource();
+    let stream = client.event_stream(&EventsQuery { job: Some(id) }).await?;
+    futures::pin_mut!(stream);
     let tty = std::io::stderr().is_terminal();
     let started = Instant::now();
     let mut states: HashMap<i64, String> = HashMap::new();
-    let mut job_state = s(&job["state"]);
+    let mut job_state = job.state.clone();
     let progress = |states: &HashMap<i64, String>, job_state: &str| {
         let done = states
             .values()
@@ -356,27 +328,22 @@ async fn logs(client: &Client, id: i64, only: Option<i64>, follow: bool) -> anyh
     let mut final_state = None;
     while let Some(ev) = stream.next().await {
         let ev = ev.context("the event stream broke")?;
-        let data: Value = serde_json::from_str(&ev.data).unwrap_or(Value::Null);
         if tty {
             eprint!("\r\x1b[2K");
         }
-        match ev.event.as_str() {
-            "log" => {
-                let tid = data["task_id"].as_i64().unwrap_or(0);
-                if only.is_none_or(|o| o == tid) {
-                    let line = s(&data["line"]);
-                    match (prefix, hosts.get(&tid)) {
-                        (true, Some(h)) => println!("[{h}] {line}"),
-                        _ => println!("{line}"),
-                    }
+        match ev {
+            FeedEvent::Event(Event::Log { task_id, line, .. }) if only.is_none_or(|o| o == task_id) => {
+                match (prefix, hosts.get(&task_id)) {
+                    (true, Some(h)) => println!("[{h}] {line}"),
+                    _ => println!("{line}"),
                 }
             }
-            "task" => {
-                states.insert(data["task_id"].as_i64().unwrap_or(0), s(&data["state"]));
+            FeedEvent::Event(Event::Task { task_id, state, .. }) => {
+                states.insert(task_id, state);
             }
-            "job" => {
-                job_state = s(&data["state"]);
-                if data["finished"].as_bool() == Some(true) {
+            FeedEvent::Event(Event::Job { state, finished, .. }) => {
+                job_state = state;
+                if finished == Some(true) {
                     final_state = Some(job_state.clone());
                 }
             }

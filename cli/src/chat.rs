@@ -2,51 +2,41 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::Context;
-use eventsource_stream::Eventsource;
 use futures::StreamExt;
-use serde_json::{json, Value};
-
-use super::{s, Client};
+use steward_client::types::{Channel, NewConversation, NewMessage};
+use steward_client::{ChatEvent, Client, Error};
 
 /// Sends one message and prints the reply as it streams; returns the proposals' ids.
 async fn turn(client: &Client, conv: i64, text: &str) -> anyhow::Result<Vec<i64>> {
-    let resp = client
-        .request(
-            reqwest::Method::POST,
-            &format!("/api/v1/chat/conversations/{conv}/messages"),
-        )
-        .header("accept", "text/event-stream")
-        .json(&json!({"text": text}))
-        .send()
-        .await
-        .context("cannot reach the server")?;
-    let resp = super::client::check(resp).await?;
-    let mut stream = resp.bytes_stream().eventsource();
+    let message = NewMessage { text: text.to_owned() };
+    let stream = client.send_message_stream(conv, &message).await?;
+    futures::pin_mut!(stream);
     let mut out = std::io::stdout();
     let mut proposals = vec![];
     while let Some(ev) = stream.next().await {
-        let ev = ev.context("the reply stream broke")?;
-        let data: Value = serde_json::from_str(&ev.data).unwrap_or(Value::Null);
-        match ev.event.as_str() {
-            "token" => {
-                print!("{}", s(&data["text"]));
+        let ev = match ev {
+            // The server's own account of a failed turn is the whole message.
+            Err(e @ Error::Remote(_)) => return Err(e.into()),
+            other => other.context("the reply stream broke")?,
+        };
+        match ev {
+            ChatEvent::Token { text } => {
+                print!("{text}");
                 let _ = out.flush();
             }
-            "tool_call" => eprintln!("  · {}({})", s(&data["name"]), s(&data["arguments"])),
-            "proposal" => {
-                let j = &data["job"];
-                proposals.push(j["id"].as_i64().unwrap_or(0));
+            ChatEvent::ToolCall { name, arguments } => eprintln!("  · {name}({arguments})"),
+            ChatEvent::Proposal { job } => {
+                proposals.push(job.id);
                 eprintln!(
                     "  ▶ proposed job {}: {} (risk {}, plan {})",
-                    s(&j["id"]),
-                    s(&j["summary"]),
-                    s(&j["risk"]),
-                    &s(&j["plan_hash"])[..12.min(s(&j["plan_hash"]).len())]
+                    job.id,
+                    job.summary,
+                    job.risk,
+                    &job.plan_hash[..12.min(job.plan_hash.len())]
                 );
             }
-            "error" => anyhow::bail!("{}", s(&data["message"])),
-            "done" => break,
-            _ => {}
+            ChatEvent::Done(_) => break,
+            ChatEvent::ToolResult { .. } => {}
         }
     }
     println!();
@@ -58,10 +48,10 @@ async fn turn(client: &Client, conv: i64, text: &str) -> anyhow::Result<Vec<i64>
 
 /// `steward chat [MESSAGE]`: one-shot with a message, interactive without.
 pub async fn run(client: &Client, message: Option<String>) -> anyhow::Result<()> {
-    let conv: Value = client
-        .post("/api/v1/chat/conversations", &json!({"channel": "cli"}))
-        .await?;
-    let id = conv["id"].as_i64().context("no conversation id")?;
+    let settings = NewConversation {
+        channel: Some(Channel::Cli),
+    };
+    let id = client.create_conversation(Some(&settings)).await?.id;
     if let Some(m) = message {
         turn(client, id, &m).await?;
         return Ok(());
@@ -85,7 +75,7 @@ pub async fn run(client: &Client, message: Option<String>) -> anyhow::Result<()>
             continue;
         }
         if let Err(e) = turn(client, id, line).await {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {:#}", super::explain(e));
         }
     }
     Ok(())

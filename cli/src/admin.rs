@@ -3,9 +3,14 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
-use serde_json::{json, Value};
+use steward_client::operations::{
+    CreateEnrollment, CreateUser, List, ListCredentials, ListEnrollments, ListQuery, ListTokens, ListUsers,
+    RevokeCredential, RevokeToken, UpdateUser, Verify,
+};
+use steward_client::types::{Login, NewEnrollment, NewUser, Role, TokenRequest, UserUpdate};
+use steward_client::Client;
 
-use super::{s, session, table, when, Client};
+use super::{answer, dash, explain, print, session, table, when};
 
 /// Users (admin).
 #[derive(Debug, Subcommand)]
@@ -115,12 +120,6 @@ pub enum AuditCmd {
     Verify,
 }
 
-/// Prints `v` as pretty JSON (`--json`).
-pub(crate) fn print(v: &Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
-}
-
 /// A password from STEWARD_PASSWORD, a prompt on a terminal, or the first line of stdin.
 fn read_password(prompt: &str) -> anyhow::Result<String> {
     if let Some(p) = std::env::var("STEWARD_PASSWORD").ok().filter(|p| !p.is_empty()) {
@@ -142,17 +141,16 @@ fn read_password(prompt: &str) -> anyhow::Result<String> {
 pub async fn login(client: &Client, server: &str, username: &str) -> anyhow::Result<()> {
     let password = read_password(&format!("Password for {username}: "))?;
     let v = client
-        .post(
-            "/api/v1/auth/login",
-            &json!({"username": username, "password": password}),
-        )
+        .login(&Login {
+            username: username.to_owned(),
+            password,
+        })
         .await?;
-    let token = v["token"].as_str().context("the server sent no token")?;
-    let file = session::save(server, Some(token))?;
+    let file = session::save(server, Some(&v.token))?;
     println!(
         "Logged in to {server} as {username} ({}) until {}; session saved in {}.",
-        s(&v["role"]),
-        when(&v["expires_at"]),
+        v.role,
+        when(Some(&v.expires_at)),
         file.display()
     );
     Ok(())
@@ -160,63 +158,67 @@ pub async fn login(client: &Client, server: &str, username: &str) -> anyhow::Res
 
 /// `steward logout`: ends the session on the server and forgets it here.
 pub async fn logout(client: &Client, server: &str) -> anyhow::Result<()> {
-    let r = client.post("/api/v1/auth/logout", &json!({})).await;
+    let r = client.logout().await;
     session::save(server, None)?;
     match r {
         Ok(_) => println!("Logged out of {server}."),
-        Err(e) => println!("Forgot the local session for {server} ({e:#})."),
+        Err(e) => println!("Forgot the local session for {server} ({:#}).", explain(e.into())),
     }
     Ok(())
+}
+
+/// A role as the API spells it (`viewer`, `operator`, `approver`, `admin`).
+fn role(s: &str) -> anyhow::Result<Role> {
+    Ok(s.parse::<Role>()?)
 }
 
 /// `steward users …`.
 pub async fn users(client: &Client, cmd: UsersCmd, json_out: bool) -> anyhow::Result<()> {
     match cmd {
         UsersCmd::List => {
-            let v = client.get("/api/v1/users").await?;
-            if json_out {
-                return print(&v);
-            }
+            let Some(users) = answer(client, &ListUsers, json_out).await? else {
+                return Ok(());
+            };
             let mut t = table(&["id", "username", "role", "disabled", "created"]);
-            for u in v.as_array().into_iter().flatten() {
+            for u in &users {
                 t.add_row(vec![
-                    s(&u["id"]),
-                    s(&u["username"]),
-                    s(&u["role"]),
-                    if u["disabled"] == true { "yes" } else { "no" }.into(),
-                    when(&u["created_at"]),
+                    u.id.to_string(),
+                    u.username.clone(),
+                    u.role.to_string(),
+                    if u.disabled { "yes" } else { "no" }.into(),
+                    when(Some(&u.created_at)),
                 ]);
             }
             println!("{t}");
         }
-        UsersCmd::Add { username, role } => {
+        UsersCmd::Add { username, role: r } => {
+            let role = role(&r)?;
             let password = read_password(&format!("Password for the new user {username}: "))?;
-            let v = client
-                .post(
-                    "/api/v1/users",
-                    &json!({"username": username, "password": password, "role": role}),
-                )
-                .await?;
-            if json_out {
-                return print(&v);
+            let body = NewUser {
+                username,
+                password,
+                role,
+            };
+            if let Some(v) = answer(client, &CreateUser { body: &body }, json_out).await? {
+                println!("User {} created with role {}.", v.username, v.role);
             }
-            println!("User {} created with role {}.", s(&v["username"]), s(&v["role"]));
         }
-        UsersCmd::SetRole { username, role } => {
+        UsersCmd::SetRole { username, role: r } => {
+            let role = role(&r)?;
             let id = user_id(client, &username).await?;
-            let v = client
-                .patch(&format!("/api/v1/users/{id}"), &json!({"role": role}))
-                .await?;
-            if json_out {
-                return print(&v);
+            let body = UserUpdate {
+                role: Some(role),
+                disabled: None,
+            };
+            if let Some(v) = answer(client, &UpdateUser { id, body: &body }, json_out).await? {
+                println!("User {} now has role {}.", v.username, v.role);
             }
-            println!("User {} now has role {}.", s(&v["username"]), s(&v["role"]));
         }
         UsersCmd::Disable { username } => set_disabled(client, &username, true, json_out).await?,
         UsersCmd::Enable { username } => set_disabled(client, &username, false, json_out).await?,
         UsersCmd::Delete { username } => {
             let id = user_id(client, &username).await?;
-            client.delete(&format!("/api/v1/users/{id}")).await?;
+            client.delete_user(id).await?;
             println!("User {username} deleted; their sessions and API tokens are revoked.");
         }
     }
@@ -225,23 +227,27 @@ pub async fn users(client: &Client, cmd: UsersCmd, json_out: bool) -> anyhow::Re
 
 /// The id of user `username`, from the user list.
 async fn user_id(client: &Client, username: &str) -> anyhow::Result<i64> {
-    let v = client.get("/api/v1/users").await?;
-    v.as_array()
+    client
+        .list_users()
+        .await?
         .into_iter()
-        .flatten()
-        .find(|u| u["username"] == username)
-        .and_then(|u| u["id"].as_i64())
+        .find(|u| u.username == username)
+        .map(|u| u.id)
         .ok_or_else(|| anyhow::anyhow!("not found: there is no user {username:?} (see `steward users list`)"))
 }
 
 /// Disables or enables user `username`.
 async fn set_disabled(client: &Client, username: &str, disabled: bool, json_out: bool) -> anyhow::Result<()> {
     let id = user_id(client, username).await?;
-    let v = client
-        .patch(&format!("/api/v1/users/{id}"), &json!({"disabled": disabled}))
-        .await?;
-    if json_out {
-        return print(&v);
+    let body = UserUpdate {
+        disabled: Some(disabled),
+        role: None,
+    };
+    if answer(client, &UpdateUser { id, body: &body }, json_out)
+        .await?
+        .is_none()
+    {
+        return Ok(());
     }
     if disabled {
         println!("User {username} disabled; their sessions and API tokens stop working.");
@@ -255,53 +261,45 @@ async fn set_disabled(client: &Client, username: &str, disabled: bool, json_out:
 pub async fn tokens(client: &Client, cmd: TokensCmd, json_out: bool) -> anyhow::Result<()> {
     match cmd {
         TokensCmd::List => {
-            let v = client.get("/api/v1/tokens").await?;
-            if json_out {
-                return print(&v);
-            }
+            let Some(tokens) = answer(client, &ListTokens, json_out).await? else {
+                return Ok(());
+            };
             let mut t = table(&["id", "name", "role", "created by", "expires", "revoked"]);
-            for k in v.as_array().into_iter().flatten() {
+            for k in &tokens {
                 t.add_row(vec![
-                    s(&k["id"]),
-                    s(&k["name"]),
-                    s(&k["role"]),
-                    s(&k["created_by"]),
-                    when(&k["expires_at"]),
-                    when(&k["revoked_at"]),
+                    k.id.to_string(),
+                    k.name.clone(),
+                    k.role.to_string(),
+                    k.created_by.clone(),
+                    when(k.expires_at.as_deref()),
+                    when(k.revoked_at.as_deref()),
                 ]);
             }
             println!("{t}");
         }
         TokensCmd::Create {
             name,
-            role,
+            role: r,
             expires_in_days,
         } => {
-            let expires_at =
-                expires_in_days.map(|d| (chrono::Utc::now() + chrono::Duration::days(d.into())).to_rfc3339());
-            let v = client
-                .post(
-                    "/api/v1/tokens",
-                    &json!({"name": name, "role": role, "expires_at": expires_at}),
-                )
-                .await?;
-            if json_out {
-                return print(&v);
+            let body = TokenRequest {
+                name,
+                role: role(&r)?,
+                expires_at: expires_in_days.map(|d| chrono::Utc::now() + chrono::Duration::days(d.into())),
+            };
+            let op = steward_client::operations::CreateToken { body: &body };
+            if let Some(v) = answer(client, &op, json_out).await? {
+                println!("{}", v.token);
+                eprintln!(
+                    "API token {} ({}, id {}) created. The secret above is shown once; store it now.",
+                    v.token_view.name, v.token_view.role, v.token_view.id
+                );
             }
-            println!("{}", s(&v["token"]));
-            eprintln!(
-                "API token {} ({}, id {}) created. The secret above is shown once; store it now.",
-                s(&v["name"]),
-                s(&v["role"]),
-                s(&v["id"])
-            );
         }
         TokensCmd::Revoke { id } => {
-            let v = client.delete(&format!("/api/v1/tokens/{id}")).await?;
-            if json_out {
-                return print(&v);
+            if let Some(v) = answer(client, &RevokeToken { id }, json_out).await? {
+                println!("Token {id} ({}) revoked.", v.name);
             }
-            println!("Token {id} ({}) revoked.", s(&v["name"]));
         }
     }
     Ok(())
@@ -311,19 +309,18 @@ pub async fn tokens(client: &Client, cmd: TokensCmd, json_out: bool) -> anyhow::
 pub async fn enrollments(client: &Client, cmd: EnrollmentsCmd, json_out: bool) -> anyhow::Result<()> {
     match cmd {
         EnrollmentsCmd::List => {
-            let v = client.get("/api/v1/enrollments").await?;
-            if json_out {
-                return print(&v);
-            }
+            let Some(list) = answer(client, &ListEnrollments, json_out).await? else {
+                return Ok(());
+            };
             let mut t = table(&["id", "hostname", "cluster", "expires", "used by", "used"]);
-            for e in v.as_array().into_iter().flatten() {
+            for e in &list {
                 t.add_row(vec![
-                    s(&e["id"]),
-                    s(&e["hostname"]),
-                    s(&e["cluster"]),
-                    when(&e["expires_at"]),
-                    s(&e["used_by"]),
-                    when(&e["used_at"]),
+                    e.id.to_string(),
+                    dash(e.hostname.as_ref()),
+                    dash(e.cluster.as_ref()),
+                    when(Some(&e.expires_at)),
+                    dash(e.used_by.as_ref()),
+                    when(e.used_at.as_deref()),
                 ]);
             }
             println!("{t}");
@@ -333,55 +330,47 @@ pub async fn enrollments(client: &Client, cmd: EnrollmentsCmd, json_out: bool) -
             cluster,
             expires_in,
         } => {
-            let v = client
-                .post(
-                    "/api/v1/enrollments",
-                    &json!({"hostname": hostname, "cluster": cluster, "expires_in": expires_in}),
-                )
-                .await?;
-            if json_out {
-                return print(&v);
+            let body = NewEnrollment {
+                hostname,
+                cluster,
+                expires_in,
+            };
+            if let Some(v) = answer(client, &CreateEnrollment { body: &body }, json_out).await? {
+                println!("{}", dash(v.token.as_ref()));
+                eprintln!(
+                    "One-time enrollment token (id {}) valid until {}. On the host: steward-agent --server URL --enroll <token>",
+                    v.id,
+                    when(Some(&v.expires_at))
+                );
             }
-            println!("{}", s(&v["token"]));
-            eprintln!(
-                "One-time enrollment token (id {}) valid until {}. On the host: steward-agent --server URL --enroll <token>",
-                s(&v["id"]),
-                when(&v["expires_at"])
-            );
         }
         EnrollmentsCmd::Credentials => {
-            let v = client.get("/api/v1/agent-credentials").await?;
-            if json_out {
-                return print(&v);
-            }
+            let Some(list) = answer(client, &ListCredentials, json_out).await? else {
+                return Ok(());
+            };
             let mut t = table(&["id", "hostname", "enrollment", "created", "revoked"]);
-            for c in v.as_array().into_iter().flatten() {
+            for c in &list {
                 t.add_row(vec![
-                    s(&c["id"]),
-                    s(&c["hostname"]),
-                    s(&c["enrollment_id"]),
-                    when(&c["created_at"]),
-                    when(&c["revoked_at"]),
+                    c.id.to_string(),
+                    c.hostname.clone(),
+                    c.enrollment_id.to_string(),
+                    when(Some(&c.created_at)),
+                    when(c.revoked_at.as_deref()),
                 ]);
             }
             println!("{t}");
         }
         EnrollmentsCmd::Revoke { id } => {
-            let v = client.delete(&format!("/api/v1/agent-credentials/{id}")).await?;
-            if json_out {
-                return print(&v);
+            if let Some(v) = answer(client, &RevokeCredential { id }, json_out).await? {
+                println!("Credential {id} of {} revoked; its session is closed.", v.hostname);
             }
-            println!(
-                "Credential {id} of {} revoked; its session is closed.",
-                s(&v["hostname"])
-            );
         }
     }
     Ok(())
 }
 
 /// `steward audit …`; returns the exit code (1 when verification fails).
-pub async fn audit(client: &Client, cmd: AuditCmd, json_out: bool) -> anyhow::Result<i32> {
+pub async fn audit(client: &Client, cmd: AuditCmd, json_out: bool) -> anyhow::Result<u8> {
     match cmd {
         AuditCmd::List {
             actor,
@@ -389,54 +378,47 @@ pub async fn audit(client: &Client, cmd: AuditCmd, json_out: bool) -> anyhow::Re
             target,
             limit,
         } => {
-            let mut q = vec![format!("limit={limit}")];
-            for (k, v) in [("actor", actor), ("action", action), ("target", target)] {
-                if let Some(v) = v {
-                    q.push(format!("{k}={}", urlencode(&v)));
-                }
-            }
-            let v = client.get(&format!("/api/v1/audit?{}", q.join("&"))).await?;
-            if json_out {
-                print(&v)?;
+            let query = ListQuery {
+                actor,
+                action,
+                target,
+                limit: Some(limit),
+                ..Default::default()
+            };
+            let Some(events) = answer(client, &List { query: &query }, json_out).await? else {
                 return Ok(0);
-            }
+            };
             let mut t = table(&["id", "at", "actor", "action", "target", "details"]);
-            for e in v.as_array().into_iter().flatten() {
+            for e in &events {
                 t.add_row(vec![
-                    s(&e["id"]),
-                    when(&e["at"]),
-                    s(&e["actor"]),
-                    s(&e["action"]),
-                    s(&e["target"]),
-                    e["details"].to_string(),
+                    e.id.to_string(),
+                    when(Some(&e.at)),
+                    e.actor.clone(),
+                    e.action.clone(),
+                    e.target.clone(),
+                    e.details.to_string(),
                 ]);
             }
             println!("{t}");
             Ok(0)
         }
         AuditCmd::Verify => {
-            let v = client.get("/api/v1/audit/verify").await?;
             if json_out {
+                let v = client.call_json(&Verify).await?;
                 print(&v)?;
-            } else if v["ok"] == true {
-                println!("The audit chain holds: {} events verified.", s(&v["events"]));
+                return Ok(if v["ok"] == true { 0 } else { 1 });
+            }
+            let v = client.verify().await?;
+            if v.ok {
+                println!("The audit chain holds: {} events verified.", v.events);
             } else {
                 println!(
                     "The audit chain is BROKEN at event {}: {}",
-                    s(&v["first_broken"]),
-                    s(&v["reason"])
+                    dash(v.first_broken),
+                    dash(v.reason.as_ref())
                 );
             }
-            Ok(if v["ok"] == true { 0 } else { 1 })
+            Ok(if v.ok { 0 } else { 1 })
         }
     }
-}
-
-pub(crate) fn urlencode(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -1,8 +1,9 @@
 //! `steward knowledge search|status`.
 use clap::Subcommand;
+use steward_client::operations::{Search, SearchQuery, Status};
+use steward_client::Client;
 
-use super::admin::{print, urlencode};
-use super::{s, table, Client};
+use super::{answer, table};
 
 /// The knowledge index.
 #[derive(Debug, Subcommand)]
@@ -46,54 +47,38 @@ pub async fn run(client: &Client, cmd: KnowledgeCmd, json_out: bool) -> anyhow::
             service,
             host,
         } => {
-            let mut q = vec![format!("q={}", urlencode(&query)), format!("limit={limit}")];
-            for (k, v) in [
-                ("mode", mode),
-                ("kind", kind),
-                ("cluster", cluster),
-                ("service", service),
-                ("host", host),
-            ] {
-                if let Some(v) = v {
-                    q.push(format!("{k}={}", urlencode(&v)));
-                }
-            }
-            let v = client.get(&format!("/api/v1/knowledge/search?{}", q.join("&"))).await?;
-            if json_out {
-                return print(&v);
-            }
-            let hits = v["hits"].as_array().cloned().unwrap_or_default();
-            if hits.is_empty() {
+            let query = SearchQuery {
+                q: query,
+                limit: Some(limit as u64),
+                mode,
+                kind,
+                cluster,
+                service,
+                host,
+                ..Default::default()
+            };
+            let Some(v) = answer(client, &Search { query: &query }, json_out).await? else {
+                return Ok(());
+            };
+            if v.hits.is_empty() {
                 println!("Nothing found.");
                 return Ok(());
             }
-            for (i, h) in hits.iter().enumerate() {
-                println!("{}. {}  [{}]", i + 1, s(&h["title"]), s(&h["kind"]));
-                println!("   {}  ({})", s(&h["source"]), s(&h["link"]));
-                let text: String = h["text"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .lines()
-                    .skip(1)
-                    .collect::<Vec<_>>()
-                    .join(" ");
+            for (i, h) in v.hits.iter().enumerate() {
+                println!("{}. {}  [{}]", i + 1, h.title, h.kind);
+                println!("   {}  ({})", h.source, h.link);
+                let text: String = h.text.lines().skip(1).collect::<Vec<_>>().join(" ");
                 let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
                 let short: String = text.chars().take(220).collect();
                 println!("   {short}{}\n", if text.chars().count() > 220 { " …" } else { "" });
             }
-            println!(
-                "{} hits, {} search, {:.0} ms",
-                hits.len(),
-                s(&v["mode"]),
-                v["took_ms"].as_f64().unwrap_or(0.0)
-            );
+            println!("{} hits, {} search, {:.0} ms", v.hits.len(), v.mode, v.took_ms);
             Ok(())
         }
         KnowledgeCmd::Status => {
-            let v = client.get("/api/v1/knowledge/status").await?;
-            if json_out {
-                return print(&v);
-            }
+            let Some(v) = answer(client, &Status, json_out).await? else {
+                return Ok(());
+            };
             let mut t = table(&[
                 "state",
                 "backend",
@@ -104,16 +89,16 @@ pub async fn run(client: &Client, cmd: KnowledgeCmd, json_out: bool) -> anyhow::
                 "jobs indexed",
             ]);
             t.add_row(vec![
-                s(&v["state"]),
-                s(&v["backend"]),
-                s(&v["embedder"]),
-                s(&v["chunks"]),
-                s(&v["docs_embedded"]),
-                s(&v["docs_unchanged"]),
-                s(&v["jobs_indexed"]),
+                v.state.clone(),
+                v.backend.clone(),
+                v.embedder.clone(),
+                v.chunks.to_string(),
+                v.docs_embedded.to_string(),
+                v.docs_unchanged.to_string(),
+                v.jobs_indexed.to_string(),
             ]);
             println!("{t}");
-            if let Some(e) = v["error"].as_str() {
+            if let Some(e) = &v.error {
                 println!("error: {e}");
             }
             Ok(())
