@@ -30,8 +30,11 @@ web-check: web/node_modules/.installed
 build: setup web
 	$(CARGO) build --workspace --bins
 
+# Release binaries ship without their debug info, which goes to steward.debug and
+# steward-agent.debug beside them (see scripts/split-debug.sh).
 release: setup web
 	$(CARGO) build --release -p steward-server -p steward-agent
+	bash scripts/split-debug.sh $(STEWARD) $(CARGO_TARGET_DIR)/release/steward-agent
 
 run: release
 	STEWARD_STACKS_DIR=$(CURDIR)/stacks $(STEWARD) up --data-dir $(CURDIR)/data

@@ -14,9 +14,6 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use steward_proto::v1::{RunTask, TaskFile};
 
-/// Variables the server adds at dispatch, after the digest was taken.
-const DISPATCH_ENV: [&str; 2] = ["STEWARD_TASK_ID", "STEWARD_JOB_ID"];
-
 /// Why a task is refused.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DigestError {
@@ -54,7 +51,7 @@ fn file_value(f: &TaskFile) -> Result<Value, DigestError> {
     Ok(Value::Object(m))
 }
 
-/// The digest of `task` as received (dispatch-time variables left out).
+/// The digest of `task` as received: script, every file and the whole environment.
 pub(crate) fn of(task: &RunTask) -> Result<String, DigestError> {
     let own = task.task_files as usize;
     if own > task.files.len() {
@@ -63,11 +60,7 @@ pub(crate) fn of(task: &RunTask) -> Result<String, DigestError> {
             total: task.files.len(),
         });
     }
-    let env: BTreeMap<&String, &String> = task
-        .env
-        .iter()
-        .filter(|(k, _)| !DISPATCH_ENV.contains(&k.as_str()))
-        .collect();
+    let env: BTreeMap<&String, &String> = task.env.iter().collect();
     let mut env_obj = Map::new();
     for (k, v) in env {
         env_obj.insert(k.clone(), Value::from(v.clone()));
@@ -136,7 +129,7 @@ mod tests {
         }
     }
 
-    const PINNED: &str = "f30364f502515b43cd485748874a40850f25df8ec48c06a58cc91735cbe2db6b";
+    const PINNED: &str = "25976b93e4aedf060abfadbb51df1413efebd149725703af8f5b0d9bbcb74625";
 
     #[test]
     fn the_pinned_task_hashes_to_its_pinned_digest() {
@@ -164,9 +157,12 @@ mod tests {
         let mut t = pinned();
         t.digest.clear();
         assert!(matches!(verify(&t), Err(DigestError::Missing)));
-        // Dispatch-time ids are not part of what was approved.
+        // The ids are part of what was approved: a task cannot pass as another.
         let mut t = pinned();
         t.env.insert("STEWARD_TASK_ID".into(), "8".into());
-        verify(&t).unwrap();
+        assert!(matches!(verify(&t), Err(DigestError::Mismatch { .. })));
+        let mut t = pinned();
+        t.env.insert("LD_PRELOAD".into(), "/tmp/x.so".into());
+        assert!(matches!(verify(&t), Err(DigestError::Mismatch { .. })));
     }
 }

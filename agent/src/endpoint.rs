@@ -53,7 +53,7 @@ pub(crate) fn endpoint(server: &str, ca: Option<&Path>) -> Result<Endpoint, Agen
     if let Some(tls) = tls {
         endpoint = endpoint
             .tls_config(tls)
-            .map_err(|error| invalid(format!("cannot set up TLS: {}", crate::session::chain(&error))))?;
+            .map_err(|error| invalid(format!("cannot set up TLS: {}", crate::error::chain(&error))))?;
     }
     Ok(endpoint)
 }

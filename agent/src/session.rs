@@ -86,7 +86,7 @@ impl Link {
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SessionError {
     /// No connection could be made.
-    #[error("cannot connect: {}", chain(.0))]
+    #[error("cannot connect: {}", crate::error::chain(.0))]
     Connect(#[source] tonic::transport::Error),
     /// The server does not accept this agent's token.
     #[error("the server rejected the agent's credentials ({code:?}): {message}; check the agent token")]
@@ -309,18 +309,6 @@ fn message(msg: Outgoing) -> AgentMessage {
 
 fn event_message(event: TaskEvent) -> AgentMessage {
     message(Outgoing::TaskEvent(event))
-}
-
-/// An error with its causes: tonic's transport errors say little at the top level.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -11,6 +11,19 @@ mod provider;
 pub mod testing;
 mod types;
 
+/// An error and its causes on one line: a library's own message ("error sending request",
+/// "failed to render") says little without the cause ("connection refused", the variable).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 pub use embedder::Embedder;
 pub use openai::{OpenAiChat, OpenAiConfig, OpenAiEmbedder};
 pub use prompts::{PromptError, Prompts};

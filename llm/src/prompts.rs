@@ -14,16 +14,6 @@ pub struct PromptError {
     pub reason: String,
 }
 
-fn chain(e: &tera::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        msg = format!("{msg}: {s}");
-        src = s.source();
-    }
-    msg
-}
-
 /// Bytes of one quoted item at most, unless the template asks for another `max`.
 pub const QUOTE_MAX: usize = 8000;
 
@@ -79,7 +69,7 @@ impl Prompts {
         let mut add = |name: &str, body: &str| {
             tera.add_raw_template(name, body).map_err(|e| PromptError {
                 name: name.to_owned(),
-                reason: chain(&e),
+                reason: crate::error_chain(&e),
             })
         };
         match dir {
@@ -116,11 +106,11 @@ impl Prompts {
     pub fn render(&self, name: &str, context: &serde_json::Value) -> Result<String, PromptError> {
         let ctx = tera::Context::from_serialize(context).map_err(|e| PromptError {
             name: name.to_owned(),
-            reason: chain(&e),
+            reason: crate::error_chain(&e),
         })?;
         self.tera.render(name, &ctx).map_err(|e| PromptError {
             name: name.to_owned(),
-            reason: chain(&e),
+            reason: crate::error_chain(&e),
         })
     }
 }

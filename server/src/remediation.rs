@@ -12,7 +12,6 @@
 
 use serde_json::json;
 
-use super::incidents::{self, IncidentView};
 use crate::chat::summary::largest_directories;
 use crate::chat::{tools, Chat};
 use crate::db::Store;
@@ -22,6 +21,7 @@ use crate::jobs::{plan_host_names, JobView, Jobs, ProposeRequest};
 use crate::knowledge::chunk::truncate;
 use crate::knowledge::{Filter, SearchMode, SearchRequest};
 use crate::stacks::ParamKind;
+use crate::telemetry::incidents::{self, IncidentView};
 
 /// Who remediation proposals are requested by.
 pub const ACTOR: &str = "telemetry";
@@ -85,7 +85,7 @@ impl Remediation {
                 incident.host
             ));
         };
-        let cluster = inventory::cluster_view(&self.store.conn, &cluster_name, None)
+        let cluster = inventory::cluster_view(self.store.read(), &cluster_name, None)
             .await
             .map_err(|e| e.to_string())?;
         let mut cited: Vec<String> = vec![format!("incident:{id}")];
@@ -171,6 +171,17 @@ impl Remediation {
     }
 }
 
+#[async_trait::async_trait]
+impl crate::telemetry::Responder for Remediation {
+    async fn incident_opened(&self, id: i64, recent: Vec<f64>) {
+        self.run(id, recent).await
+    }
+
+    async fn job_finished(&self, job_id: i64) {
+        self.follow_up(job_id).await
+    }
+}
+
 impl Remediation {
     /// After the read-only investigation proposed for an incident has run: the cleanup it
     /// points to, proposed with what it found, or a note that nothing in the catalog applies.
@@ -212,7 +223,7 @@ impl Remediation {
             .find(|t| t.host == incident.host)
             .map(|t| largest_directories(&t.output))
             .unwrap_or_default();
-        let cluster = inventory::cluster_view(&self.store.conn, &job.cluster, None)
+        let cluster = inventory::cluster_view(self.store.read(), &job.cluster, None)
             .await
             .map_err(|e| e.to_string())?;
         let clean = chat

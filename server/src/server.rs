@@ -13,14 +13,15 @@ use crate::api::{self, AppState};
 use crate::auth::Auth;
 use crate::chat::Chat;
 use crate::config::Config;
-use crate::db::{self, Store};
+use crate::db;
 use crate::events::Bus;
 use crate::inventory::{self, Presence};
 use crate::jobs::engine::{Engine, EngineConfig};
 use crate::jobs::{ApprovalPolicy, Jobs};
 use crate::knowledge::Knowledge;
+use crate::remediation::Remediation;
 use crate::stacks::{self, Catalog};
-use crate::telemetry::{Remediation, Telemetry};
+use crate::telemetry::Telemetry;
 use crate::tls::ServerTls;
 
 /// How long a stopping server lets HTTP requests in flight finish.
@@ -127,20 +128,20 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
     // Before anything else that takes time, so a wrong certificate path fails at once.
-    let tls = ServerTls::from_config(config)?;
+    let tls = ServerTls::from_files(config.tls_files()?)?;
     let catalog = Arc::new(load_catalog(config.stacks_dir.as_deref())?);
     let token = agent_token(config)?;
     let url = config.database_url();
-    let conn = db::connect(&url)
+    let store = db::connect(&url)
         .await
-        .with_context(|| format!("cannot open the database {}", redact(&url)))?;
-    let store = Store::new(conn);
+        .with_context(|| format!("cannot open the database {}", db::redact(&url)))?;
     let audit_checkpoint = crate::audit::Checkpoint::open(&config.data_dir)?;
     let bus = Bus::default();
     let presence = Arc::new(Presence::default());
     let (engine, engine_task) = Engine::start(
         store.clone(),
         bus.clone(),
+        catalog.clone(),
         EngineConfig {
             max_concurrent_jobs: config.max_concurrent_jobs,
             offline_grace: Duration::from_secs(config.offline_grace_secs),
@@ -189,22 +190,20 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         }
         None => None,
     };
-    let knowledge = Knowledge::open(config).await?;
+    let knowledge = Knowledge::open(&config.knowledge(), &config.data_dir).await?;
     let chat = chat.map(|c| c.with_knowledge(knowledge.clone()));
     let remediation = Remediation {
         store: store.clone(),
         bus: bus.clone(),
         jobs: jobs.clone(),
         chat: chat.clone(),
-        permits: Arc::new(tokio::sync::Semaphore::new(
-            crate::telemetry::remediation::CONCURRENT_REQUESTS,
-        )),
+        permits: Arc::new(tokio::sync::Semaphore::new(crate::remediation::CONCURRENT_REQUESTS)),
     };
     let (shutdown, _) = watch::channel(false);
     let (telemetry, telemetry_tasks) = Telemetry::start(
         store.clone(),
         bus,
-        Some(remediation),
+        Some(Arc::new(remediation)),
         config.telemetry.clone(),
         shutdown.subscribe(),
     )
@@ -311,7 +310,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         expiry.run_expiry(rx).await;
         Ok(())
     });
-    let (checkpoint, db, rx) = (audit_checkpoint, state.store.conn.clone(), shutdown.subscribe());
+    let (checkpoint, db, rx) = (audit_checkpoint, state.store.read().clone(), shutdown.subscribe());
     tasks.spawn(async move {
         checkpoint.run(db, rx).await;
         Ok(())
@@ -319,11 +318,16 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let mut rx = shutdown.subscribe();
     tasks.spawn(async move {
         tokio::select! {
-            r = engine_task => { r.context("job engine panicked")?; anyhow::bail!("job engine stopped") }
+            r = engine_task => {
+                // A failed commit ends the engine with its error: the server stops, and main
+                // decides the exit code; a restart recovers from the database.
+                r.context("job engine panicked")?.context("job engine failed")?;
+                anyhow::bail!("job engine stopped")
+            }
             _ = rx.wait_for(|v| *v) => Ok(()),
         }
     });
-    tracing::info!(http = %http_addr, grpc = %grpc_addr, tls = tls.is_some(), database = %redact(&url), "steward server listening");
+    tracing::info!(http = %http_addr, grpc = %grpc_addr, tls = tls.is_some(), database = %db::redact(&url), "steward server listening");
     Ok(Running {
         http: http_addr,
         grpc: grpc_addr,
@@ -334,22 +338,10 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     })
 }
 
-/// A database URL without its password, for logs.
-pub(crate) fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            let user = creds.split(':').next().unwrap_or("");
-            format!("{}://{user}:***@{}", &url[..s], &url[at + 1..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
 /// Makes sure cluster `local` (stack `essentials`) exists with this host carrying every
 /// essentials component, for `steward up`.
 pub async fn ensure_local_cluster(state: &AppState, hostname: &str) -> anyhow::Result<()> {
-    if inventory::cluster_view(&state.store.conn, "local", None).await.is_ok() {
+    if inventory::cluster_view(state.store.read(), "local", None).await.is_ok() {
         return Ok(());
     }
     let stack = state
@@ -393,14 +385,5 @@ pub fn raise_fd_limit() {
             l.rlim_cur = l.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &l);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn redact_hides_passwords() {
-        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
-        assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
     }
 }

@@ -374,11 +374,9 @@ async fn job_logs(server: &Server, id: i64) -> String {
 }
 
 async fn run_echo(server: &Server, lines: u32) -> Value {
-    let job = server
-        .propose(json!({"cluster": "fuzz", "service": "app", "component": "worker", "command": "echo", "params": {"lines": lines}}))
+    let done = server
+        .run_job(json!({"cluster": "fuzz", "service": "app", "component": "worker", "command": "echo", "params": {"lines": lines}}), 60)
         .await;
-    server.approve(&job).await;
-    let done = server.wait_done(job["id"].as_i64().unwrap(), 60).await;
     assert_eq!(done["state"], "SUCCESSFUL", "{done}");
     done
 }
@@ -397,8 +395,7 @@ async fn hostile_agent_traffic_never_takes_the_server_or_other_agents_down() {
     let mut rng = StdRng::seed_from_u64(seed);
 
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let mut server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let mut server = testing_server(dir.path(), &[]);
     server.cluster("fuzz", &["real-1"]).await;
     let agent = start_agent(&server, "real-1", &dir.path().join("agent"));
     server.wait_online("real-1").await;

@@ -84,8 +84,7 @@ async fn next_run_task(inbound: &mut tonic::Streaming<pb::ServerMessage>) -> pb:
 #[tokio::test]
 async fn replayed_stale_and_foreign_task_events_are_ignored_and_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let server = testing_server(dir.path(), &[]);
     server.cluster("test", &["h1", "h2"]).await;
 
     let (tx, mut inbound) = raw_session(&server, "h1").await;

@@ -272,11 +272,9 @@ async fn every_route_declares_a_role_and_every_role_gets_401_403_or_2xx_as_decla
     std::fs::write(docs.join("app.md"), "# app\n\nOne worker per host.\n").unwrap();
     let fake = FakeOpenAi::start().await;
     let url = fake.base_url();
-    let server = start_server(
-        &dir.path().join("server"),
+    let server = server_on(
+        dir.path(),
         &stacks,
-        "127.0.0.1:0",
-        "127.0.0.1:0",
         &fake_llm_env(
             &url,
             &[
@@ -400,14 +398,7 @@ async fn every_route_declares_a_role_and_every_role_gets_401_403_or_2xx_as_decla
 #[tokio::test]
 async fn high_risk_or_wide_jobs_need_a_second_person_and_low_risk_ones_may_be_self_approved() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(
-        &dir.path().join("server"),
-        &stacks,
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-        &[("STEWARD_FOUR_EYES_HOSTS", "1")],
-    );
+    let server = testing_server(dir.path(), &[("STEWARD_FOUR_EYES_HOSTS", "1")]);
     server.cluster("test", &["h1", "h2"]).await;
     let ann = server.user("ann", "approver").await;
     let bob = server.user("bob", "approver").await;
@@ -420,29 +411,16 @@ async fn high_risk_or_wide_jobs_need_a_second_person_and_low_risk_ones_may_be_se
             v
         }
     };
-    let approve = |who: String, job: Value| {
-        let server = &server;
-        async move {
-            server
-                .call_as(
-                    &who,
-                    Method::POST,
-                    &format!("/api/v1/jobs/{}/approve", job["id"]),
-                    Some(json!({"plan_hash": job["plan_hash"]})),
-                )
-                .await
-        }
-    };
 
     let high = propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "orphan", "hosts": ["h1"], "params": {"pidfile": "/tmp/x"}})).await;
     assert_eq!(high["risk"], "high");
-    let (s, v) = approve(ann.clone(), high.clone()).await;
+    let (s, v) = server.approve_as(&ann, &high).await;
     assert_eq!(s, 403, "{v}");
     assert_eq!(v["error"]["code"], "four_eyes");
     assert!(v["error"]["message"].as_str().unwrap().contains("high risk"), "{v}");
     let (_, still) = server.get(&format!("/api/v1/jobs/{}", high["id"])).await;
     assert_eq!(still["state"], "PROPOSED", "a refused approval changes nothing");
-    let (s, v) = approve(bob.clone(), high).await;
+    let (s, v) = server.approve_as(&bob, &high).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["decided_by"], "bob");
 
@@ -450,20 +428,19 @@ async fn high_risk_or_wide_jobs_need_a_second_person_and_low_risk_ones_may_be_se
         json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "params": {"lines": 1}}),
     )
     .await;
-    let (s, v) = approve(ann.clone(), wide).await;
+    let (s, v) = server.approve_as(&ann, &wide).await;
     assert_eq!(s, 403, "two hosts is more than STEWARD_FOUR_EYES_HOSTS=1: {v}");
     assert!(v["error"]["message"].as_str().unwrap().contains("2 hosts"), "{v}");
 
     let low = propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "hosts": ["h1"], "params": {"lines": 1}})).await;
-    let (s, v) = approve(ann, low).await;
+    let (s, v) = server.approve_as(&ann, &low).await;
     assert_eq!(s, 200, "a low-risk job on one host may be self-approved: {v}");
 }
 
 #[tokio::test]
 async fn four_eyes_compares_persons_so_a_tokens_proposal_is_not_approved_by_its_owner() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let server = testing_server(dir.path(), &[]);
     server.cluster("test", &["h1"]).await;
     let token = |name: &str, role: &str| {
         let server = &server;
@@ -479,19 +456,6 @@ async fn four_eyes_compares_persons_so_a_tokens_proposal_is_not_approved_by_its_
     let ci = token("ci", "operator").await;
     let deployer = token("deployer", "approver").await;
     let high = json!({"cluster": "test", "service": "app", "component": "worker", "command": "orphan", "hosts": ["h1"], "params": {"pidfile": "/tmp/x"}});
-    let approve = |who: String, job: Value| {
-        let server = &server;
-        async move {
-            server
-                .call_as(
-                    &who,
-                    Method::POST,
-                    &format!("/api/v1/jobs/{}/approve", job["id"]),
-                    Some(json!({"plan_hash": job["plan_hash"]})),
-                )
-                .await
-        }
-    };
 
     let (s, job) = server
         .call_as(&ci, Method::POST, "/api/v1/jobs", Some(high.clone()))
@@ -500,14 +464,14 @@ async fn four_eyes_compares_persons_so_a_tokens_proposal_is_not_approved_by_its_
     assert_eq!(job["requested_by"], "token:ci");
     // Neither the owner's session nor another of the owner's tokens is a second person.
     for who in [server.token.clone(), deployer.clone()] {
-        let (s, v) = approve(who, job.clone()).await;
+        let (s, v) = server.approve_as(&who, &job).await;
         assert_eq!(s, 403, "{v}");
         assert_eq!(v["error"]["code"], "four_eyes");
         assert!(v["error"]["message"].as_str().unwrap().contains("admin"), "{v}");
     }
     // And the reverse: the admin's own proposal, approved by the admin's token.
     let mine = server.propose(high.clone()).await;
-    let (s, v) = approve(deployer.clone(), mine.clone()).await;
+    let (s, v) = server.approve_as(&deployer, &mine).await;
     assert_eq!((s, v["error"]["code"].as_str()), (403, Some("four_eyes")), "{v}");
     // Another person approves both.
     server.approve(&job).await;
@@ -526,8 +490,7 @@ async fn four_eyes_compares_persons_so_a_tokens_proposal_is_not_approved_by_its_
 #[tokio::test]
 async fn api_tokens_work_until_they_expire_or_are_revoked_and_are_shown_once() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let server = testing_server(dir.path(), &[]);
     let expires = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
     let (s, short) = server
         .post(
@@ -607,50 +570,34 @@ async fn api_tokens_work_until_they_expire_or_are_revoked_and_are_shown_once() {
 #[tokio::test]
 async fn repeated_failed_logins_lock_the_user_and_flooding_addresses_are_limited() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(
-        &dir.path().join("server"),
-        &stacks,
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-        &[
-            ("STEWARD_LOGIN_MAX_FAILURES", "3"),
-            ("STEWARD_LOCKOUT_SECS", "60"),
-            ("STEWARD_LOGIN_ATTEMPTS_PER_MINUTE", "12"),
-        ],
-    );
+    let server = testing_server(dir.path(), LOGIN_LIMITS);
     server.user("carol", "viewer").await;
-    let attempt = |user: &str, password: &str| {
-        let body = json!({"username": user, "password": password});
-        let server = &server;
-        async move {
-            let r = server
-                .client
-                .post(server.url("/api/v1/auth/login"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            (
-                r.status().as_u16(),
-                r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned()),
-            )
-        }
-    };
     for _ in 0..3 {
-        assert_eq!(attempt("carol", "wrong-password-xx").await.0, 401);
+        assert_eq!(
+            login_status(&server, &server.client, "carol", "wrong-password-xx")
+                .await
+                .0,
+            401
+        );
     }
     // Locked: even the right password is refused now, with a Retry-After.
-    let (s, retry) = attempt("carol", "carol-password-123").await;
+    let (s, retry) = login_status(&server, &server.client, "carol", "carol-password-123").await;
     assert_eq!(s, 429);
-    assert!(retry.unwrap().parse::<u64>().unwrap() > 30);
+    assert!(retry.unwrap() > 30);
     // Another user is not locked.
-    assert_eq!(attempt("admin", ADMIN_PASSWORD).await.0, 200);
+    assert_eq!(
+        login_status(&server, &server.client, "admin", ADMIN_PASSWORD).await.0,
+        200
+    );
     // The address has made 7 attempts (the harness logged admin and carol in); 12 per minute
     // is its limit, refilling one every 5 s.
     let mut codes = vec![];
     for i in 0..10 {
-        codes.push(attempt(&format!("nobody{i}"), "whatever-password").await.0);
+        codes.push(
+            login_status(&server, &server.client, &format!("nobody{i}"), "whatever-password")
+                .await
+                .0,
+        );
     }
     assert!(codes.ends_with(&[429, 429]), "{codes:?}");
     let (_, audit) = server.get("/api/v1/audit?action=auth.login_failed").await;
@@ -666,32 +613,14 @@ async fn repeated_failed_logins_lock_the_user_and_flooding_addresses_are_limited
 #[tokio::test]
 async fn login_limits_follow_the_real_peer_address_and_never_lock_a_user_out_everywhere() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(
-        &dir.path().join("server"),
-        &stacks,
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-        &[
-            ("STEWARD_LOGIN_MAX_FAILURES", "3"),
-            ("STEWARD_LOCKOUT_SECS", "60"),
-            ("STEWARD_LOGIN_ATTEMPTS_PER_MINUTE", "12"),
-        ],
-    );
+    let server = testing_server(dir.path(), LOGIN_LIMITS);
     check_login_limits_per_address(&server, client_from).await;
 }
 
 #[tokio::test]
 async fn proposals_are_rate_limited_per_user() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(
-        &dir.path().join("server"),
-        &stacks,
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-        &[("STEWARD_PROPOSALS_PER_MINUTE", "3")],
-    );
+    let server = testing_server(dir.path(), &[("STEWARD_PROPOSALS_PER_MINUTE", "3")]);
     server.cluster("test", &["h1"]).await;
     let body = json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "hosts": ["h1"], "params": {"lines": 1}});
     for _ in 0..3 {
@@ -714,8 +643,7 @@ async fn proposals_are_rate_limited_per_user() {
 #[tokio::test]
 async fn the_audit_chain_verifies_and_names_the_first_edited_or_removed_event() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let server = testing_server(dir.path(), &[]);
     server.cluster("test", &["h1"]).await;
     for _ in 0..3 {
         let j = server
@@ -777,8 +705,7 @@ async fn the_audit_chain_verifies_and_names_the_first_edited_or_removed_event() 
 #[tokio::test]
 async fn secrets_never_reach_the_log_the_audit_log_or_a_listing() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let server = testing_server(dir.path(), &[]);
     server.cluster("test", &["h1"]).await;
     let (_, t) = server
         .post("/api/v1/tokens", json!({"name": "ci", "role": "viewer"}))
@@ -832,12 +759,8 @@ async fn secrets_never_reach_the_log_the_audit_log_or_a_listing() {
 #[tokio::test]
 async fn audit_verify_catches_a_rewritten_chain_and_a_cut_tail_and_lifecycle_events_are_audited() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(
-        &dir.path().join("server"),
-        &stacks,
-        "127.0.0.1:0",
-        "127.0.0.1:0",
+    let server = testing_server(
+        dir.path(),
         &[("STEWARD_LOGIN_MAX_FAILURES", "2"), ("STEWARD_LOCKOUT_SECS", "60")],
     );
     server.cluster("doomed", &["h1"]).await;
@@ -929,8 +852,7 @@ async fn audit_verify_catches_a_rewritten_chain_and_a_cut_tail_and_lifecycle_eve
 #[tokio::test]
 async fn logout_revocation_and_a_role_change_close_that_callers_streams_within_a_second() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let server = testing_server(dir.path(), &[]);
     server.cluster("test", &["h1"]).await;
     let job = server
         .propose(
@@ -993,8 +915,7 @@ async fn logout_revocation_and_a_role_change_close_that_callers_streams_within_a
 #[tokio::test]
 async fn secret_config_values_are_masked_for_viewers_in_jobs_and_clusters() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let server = testing_server(dir.path(), &[]);
     let (s, v) = server
         .post(
             "/api/v1/clusters",

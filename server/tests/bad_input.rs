@@ -25,8 +25,7 @@ async fn raw(server: &Server, path: &str, body: Vec<u8>, content_type: &str) -> 
 #[tokio::test]
 async fn bad_requests_are_clear_json_errors_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let server = testing_server(dir.path(), &[]);
     server.cluster("test", &["h1", "h2"]).await;
     let (s, _) = server
         .post(
@@ -218,8 +217,7 @@ async fn bad_requests_are_clear_json_errors_and_change_nothing() {
 #[tokio::test]
 async fn openapi_document_and_docs_viewer_are_served() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let server = testing_server(dir.path(), &[]);
     let (s, doc) = server.get("/api/v1/openapi.json").await;
     assert_eq!(s, 200);
     for p in [
@@ -274,8 +272,7 @@ fn a_broken_stack_stops_the_server_with_file_line_and_reason() {
 #[tokio::test]
 async fn an_agent_without_the_token_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let server = testing_server(dir.path(), &[]);
     let mut child = std::process::Command::new(agent_bin())
         .args([
             "--server",

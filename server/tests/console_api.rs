@@ -56,7 +56,7 @@ async fn conversations_are_listed_by_last_activity_and_history_redraws_tool_call
             ("STEWARD_CHAT_MESSAGES_PER_MINUTE", "1000"),
         ],
     );
-    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &env);
+    let server = server_on(dir.path(), &stacks, &env);
     server.cluster("test", &["h1"]).await;
     let status = wait_for(&server, "/api/v1/knowledge/status", 600, |v| {
         v["state"] == "ready" || v["state"] == "failed"
@@ -230,23 +230,13 @@ async fn send_samples(
             at_ms,
         })
         .collect();
-    let batch = pb::MetricBatch {
-        samples,
-        seq,
-        dropped: 0,
-    };
-    tx.send(pb::AgentMessage {
-        msg: Some(pb::agent_message::Msg::Metrics(batch)),
-    })
-    .await
-    .unwrap();
+    send_batch(tx, seq, samples).await;
 }
 
 #[tokio::test]
 async fn hosts_show_their_usage_and_list_their_series_with_the_latest_values() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let mut server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let mut server = testing_server(dir.path(), &[]);
     server.cluster("test", &["h1", "h2"]).await;
     let viewer = server.user("vera", "viewer").await;
     let tx = raw_agent(&server, "h1").await;
@@ -336,7 +326,6 @@ async fn the_job_list_filters_by_states_host_and_source_pages_with_a_total_and_s
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeOpenAi::start().await;
     let url = fake.base_url();
-    let stacks = test_stacks(dir.path());
     let env = fake_llm_env(
         &url,
         &[
@@ -344,7 +333,7 @@ async fn the_job_list_filters_by_states_host_and_source_pages_with_a_total_and_s
             ("STEWARD_PROPOSALS_PER_MINUTE", "1000"),
         ],
     );
-    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &env);
+    let server = testing_server(dir.path(), &env);
     server.cluster("test", &["h1", "h2"]).await;
     let viewer = server.user("val", "viewer").await;
     let shorthand = |command: &str, hosts: &[&str]| {
@@ -495,7 +484,7 @@ async fn the_job_list_filters_by_states_host_and_source_pages_with_a_total_and_s
 async fn stack_documents_are_listed_with_titles_and_served_by_path_and_nothing_else_is() {
     let dir = tempfile::tempdir().unwrap();
     let stacks = stacks_with_docs(dir.path());
-    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let server = server_on(dir.path(), &stacks, &[]);
     let viewer = server.user("vi", "viewer").await;
     let (s, _, list) = get_as(&server, &viewer, "/api/v1/stacks").await;
     assert_eq!(s, 200, "{list}");
@@ -558,8 +547,7 @@ async fn stack_documents_are_listed_with_titles_and_served_by_path_and_nothing_e
 async fn the_committed_openapi_document_is_the_live_one() {
     const FIX: &str = "run: steward openapi > web/src/api/openapi.json";
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let server = testing_server(dir.path(), &[]);
     let (s, live) = server.call_as("", Method::GET, "/api/v1/openapi.json", None).await;
     assert_eq!(s, 200);
     let out = std::process::Command::new(steward_bin())
@@ -595,13 +583,7 @@ async fn a_conversation_says_where_it_is_held_and_a_bad_channel_changes_nothing(
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeOpenAi::start().await;
     let url = fake.base_url();
-    let server = start_server(
-        &dir.path().join("server"),
-        &test_stacks(dir.path()),
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-        &fake_llm_env(&url, &[]),
-    );
+    let server = testing_server(dir.path(), &fake_llm_env(&url, &[]));
     let olga = server.user("olga", "operator").await;
     let create = |body: Option<Value>| {
         let (server, olga) = (&server, olga.clone());

@@ -37,8 +37,7 @@ fn log_of(agent: &Agent) -> String {
 #[tokio::test]
 async fn an_agent_enrolls_once_runs_jobs_and_is_shut_out_when_revoked() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let server = testing_server(dir.path(), &[]);
     server.cluster("test", &["h1", "h2"]).await;
     let token = enrollment(&server, json!({"hostname": "h1", "expires_in": 600})).await;
     assert!(token.starts_with("stw_enr_"));
@@ -117,8 +116,7 @@ async fn an_agent_enrolls_once_runs_jobs_and_is_shut_out_when_revoked() {
 #[tokio::test]
 async fn enrollment_tokens_are_bound_to_their_host_cluster_and_lifetime() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let server = testing_server(dir.path(), &[]);
     server.cluster("test", &["h1"]).await;
 
     let bound = enrollment(&server, json!({"hostname": "h9"})).await;
@@ -153,8 +151,7 @@ async fn enrollment_tokens_are_bound_to_their_host_cluster_and_lifetime() {
 #[tokio::test]
 async fn one_agent_per_host_a_second_claim_is_refused_while_the_first_is_live() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let server = testing_server(dir.path(), &[]);
     server.cluster("test", &["h1"]).await;
     let first = start_agent(&server, "h1", &dir.path().join("first"));
     server.wait_online("h1").await;
@@ -214,8 +211,7 @@ async fn one_agent_per_host_a_second_claim_is_refused_while_the_first_is_live() 
 #[tokio::test]
 async fn an_unbound_token_cannot_take_over_an_existing_host_a_bound_one_replaces_it_audited() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let server = testing_server(dir.path(), &[]);
     server.cluster("test", &["h1", "h2"]).await;
     let first = enrollment(&server, json!({"hostname": "h1"})).await;
     let _agent = start_enrolled_agent(&server, "h1", &dir.path().join("agent-h1"), &first);
@@ -269,14 +265,7 @@ async fn an_unbound_token_cannot_take_over_an_existing_host_a_bound_one_replaces
 #[tokio::test]
 async fn enroll_is_rate_limited_per_address_and_logs_client_strings_escaped() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(
-        &dir.path().join("server"),
-        &stacks,
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-        &[("STEWARD_LOGIN_ATTEMPTS_PER_MINUTE", "5")],
-    );
+    let server = testing_server(dir.path(), &[("STEWARD_LOGIN_ATTEMPTS_PER_MINUTE", "5")]);
     // A hostname that would forge a log line if written raw.
     let e = enroll_over_grpc(&server, "stw_enr_x", "h1\nFORGED-LINE level=INFO admin logged in")
         .await

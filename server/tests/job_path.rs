@@ -4,7 +4,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn rejected_or_unapproved_job_never_reaches_an_agent() {
@@ -178,9 +178,7 @@ async fn stages_run_in_dag_order_and_a_level_runs_concurrently() {
         {"name": "right", "service": "app", "component": "worker", "command": "record", "hosts": ["h3"], "params": {"file": stamp("right"), "sleep": "1"}, "depends_on": ["first"]},
         {"name": "last", "service": "app", "component": "worker", "command": "echo", "hosts": ["h2"], "depends_on": ["left", "right"]}
     ]});
-    let job = server.propose(plan).await;
-    server.approve(&job).await;
-    let done = server.wait_done(job["id"].as_i64().unwrap(), 60).await;
+    let done = server.run_job(plan, 60).await;
     assert_eq!(done["state"], "SUCCESSFUL", "{done}");
     // Each run appends "host start" and "host end" lines: one (start, end) per host.
     let read = |n: &str| -> Vec<(f64, f64)> {
@@ -223,9 +221,7 @@ async fn a_failed_stage_fails_the_job_and_cancels_later_stages() {
         {"name": "after", "service": "app", "component": "worker", "command": "echo", "hosts": ["h2"], "depends_on": ["breaks"]},
         {"name": "later", "service": "app", "component": "worker", "command": "echo", "hosts": ["h1", "h2"], "depends_on": ["after"]}
     ]});
-    let job = server.propose(plan).await;
-    server.approve(&job).await;
-    let done = server.wait_done(job["id"].as_i64().unwrap(), 30).await;
+    let done = server.run_job(plan, 30).await;
     assert_eq!(done["state"], "FAILED");
     assert!(done["error"].as_str().unwrap().contains("h1"), "{}", done["error"]);
     assert_eq!(done["stages"][0]["state"], "FAILED");
@@ -392,6 +388,10 @@ async fn templates_and_params_reach_the_script_as_files_and_env() {
     let text = server.text(&format!("/api/v1/jobs/{id}/tasks/{}/logs", t["id"])).await;
     assert!(text.contains("[lib] recording"), "{text}");
     assert!(text.contains("greeting=hello host=h2 ordinal=2"), "{text}");
+    // The ids are in the stored environment the digest covers, not added at dispatch.
+    assert_eq!(t["env"]["STEWARD_TASK_ID"], t["id"].to_string());
+    assert_eq!(t["env"]["STEWARD_JOB_ID"], id.to_string());
+    assert!(text.contains(&format!("task {} of job {id}", t["id"])), "{text}");
     let _ = std::fs::remove_file(&file);
 }
 
@@ -433,6 +433,40 @@ async fn an_agent_refuses_a_script_changed_after_approval_and_the_refusal_is_aud
 }
 
 #[tokio::test]
+async fn an_agent_refuses_an_environment_changed_after_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, agents) = testbed(dir.path(), 1).await;
+    let job = server
+        .propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "hosts": ["h1"], "params": {"lines": 1}}))
+        .await;
+    let id = job["id"].as_i64().unwrap();
+    // The task's own ids are part of what was approved: a row that claims to be another
+    // task no longer matches its digest. (Read from the row: the view masks secrets.)
+    let db = sea_orm::Database::connect(database_url(&server.data)).await.unwrap();
+    use sea_orm::ConnectionTrait;
+    let row = db
+        .query_one(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT env FROM tasks WHERE job_id = {id}"),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut env: serde_json::Value = row.try_get("", "env").unwrap();
+    assert_eq!(env["STEWARD_TASK_ID"], tasks(&job)[0]["id"].to_string());
+    env["STEWARD_TASK_ID"] = json!("999999");
+    db.execute_unprepared(&format!("UPDATE tasks SET env = '{env}' WHERE job_id = {id}"))
+        .await
+        .unwrap();
+    server.approve(&job).await;
+    let done = server.wait_done(id, 30).await;
+    assert_eq!(done["state"], "FAILED", "{done:#}");
+    let error = tasks(&done)[0]["error"].as_str().unwrap_or_default().to_owned();
+    assert!(error.contains("changed after approval"), "{error}");
+    assert_eq!(agents[0].tasks_received(), 1);
+}
+
+#[tokio::test]
 async fn the_event_feed_replays_a_bounded_tail_of_a_long_log() {
     let dir = tempfile::tempdir().unwrap();
     let (server, _agents) = testbed(dir.path(), 1).await;
@@ -443,16 +477,7 @@ async fn the_event_feed_replays_a_bounded_tail_of_a_long_log() {
     let id = job["id"].as_i64().unwrap();
     assert_eq!(server.wait_done(id, 60).await["state"], "SUCCESSFUL");
     // A finished job's feed is its replay, then the end of the stream.
-    let body = server
-        .client
-        .get(server.url(&format!("/api/v1/events?job={id}")))
-        .bearer_auth(&server.token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = server.text(&format!("/api/v1/events?job={id}")).await;
     let logs = body.matches("event: log\n").count();
     assert_eq!(logs, 5000, "the replay is bounded");
     assert_eq!(body.matches("event: truncated\n").count(), 1, "and says so");
@@ -461,4 +486,35 @@ async fn the_event_feed_replays_a_bounded_tail_of_a_long_log() {
     let task = tasks(&server.wait_done(id, 1).await)[0]["id"].as_i64().unwrap();
     let all = server.text(&format!("/api/v1/jobs/{id}/tasks/{task}/logs")).await;
     assert!(all.lines().count() >= 6000);
+}
+
+#[tokio::test]
+async fn a_component_takes_the_state_its_command_declares() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents) = testbed(dir.path(), 1).await;
+    let state = |v: &Value| v["components"][0]["state"].clone();
+    let (_, before) = server.get("/api/v1/hosts/h1").await;
+    // `echo` says `leads_to = "STARTED"`: the name is nothing to the engine.
+    let done = server
+        .run_job(json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "hosts": ["h1"], "params": {"lines": 1}}), 30)
+        .await;
+    assert_eq!(done["state"], "SUCCESSFUL");
+    let (_, host) = server.get("/api/v1/hosts/h1").await;
+    assert_eq!(state(&host), "STARTED", "before: {before}");
+    // `fail` says `leads_to_on_failure = "STOPPED"`.
+    let done = server
+        .run_job(
+            json!({"cluster": "test", "service": "app", "component": "worker", "command": "fail", "hosts": ["h1"]}),
+            30,
+        )
+        .await;
+    assert_eq!(done["state"], "FAILED");
+    let (_, host) = server.get("/api/v1/hosts/h1").await;
+    assert_eq!(state(&host), "STOPPED");
+    // `slow` declares nothing: the state stays.
+    server
+        .run_job(json!({"cluster": "test", "service": "app", "component": "worker", "command": "slow", "hosts": ["h1"], "params": {"ticks": 1}}), 30)
+        .await;
+    let (_, host) = server.get("/api/v1/hosts/h1").await;
+    assert_eq!(state(&host), "STOPPED");
 }

@@ -49,7 +49,7 @@ fn knowledge_server(dir: &Path, extra: &[(&str, &str)]) -> Server {
     let stacks = knowledge_stacks(dir);
     let mut env = KNOWLEDGE_ON.to_vec();
     env.extend_from_slice(extra);
-    start_server(&dir.join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &env)
+    server_on(dir, &stacks, &env)
 }
 
 /// Waits until the index has finished its startup indexing; returns its status.
@@ -85,11 +85,9 @@ fn q(text: &str) -> String {
 
 /// Runs `command` of app/worker on `hosts` of `cluster` to the end.
 async fn run(server: &Server, cluster: &str, command: &str, hosts: &[&str], params: Value) -> Value {
-    let job = server
-        .propose(json!({"cluster": cluster, "service": "app", "component": "worker", "command": command, "hosts": hosts, "params": params}))
-        .await;
-    server.approve(&job).await;
-    server.wait_done(job["id"].as_i64().unwrap(), 60).await
+    server
+        .run_job(json!({"cluster": cluster, "service": "app", "component": "worker", "command": command, "hosts": hosts, "params": params}), 60)
+        .await
 }
 
 /// Waits until the logs of `job` are in the index.
@@ -118,13 +116,7 @@ async fn stack_docs_are_searchable_and_a_restart_embeds_nothing_unchanged() {
         .status()
         .unwrap();
     assert!(status.success());
-    let mut server = start_server(
-        &dir.path().join("server"),
-        &stacks,
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-        KNOWLEDGE_ON,
-    );
+    let mut server = server_on(dir.path(), &stacks, KNOWLEDGE_ON);
     let first = wait_ready(&server).await;
     let embedded = first["docs_embedded"].as_u64().unwrap();
     assert!(embedded >= 40, "the real stacks have dozens of sections: {first}");

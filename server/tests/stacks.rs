@@ -38,13 +38,7 @@ fn every_stack_script_passes_shellcheck() {
 #[tokio::test]
 async fn essentials_host_check_really_runs_on_this_machine() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_server(
-        &dir.path().join("server"),
-        &repo_stacks(),
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-        &[],
-    );
+    let server = server_on(dir.path(), &repo_stacks(), &[]);
     let (s, v) = server.post("/api/v1/clusters", json!({"name": "here", "stack": "essentials", "hosts": [{"hostname": "this-host", "components": ["host/host"]}]})).await;
     assert_eq!(s, 201, "{v}");
     let _agent = start_agent(&server, "this-host", &dir.path().join("agent"));
@@ -90,13 +84,7 @@ async fn clean_tmp_never_follows_a_symlink_out_of_tmp_anywhere_in_its_path() {
     std::fs::write(&junk, "old").unwrap();
     age(&junk, 30);
 
-    let server = start_server(
-        &dir.path().join("server"),
-        &repo_stacks(),
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-        &[],
-    );
+    let server = server_on(dir.path(), &repo_stacks(), &[]);
     let (s, v) = server.post("/api/v1/clusters", json!({"name": "here", "stack": "essentials", "hosts": [{"hostname": "this-host", "components": ["host/host"]}]})).await;
     assert_eq!(s, 201, "{v}");
     let _agent = start_agent(&server, "this-host", &dir.path().join("agent"));
@@ -139,13 +127,7 @@ async fn clean_tmp_never_follows_a_symlink_out_of_tmp_anywhere_in_its_path() {
 #[tokio::test]
 async fn cluster_config_values_are_typed_and_ranged_by_the_stack_file() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_server(
-        &dir.path().join("server"),
-        &repo_stacks(),
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-        &[],
-    );
+    let server = server_on(dir.path(), &repo_stacks(), &[]);
     let cluster = |name: &str, config: serde_json::Value| {
         let server = &server;
         let body = json!({"name": name, "stack": "essentials", "config": config,

@@ -44,6 +44,17 @@ impl Drop for Mount {
     }
 }
 
+/// Writes 7.5 MiB (nearly all of a [`Mount::tmpfs`]) to `file`, dated ten days ago.
+fn write_old_filler(file: &Path) {
+    std::fs::write(file, vec![7u8; 7 * 1024 * 1024 + 512 * 1024]).unwrap();
+    assert!(Command::new("touch")
+        .args(["-d", "10 days ago"])
+        .arg(file)
+        .status()
+        .unwrap()
+        .success());
+}
+
 /// Waits up to 5 s for a collected event of `kind` for which `pred` holds.
 async fn wait_event(seen: &std::sync::Mutex<Vec<(String, Value)>>, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -83,14 +94,11 @@ fn collect_events(server: &Server) -> std::sync::Arc<std::sync::Mutex<Vec<(Strin
 
 #[tokio::test]
 async fn a_filling_disk_opens_an_incident_whose_approved_cleanup_resolves_it() {
-    let Some(mount) = Mount::tmpfs() else {
-        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root); the disk scenario did not run");
-        return;
-    };
-    let mnt = mount.path().to_str().unwrap().to_owned();
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeOpenAi::start().await;
-    let server = tmpfs_testbed(dir.path(), &fake, &mnt, &[]).await;
+    let Some((_mount, mnt, server)) = tmpfs_testbed("the disk scenario", dir.path(), &fake, &[]).await else {
+        return;
+    };
     let events = collect_events(&server);
     let agent = start_agent(&server, "h1", &dir.path().join("agent-h1"));
     server.wait_online("h1").await;
@@ -113,16 +121,7 @@ async fn a_filling_disk_opens_an_incident_whose_approved_cleanup_resolves_it() {
     assert!(used(&host).unwrap() < 50.0, "{host:#}");
     // The same values in the Prometheus format, for a viewer's scraper; not without a token.
     let viewer = server.user("grafana", "viewer").await;
-    let scrape = server
-        .client
-        .get(server.url("/metrics/hosts"))
-        .bearer_auth(&viewer)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scrape = server.text_as(&viewer, "/metrics/hosts").await;
     let line = format!("steward_host_disk_used_pct{{host=\"h1\",cluster=\"edge\",fs=\"tmpfs\",mount={mnt:?}}} ");
     assert!(scrape.contains("# TYPE steward_host_mem_used_pct gauge"), "{scrape}");
     assert!(scrape.contains(&line), "{line} missing from:\n{scrape}");
@@ -137,13 +136,7 @@ async fn a_filling_disk_opens_an_incident_whose_approved_cleanup_resolves_it() {
 
     // A filler writes 7.5 MiB of old data into the 8 MiB filesystem.
     let filler = PathBuf::from(&mnt).join("filler.bin");
-    std::fs::write(&filler, vec![7u8; 7 * 1024 * 1024 + 512 * 1024]).unwrap();
-    assert!(Command::new("touch")
-        .args(["-d", "10 days ago"])
-        .arg(&filler)
-        .status()
-        .unwrap()
-        .success());
+    write_old_filler(&filler);
     let signal = format!("disk_used_pct{{fs=\"tmpfs\",mount={mnt:?}}}");
     let list = wait_for(&server, "/api/v1/incidents?state=OPEN", 30, |l| {
         l.as_array()
@@ -269,14 +262,13 @@ async fn a_filling_disk_opens_an_incident_whose_approved_cleanup_resolves_it() {
 
 #[tokio::test]
 async fn a_disk_incident_is_investigated_first_and_the_cleanup_follows_what_it_found() {
-    let Some(mount) = Mount::tmpfs() else {
-        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root); the investigation scenario did not run");
-        return;
-    };
-    let mnt = mount.path().to_str().unwrap().to_owned();
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeOpenAi::start().await;
-    let server = tmpfs_testbed(dir.path(), &fake, &mnt, &[("STEWARD_LLM_PLANNER", "structured")]).await;
+    let planner = [("STEWARD_LLM_PLANNER", "structured")];
+    let Some((_mount, mnt, server)) = tmpfs_testbed("the investigation scenario", dir.path(), &fake, &planner).await
+    else {
+        return;
+    };
     let _agent = start_agent(&server, "h1", &dir.path().join("agent-h1"));
     server.wait_online("h1").await;
     // The small model is offered the candidates code resolved; it picks the report.
@@ -286,13 +278,7 @@ async fn a_disk_incident_is_investigated_first_and_the_cleanup_follows_what_it_f
     let junk = PathBuf::from(&mnt).join("junk");
     std::fs::create_dir(&junk).unwrap();
     let filler = junk.join("filler.bin");
-    std::fs::write(&filler, vec![7u8; 7 * 1024 * 1024 + 512 * 1024]).unwrap();
-    assert!(Command::new("touch")
-        .args(["-d", "10 days ago"])
-        .arg(&filler)
-        .status()
-        .unwrap()
-        .success());
+    write_old_filler(&filler);
 
     // First the read-only report, on the incident's own mount, with its numbers.
     let list = wait_for(&server, "/api/v1/incidents?state=OPEN", 30, |l| l[0]["job_id"].is_i64()).await;
@@ -341,9 +327,8 @@ async fn a_disk_incident_is_investigated_first_and_the_cleanup_follows_what_it_f
 #[tokio::test]
 async fn a_disconnected_agents_buffered_samples_arrive_after_reconnect_once() {
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
     let env = [("STEWARD_METRICS_INTERVAL_MS", "250")];
-    let mut server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &env);
+    let mut server = testing_server(dir.path(), &env);
     server.cluster("test", &["h1"]).await;
     let _agent = start_agent(&server, "h1", &dir.path().join("agent-h1"));
     server.wait_online("h1").await;
@@ -388,11 +373,9 @@ async fn a_disconnected_agents_buffered_samples_arrive_after_reconnect_once() {
 async fn bad_metric_batches_are_counted_and_change_nothing() {
     use steward_proto::v1 as pb;
     let dir = tempfile::tempdir().unwrap();
-    let stacks = test_stacks(dir.path());
-    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &[]);
+    let server = testing_server(dir.path(), &[]);
     server.cluster("test", &["h1"]).await;
     let (tx, mut inbound) = raw_session(&server, "h1").await;
-    let msg = |m| pb::AgentMessage { msg: Some(m) };
     let now = chrono::Utc::now().timestamp_millis();
     let sample = |name: &str, value: f64, at_ms: i64| pb::MetricSample {
         name: name.into(),
@@ -400,37 +383,17 @@ async fn bad_metric_batches_are_counted_and_change_nothing() {
         value,
         at_ms,
     };
-    let batch = pb::MetricBatch {
-        samples: vec![
-            sample("load1", 0.5, now),
-            sample("bad name", 1.0, now),
-            sample("load1", f64::NAN, now + 1),
-            sample("load1", 9.0, now + 86_400_000),
-            sample("load1", 9.0, 0),
-        ],
-        seq: 1,
-        dropped: 0,
-    };
-    tx.send(msg(pb::agent_message::Msg::Metrics(batch))).await.unwrap();
+    let batch = vec![
+        sample("load1", 0.5, now),
+        sample("bad name", 1.0, now),
+        sample("load1", f64::NAN, now + 1),
+        sample("load1", 9.0, now + 86_400_000),
+        sample("load1", 9.0, 0),
+    ];
+    send_batch(&tx, 1, batch).await;
     // Too many samples: refused whole, still acknowledged (sending it again cannot help).
-    let big = pb::MetricBatch {
-        samples: (0..10_001).map(|i| sample("load5", 1.0, now + i)).collect(),
-        seq: 2,
-        dropped: 0,
-    };
-    tx.send(msg(pb::agent_message::Msg::Metrics(big))).await.unwrap();
-    let mut acked = 0;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while acked < 2 {
-        let m = tokio::time::timeout_at(deadline.into(), inbound.message())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if let Some(pb::server_message::Msg::Ack(a)) = m.msg {
-            acked = acked.max(a.metrics_seq);
-        }
-    }
+    send_batch(&tx, 2, (0..10_001).map(|i| sample("load5", 1.0, now + i)).collect()).await;
+    wait_metrics_ack(&mut inbound, 2).await;
     let (_, v) = server
         .get("/api/v1/hosts/h1/metrics?name=load1&step=raw&from=0&to=99999999999999")
         .await;
@@ -463,10 +426,21 @@ async fn bad_metric_batches_are_counted_and_change_nothing() {
     assert_eq!(s, 400);
 }
 
-/// A server on the repository's stacks whose only threshold watches the tmpfs at `mnt` (nothing
-/// else on this busy machine, whose own root disk may well be over 90 %, may open an incident
-/// and take the scripted reply), with cluster `edge` of host h1 carrying host/host.
-async fn tmpfs_testbed(dir: &Path, fake: &FakeOpenAi, mnt: &str, extra: &[(&str, &str)]) -> Server {
+/// A fresh tmpfs, its path, and a server on the repository's stacks whose only threshold
+/// watches it (nothing else on this busy machine, whose own root disk may well be over 90 %,
+/// may open an incident and take the scripted reply), with cluster `edge` of host h1 carrying
+/// host/host. None, saying `scenario` was skipped, where no tmpfs can be mounted.
+async fn tmpfs_testbed(
+    scenario: &str,
+    dir: &Path,
+    fake: &FakeOpenAi,
+    extra: &[(&str, &str)],
+) -> Option<(Mount, String, Server)> {
+    let Some(mount) = Mount::tmpfs() else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root); {scenario} did not run");
+        return None;
+    };
+    let mnt = mount.path().to_str().unwrap().to_owned();
     let url = fake.base_url();
     let rule = format!("disk_used_pct{{mount={mnt}}}>90:85");
     let mut env = vec![
@@ -478,13 +452,7 @@ async fn tmpfs_testbed(dir: &Path, fake: &FakeOpenAi, mnt: &str, extra: &[(&str,
         ("STEWARD_DETECT_FORECAST_METRICS", ""),
     ];
     env.extend_from_slice(extra);
-    let server = start_server(
-        &dir.join("server"),
-        &repo_stacks(),
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-        &fake_llm_env(&url, &env),
-    );
+    let server = server_on(dir, &repo_stacks(), &fake_llm_env(&url, &env));
     let (s, v) = server
         .post(
             "/api/v1/clusters",
@@ -492,20 +460,29 @@ async fn tmpfs_testbed(dir: &Path, fake: &FakeOpenAi, mnt: &str, extra: &[(&str,
         )
         .await;
     assert_eq!(s, 201, "{v}");
-    server
+    Some((mount, mnt, server))
 }
 
-async fn synthetic_disk_testbed(dir: &Path, fake: &FakeOpenAi) -> Server {
-    synthetic_disk_testbed_on(dir, fake, &["h1"]).await
+/// h1 reports `/data` at 97 % (over the testbed's threshold) on a session the returned sender
+/// keeps up; waits until the incident list satisfies `pred` and returns it too.
+async fn h1_disk_fills(
+    server: &Server,
+    pred: impl Fn(&Value) -> bool,
+) -> (tokio::sync::mpsc::Sender<steward_proto::v1::AgentMessage>, Value) {
+    let tx = raw_agent(server, "h1").await;
+    send_disk(&tx, 1, 97.0).await;
+    let list = wait_for(server, "/api/v1/incidents", 20, pred).await;
+    (tx, list)
 }
 
-async fn synthetic_disk_testbed_on(dir: &Path, fake: &FakeOpenAi, hosts: &[&str]) -> Server {
+/// A server in a fresh directory, planning with a fresh fake model, whose only threshold is
+/// `/data` over 90 %, with cluster `test` of `hosts`.
+async fn synthetic_disk_testbed(hosts: &[&str]) -> (tempfile::TempDir, FakeOpenAi, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeOpenAi::start().await;
     let url = fake.base_url();
-    let server = start_server(
-        &dir.join("server"),
-        &test_stacks(dir),
-        "127.0.0.1:0",
-        "127.0.0.1:0",
+    let server = testing_server(
+        dir.path(),
         &fake_llm_env(
             &url,
             &[
@@ -517,22 +494,18 @@ async fn synthetic_disk_testbed_on(dir: &Path, fake: &FakeOpenAi, hosts: &[&str]
         ),
     );
     server.cluster("test", hosts).await;
-    server
+    (dir, fake, server)
 }
 
 #[tokio::test]
 async fn a_proposal_beyond_the_incidents_host_is_rejected_by_the_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let fake = FakeOpenAi::start().await;
-    let server = synthetic_disk_testbed_on(dir.path(), &fake, &["h1", "h2"]).await;
+    let (_dir, fake, server) = synthetic_disk_testbed(&["h1", "h2"]).await;
     // Led on by something it read, the model proposes for the other host too.
     let args = json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo",
         "hosts": ["h1", "h2"], "rationale": "the doc says to run it everywhere"});
     fake.push(Reply::tool_calls(&[("call_1", "propose_job", &args.to_string())]));
     fake.push(Reply::completion("Proposed."));
-    let tx = raw_agent(&server, "h1").await;
-    send_disk(&tx, 1, 97.0).await;
-    let list = wait_for(&server, "/api/v1/incidents", 20, |l| l[0]["remediation"].is_string()).await;
+    let (_tx, list) = h1_disk_fills(&server, |l| l[0]["remediation"].is_string()).await;
     let incident = &list[0];
     assert!(incident["job_id"].is_null(), "no proposal is linked: {incident:#}");
     let why = incident["remediation"].as_str().unwrap();
@@ -550,15 +523,11 @@ async fn a_proposal_beyond_the_incidents_host_is_rejected_by_the_server() {
 
 #[tokio::test]
 async fn an_incident_the_planner_cannot_fix_says_why_and_proposes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let fake = FakeOpenAi::start().await;
-    let server = synthetic_disk_testbed(dir.path(), &fake).await;
+    let (_dir, fake, server) = synthetic_disk_testbed(&["h1"]).await;
     fake.push(Reply::completion(
         "No command of this catalog frees space on /data, so I propose nothing.",
     ));
-    let tx = raw_agent(&server, "h1").await;
-    send_disk(&tx, 1, 97.0).await;
-    let list = wait_for(&server, "/api/v1/incidents", 20, |l| l[0]["remediation"].is_string()).await;
+    let (_tx, list) = h1_disk_fills(&server, |l| l[0]["remediation"].is_string()).await;
     let incident = &list[0];
     assert!(incident["job_id"].is_null(), "{incident:#}");
     let why = incident["remediation"].as_str().unwrap();
@@ -572,9 +541,7 @@ async fn an_incident_the_planner_cannot_fix_says_why_and_proposes_nothing() {
 
 #[tokio::test]
 async fn an_incident_keeps_one_proposal_even_when_the_model_makes_two() {
-    let dir = tempfile::tempdir().unwrap();
-    let fake = FakeOpenAi::start().await;
-    let server = synthetic_disk_testbed(dir.path(), &fake).await;
+    let (_dir, fake, server) = synthetic_disk_testbed(&["h1"]).await;
     let args = |lines: u32| {
         json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "hosts": ["h1"],
             "params": {"lines": lines}, "rationale": "incident"})
@@ -585,9 +552,7 @@ async fn an_incident_keeps_one_proposal_even_when_the_model_makes_two() {
         ("call_2", "propose_job", &args(2)),
     ]));
     fake.push(Reply::completion("Proposed twice."));
-    let tx = raw_agent(&server, "h1").await;
-    send_disk(&tx, 1, 97.0).await;
-    let list = wait_for(&server, "/api/v1/incidents", 20, |l| l[0]["job_id"].is_i64()).await;
+    let (tx, list) = h1_disk_fills(&server, |l| l[0]["job_id"].is_i64()).await;
     let kept = list[0]["job_id"].as_i64().unwrap();
     // Still firing: more samples update the incident but ask for nothing more.
     for seq in 2..6 {
@@ -617,40 +582,30 @@ async fn an_incident_keeps_one_proposal_even_when_the_model_makes_two() {
 
 #[tokio::test]
 async fn a_high_risk_proposal_from_telemetry_needs_two_different_approvers() {
-    let dir = tempfile::tempdir().unwrap();
-    let fake = FakeOpenAi::start().await;
-    let server = synthetic_disk_testbed(dir.path(), &fake).await;
+    let (_dir, fake, server) = synthetic_disk_testbed(&["h1"]).await;
     let args = json!({"cluster": "test", "service": "app", "component": "worker", "command": "orphan",
         "hosts": ["h1"], "params": {"pidfile": "/tmp/steward-four-eyes"}, "rationale": "incident"});
     fake.push(Reply::tool_calls(&[("call_1", "propose_job", &args.to_string())]));
     fake.push(Reply::completion("Proposed."));
-    let tx = raw_agent(&server, "h1").await;
-    send_disk(&tx, 1, 97.0).await;
-    let list = wait_for(&server, "/api/v1/incidents", 20, |l| l[0]["job_id"].is_i64()).await;
+    let (_tx, list) = h1_disk_fills(&server, |l| l[0]["job_id"].is_i64()).await;
     let id = list[0]["job_id"].as_i64().unwrap();
     let (_, job) = server.get(&format!("/api/v1/jobs/{id}")).await;
     assert_eq!(
         (job["source"].as_str(), job["risk"].as_str()),
         (Some("anomaly"), Some("high"))
     );
-    let path = format!("/api/v1/jobs/{id}/approve");
-    let body = json!({"plan_hash": job["plan_hash"]});
-    let approve = |token: String| {
-        let (server, path, body) = (&server, path.clone(), body.clone());
-        async move { server.call_as(&token, reqwest::Method::POST, &path, Some(body)).await }
-    };
     // The first person's approval is recorded; the job waits for a second person.
-    let (s, v) = approve(server.token.clone()).await;
+    let (s, v) = server.approve_as(&server.token, &job).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["state"], "PROPOSED", "{v}");
     assert_eq!(v["approvals"], json!(["admin"]));
-    let (s, v) = approve(server.token.clone()).await;
+    let (s, v) = server.approve_as(&server.token, &job).await;
     assert_eq!((s, v["error"]["code"].as_str()), (403, Some("four_eyes")), "{v}");
     // Nor does the same person's API token count as a second one.
     let (_, t) = server
         .post("/api/v1/tokens", json!({"name": "ops", "role": "approver"}))
         .await;
-    let (s, v) = approve(t["token"].as_str().unwrap().to_owned()).await;
+    let (s, v) = server.approve_as(t["token"].as_str().unwrap(), &job).await;
     assert_eq!((s, v["error"]["code"].as_str()), (403, Some("four_eyes")), "{v}");
     let (_, v) = server.get(&format!("/api/v1/jobs/{id}")).await;
     assert_eq!(v["state"], "PROPOSED");
@@ -666,13 +621,7 @@ async fn a_high_risk_proposal_from_telemetry_needs_two_different_approvers() {
 async fn a_host_reporting_ever_new_series_is_capped_and_the_excess_counted() {
     use steward_proto::v1 as pb;
     let dir = tempfile::tempdir().unwrap();
-    let server = start_server(
-        &dir.path().join("server"),
-        &test_stacks(dir.path()),
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-        &[("STEWARD_METRICS_MAX_SERIES_PER_HOST", "5")],
-    );
+    let server = testing_server(dir.path(), &[("STEWARD_METRICS_MAX_SERIES_PER_HOST", "5")]);
     server.cluster("test", &["h1"]).await;
     let (tx, mut inbound) = raw_session(&server, "h1").await;
     let now = chrono::Utc::now().timestamp_millis();
@@ -685,27 +634,8 @@ async fn a_host_reporting_ever_new_series_is_capped_and_the_excess_counted() {
     };
     let mut samples: Vec<pb::MetricSample> = (0..20).map(|i| sample(i, now)).collect();
     samples.push(sample(0, now + 1));
-    let batch = pb::MetricBatch {
-        samples,
-        seq: 1,
-        dropped: 0,
-    };
-    tx.send(pb::AgentMessage {
-        msg: Some(pb::agent_message::Msg::Metrics(batch)),
-    })
-    .await
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let m = tokio::time::timeout_at(deadline.into(), inbound.message())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if matches!(m.msg, Some(pb::server_message::Msg::Ack(a)) if a.metrics_seq >= 1) {
-            break;
-        }
-    }
+    send_batch(&tx, 1, samples).await;
+    wait_metrics_ack(&mut inbound, 1).await;
     let (_, v) = server
         .get("/api/v1/hosts/h1/metrics?name=requests&step=raw&from=0&to=99999999999999")
         .await;

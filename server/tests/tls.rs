@@ -56,32 +56,32 @@ impl Pki {
 
     /// [`Pki::client`], its connections leaving from `ip`.
     fn client_from(&self, ip: &str) -> reqwest::Client {
-        let ca = reqwest::Certificate::from_pem(&std::fs::read(&self.ca).unwrap()).unwrap();
-        reqwest::Client::builder()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(ca)
+        self.client_builder()
             .local_address(ip.parse::<std::net::IpAddr>().unwrap())
-            .timeout(Duration::from_secs(10))
             .build()
             .unwrap()
     }
 
     /// An HTTPS client that trusts this CA and nothing else.
     fn client(&self) -> reqwest::Client {
+        self.client_builder().build().unwrap()
+    }
+
+    fn client_builder(&self) -> reqwest::ClientBuilder {
         let ca = reqwest::Certificate::from_pem(&std::fs::read(&self.ca).unwrap()).unwrap();
         reqwest::Client::builder()
             .tls_built_in_root_certs(false)
             .add_root_certificate(ca)
             .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap()
     }
 }
 
-/// A server with TLS on both listeners, its API client trusting `pki`'s CA.
-fn tls_server(dir: &Path, pki: &Pki) -> Server {
+/// A server with TLS on both listeners and `extra` environment, its API client trusting
+/// `pki`'s CA.
+fn tls_server(dir: &Path, pki: &Pki, extra: &[(&str, &str)]) -> Server {
     let env = pki.tls_env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.extend_from_slice(extra);
     let server = start_server_with(
         &dir.join("server"),
         &test_stacks(dir),
@@ -94,6 +94,14 @@ fn tls_server(dir: &Path, pki: &Pki) -> Server {
     server
 }
 
+/// [`tls_server`] with the "steward" CA, that CA, and another ("impostor") nobody trusts.
+fn tls_server_and_impostor(dir: &Path) -> (Server, Pki, Pki) {
+    let pki = Pki::generate(&dir.join("pki"), "steward");
+    let other = Pki::generate(&dir.join("other-pki"), "impostor");
+    let server = tls_server(dir, &pki, &[]);
+    (server, pki, other)
+}
+
 fn agent_log(agent: &Agent) -> String {
     std::fs::read_to_string(agent.data.join("agent.log")).unwrap_or_default()
 }
@@ -102,7 +110,7 @@ fn agent_log(agent: &Agent) -> String {
 async fn an_agent_pinned_to_the_servers_ca_runs_an_approved_job_over_tls() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::generate(&dir.path().join("pki"), "steward");
-    let server = tls_server(dir.path(), &pki);
+    let server = tls_server(dir.path(), &pki, &[]);
     server.cluster("secure", &["tls-1"]).await;
 
     let ca = pki.ca.display().to_string();
@@ -114,11 +122,9 @@ async fn an_agent_pinned_to_the_servers_ca_runs_an_approved_job_over_tls() {
     );
     server.wait_online("tls-1").await;
 
-    let job = server
-        .propose(json!({"cluster": "secure", "service": "app", "component": "worker", "command": "echo", "params": {"lines": 2}}))
+    let done = server
+        .run_job(json!({"cluster": "secure", "service": "app", "component": "worker", "command": "echo", "params": {"lines": 2}}), 30)
         .await;
-    server.approve(&job).await;
-    let done = server.wait_done(job["id"].as_i64().unwrap(), 30).await;
     assert_eq!(done["state"], "SUCCESSFUL", "{done}");
     assert_eq!(agent.tasks_received(), 1);
 }
@@ -126,9 +132,7 @@ async fn an_agent_pinned_to_the_servers_ca_runs_an_approved_job_over_tls() {
 #[tokio::test]
 async fn agents_that_do_not_trust_the_servers_certificate_never_come_online() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::generate(&dir.path().join("pki"), "steward");
-    let other = Pki::generate(&dir.path().join("other-pki"), "impostor");
-    let server = tls_server(dir.path(), &pki);
+    let (server, pki, other) = tls_server_and_impostor(dir.path());
     server.cluster("secure", &["wrong-ca", "plain", "trusted"]).await;
 
     let other_ca = other.ca.display().to_string();
@@ -189,31 +193,14 @@ async fn agents_that_do_not_trust_the_servers_certificate_never_come_online() {
 async fn login_limits_over_tls_see_each_clients_own_address() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::generate(&dir.path().join("pki"), "limits");
-    let mut env = pki.tls_env();
-    env.extend([
-        ("STEWARD_LOGIN_MAX_FAILURES", "3".to_owned()),
-        ("STEWARD_LOCKOUT_SECS", "60".to_owned()),
-        ("STEWARD_LOGIN_ATTEMPTS_PER_MINUTE", "12".to_owned()),
-    ]);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let server = start_server_with(
-        &dir.path().join("server"),
-        &test_stacks(dir.path()),
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-        &env,
-        pki.client(),
-    );
-    assert_eq!(server.scheme, "https");
+    let server = tls_server(dir.path(), &pki, LOGIN_LIMITS);
     check_login_limits_per_address(&server, |ip| pki.client_from(ip)).await;
 }
 
 #[tokio::test]
 async fn https_answers_only_clients_that_trust_the_ca() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::generate(&dir.path().join("pki"), "steward");
-    let other = Pki::generate(&dir.path().join("other-pki"), "impostor");
-    let server = tls_server(dir.path(), &pki);
+    let (server, pki, other) = tls_server_and_impostor(dir.path());
 
     let url = format!("https://{}/healthz", server.http);
     let ok = pki.client().get(&url).send().await.unwrap();
@@ -246,7 +233,7 @@ async fn https_answers_only_clients_that_trust_the_ca() {
 async fn the_cli_trusts_a_private_ca_with_dash_dash_ca() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::generate(&dir.path().join("pki"), "steward");
-    let server = tls_server(dir.path(), &pki);
+    let server = tls_server(dir.path(), &pki, &[]);
     let url = format!("https://{}", server.http);
     let cli = |args: &[&str]| {
         Command::new(steward_bin())
@@ -316,15 +303,18 @@ fn serve_refuses_certificates_it_cannot_use_and_names_the_file() {
     let other = Pki::generate(&dir.path().join("other-pki"), "impostor");
     let data = dir.path().join("data");
     let data = data.display().to_string();
-    let serve = [
-        "serve",
-        "--data-dir",
-        &data,
-        "--http",
-        "127.0.0.1:0",
-        "--grpc",
-        "127.0.0.1:0",
-    ];
+    let on_loopback = |command: &'static str| {
+        [
+            command,
+            "--data-dir",
+            data.as_str(),
+            "--http",
+            "127.0.0.1:0",
+            "--grpc",
+            "127.0.0.1:0",
+        ]
+    };
+    let serve = on_loopback("serve");
     let cert = pki.cert.display().to_string();
     let key = pki.key.display().to_string();
 
@@ -361,15 +351,7 @@ fn serve_refuses_certificates_it_cannot_use_and_names_the_file() {
     assert!(!ok && stderr.contains("STEWARD_TLS_KEY"), "{stderr}");
 
     // `up` stays on loopback without TLS: its own agent has no CA to pin.
-    let up = [
-        "up",
-        "--data-dir",
-        &data,
-        "--http",
-        "127.0.0.1:0",
-        "--grpc",
-        "127.0.0.1:0",
-    ];
+    let up = on_loopback("up");
     let (ok, stderr) = run_to_exit(&up, &[("STEWARD_TLS_CERT", cert), ("STEWARD_TLS_KEY", key)]);
     assert!(!ok && stderr.contains("without TLS"), "{stderr}");
 }

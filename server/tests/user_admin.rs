@@ -30,6 +30,11 @@ async fn call(server: &Server, token: &str, method: Method, path: &str, body: Op
     server.call_as(token, method, path, body).await
 }
 
+/// PATCH `/api/v1/users/{id}` with `body` as `token`'s holder → (status, JSON).
+async fn patch_user(server: &Server, token: &str, id: i64, body: Value) -> (u16, Value) {
+    call(server, token, Method::PATCH, &format!("/api/v1/users/{id}"), Some(body)).await
+}
+
 /// The newest audit event with `action`.
 async fn audited(server: &Server, action: &str) -> Value {
     let (s, v) = server.get(&format!("/api/v1/audit?action={action}&limit=1")).await;
@@ -40,14 +45,7 @@ async fn audited(server: &Server, action: &str) -> Value {
 }
 
 fn server(dir: &std::path::Path) -> Server {
-    let stacks = test_stacks(dir);
-    start_server(
-        &dir.join("server"),
-        &stacks,
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-        &[("STEWARD_LOGIN_ATTEMPTS_PER_MINUTE", "1000")],
-    )
+    testing_server(dir, &[("STEWARD_LOGIN_ATTEMPTS_PER_MINUTE", "1000")])
 }
 
 #[tokio::test]
@@ -63,14 +61,7 @@ async fn an_admin_changes_roles_and_disables_users_and_their_sessions_and_tokens
 
     // Only admins: an operator and an approver are refused, and nothing changes.
     for token in [&bob, &carl] {
-        let (s, v) = call(
-            &server,
-            token,
-            Method::PATCH,
-            &format!("/api/v1/users/{carl_id}"),
-            Some(json!({"role": "admin"})),
-        )
-        .await;
+        let (s, v) = patch_user(&server, token, carl_id, json!({"role": "admin"})).await;
         assert_eq!((s, v["error"]["code"].as_str()), (403, Some("forbidden")), "{v}");
         let (s, _) = call(
             &server,
@@ -82,14 +73,7 @@ async fn an_admin_changes_roles_and_disables_users_and_their_sessions_and_tokens
         .await;
         assert_eq!(s, 403);
     }
-    let (s, _) = call(
-        &server,
-        "",
-        Method::PATCH,
-        &format!("/api/v1/users/{carl_id}"),
-        Some(json!({"role": "admin"})),
-    )
-    .await;
+    let (s, _) = patch_user(&server, "", carl_id, json!({"role": "admin"})).await;
     assert_eq!(s, 401);
 
     // Bad input: a clear 4xx and nothing changed.
@@ -143,14 +127,7 @@ async fn an_admin_changes_roles_and_disables_users_and_their_sessions_and_tokens
     assert_eq!(users(&server).await, before, "a refused change changed a user");
 
     // A role change takes effect on the user's next request, and is audited old → new.
-    let (s, v) = server
-        .call_as(
-            &server.token,
-            Method::PATCH,
-            &format!("/api/v1/users/{carl_id}"),
-            Some(json!({"role": "operator"})),
-        )
-        .await;
+    let (s, v) = patch_user(&server, &server.token, carl_id, json!({"role": "operator"})).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(
         (v["username"].as_str(), v["role"].as_str(), v["disabled"].as_bool()),
@@ -183,14 +160,7 @@ async fn an_admin_changes_roles_and_disables_users_and_their_sessions_and_tokens
     let ann_id = user_id(&server, "ann").await;
     let bob_id = user_id(&server, "bob").await;
     for id in [ann_id, bob_id] {
-        let (s, v) = server
-            .call_as(
-                &server.token,
-                Method::PATCH,
-                &format!("/api/v1/users/{id}"),
-                Some(json!({"disabled": true})),
-            )
-            .await;
+        let (s, v) = patch_user(&server, &server.token, id, json!({"disabled": true})).await;
         assert_eq!((s, v["disabled"].as_bool()), (200, Some(true)), "{v}");
     }
     for token in [&ann, &bob, &ann_tool] {
@@ -209,14 +179,7 @@ async fn an_admin_changes_roles_and_disables_users_and_their_sessions_and_tokens
     assert!(refused.contains("401") && refused.contains("disabled"), "{refused}");
 
     // Enabled again: the session and the token work again.
-    let (s, _) = server
-        .call_as(
-            &server.token,
-            Method::PATCH,
-            &format!("/api/v1/users/{ann_id}"),
-            Some(json!({"disabled": false})),
-        )
-        .await;
+    let (s, _) = patch_user(&server, &server.token, ann_id, json!({"disabled": false})).await;
     assert_eq!(s, 200);
     for token in [&ann, &ann_tool] {
         let (s, _) = call(&server, token, Method::GET, "/api/v1/hosts", None).await;
@@ -282,42 +245,14 @@ async fn nobody_demotes_disables_or_deletes_themselves_or_the_last_enabled_admin
     // A disabled admin does not count: with dora disabled, the admin is still the last one.
     server.user("dora", "admin").await;
     let dora_id = user_id(&server, "dora").await;
-    let (s, _) = server
-        .call_as(
-            &tool,
-            Method::PATCH,
-            &format!("/api/v1/users/{dora_id}"),
-            Some(json!({"disabled": true})),
-        )
-        .await;
+    let (s, _) = patch_user(&server, &tool, dora_id, json!({"disabled": true})).await;
     assert_eq!(s, 200);
-    let (s, v) = server
-        .call_as(
-            &tool,
-            Method::PATCH,
-            &format!("/api/v1/users/{admin_id}"),
-            Some(json!({"role": "operator"})),
-        )
-        .await;
+    let (s, v) = patch_user(&server, &tool, admin_id, json!({"role": "operator"})).await;
     assert_eq!((s, v["error"]["code"].as_str()), (409, Some("conflict")), "{v}");
     // With dora enabled again, the token may demote the admin: dora remains.
-    let (s, _) = server
-        .call_as(
-            &tool,
-            Method::PATCH,
-            &format!("/api/v1/users/{dora_id}"),
-            Some(json!({"disabled": false})),
-        )
-        .await;
+    let (s, _) = patch_user(&server, &tool, dora_id, json!({"disabled": false})).await;
     assert_eq!(s, 200);
-    let (s, v) = server
-        .call_as(
-            &tool,
-            Method::PATCH,
-            &format!("/api/v1/users/{admin_id}"),
-            Some(json!({"role": "operator"})),
-        )
-        .await;
+    let (s, v) = patch_user(&server, &tool, admin_id, json!({"role": "operator"})).await;
     assert_eq!((s, v["role"].as_str()), (200, Some("operator")), "{v}");
 }
 

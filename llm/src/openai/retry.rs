@@ -6,7 +6,7 @@ use async_openai::error::OpenAIError;
 use rand::Rng;
 
 use super::transport::Refusal;
-use crate::LlmError;
+use crate::{error_chain, LlmError};
 
 /// How one attempt failed, sorted by what to do about it.
 #[derive(Debug)]
@@ -125,19 +125,6 @@ impl RetryPolicy {
         let jitter = rand::thread_rng().gen_range(0..=half.as_micros() as u64);
         half + Duration::from_micros(jitter)
     }
-}
-
-/// An error and its sources on one line: reqwest's own message ("error sending request") says
-/// little without the cause ("connection refused").
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The start of an unreadable body, enough to recognise an HTML page or a proxy's message.

@@ -261,7 +261,7 @@ impl Session {
             }
         }
         // A duplicate is refused before it can overwrite the live session's facts.
-        if let Ok(Some(id)) = inventory::host_id(&self.store.conn, &hello.hostname).await {
+        if let Ok(Some(id)) = inventory::host_id(self.store.read(), &hello.hostname).await {
             if let Some(other) = self.presence.holder(id).filter(|s| *s != self.id) {
                 return self
                     .refuse(format!(
@@ -277,22 +277,17 @@ impl Session {
             "memory_bytes": facts.memory_bytes, "addresses": facts.addresses,
         });
         let labels = serde_json::to_value(&facts.labels).unwrap_or_default();
-        let host_id = match inventory::host_connected(
-            &self.store.conn,
-            &hello.hostname,
-            &hello.agent_version,
-            facts_json,
-            labels,
-        )
-        .await
-        {
-            Ok(id) => id,
-            Err(e) => {
-                return self
-                    .refuse(format!("cannot register host {:?}: {e}", hello.hostname))
-                    .await
-            }
-        };
+        let host_id =
+            match inventory::host_connected(&self.store, &hello.hostname, &hello.agent_version, facts_json, labels)
+                .await
+            {
+                Ok(id) => id,
+                Err(e) => {
+                    return self
+                        .refuse(format!("cannot register host {:?}: {e}", hello.hostname))
+                        .await
+                }
+            };
         if let Err(other) = self.presence.claim(host_id, self.id) {
             return self
                 .refuse(format!(
@@ -385,7 +380,7 @@ impl Session {
         metrics::AGENTS_CONNECTED.dec();
         let _ = self.engine.disconnected(host_id, self.id).await;
         if let Some(last) = self.presence.gone(host_id, self.id) {
-            if let Err(e) = inventory::host_disconnected(&self.store.conn, host_id, last).await {
+            if let Err(e) = inventory::host_disconnected(&self.store, host_id, last).await {
                 tracing::warn!(error = %e, "cannot record host offline");
             }
         }

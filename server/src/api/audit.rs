@@ -34,7 +34,7 @@ pub struct AuditEvent {
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(Filter),
     responses((status = 200, body = Vec<AuditEvent>), (status = 400, body = ErrorBody)))]
 pub async fn list(State(s): State<AppState>, ApiQuery(f): ApiQuery<Filter>) -> Result<Json<Vec<AuditEvent>>, ApiError> {
-    let rows = audit::list(&s.store.conn, &f).await.map_err(ApiError::internal)?;
+    let rows = audit::list(s.store.read(), &f).await.map_err(ApiError::internal)?;
     Ok(Json(
         rows.into_iter()
             .map(|e| AuditEvent {
@@ -58,7 +58,7 @@ pub async fn list(State(s): State<AppState>, ApiQuery(f): ApiQuery<Filter>) -> R
 pub async fn verify(State(s): State<AppState>) -> Result<Json<Verification>, ApiError> {
     let checkpoint = s.audit.head();
     Ok(Json(
-        audit::verify(&s.store.conn, checkpoint.as_ref())
+        audit::verify(s.store.read(), checkpoint.as_ref())
             .await
             .map_err(ApiError::internal)?,
     ))

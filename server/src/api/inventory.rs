@@ -37,7 +37,7 @@ pub struct HostWithMetrics {
 /// Every cluster with its hosts.
 #[utoipa::path(get, path = "/api/v1/clusters", tag = "inventory", responses((status = 200, body = Vec<ClusterView>)))]
 pub async fn list_clusters(State(s): State<AppState>, caller: Caller) -> Result<Json<Vec<ClusterView>>, ApiError> {
-    let mut list = inventory::list_clusters(&s.store.conn, Some(&s.presence)).await?;
+    let mut list = inventory::list_clusters(s.store.read(), Some(&s.presence)).await?;
     for c in &mut list {
         mask_secret_config(&s, &caller, c);
     }
@@ -82,7 +82,7 @@ pub async fn get_cluster(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ClusterView>, ApiError> {
-    let mut c = inventory::cluster_view(&s.store.conn, &id, Some(&s.presence)).await?;
+    let mut c = inventory::cluster_view(s.store.read(), &id, Some(&s.presence)).await?;
     mask_secret_config(&s, &caller, &mut c);
     Ok(Json(c))
 }
@@ -90,7 +90,7 @@ pub async fn get_cluster(
 /// Every host, with its components and latest usage.
 #[utoipa::path(get, path = "/api/v1/hosts", tag = "inventory", responses((status = 200, body = Vec<HostSummary>)))]
 pub async fn list_hosts(State(s): State<AppState>) -> Result<Json<Vec<HostSummary>>, ApiError> {
-    let hosts = inventory::list_hosts(&s.store.conn, &s.presence).await?;
+    let hosts = inventory::list_hosts(s.store.read(), &s.presence).await?;
     Ok(Json(
         hosts
             .into_iter()
@@ -109,7 +109,7 @@ pub async fn get_host(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<HostWithMetrics>, ApiError> {
-    let host = inventory::host_view(&s.store.conn, &id, &s.presence).await?;
+    let host = inventory::host_view(s.store.read(), &id, &s.presence).await?;
     let metrics = s.telemetry.latest(host.id);
     let usage = s.telemetry.usage(host.id);
     Ok(Json(HostWithMetrics { host, usage, metrics }))

@@ -22,7 +22,7 @@ pub async fn host_metrics(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<RangeQuery>,
 ) -> Result<Json<RangeView>, ApiError> {
-    let host = inventory::host_view(&s.store.conn, &id, &s.presence).await?;
+    let host = inventory::host_view(s.store.read(), &id, &s.presence).await?;
     Ok(Json(s.telemetry.range(host.id, &q).await?))
 }
 
@@ -35,7 +35,7 @@ pub async fn host_series(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<SeriesInfo>>, ApiError> {
-    let host = inventory::host_view(&s.store.conn, &id, &s.presence).await?;
+    let host = inventory::host_view(s.store.read(), &id, &s.presence).await?;
     Ok(Json(s.telemetry.series(host.id).await?))
 }
 
@@ -65,7 +65,7 @@ pub async fn get_incident(
 #[utoipa::path(get, path = "/metrics/hosts", tag = "telemetry",
     responses((status = 200, description = "Prometheus text exposition", body = String)))]
 pub async fn host_exposition(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let hosts: HashMap<i64, (String, Option<String>)> = inventory::list_hosts(&s.store.conn, &s.presence)
+    let hosts: HashMap<i64, (String, Option<String>)> = inventory::list_hosts(s.store.read(), &s.presence)
         .await?
         .into_iter()
         .map(|h| (h.id, (h.hostname, h.cluster)))

@@ -137,7 +137,7 @@ impl Auth {
             )));
         }
         if let Some(c) = &req.cluster {
-            inventory::cluster_view(&self.store.conn, c, None)
+            inventory::cluster_view(self.store.read(), c, None)
                 .await
                 .map_err(|e| AuthError::Invalid(e.to_string()))?;
         }
@@ -173,13 +173,17 @@ impl Auth {
 
     /// Enrollment tokens, newest first.
     pub async fn list_enrollments(&self) -> Result<Vec<EnrollmentView>, AuthError> {
-        Ok(enrollment::Entity::find()
-            .order_by_desc(enrollment::Column::Id)
-            .all(&self.store.conn)
-            .await?
-            .into_iter()
-            .map(EnrollmentView::from)
-            .collect())
+        self.views(enrollment::Entity::find().order_by_desc(enrollment::Column::Id))
+            .await
+    }
+
+    /// The rows `query` selects, as views.
+    async fn views<E, V>(&self, query: sea_orm::Select<E>) -> Result<Vec<V>, AuthError>
+    where
+        E: EntityTrait,
+        V: From<E::Model>,
+    {
+        Ok(query.all(self.store.read()).await?.into_iter().map(V::from).collect())
     }
 
     /// Revokes enrollment token `id` before any agent used it: it is deleted, so it can never
@@ -233,7 +237,7 @@ impl Auth {
         // the writer lock every other write waits for.
         let found = enrollment::Entity::find()
             .filter(enrollment::Column::TokenHash.eq(secrets::digest(secret)))
-            .one(&self.store.conn)
+            .one(self.store.read())
             .await?;
         usable(found.as_ref(), hostname)?;
         let txn = self.store.begin_write().await?;
@@ -321,7 +325,7 @@ impl Auth {
         }
         let c = agent_credential::Entity::find()
             .filter(agent_credential::Column::TokenHash.eq(secrets::digest(secret)))
-            .one(&self.store.conn)
+            .one(self.store.read())
             .await?
             .ok_or_else(|| refuse("unknown agent credential"))?;
         if c.revoked_at.is_some() {
@@ -336,20 +340,15 @@ impl Auth {
     /// Whether credential `id` exists and is not revoked.
     pub async fn credential_live(&self, id: i64) -> Result<bool, AuthError> {
         Ok(agent_credential::Entity::find_by_id(id)
-            .one(&self.store.conn)
+            .one(self.store.read())
             .await?
             .is_some_and(|c| c.revoked_at.is_none()))
     }
 
     /// Agent credentials, newest first.
     pub async fn list_credentials(&self) -> Result<Vec<CredentialView>, AuthError> {
-        Ok(agent_credential::Entity::find()
-            .order_by_desc(agent_credential::Column::Id)
-            .all(&self.store.conn)
-            .await?
-            .into_iter()
-            .map(CredentialView::from)
-            .collect())
+        self.views(agent_credential::Entity::find().order_by_desc(agent_credential::Column::Id))
+            .await
     }
 
     /// Revokes credential `id`; the host's live session, if any, is closed.
@@ -389,13 +388,12 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::config::AuthConfig;
-    use crate::db::Store;
+    use crate::auth::AuthConfig;
 
     #[tokio::test]
     async fn bad_enrollment_tokens_are_refused_without_waiting_for_the_writer_lock() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(crate::db::connect(&crate::db::sqlite_url(dir.path())).await.unwrap());
+        let store = crate::db::connect(&crate::db::sqlite_url(dir.path())).await.unwrap();
         let auth = Auth::new(store.clone(), AuthConfig::default());
         let good = auth
             .create_enrollment("admin", &NewEnrollment::default())

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::config::AuthConfig;
+use super::AuthConfig;
 
 /// Most (username, address) pairs tracked for lockout; the stalest are dropped beyond it.
 const MAX_TRACKED: usize = 10_000;

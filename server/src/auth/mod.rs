@@ -4,6 +4,7 @@
 //! Owns the `users`, `auth_tokens`, `enrollments` and `agent_credentials` tables. Secrets
 //! (passwords, tokens, credentials) are stored only as argon2 hashes or SHA-256 digests and
 //! are shown exactly once, to whoever created them; nothing here logs or audits a secret.
+mod config;
 mod enrollment;
 mod limits;
 mod passwords;
@@ -16,8 +17,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::AuthConfig;
 use crate::db::Store;
+pub use config::AuthConfig;
 
 pub use enrollment::{CredentialView, EnrolledAgent, EnrollmentView, NewEnrollment};
 pub use limits::Limited;

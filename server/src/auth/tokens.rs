@@ -232,7 +232,7 @@ impl Auth {
         }
         let t = auth_token::Entity::find()
             .filter(auth_token::Column::TokenHash.eq(secrets::digest(secret)))
-            .one(&self.store.conn)
+            .one(self.store.read())
             .await?
             .ok_or_else(|| refuse("the bearer token is unknown"))?;
         self.identity_of(t).await
@@ -243,7 +243,7 @@ impl Auth {
     /// themselves after a logout, a revocation, a disabled user or a role change.
     pub async fn still_valid(&self, who: &Identity) -> Result<bool, AuthError> {
         let Some(t) = auth_token::Entity::find_by_id(who.token_id)
-            .one(&self.store.conn)
+            .one(self.store.read())
             .await?
         else {
             return Ok(false);
@@ -323,7 +323,7 @@ impl Auth {
             limit: Some(1),
             ..Default::default()
         };
-        let last = audit::list(&self.store.conn, &f).await?;
+        let last = audit::list(self.store.read(), &f).await?;
         Ok(last
             .first()
             .and_then(|e| e.details["expires_at"].as_str())
@@ -339,7 +339,7 @@ impl Auth {
             .filter(auth_token::Column::ExpiresAt.lte(now))
             .filter(auth_token::Column::RevokedAt.is_null())
             .order_by_asc(auth_token::Column::ExpiresAt)
-            .all(&self.store.conn)
+            .all(self.store.read())
             .await?;
         let Some(latest) = expired.last().and_then(|t| t.expires_at) else {
             return Ok(since);
@@ -413,7 +413,7 @@ impl Auth {
         Ok(auth_token::Entity::find()
             .filter(auth_token::Column::Kind.eq("api"))
             .order_by_desc(auth_token::Column::Id)
-            .all(&self.store.conn)
+            .all(self.store.read())
             .await?
             .into_iter()
             .map(TokenView::from)

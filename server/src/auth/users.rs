@@ -66,7 +66,7 @@ impl Auth {
     /// Creates the first admin when there are no users. Returns the password when it was
     /// generated (the caller prints it once); `None` when users exist or it was configured.
     pub async fn bootstrap_admin(&self) -> Result<Option<String>, AuthError> {
-        if user::Entity::find().count(&self.store.conn).await? > 0 {
+        if user::Entity::find().count(self.store.read()).await? > 0 {
             return Ok(None);
         }
         let (password, generated) = match &self.config.admin_password {
@@ -131,7 +131,7 @@ impl Auth {
     pub async fn list_users(&self) -> Result<Vec<UserView>, AuthError> {
         Ok(user::Entity::find()
             .order_by_asc(user::Column::Username)
-            .all(&self.store.conn)
+            .all(self.store.read())
             .await?
             .into_iter()
             .map(UserView::from)
@@ -264,7 +264,7 @@ impl Auth {
     pub(super) async fn find_user(&self, username: &str) -> Result<Option<user::Model>, AuthError> {
         Ok(user::Entity::find()
             .filter(user::Column::Username.eq(username))
-            .one(&self.store.conn)
+            .one(self.store.read())
             .await?)
     }
 }

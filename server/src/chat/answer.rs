@@ -604,6 +604,20 @@ impl Chat {
         Ok(self.jobs.search(&f).await?.0)
     }
 
+    /// The newest jobs in any state on the one host in scope (on every host when the scope
+    /// holds more than one, or none), at most `limit`.
+    async fn newest_jobs_in(
+        &self,
+        in_scope: &[&HostView],
+        limit: u64,
+    ) -> Result<Vec<crate::jobs::JobSummary>, ChatError> {
+        let host_id = match in_scope {
+            [one] => Some(one.id),
+            _ => None,
+        };
+        self.newest_jobs(host_id, vec![], limit).await
+    }
+
     /// The telemetry service, once the server has started it.
     fn telemetry(&self) -> Option<&Telemetry> {
         self.telemetry.get()
@@ -616,7 +630,7 @@ impl Chat {
         clusters: &[ClusterView],
         scope: Option<&ClusterView>,
     ) -> Result<Answer, ChatError> {
-        let all_hosts = inventory::list_hosts(&self.store.conn, &self.presence).await?;
+        let all_hosts = inventory::list_hosts(self.store.read(), &self.presence).await?;
         let asked = parse(text, &all_hosts, clusters, self);
         let mut ans = Answer::default();
         if !asked.unknown_hosts.is_empty() {
@@ -1036,11 +1050,7 @@ impl Chat {
             }
             return Ok(());
         }
-        let host_id = match in_scope {
-            [one] => Some(one.id),
-            _ => None,
-        };
-        let list = self.newest_jobs(host_id, vec![], 40).await?;
+        let list = self.newest_jobs_in(in_scope, 40).await?;
         let list: Vec<_> = list
             .into_iter()
             .filter(|j| scope.is_none_or(|c| c.name == j.cluster))
@@ -1084,11 +1094,7 @@ impl Chat {
         scope: Option<&ClusterView>,
         in_scope: &[&HostView],
     ) -> Result<(), ChatError> {
-        let host_id = match in_scope {
-            [one] => Some(one.id),
-            _ => None,
-        };
-        let list = self.newest_jobs(host_id, vec![], 100).await?;
+        let list = self.newest_jobs_in(in_scope, 100).await?;
         for (s, c) in &asked.components {
             let needle = format!(" {s}/{c}");
             let Some(j) = list

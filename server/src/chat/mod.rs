@@ -334,7 +334,7 @@ impl Chat {
 
     async fn conversation(&self, id: i64, user: &str) -> Result<conversation::Model, ChatError> {
         conversation::Entity::find_by_id(id)
-            .one(&self.store.conn)
+            .one(self.store.read())
             .await?
             .filter(|c| c.user == user)
             .ok_or(ChatError::NotFound(id))
@@ -349,7 +349,7 @@ impl Chat {
             .filter(chat_message::Column::ConversationId.eq(id))
             .order_by_desc(chat_message::Column::Id)
             .limit(HISTORY_MESSAGES)
-            .all(&self.store.conn)
+            .all(self.store.read())
             .await?;
         rows.reverse();
         let mut out: Vec<Message> = rows
@@ -385,7 +385,7 @@ impl Chat {
         let rows = chat_message::Entity::find()
             .filter(chat_message::Column::ConversationId.eq(id))
             .order_by_asc(chat_message::Column::Id)
-            .all(&self.store.conn)
+            .all(self.store.read())
             .await?;
         Ok(rows
             .into_iter()
@@ -423,7 +423,7 @@ impl Chat {
             .order_by_desc(conversation::Column::UpdatedAt)
             .order_by_desc(conversation::Column::Id)
             .limit(limit)
-            .all(&self.store.conn)
+            .all(self.store.read())
             .await?;
         let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
         let counts: std::collections::HashMap<i64, i64> = chat_message::Entity::find()
@@ -433,7 +433,7 @@ impl Chat {
             .filter(chat_message::Column::ConversationId.is_in(ids))
             .group_by(chat_message::Column::ConversationId)
             .into_tuple::<(i64, i64)>()
-            .all(&self.store.conn)
+            .all(self.store.read())
             .await?
             .into_iter()
             .collect();
@@ -546,7 +546,7 @@ impl Chat {
             return Err(ChatError::Invalid("the message is longer than 8000 bytes".into()));
         }
         self.conversation(id, user).await?;
-        let clusters = inventory::list_clusters(&self.store.conn, Some(&self.presence)).await?;
+        let clusters = inventory::list_clusters(self.store.read(), Some(&self.presence)).await?;
         let mut messages = vec![Message::system(self.system_prompt(&clusters).await?)];
         messages.extend(self.recent_history(id).await?);
         let user_msg = Message::user(text);

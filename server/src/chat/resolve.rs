@@ -1483,7 +1483,7 @@ mod eval_cases {
             job_id: None,
             remediation: None,
         };
-        let text = crate::telemetry::remediation::structured_request(&incident);
+        let text = crate::remediation::structured_request(&incident);
         let r = resolve(&text, web, stack, &catalog);
         assert!(r.refusal.is_none(), "{text}: {:?}", r.refusal);
         let labels: Vec<String> = r.candidates.iter().map(Candidate::label).collect();

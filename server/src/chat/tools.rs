@@ -245,10 +245,10 @@ pub async fn call(state: &Chat, actor: &str, source: &str, tc: &ToolCall, cited:
                 Err(e) => return Outcome::err("tool:cluster_state", e),
             };
             let r = match &args.cluster {
-                Some(c) => inventory::cluster_view(&state.store.conn, c, Some(&state.presence))
+                Some(c) => inventory::cluster_view(state.store.read(), c, Some(&state.presence))
                     .await
                     .map(|c| vec![c]),
-                None => inventory::list_clusters(&state.store.conn, Some(&state.presence)).await,
+                None => inventory::list_clusters(state.store.read(), Some(&state.presence)).await,
             };
             match r {
                 Ok(clusters) => {
@@ -301,7 +301,7 @@ pub async fn call(state: &Chat, actor: &str, source: &str, tc: &ToolCall, cited:
                 Ok(a) => a,
                 Err(e) => return Outcome::err("tool:stack_docs", e),
             };
-            let cluster = match inventory::cluster_view(&state.store.conn, &args.cluster, None).await {
+            let cluster = match inventory::cluster_view(state.store.read(), &args.cluster, None).await {
                 Ok(c) => c,
                 Err(e) => return Outcome::err("tool:stack_docs", e.to_string()),
             };
@@ -326,7 +326,7 @@ pub async fn call(state: &Chat, actor: &str, source: &str, tc: &ToolCall, cited:
             let Some(t) = state.telemetry.get() else {
                 return Outcome::err(source, "telemetry is not running");
             };
-            let host = match inventory::host_view(&state.store.conn, &args.host, &state.presence).await {
+            let host = match inventory::host_view(state.store.read(), &args.host, &state.presence).await {
                 Ok(h) => h,
                 Err(e) => return Outcome::err(source, e.to_string()),
             };
@@ -356,7 +356,7 @@ pub async fn call(state: &Chat, actor: &str, source: &str, tc: &ToolCall, cited:
                 return Outcome::err("incidents", "telemetry is not running");
             };
             let host_id = match &args.host {
-                Some(h) => match inventory::host_view(&state.store.conn, h, &state.presence).await {
+                Some(h) => match inventory::host_view(state.store.read(), h, &state.presence).await {
                     Ok(h) => Some(h.id),
                     Err(e) => return Outcome::err("incidents", e.to_string()),
                 },

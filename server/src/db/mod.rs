@@ -9,29 +9,65 @@ use sea_orm_migration::MigratorTrait;
 
 pub use sea_orm::DatabaseConnection as Db;
 
-/// Opens the database at `url`, creating a SQLite file if needed, and applies migrations.
-pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+/// Opens the database at `url` (creating a SQLite file if needed), applies migrations, and
+/// returns the store: a writer and a separate pool of read-only connections.
+pub async fn connect(url: &str) -> Result<Store, DbErr> {
+    let sqlite = url.starts_with("sqlite");
+    // SQLite allows one writer at a time; one writer connection makes that explicit instead
+    // of leaving pooled connections to collide ("database is locked").
+    let writer = open(url, Role::Writer, if sqlite { 1 } else { 8 }).await?;
+    migration::Migrator::up(&writer, None).await?;
+    let reader = open(url, Role::Reader, if sqlite { 4 } else { 16 }).await?;
+    Ok(Store {
+        reader,
+        writer,
+        write: Default::default(),
+    })
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    Writer,
+    Reader,
+}
+
+async fn open(url: &str, role: Role, max: u32) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.sqlx_logging(false)
         .connect_timeout(Duration::from_secs(10))
-        .max_connections(if url.starts_with("sqlite") { 4 } else { 16 })
+        .max_connections(max)
         .min_connections(1);
     if url.starts_with("sqlite") {
-        opts.map_sqlx_sqlite_opts(|o| {
+        opts.map_sqlx_sqlite_opts(move |o| {
             use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
             // WAL lets the API read while the engine writes; NORMAL is durable across process
             // crashes (only an OS crash can lose the last transactions), which is the trade every
             // SQLite-backed server makes for write throughput.
-            o.create_if_missing(true)
+            o.create_if_missing(role == Role::Writer)
+                .read_only(role == Role::Reader)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
         });
+    } else if role == Role::Reader {
+        // The database refuses a write through the read pool, so a write that bypasses the
+        // writer fails loudly in every test instead of racing it in production.
+        opts.map_sqlx_postgres_opts(|o| o.options([("default_transaction_read_only", "on")]));
     }
-    let db = Database::connect(opts).await?;
-    migration::Migrator::up(&db, None).await?;
-    Ok(db)
+    Database::connect(opts).await
+}
+
+/// A database URL without its password, for logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}://{user}:***@{}", &url[..s], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// The SQLite URL for a database file under `data_dir`.
@@ -39,13 +75,14 @@ pub fn sqlite_url(data_dir: &std::path::Path) -> String {
     format!("sqlite://{}?mode=rwc", data_dir.join("steward.db").display())
 }
 
-/// The database with a writer lock: SQLite allows one writer, and a deferred transaction
-/// that reads before it writes fails at once (`SQLITE_BUSY_SNAPSHOT`) when another writer got
-/// in first, so every write transaction of this process takes the lock first.
+/// The database: one write path and many readers. SQLite allows one writer, and a deferred
+/// transaction that reads before it writes fails at once (`SQLITE_BUSY_SNAPSHOT`) when
+/// another writer got in first, so every write of this process is a [`WriteTxn`] that holds
+/// the writer lock; the read pool's connections are read-only, so a write anywhere else fails.
 #[derive(Clone, Debug)]
 pub struct Store {
-    /// The connection pool, for reads.
-    pub conn: DatabaseConnection,
+    reader: DatabaseConnection,
+    writer: DatabaseConnection,
     write: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -70,19 +107,99 @@ impl WriteTxn {
 }
 
 impl Store {
-    /// Wraps an open connection.
-    pub fn new(conn: DatabaseConnection) -> Self {
-        Store {
-            conn,
-            write: Default::default(),
-        }
+    /// The read-only connection pool: every query that does not write.
+    pub fn read(&self) -> &DatabaseConnection {
+        &self.reader
     }
 
     /// Starts a write transaction (waits for the writer lock).
     pub async fn begin_write(&self) -> Result<WriteTxn, DbErr> {
         use sea_orm::TransactionTrait;
         let guard = self.write.clone().lock_owned().await;
-        let txn = self.conn.begin().await?;
+        let txn = self.writer.begin().await?;
         Ok(WriteTxn { txn, _guard: guard })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::ConnectionTrait;
+
+    #[test]
+    fn redact_hides_passwords() {
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
+    }
+
+    /// The read pool refuses writes, so a write that bypasses the writer fails in every test
+    /// that reaches it instead of racing the writer ("database is locked") in production.
+    #[tokio::test]
+    async fn only_the_writer_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::connect(&super::sqlite_url(dir.path())).await.unwrap();
+        let bypass = store
+            .read()
+            .execute_unprepared("CREATE TABLE scratch (x INTEGER)")
+            .await;
+        let err = bypass.expect_err("a write through the read pool must fail").to_string();
+        assert!(err.contains("readonly"), "{err}");
+        let txn = store.begin_write().await.unwrap();
+        txn.execute_unprepared("CREATE TABLE scratch (x INTEGER)")
+            .await
+            .unwrap();
+        txn.execute_unprepared("INSERT INTO scratch VALUES (1)").await.unwrap();
+        txn.commit().await.unwrap();
+        let n = store
+            .read()
+            .query_one(sea_orm::Statement::from_string(
+                store.read().get_database_backend(),
+                "SELECT COUNT(*) AS n FROM scratch",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+
+    /// No module opens a transaction or a connection of its own: every write goes through
+    /// `Store::begin_write`, the one place that takes the writer lock.
+    #[test]
+    fn no_module_opens_its_own_write_transaction() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let forbidden = [
+            ".begin()",
+            ".begin_with_config(",
+            ".transaction(",
+            "TransactionTrait",
+            "Database::connect",
+        ];
+        let mut found = Vec::new();
+        let mut stack = vec![src.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs")
+                    && path != src.join("db/mod.rs")
+                    // Test modules may make throw-away databases (a PostgreSQL one per test).
+                    && !path.ends_with("tests.rs")
+                {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for (n, line) in text.lines().enumerate() {
+                        if forbidden.iter().any(|f| line.contains(f)) && !line.trim_start().starts_with("//") {
+                            found.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "writes must go through Store::begin_write:\n{}",
+            found.join("\n")
+        );
     }
 }

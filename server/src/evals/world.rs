@@ -89,7 +89,7 @@ pub fn load(path: &std::path::Path) -> anyhow::Result<World> {
 }
 
 async fn host_id(state: &AppState, hostname: &str) -> anyhow::Result<i64> {
-    inventory::host_id(&state.store.conn, hostname)
+    inventory::host_id(state.store.read(), hostname)
         .await?
         .with_context(|| format!("the world names host {hostname:?}, which the fixture does not have"))
 }
@@ -120,11 +120,11 @@ pub async fn seed(state: &AppState, world: &World) -> anyhow::Result<()> {
     }
     for i in &world.incidents {
         let host = host_id(state, &i.host).await?;
-        let cluster_id = match inventory::host_view(&state.store.conn, &i.host, &state.presence)
+        let cluster_id = match inventory::host_view(state.store.read(), &i.host, &state.presence)
             .await?
             .cluster
         {
-            Some(c) => Some(inventory::cluster_view(&state.store.conn, &c, None).await?.id),
+            Some(c) => Some(inventory::cluster_view(state.store.read(), &c, None).await?.id),
             None => None,
         };
         let key = SeriesKey {

@@ -193,7 +193,7 @@ pub async fn create_cluster(
     catalog: &Catalog,
     req: NewCluster,
 ) -> Result<ClusterView, InventoryError> {
-    let db = &store.conn;
+    let db = store.read();
     if req.name.is_empty()
         || req.name.len() > 64
         || !req
@@ -389,7 +389,7 @@ pub async fn host_id(db: &DatabaseConnection, hostname: &str) -> Result<Option<i
 
 /// Registers (or finds) the host an agent says it is, records its facts, marks it ONLINE.
 pub async fn host_connected(
-    db: &DatabaseConnection,
+    store: &crate::db::Store,
     hostname: &str,
     agent_version: &str,
     facts: Value,
@@ -398,29 +398,33 @@ pub async fn host_connected(
     if !valid_hostname(hostname) {
         return Err(InventoryError::Invalid(format!("hostname {hostname:?} is not valid")));
     }
-    let h = upsert_host(db, hostname).await?;
+    let txn = store.begin_write().await?;
+    let h = upsert_host(&*txn, hostname).await?;
     let mut am: host::ActiveModel = h.into();
     am.state = Set("ONLINE".into());
     am.agent_version = Set(Some(agent_version.to_owned()));
     am.facts = Set(facts);
     am.labels = Set(labels);
     am.last_heartbeat = Set(Some(Utc::now()));
-    let h = am.update(db).await?;
+    let h = am.update(&*txn).await?;
+    txn.commit().await?;
     Ok(h.id)
 }
 
 /// Marks a host OFFLINE with the time its agent was last heard.
 pub async fn host_disconnected(
-    db: &DatabaseConnection,
+    store: &crate::db::Store,
     host_id: i64,
     last_heard: chrono::DateTime<Utc>,
 ) -> Result<(), InventoryError> {
+    let txn = store.begin_write().await?;
     host::Entity::update_many()
         .col_expr(host::Column::State, "OFFLINE".into())
         .col_expr(host::Column::LastHeartbeat, last_heard.into())
         .filter(host::Column::Id.eq(host_id))
-        .exec(db)
+        .exec(&*txn)
         .await?;
+    txn.commit().await?;
     Ok(())
 }
 
@@ -594,15 +598,16 @@ pub async fn cluster_names(db: &DatabaseConnection) -> Result<BTreeMap<i64, Stri
 /// jobs is proposed, approved or running: decide or cancel those first. Returns its name.
 pub async fn delete_cluster(store: &crate::db::Store, key: &str, actor: &str) -> Result<String, InventoryError> {
     use crate::db::entities::job;
-    use crate::jobs::JobState;
-    let c = cluster_view(&store.conn, key, None).await?;
+    let c = cluster_view(store.read(), key, None).await?;
     let txn = store.begin_write().await?;
+    // Every final state stamps `finished_at` (the engine recovers by the same rule), so the
+    // inventory needs no knowledge of job states.
     let active: Vec<i64> = job::Entity::find()
         .filter(job::Column::ClusterId.eq(c.id))
+        .filter(job::Column::FinishedAt.is_null())
         .all(&*txn)
         .await?
         .into_iter()
-        .filter(|j| JobState::parse(&j.state).is_some_and(|s| !s.is_final()))
         .map(|j| j.id)
         .collect();
     if !active.is_empty() {

@@ -4,14 +4,17 @@
 //! [`Jobs`]; only [`engine`] sends anything to agents, and it loads only approved jobs.
 pub mod engine;
 mod logcap;
+mod machine;
 mod plan;
 pub mod state;
 mod view;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde_json::json;
 
@@ -193,8 +196,8 @@ impl Jobs {
     /// Validates and stores a proposal (state PROPOSED). Nothing is sent anywhere.
     pub async fn propose(&self, actor: &str, source: &str, req: &ProposeRequest) -> Result<JobView, JobError> {
         debug_assert!(SOURCES.contains(&source));
-        let cluster = inventory::cluster_view(&self.store.conn, &req.cluster, None).await?;
-        let built = plan::build(&self.catalog, &cluster, req)?;
+        let cluster = inventory::cluster_view(self.store.read(), &req.cluster, None).await?;
+        let mut built = plan::build(&self.catalog, &cluster, req)?;
         let sources = req.checked_sources()?;
         let now = Utc::now();
         let txn = self.store.begin_write().await?;
@@ -203,13 +206,15 @@ impl Jobs {
         } else {
             auth::owner_of(&*txn, actor).await?
         };
+        // The job and task rows come first: their ids are part of each task's environment,
+        // so the digests and the plan hash are taken once they exist, in this transaction.
         let job = job::ActiveModel {
             cluster_id: Set(cluster.id),
             state: Set(JobState::Proposed.as_str().into()),
             source: Set(source.into()),
             summary: Set(built.summary.clone()),
-            plan: Set(serde_json::to_value(&built.plan).expect("plan serialises")),
-            plan_hash: Set(built.hash.clone()),
+            plan: Set(json!({})),
+            plan_hash: Set(String::new()),
             risk: Set(built.risk.as_str().into()),
             rationale: Set(req.rationale.clone().unwrap_or_default()),
             sources: Set(json!(sources)),
@@ -228,6 +233,7 @@ impl Jobs {
         }
         .insert(&*txn)
         .await?;
+        let mut task_ids = Vec::with_capacity(built.rendered.len());
         for (idx, (ps, tasks)) in built.plan.stages.iter().zip(&built.rendered).enumerate() {
             let st = stage::ActiveModel {
                 job_id: Set(job.id),
@@ -256,9 +262,9 @@ impl Jobs {
                     hostname: Set(pt.host.clone()),
                     state: Set(TaskState::Pending.as_str().into()),
                     attempt: Set(0),
-                    env: Set(json!(r.env)),
+                    env: Set(json!({})),
                     files: Set(json!(r.files)),
-                    digest: Set(r.digest.clone()),
+                    digest: Set(String::new()),
                     timeout_secs: Set(r.timeout_secs as i32),
                     exit_code: Set(None),
                     error: Set(None),
@@ -273,13 +279,45 @@ impl Jobs {
                     .exec_without_returning(&*txn)
                     .await?;
             }
+            // A stage has one task per host, so the host names the row.
+            let by_host: HashMap<i64, i64> = task::Entity::find()
+                .select_only()
+                .column(task::Column::HostId)
+                .column(task::Column::Id)
+                .filter(task::Column::StageId.eq(st.id))
+                .into_tuple::<(i64, i64)>()
+                .all(&*txn)
+                .await?
+                .into_iter()
+                .collect();
+            task_ids.push(tasks.iter().map(|(host_id, _)| by_host[host_id]).collect::<Vec<i64>>());
         }
+        let hash = built.bind(job.id, &task_ids);
+        for (tasks, ids) in built.rendered.iter().zip(&task_ids) {
+            for ((_, r), id) in tasks.iter().zip(ids) {
+                task::Entity::update_many()
+                    .col_expr(task::Column::Env, Expr::value(json!(r.env)))
+                    .col_expr(task::Column::Digest, Expr::value(r.digest.clone()))
+                    .filter(task::Column::Id.eq(*id))
+                    .exec(&*txn)
+                    .await?;
+            }
+        }
+        job::Entity::update_many()
+            .col_expr(
+                job::Column::Plan,
+                Expr::value(serde_json::to_value(&built.plan).expect("plan serialises")),
+            )
+            .col_expr(job::Column::PlanHash, Expr::value(hash.clone()))
+            .filter(job::Column::Id.eq(job.id))
+            .exec(&*txn)
+            .await?;
         audit::record(
             &*txn,
             actor,
             "job.proposed",
             &format!("job:{}", job.id),
-            json!({"plan_hash": built.hash, "risk": built.risk.as_str(), "summary": built.summary, "source": source, "owner": owner}),
+            json!({"plan_hash": hash, "risk": built.risk.as_str(), "summary": built.summary, "source": source, "owner": owner}),
         )
         .await?;
         txn.commit().await?;
@@ -445,7 +483,7 @@ impl Jobs {
 
     async fn find(&self, id: i64) -> Result<job::Model, JobError> {
         job::Entity::find_by_id(id)
-            .one(&self.store.conn)
+            .one(self.store.read())
             .await?
             .ok_or_else(|| JobError::NotFound(format!("job {id} not found")))
     }
@@ -456,14 +494,14 @@ impl Jobs {
         let stages = stage::Entity::find()
             .filter(stage::Column::JobId.eq(id))
             .order_by_asc(stage::Column::Idx)
-            .all(&self.store.conn)
+            .all(self.store.read())
             .await?;
         let tasks = task::Entity::find()
             .filter(task::Column::JobId.eq(id))
             .order_by_asc(task::Column::Id)
-            .all(&self.store.conn)
+            .all(self.store.read())
             .await?;
-        let cluster = inventory::cluster_name(&self.store.conn, j.cluster_id).await?;
+        let cluster = inventory::cluster_name(self.store.read(), j.cluster_id).await?;
         let four_eyes = self.approval.four_eyes(&j).is_some();
         Ok(JobView::build(j, cluster, four_eyes, stages, tasks))
     }
@@ -495,14 +533,14 @@ impl Jobs {
                 .to_owned();
             q = q.filter(job::Column::Id.in_subquery(on_host));
         }
-        let total = q.clone().count(&self.store.conn).await?;
+        let total = q.clone().count(self.store.read()).await?;
         let jobs = q
             .order_by_desc(job::Column::Id)
             .limit(f.limit)
             .offset(f.offset)
-            .all(&self.store.conn)
+            .all(self.store.read())
             .await?;
-        let names = inventory::cluster_names(&self.store.conn).await?;
+        let names = inventory::cluster_names(self.store.read()).await?;
         let list = jobs
             .into_iter()
             .map(|j| {
@@ -518,7 +556,7 @@ impl Jobs {
     pub async fn task(&self, job_id: i64, task_id: i64) -> Result<task::Model, JobError> {
         task::Entity::find_by_id(task_id)
             .filter(task::Column::JobId.eq(job_id))
-            .one(&self.store.conn)
+            .one(self.store.read())
             .await?
             .ok_or_else(|| JobError::NotFound(format!("task {task_id} of job {job_id} not found")))
     }
@@ -530,7 +568,7 @@ impl Jobs {
             .filter(task_log::Column::Seq.gt(after))
             .order_by_asc(task_log::Column::Seq)
             .limit(limit)
-            .all(&self.store.conn)
+            .all(self.store.read())
             .await?;
         Ok(rows.into_iter().map(LogLine::from).collect())
     }
@@ -541,7 +579,7 @@ impl Jobs {
             .filter(task_log::Column::TaskId.eq(task_id))
             .order_by_desc(task_log::Column::Seq)
             .limit(n)
-            .all(&self.store.conn)
+            .all(self.store.read())
             .await?;
         rows.reverse();
         Ok(rows.into_iter().map(LogLine::from).collect())

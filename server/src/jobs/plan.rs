@@ -112,10 +112,8 @@ pub struct PlanTask {
 /// A plan with everything needed to store it.
 #[derive(Debug)]
 pub struct BuiltPlan {
-    /// The canonical plan.
+    /// The canonical plan (its task digests final once [`BuiltPlan::bind`] ran).
     pub plan: Plan,
-    /// SHA-256 of its canonical JSON.
-    pub hash: String,
     /// The highest risk of any stage.
     pub risk: Risk,
     /// For each stage, `(host id, rendered task)` in plan order.
@@ -124,6 +122,21 @@ pub struct BuiltPlan {
     pub deps: Vec<Vec<usize>>,
     /// One line for lists: "restart kafka/broker on an-2, an-3".
     pub summary: String,
+}
+
+impl BuiltPlan {
+    /// Binds every task to the ids it is stored under (`task_ids[stage][k]` for the plan's
+    /// `stages[stage].tasks[k]`), so each task digest covers the full environment the agent
+    /// sets, and returns the plan hash over those digests: what an approval binds to.
+    pub fn bind(&mut self, job_id: i64, task_ids: &[Vec<i64>]) -> String {
+        for ((stage, rendered), ids) in self.plan.stages.iter_mut().zip(&mut self.rendered).zip(task_ids) {
+            for ((task, (_, r)), id) in stage.tasks.iter_mut().zip(rendered.iter_mut()).zip(ids) {
+                r.bind(job_id, *id);
+                task.digest = r.digest.clone();
+            }
+        }
+        plan_hash(&self.plan)
+    }
 }
 
 /// Why a plan was refused; the message names the culprit.
@@ -287,10 +300,8 @@ pub fn build(catalog: &Catalog, cluster: &ClusterView, req: &ProposeRequest) -> 
         stack_version: stack.version.clone(),
         stages,
     };
-    let hash = plan_hash(&plan);
     Ok(BuiltPlan {
         plan,
-        hash,
         risk,
         rendered,
         deps: deps.into_iter().map(|d| d.into_iter().collect()).collect(),

@@ -301,7 +301,7 @@ impl Knowledge {
             .order_by_desc(job::Column::Id)
             .limit(CATCH_UP_JOBS)
             .into_tuple()
-            .all(&jobs.store().conn)
+            .all(jobs.store().read())
             .await
             .map_err(|e| KnowledgeError::Source(format!("cannot list finished jobs: {e}")))?;
         let mut indexed = 0;

@@ -10,6 +10,7 @@
 //! new index instead of mixing vector spaces. An index directory that cannot be opened is
 //! moved aside and rebuilt from the sources, with a warning.
 pub mod chunk;
+mod config;
 mod ingest;
 
 pub use ingest::{DocStats, IncidentRecord, TaskLog};
@@ -24,7 +25,7 @@ use steward_llm::{Embedder, LlmError};
 use steward_vector::{EdgeStore, Hit, QdrantServerStore, Query, StoreError};
 pub use steward_vector::{Filter, Kind, SearchMode, TimeRange, VectorStore};
 
-use crate::config::Config;
+pub use config::KnowledgeConfig;
 
 /// Longest query text, in bytes.
 pub const MAX_QUERY_BYTES: usize = 1000;
@@ -231,11 +232,11 @@ impl Knowledge {
     /// Opens the configured index, or `None` (with a warning saying how to turn it on) when
     /// the embedder is `none` or the local model has not been fetched. A damaged embedded
     /// index is moved aside (see [`Status::rebuilt_from`]) and a new one created.
-    pub async fn open(config: &Config) -> anyhow::Result<Option<Knowledge>> {
-        let Some(embedder) = embedder(config).await? else {
+    /// `k` comes resolved: the `openai` embedder's URL and key already default to the LLM's.
+    pub async fn open(k: &KnowledgeConfig, data_dir: &std::path::Path) -> anyhow::Result<Option<Knowledge>> {
+        let Some(embedder) = embedder(k, data_dir).await? else {
             return Ok(None);
         };
-        let k = &config.knowledge;
         let (store, backend, rebuilt_from): (Arc<dyn VectorStore>, _, _) = match &k.qdrant_url {
             Some(url) => {
                 let collection = k
@@ -251,7 +252,7 @@ impl Knowledge {
                 (Arc::new(store) as Arc<dyn VectorStore>, "qdrant", None)
             }
             None => {
-                let dir = config.data_dir.join("knowledge").join(dir_name(&embedder.model_id()));
+                let dir = data_dir.join("knowledge").join(dir_name(&embedder.model_id()));
                 let (store, moved) = open_embedded(&dir, embedder.dimension()).await?;
                 (Arc::new(store) as Arc<dyn VectorStore>, "embedded", moved)
             }
@@ -389,14 +390,13 @@ fn validate(req: &SearchRequest) -> Result<&str, KnowledgeError> {
 }
 
 /// The configured embedder, or `None` with a warning.
-async fn embedder(config: &Config) -> anyhow::Result<Option<Arc<dyn Embedder>>> {
-    let k = &config.knowledge;
+async fn embedder(k: &KnowledgeConfig, data_dir: &std::path::Path) -> anyhow::Result<Option<Arc<dyn Embedder>>> {
     match k.embedder.as_deref().unwrap_or("local") {
         "local" => {
             let dir = k
                 .embed_model_dir
                 .clone()
-                .unwrap_or_else(|| steward_embed_local::model_dir_in(&config.data_dir));
+                .unwrap_or_else(|| steward_embed_local::model_dir_in(data_dir));
             if !dir.join("model.safetensors").exists() {
                 tracing::warn!(dir = %dir.display(), "the local embedding model is missing, so the knowledge index is off: run scripts/fetch-embedder.sh with STEWARD_MODEL_DIR=<data dir>/models (make run does), or set STEWARD_EMBED_MODEL_DIR");
                 return Ok(None);
@@ -409,14 +409,13 @@ async fn embedder(config: &Config) -> anyhow::Result<Option<Arc<dyn Embedder>>> 
             let base_url = k
                 .embed_base_url
                 .clone()
-                .or_else(|| config.llm.base_url.clone())
                 .context("STEWARD_EMBEDDER=openai needs STEWARD_EMBED_BASE_URL (or STEWARD_LLM_BASE_URL)")?;
             let model = k
                 .embed_model
                 .clone()
                 .context("STEWARD_EMBEDDER=openai needs STEWARD_EMBED_MODEL, e.g. text-embedding-3-small")?;
             let cfg = steward_llm::OpenAiConfig {
-                api_key: k.embed_api_key.clone().or_else(|| config.llm.api_key.clone()),
+                api_key: k.embed_api_key.clone(),
                 ..steward_llm::OpenAiConfig::new(base_url, model)
             };
             let e = steward_llm::OpenAiEmbedder::detect(cfg)

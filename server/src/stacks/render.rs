@@ -47,6 +47,16 @@ pub struct RenderedTask {
     pub digest: String,
 }
 
+impl RenderedTask {
+    /// Gives the task the ids it is stored under (`STEWARD_JOB_ID`, `STEWARD_TASK_ID`) and
+    /// takes its digest again, so the digest covers every variable the agent will set.
+    pub fn bind(&mut self, job_id: i64, task_id: i64) {
+        self.env.insert("STEWARD_JOB_ID".into(), job_id.to_string());
+        self.env.insert("STEWARD_TASK_ID".into(), task_id.to_string());
+        self.digest = task_digest(&self.script, &self.env, &self.files, &self.shared);
+    }
+}
+
 /// SHA-256 (hex) of the canonical JSON of a rendered task: what the plan hash binds to, and
 /// what the agent recomputes from the task it receives before running it (the agent's
 /// `digest` module must stay byte for byte the same; both pin the same vector).
@@ -101,15 +111,10 @@ impl Stack {
 
         let mut files = Vec::with_capacity(comp.templates.len());
         for t in &comp.templates {
-            let content = self.tera.render(&t.name, &tctx).map_err(|e| {
-                let mut msg = format!("template {}: {e}", t.name);
-                let mut src = std::error::Error::source(&e);
-                while let Some(s) = src {
-                    msg = format!("{msg}: {s}");
-                    src = s.source();
-                }
-                msg
-            })?;
+            let content = self
+                .tera
+                .render(&t.name, &tctx)
+                .map_err(|e| format!("template {}: {}", t.name, steward_llm::error_chain(&e)))?;
             files.push(RenderedFile {
                 path: t.dest.clone(),
                 content,
@@ -160,10 +165,15 @@ mod tests {
     /// either side hashes fails one of them.
     #[test]
     fn the_task_digest_of_a_fixed_task_is_pinned() {
-        let env: BTreeMap<String, String> = [("STEWARD_PARAM_LINES", "3"), ("STEWARD_HOSTNAME", "h1")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+        let env: BTreeMap<String, String> = [
+            ("STEWARD_PARAM_LINES", "3"),
+            ("STEWARD_HOSTNAME", "h1"),
+            ("STEWARD_TASK_ID", "7"),
+            ("STEWARD_JOB_ID", "2"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
         let files = [RenderedFile {
             path: "app.conf".into(),
             content: "greeting=hello\n".into(),
@@ -177,7 +187,7 @@ mod tests {
         let script = "#!/usr/bin/env bash\necho \"$STEWARD_PARAM_LINES\"\n";
         assert_eq!(
             task_digest(script, &env, &files, &shared),
-            "f30364f502515b43cd485748874a40850f25df8ec48c06a58cc91735cbe2db6b"
+            "25976b93e4aedf060abfadbb51df1413efebd149725703af8f5b0d9bbcb74625"
         );
     }
 }

@@ -106,7 +106,7 @@ impl Incidents {
     pub async fn load(store: Store, bus: Bus) -> Result<(Self, Vec<(i64, SeriesKey, &'static str)>), sea_orm::DbErr> {
         let rows = incident::Entity::find()
             .filter(incident::Column::State.eq(OPEN))
-            .all(&store.conn)
+            .all(store.read())
             .await?;
         let firing = rows
             .iter()
@@ -174,7 +174,7 @@ impl Incidents {
             return Ok(None);
         }
         let cluster_id = host::Entity::find_by_id(host_id)
-            .one(&self.store.conn)
+            .one(self.store.read())
             .await?
             .and_then(|h| h.cluster_id);
         let txn = self.store.begin_write().await?;
@@ -330,13 +330,13 @@ fn to_view(r: incident::Model, hosts: &HashMap<i64, String>, clusters: &HashMap<
 
 async fn names(store: &Store) -> Result<(HashMap<i64, String>, HashMap<i64, String>), sea_orm::DbErr> {
     let hosts = host::Entity::find()
-        .all(&store.conn)
+        .all(store.read())
         .await?
         .into_iter()
         .map(|h| (h.id, h.hostname))
         .collect();
     let clusters = cluster::Entity::find()
-        .all(&store.conn)
+        .all(store.read())
         .await?
         .into_iter()
         .map(|c| (c.id, c.name))
@@ -346,7 +346,7 @@ async fn names(store: &Store) -> Result<(HashMap<i64, String>, HashMap<i64, Stri
 
 /// One incident.
 pub async fn view(store: &Store, id: i64) -> Result<Option<IncidentView>, sea_orm::DbErr> {
-    let Some(r) = incident::Entity::find_by_id(id).one(&store.conn).await? else {
+    let Some(r) = incident::Entity::find_by_id(id).one(store.read()).await? else {
         return Ok(None);
     };
     let (hosts, clusters) = names(store).await?;
@@ -362,7 +362,7 @@ pub async fn list(store: &Store, f: &IncidentFilter) -> Result<Vec<IncidentView>
     if let Some(h) = f.host_id {
         q = q.filter(incident::Column::HostId.eq(h));
     }
-    let rows = q.limit(f.limit.unwrap_or(100).min(1000)).all(&store.conn).await?;
+    let rows = q.limit(f.limit.unwrap_or(100).min(1000)).all(store.read()).await?;
     let (hosts, clusters) = names(store).await?;
     Ok(rows.into_iter().map(|r| to_view(r, &hosts, &clusters)).collect())
 }

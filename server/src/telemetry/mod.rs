@@ -9,11 +9,11 @@
 //! owns the windows, the debounce state and the open incidents, and asks for remediation
 //! when an incident opens. The **rollup** task downsamples and applies retention.
 
+mod config;
 pub mod detect;
 pub mod exposition;
 pub mod incidents;
 pub mod ingest;
-pub mod remediation;
 pub mod store;
 pub mod window;
 
@@ -27,13 +27,12 @@ use serde::{Deserialize, Serialize};
 use steward_proto::v1 as pb;
 use tokio::sync::mpsc;
 
-use crate::config::TelemetryConfig;
 use crate::db::Store;
 use crate::events::Bus;
 use crate::metrics;
+pub use config::{TelemetryConfig, ThresholdRule};
 
 pub use incidents::{IncidentFilter, IncidentView};
-pub use remediation::Remediation;
 pub use store::SeriesPoints;
 
 /// Samples stored per writer round at most.
@@ -228,18 +227,28 @@ fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
+/// Whoever answers incidents (the server wires in `crate::remediation`): telemetry says what
+/// it saw and never depends on the planner that acts on it.
+#[async_trait::async_trait]
+pub trait Responder: Send + Sync {
+    /// Incident `id` opened; `recent` holds its signal's latest values, oldest first.
+    async fn incident_opened(&self, id: i64, recent: Vec<f64>);
+    /// Job `job_id` finished (an investigation an incident asked for may have ended).
+    async fn job_finished(&self, job_id: i64);
+}
+
 impl Telemetry {
     /// Starts the writer, detector and rollup tasks; they stop when `stop` turns true, and
     /// their handles are returned so the server can wait for them and see one die.
     pub async fn start(
         store: Store,
         bus: Bus,
-        remediation: Option<Remediation>,
+        remediation: Option<Arc<dyn Responder>>,
         config: TelemetryConfig,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Result<(Self, Vec<(&'static str, tokio::task::JoinHandle<()>)>), sea_orm::DbErr> {
         let (writes, write_rx) = mpsc::channel(WRITE_QUEUE);
-        let rolled_to = store::rolled_up_to(&store.conn)
+        let rolled_to = store::rolled_up_to(store.read())
             .await?
             .unwrap_or_else(|| now_ms() - (config.raw_retention_secs * 1000) as i64);
         let finished_jobs = bus.subscribe();
@@ -397,7 +406,7 @@ impl Telemetry {
 
     /// Every series `host_id` has stored, by name then labels, with its latest value.
     pub async fn series(&self, host_id: i64) -> Result<Vec<SeriesInfo>, TelemetryError> {
-        let stored = store::series_of(&self.inner.store.conn, host_id).await?;
+        let stored = store::series_of(self.inner.store.read(), host_id).await?;
         let mut out = Vec::with_capacity(stored.len());
         let mut missing = vec![];
         {
@@ -423,7 +432,7 @@ impl Telemetry {
         // Memory holds what arrived since the server started; the database, what came before.
         if !missing.is_empty() {
             let ids: Vec<i64> = missing.iter().map(|(_, id)| *id).collect();
-            let found = store::last_samples(&self.inner.store.conn, &ids).await?;
+            let found = store::last_samples(self.inner.store.read(), &ids).await?;
             for (i, id) in missing {
                 out[i].latest = found.get(&id).map(|(at, v)| Point::at(*at, *v));
             }
@@ -474,7 +483,7 @@ impl Telemetry {
             }
         };
         let (series, truncated) =
-            store::range(&self.inner.store.conn, host_id, &q.name, from, to, tier, MAX_POINTS).await?;
+            store::range(self.inner.store.read(), host_id, &q.name, from, to, tier, MAX_POINTS).await?;
         Ok(RangeView {
             host_id,
             name: q.name.clone(),
@@ -505,9 +514,9 @@ impl Telemetry {
 }
 
 /// Hands every finished job to remediation, which follows up on the investigations it
-/// proposed (see [`Remediation::follow_up`]); idles when remediation is off.
+/// proposed; idles when remediation is off.
 async fn follow_ups(
-    remediation: Option<Remediation>,
+    remediation: Option<Arc<dyn Responder>>,
     mut jobs: tokio::sync::broadcast::Receiver<crate::events::Event>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -521,7 +530,7 @@ async fn follow_ups(
                 job_id, finished: true, ..
             }) => {
                 if let Some(r) = &remediation {
-                    r.follow_up(job_id).await;
+                    r.job_finished(job_id).await;
                 }
             }
             Ok(_) => {}
@@ -642,7 +651,7 @@ async fn detector(
     mut detection: detect::Detection,
     mut incidents: incidents::Incidents,
     mut rx: mpsc::Receiver<Vec<Observation>>,
-    remediation: Option<Remediation>,
+    remediation: Option<Arc<dyn Responder>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     while let Some(observations) = tokio::select! {
@@ -657,7 +666,7 @@ async fn detector(
                             if let Some(r) = &remediation {
                                 let recent = detection.window(host_id, &key).map(|w| w.tail(12)).unwrap_or_default();
                                 let r = r.clone();
-                                tokio::spawn(async move { r.run(id, recent).await });
+                                tokio::spawn(async move { r.incident_opened(id, recent).await });
                             }
                             Ok(())
                         }
@@ -715,7 +724,7 @@ mod task_tests {
     #[tokio::test]
     async fn every_telemetry_task_stops_when_asked_and_can_be_awaited() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(crate::db::connect(&crate::db::sqlite_url(dir.path())).await.unwrap());
+        let store = crate::db::connect(&crate::db::sqlite_url(dir.path())).await.unwrap();
         let (stop, rx) = tokio::sync::watch::channel(false);
         let (_telemetry, tasks) = Telemetry::start(store, Bus::default(), None, TelemetryConfig::default(), rx)
             .await

@@ -6,15 +6,12 @@
 //! first handshake. gRPC goes through tonic's own rustls acceptor; HTTP through [`http`].
 pub mod http;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
-use crate::config::Config;
 
 /// How long a client may take to finish its TLS handshake; a connection that says nothing
 /// would otherwise hold its task forever.
@@ -62,11 +59,8 @@ impl std::fmt::Debug for ServerTls {
 
 impl ServerTls {
     /// The configured identity, or `None` when TLS is off.
-    pub fn from_config(config: &Config) -> anyhow::Result<Option<ServerTls>> {
-        match config.tls_files()? {
-            Some((cert, key)) => Ok(Some(ServerTls::load(cert, key)?)),
-            None => Ok(None),
-        }
+    pub fn from_files(files: Option<(&Path, &Path)>) -> anyhow::Result<Option<ServerTls>> {
+        Ok(files.map(|(cert, key)| ServerTls::load(cert, key)).transpose()?)
     }
 
     /// Reads and checks a PEM certificate chain (leaf first) and its PEM private key.
@@ -149,49 +143,9 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
-/// What `serve` must say when a listener is reachable beyond this machine in clear text.
-pub fn plaintext_warnings(config: &Config) -> Vec<String> {
-    if matches!(config.tls_files(), Ok(Some(_))) {
-        return Vec::new();
-    }
-    let beyond = |addr: &SocketAddr| !addr.ip().is_loopback();
-    let mut warnings = Vec::new();
-    if beyond(&config.http) {
-        warnings.push(format!(
-            "HTTP listens on {} beyond loopback WITHOUT TLS: passwords, API tokens and approvals \
-             cross the network in clear text; set tls_cert and tls_key (STEWARD_TLS_CERT, STEWARD_TLS_KEY)",
-            config.http
-        ));
-    }
-    if beyond(&config.grpc) {
-        warnings.push(format!(
-            "gRPC listens on {} beyond loopback WITHOUT TLS: agent credentials and the scripts sent \
-             to hosts cross the network in clear text and can be altered; set tls_cert and tls_key \
-             (STEWARD_TLS_CERT, STEWARD_TLS_KEY)",
-            config.grpc
-        ));
-    }
-    warnings
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_listeners_beyond_loopback_without_tls_are_warned_about() {
-        let mut c = Config::default();
-        assert!(plaintext_warnings(&c).is_empty());
-        c.http = "0.0.0.0:8080".parse().unwrap();
-        let w = plaintext_warnings(&c);
-        assert_eq!(w.len(), 1);
-        assert!(w[0].starts_with("HTTP listens on 0.0.0.0:8080"), "{w:?}");
-        c.grpc = "[::]:9090".parse().unwrap();
-        assert_eq!(plaintext_warnings(&c).len(), 2);
-        c.tls_cert = Some("cert.pem".into());
-        c.tls_key = Some("key.pem".into());
-        assert!(plaintext_warnings(&c).is_empty());
-    }
 
     #[test]
     fn unreadable_and_invalid_files_are_named() {

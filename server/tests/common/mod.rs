@@ -58,7 +58,7 @@ pub fn test_stacks(dir: &Path) -> PathBuf {
         ("slow.sh", "#!/usr/bin/env bash\nfor i in $(seq 1 \"$STEWARD_PARAM_TICKS\"); do echo \"tick $i\"; sleep 0.1; done\n"),
         ("hang.sh", "#!/usr/bin/env bash\necho hanging\nsleep 600\n"),
         ("orphan.sh", "#!/usr/bin/env bash\nsleep 300 &\necho \"$!\" > \"$STEWARD_PARAM_PIDFILE\"\necho \"$$\" >> \"$STEWARD_PARAM_PIDFILE\"\necho started\nsleep 300\n"),
-        ("record.sh", "#!/usr/bin/env bash\nset -eu\n. ./lib/common.sh\nsay recording\necho \"$STEWARD_HOSTNAME $(date +%s.%N)\" >> \"$STEWARD_PARAM_FILE\"\ncat app.conf\nsleep \"$STEWARD_PARAM_SLEEP\"\necho \"$STEWARD_HOSTNAME $(date +%s.%N)\" >> \"$STEWARD_PARAM_FILE\"\n"),
+        ("record.sh", "#!/usr/bin/env bash\nset -eu\n. ./lib/common.sh\nsay recording\necho \"task $STEWARD_TASK_ID of job $STEWARD_JOB_ID\"\necho \"$STEWARD_HOSTNAME $(date +%s.%N)\" >> \"$STEWARD_PARAM_FILE\"\ncat app.conf\nsleep \"$STEWARD_PARAM_SLEEP\"\necho \"$STEWARD_HOSTNAME $(date +%s.%N)\" >> \"$STEWARD_PARAM_FILE\"\n"),
     ];
     for (name, body) in scripts {
         std::fs::write(svc.join("scripts").join(name), body).unwrap();
@@ -84,6 +84,7 @@ dest = "app.conf"
 script = "scripts/echo.sh"
 timeout = 30
 risk = "low"
+leads_to = "STARTED"
 [components.commands.echo.params.lines]
 type = "integer"
 min = 0
@@ -94,6 +95,7 @@ default = 3
 script = "scripts/fail.sh"
 timeout = 30
 risk = "low"
+leads_to_on_failure = "STOPPED"
 
 [components.commands.slow]
 script = "scripts/slow.sh"
@@ -206,6 +208,16 @@ pub fn database_url(data: &Path) -> String {
 /// Starts `steward serve` on `http`/`grpc` (port 0 for any) and waits until it listens.
 pub fn start_server(data: &Path, stacks: &Path, http: &str, grpc: &str, extra_env: &[(&str, &str)]) -> Server {
     start_server_with(data, stacks, http, grpc, extra_env, reqwest::Client::new())
+}
+
+/// [`start_server`] on any free ports with its data in `dir/server`, serving `stacks`.
+pub fn server_on(dir: &Path, stacks: &Path, extra_env: &[(&str, &str)]) -> Server {
+    start_server(&dir.join("server"), stacks, "127.0.0.1:0", "127.0.0.1:0", extra_env)
+}
+
+/// [`server_on`] the testing stack ([`test_stacks`]), written under `dir`.
+pub fn testing_server(dir: &Path, extra_env: &[(&str, &str)]) -> Server {
+    server_on(dir, &test_stacks(dir), extra_env)
 }
 
 /// [`start_server`], talking to the server through `client` (one that trusts a test CA when
@@ -387,9 +399,14 @@ impl Server {
 
     /// GET text.
     pub async fn text(&self, path: &str) -> String {
+        self.text_as(&self.token, path).await
+    }
+
+    /// GET text with `token` as bearer.
+    pub async fn text_as(&self, token: &str, path: &str) -> String {
         self.client
             .get(self.url(path))
-            .bearer_auth(&self.token)
+            .bearer_auth(token)
             .send()
             .await
             .unwrap()
@@ -451,18 +468,30 @@ impl Server {
     /// Approves with the job's own plan hash, as a second person (`approver`), so four-eyes
     /// holds for high-risk jobs the admin proposed.
     pub async fn approve(&self, job: &Value) -> Value {
-        let id = job["id"].as_i64().unwrap();
         let token = self.approver.get_or_init(|| self.user("approver", "approver")).await;
-        let (s, v) = self
-            .call_as(
-                token,
-                reqwest::Method::POST,
-                &format!("/api/v1/jobs/{id}/approve"),
-                Some(json!({"plan_hash": job["plan_hash"]})),
-            )
-            .await;
+        let (s, v) = self.approve_as(token, job).await;
         assert_eq!(s, 200, "{v}");
         v
+    }
+
+    /// Approves with the job's own plan hash as `token`'s holder → (status, JSON).
+    pub async fn approve_as(&self, token: &str, job: &Value) -> (u16, Value) {
+        let id = job["id"].as_i64().unwrap();
+        self.call_as(
+            token,
+            reqwest::Method::POST,
+            &format!("/api/v1/jobs/{id}/approve"),
+            Some(json!({"plan_hash": job["plan_hash"]})),
+        )
+        .await
+    }
+
+    /// Proposes `body`, approves it and waits up to `secs` for its end; returns the finished
+    /// job.
+    pub async fn run_job(&self, body: Value, secs: u64) -> Value {
+        let job = self.propose(body).await;
+        self.approve(&job).await;
+        self.wait_done(job["id"].as_i64().unwrap(), secs).await
     }
 
     /// Waits until `pred` holds for the job, or panics after `secs`.
@@ -694,15 +723,24 @@ pub async fn raw_session(
 
 /// Sends `value` for `disk_used_pct{mount=/data}` now.
 pub async fn send_disk(tx: &tokio::sync::mpsc::Sender<steward_proto::v1::AgentMessage>, seq: u64, value: f64) {
-    use steward_proto::v1 as pb;
-    let sample = pb::MetricSample {
+    let sample = steward_proto::v1::MetricSample {
         name: "disk_used_pct".into(),
         labels: [("mount".to_string(), "/data".to_string())].into(),
         value,
         at_ms: chrono::Utc::now().timestamp_millis(),
     };
+    send_batch(tx, seq, vec![sample]).await;
+}
+
+/// Sends `samples` as metric batch `seq`, none dropped.
+pub async fn send_batch(
+    tx: &tokio::sync::mpsc::Sender<steward_proto::v1::AgentMessage>,
+    seq: u64,
+    samples: Vec<steward_proto::v1::MetricSample>,
+) {
+    use steward_proto::v1 as pb;
     let batch = pb::MetricBatch {
-        samples: vec![sample],
+        samples,
         seq,
         dropped: 0,
     };
@@ -711,6 +749,23 @@ pub async fn send_disk(tx: &tokio::sync::mpsc::Sender<steward_proto::v1::AgentMe
     })
     .await
     .unwrap();
+}
+
+/// Reads the server's messages on a [`raw_session`] until it acknowledges metric batch `seq`
+/// or a later one; panics after 10 s.
+pub async fn wait_metrics_ack(inbound: &mut tonic::Streaming<steward_proto::v1::ServerMessage>, seq: u64) {
+    use steward_proto::v1 as pb;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = tokio::time::timeout_at(deadline.into(), inbound.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if matches!(m.msg, Some(pb::server_message::Msg::Ack(a)) if a.metrics_seq >= seq) {
+            return;
+        }
+    }
 }
 
 /// The environment that points the planner at a fake OpenAI server at `url`, then `extra`.
@@ -749,6 +804,14 @@ pub async fn login_status(server: &Server, client: &reqwest::Client, user: &str,
         .and_then(|v| v.parse().ok());
     (r.status().as_u16(), retry)
 }
+
+/// The login limits [`check_login_limits_per_address`] expects: 3 failures lock a
+/// (username, address) pair for a minute; an address may try 12 times a minute.
+pub const LOGIN_LIMITS: &[(&str, &str)] = &[
+    ("STEWARD_LOGIN_MAX_FAILURES", "3"),
+    ("STEWARD_LOCKOUT_SECS", "60"),
+    ("STEWARD_LOGIN_ATTEMPTS_PER_MINUTE", "12"),
+];
 
 /// Checks login limiting on `server` from three loopback addresses, one client each (made
 /// by `client`): an attacker failing logins for `admin` is slowed down on its own address
@@ -852,10 +915,8 @@ pub async fn assert_closed_soon(stream: tokio::task::JoinHandle<Instant>, since:
 /// host runs one task at a time, so once this has run on `host`, anything sent there before
 /// it has arrived too; "nothing was sent" is then checked by a count, not after a sleep.
 pub async fn run_sentinel(server: &Server, cluster: &str, host: &str) {
-    let job = server
-        .propose(json!({"cluster": cluster, "service": "app", "component": "worker", "command": "echo", "hosts": [host], "params": {"lines": 1}}))
+    let done = server
+        .run_job(json!({"cluster": cluster, "service": "app", "component": "worker", "command": "echo", "hosts": [host], "params": {"lines": 1}}), 30)
         .await;
-    server.approve(&job).await;
-    let done = server.wait_done(job["id"].as_i64().unwrap(), 30).await;
     assert_eq!(done["state"], "SUCCESSFUL", "the sentinel failed: {done}");
 }

@@ -19,7 +19,7 @@ pub use threshold::Threshold;
 pub use zscore::RobustZ;
 
 use super::{window::Window, SeriesKey};
-use crate::config::TelemetryConfig;
+use crate::telemetry::TelemetryConfig;
 
 /// Points kept per watched series: 10 minutes at the default 5 s, enough for a z-score.
 const WINDOW_POINTS: usize = 240;

@@ -1,7 +1,7 @@
 //! The detectors on made-up series, with the samples' own clock.
 
 use super::*;
-use crate::config::TelemetryConfig;
+use crate::telemetry::TelemetryConfig;
 
 fn disk(mount: &str) -> SeriesKey {
     SeriesKey {

@@ -2,7 +2,7 @@
 //! A rule may name labels to match (`mount=/data*`); the first matching rule applies.
 
 use super::{describe, Detector, Finding, SeriesKey, Window};
-use crate::config::ThresholdRule;
+use crate::telemetry::ThresholdRule;
 
 /// `disk_used_pct > 90` and friends.
 pub struct Threshold {

@@ -30,9 +30,8 @@ async fn store() -> (tempfile::TempDir, Store) {
         }
         Err(_) => db::sqlite_url(dir.path()),
     };
-    let conn = db::connect(&url).await.unwrap();
     // Series belong to hosts; the rows need not exist for these tests (no foreign keys).
-    (dir, Store::new(conn))
+    (dir, db::connect(&url).await.unwrap())
 }
 
 fn key(name: &str, mount: &str) -> SeriesKey {
@@ -66,7 +65,7 @@ async fn a_batch_written_twice_is_stored_once() {
     // A fresh cache (a restarted server) finds the series instead of duplicating it.
     let mut fresh = SeriesIds::default();
     assert_eq!(write(&s, &mut fresh, &batch).await.unwrap(), 0);
-    let (series, truncated) = range(&s.conn, 1, "disk_used_pct", T0, T0 + 60_000, Tier::Raw, 100)
+    let (series, truncated) = range(s.read(), 1, "disk_used_pct", T0, T0 + 60_000, Tier::Raw, 100)
         .await
         .unwrap();
     assert!(!truncated);
@@ -90,7 +89,7 @@ async fn downsampling_keeps_min_max_and_average_per_minute_and_hour() {
     write(&s, &mut ids, &[(1, samples(&k, &points))]).await.unwrap();
     rollup(&s, T0, T0 + 2 * 3_600_000).await.unwrap();
     let (m, _) = range(
-        &s.conn,
+        s.read(),
         1,
         "disk_used_pct",
         T0,
@@ -105,7 +104,7 @@ async fn downsampling_keeps_min_max_and_average_per_minute_and_hour() {
     assert_eq!(m[0].points[7], (T0 + 7 * 60_000, 9.5));
     assert_eq!(m[0].range[7], (T0 + 7 * 60_000, 7.0, 12.0));
     let (h, _) = range(
-        &s.conn,
+        s.read(),
         1,
         "disk_used_pct",
         T0,
@@ -126,7 +125,7 @@ async fn downsampling_keeps_min_max_and_average_per_minute_and_hour() {
         .unwrap();
     rollup(&s, T0 + 7 * 60_000, T0 + 2 * 3_600_000).await.unwrap();
     let (m, _) = range(
-        &s.conn,
+        s.read(),
         1,
         "disk_used_pct",
         T0 + 7 * 60_000,
@@ -137,7 +136,7 @@ async fn downsampling_keeps_min_max_and_average_per_minute_and_hour() {
     .await
     .unwrap();
     assert_eq!(m[0].range[0].2, 100.0);
-    assert_eq!(rolled_up_to(&s.conn).await.unwrap(), Some(T0 + 2 * 3_600_000));
+    assert_eq!(rolled_up_to(s.read()).await.unwrap(), Some(T0 + 2 * 3_600_000));
 }
 
 #[tokio::test]
@@ -166,7 +165,7 @@ async fn retention_keeps_each_tier_for_its_window_and_raw_until_rolled_up() {
     let count = |tier| {
         let s = &s;
         async move {
-            range(&s.conn, 1, "disk_used_pct", 0, i64::MAX, tier, 1_000_000)
+            range(s.read(), 1, "disk_used_pct", 0, i64::MAX, tier, 1_000_000)
                 .await
                 .unwrap()
                 .0
