@@ -40,7 +40,7 @@ fn a_job_as_the_server_writes_it_decodes_into_the_generated_types() {
     // Written by hand in the server's own shape (key order, nulls and all).
     let job = r#"{
         "id": 3, "cluster": "local", "state": "SUCCESSFUL", "source": "api",
-        "summary": "check host/host on h1", "risk": "low", "rationale": "", "sources": {},
+        "summary": "check host/host on h1", "risk": "low", "rationale": "", "sources": ["doc:essentials/1.0/services/redis/docs/redis.md#memory"],
         "plan": {"cluster": "local", "stack": "essentials", "stack_version": "1.0", "stages": [
             {"name": "host-host-check", "service": "host", "component": "host", "command": "check",
              "risk": "low", "params": {}, "depends_on": [], "tasks": [{"host": "h1", "digest": "ab"}]}]},
