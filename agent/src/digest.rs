@@ -94,46 +94,42 @@ pub(crate) fn verify(task: &RunTask) -> Result<(), DigestError> {
 mod tests {
     use super::*;
 
-    /// The task of the server's pinned digest vector (`stacks::render`'s test): if either
-    /// side changes how it hashes, one of the two tests fails.
+    /// The task pinned in `proto/testdata/pinned-task.json`, which the server's renderer test
+    /// reads too: if either side changes how it hashes, one of the two tests fails.
     pub(crate) fn pinned() -> RunTask {
+        let v: Value = serde_json::from_str(include_str!("../../proto/testdata/pinned-task.json")).unwrap();
+        let text = |v: &Value| v.as_str().unwrap().to_owned();
+        let file = |f: &Value| TaskFile {
+            path: text(&f["path"]),
+            content: text(&f["content"]).into_bytes(),
+            mode: f["mode"].as_u64().unwrap() as u32,
+        };
+        let own: Vec<TaskFile> = v["files"].as_array().unwrap().iter().map(file).collect();
+        let task_files = own.len() as u32;
         RunTask {
             task_id: 7,
             attempt: 1,
-            script: "#!/usr/bin/env bash\necho \"$STEWARD_PARAM_LINES\"\n".into(),
-            env: [
-                ("STEWARD_PARAM_LINES", "3"),
-                ("STEWARD_HOSTNAME", "h1"),
-                ("STEWARD_TASK_ID", "7"),
-                ("STEWARD_JOB_ID", "2"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-            files: vec![
-                TaskFile {
-                    path: "app.conf".into(),
-                    content: b"greeting=hello\n".to_vec(),
-                    mode: 0o640,
-                },
-                TaskFile {
-                    path: "lib/common.sh".into(),
-                    content: b"say() { echo \"$*\"; }\n".to_vec(),
-                    mode: 0o644,
-                },
-            ],
-            task_files: 1,
+            script: text(&v["script"]),
+            env: v["env"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), text(v)))
+                .collect(),
+            files: own
+                .into_iter()
+                .chain(v["shared"].as_array().unwrap().iter().map(file))
+                .collect(),
+            task_files,
             timeout_secs: 30,
             label: "pinned".into(),
-            digest: PINNED.into(),
+            digest: text(&v["digest"]),
         }
     }
 
-    const PINNED: &str = "25976b93e4aedf060abfadbb51df1413efebd149725703af8f5b0d9bbcb74625";
-
     #[test]
     fn the_pinned_task_hashes_to_its_pinned_digest() {
-        assert_eq!(of(&pinned()).unwrap(), PINNED);
+        assert_eq!(of(&pinned()).unwrap(), pinned().digest);
         verify(&pinned()).unwrap();
     }
 

@@ -4,7 +4,6 @@
 //! file and a rename, so a crash never leaves half a secret) and used from then on; the
 //! enrollment token is spent and no longer needed.
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use steward_proto::v1 as pb;
@@ -39,17 +38,11 @@ fn store(data_dir: &Path, credential: &str) -> Result<(), AgentError> {
         source,
     };
     std::fs::create_dir_all(data_dir).map_err(failed)?;
-    let tmp = data_dir.join(format!(".{CREDENTIAL_FILE}.tmp"));
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(failed)?;
+    // tempfile creates the file owner-only (0600), and the rename publishes it whole.
+    let mut f = tempfile::NamedTempFile::new_in(data_dir).map_err(failed)?;
     f.write_all(credential.as_bytes()).map_err(failed)?;
-    f.sync_all().map_err(failed)?;
-    std::fs::rename(&tmp, &path).map_err(failed)?;
+    f.as_file().sync_all().map_err(failed)?;
+    f.persist(&path).map_err(|e| failed(e.error))?;
     Ok(())
 }
 

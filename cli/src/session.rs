@@ -2,7 +2,6 @@
 //! `$STEWARD_CONFIG_DIR/sessions.json` (default `~/.config/steward/`), mode 0600.
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -37,15 +36,9 @@ pub fn save(server: &str, token: Option<&str>) -> anyhow::Result<PathBuf> {
     };
     let dir = p.parent().expect("a file in a directory");
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = dir.join(".sessions.json.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    // Owner-only (tempfile creates 0600), and renamed into place whole.
+    let mut f = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
     f.write_all(serde_json::to_string_pretty(&all)?.as_bytes())?;
-    std::fs::rename(&tmp, &p).with_context(|| format!("cannot write {}", p.display()))?;
+    f.persist(&p).with_context(|| format!("cannot write {}", p.display()))?;
     Ok(p)
 }

@@ -14,14 +14,8 @@ mod types;
 /// An error and its causes on one line: a library's own message ("error sending request",
 /// "failed to render") says little without the cause ("connection refused", the variable).
 pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    let causes = std::iter::successors(Some(error), |e| e.source());
+    causes.map(ToString::to_string).collect::<Vec<_>>().join(": ")
 }
 
 pub use embedder::Embedder;

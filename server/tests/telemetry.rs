@@ -481,18 +481,7 @@ async fn synthetic_disk_testbed(hosts: &[&str]) -> (tempfile::TempDir, FakeOpenA
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeOpenAi::start().await;
     let url = fake.base_url();
-    let server = testing_server(
-        dir.path(),
-        &fake_llm_env(
-            &url,
-            &[
-                ("STEWARD_DETECT_THRESHOLDS", "disk_used_pct{mount=/data}>90:85"),
-                ("STEWARD_DETECT_FOR_SECS", "0"),
-                ("STEWARD_DETECT_ZSCORE_METRICS", ""),
-                ("STEWARD_DETECT_FORECAST_METRICS", ""),
-            ],
-        ),
-    );
+    let server = testing_server(dir.path(), &fake_llm_env(&url, &DATA_DISK_DETECTOR));
     server.cluster("test", hosts).await;
     (dir, fake, server)
 }

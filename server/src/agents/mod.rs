@@ -41,12 +41,12 @@ pub struct SessionConfig {
 
 /// The `steward.v1.AgentService` implementation.
 pub struct AgentService {
+    config: SessionConfig,
     store: Store,
     engine: EngineHandle,
     telemetry: Telemetry,
     presence: Arc<Presence>,
     auth: Auth,
-    config: SessionConfig,
     next_session: AtomicU64,
 }
 

@@ -14,7 +14,7 @@ use super::resolve::{distance, looks_like_host};
 use super::summary::largest_directories;
 use super::{Chat, ChatError};
 use crate::inventory::{self, ClusterView, HostView};
-use crate::jobs::JobFilter;
+use crate::jobs::{JobFilter, JobSummary};
 use crate::knowledge::{Citation, Filter, Kind, SearchMode, SearchRequest};
 use crate::telemetry::{IncidentFilter, IncidentView, RangeQuery, Telemetry};
 
@@ -593,7 +593,7 @@ impl Chat {
         host_id: Option<i64>,
         states: Vec<crate::jobs::JobState>,
         limit: u64,
-    ) -> Result<Vec<crate::jobs::JobSummary>, ChatError> {
+    ) -> Result<Vec<JobSummary>, ChatError> {
         let f = JobFilter {
             states,
             host_id,
@@ -605,17 +605,20 @@ impl Chat {
     }
 
     /// The newest jobs in any state on the one host in scope (on every host when the scope
-    /// holds more than one, or none), at most `limit`.
-    async fn newest_jobs_in(
+    /// holds more than one, or none) of the cluster in scope, at most `limit`.
+    async fn jobs_here(
         &self,
+        scope: Option<&ClusterView>,
         in_scope: &[&HostView],
         limit: u64,
-    ) -> Result<Vec<crate::jobs::JobSummary>, ChatError> {
+    ) -> Result<Vec<JobSummary>, ChatError> {
         let host_id = match in_scope {
             [one] => Some(one.id),
             _ => None,
         };
-        self.newest_jobs(host_id, vec![], limit).await
+        let mut list = self.newest_jobs(host_id, vec![], limit).await?;
+        list.retain(|j| scope.is_none_or(|c| c.name == j.cluster));
+        Ok(list)
     }
 
     /// The telemetry service, once the server has started it.
@@ -670,7 +673,8 @@ impl Chat {
             self.inventory_facts(&mut ans, &asked, clusters, scope, &all_hosts, &in_scope);
         }
         if !asked.components.is_empty() && asked.outcome {
-            self.component_jobs(&mut ans, &asked, scope, &in_scope).await?;
+            let jobs = self.jobs_here(scope, &in_scope, 100).await?;
+            self.component_jobs(&mut ans, &asked, &jobs).await?;
         }
         let metrics: Vec<Topic> = topics
             .iter()
@@ -690,7 +694,8 @@ impl Chat {
                 .await;
         }
         if topics.contains(&Topic::Jobs) || asked.failed {
-            self.job_facts(&mut ans, &asked, scope, &in_scope).await?;
+            let jobs = self.jobs_here(scope, &in_scope, 40).await?;
+            self.job_facts(&mut ans, &asked, &jobs).await?;
         }
         // A question about one host's disk: what takes the space is worth knowing.
         if asked.topics.contains(&Topic::Disk) && (asked.why || in_scope.len() == 1) {
@@ -1032,13 +1037,7 @@ impl Chat {
         }
     }
 
-    async fn job_facts(
-        &self,
-        ans: &mut Answer,
-        asked: &Asked,
-        scope: Option<&ClusterView>,
-        in_scope: &[&HostView],
-    ) -> Result<(), ChatError> {
+    async fn job_facts(&self, ans: &mut Answer, asked: &Asked, jobs: &[JobSummary]) -> Result<(), ChatError> {
         if let Some(id) = asked.job {
             match self.jobs.get(id).await {
                 Ok(job) => {
@@ -1050,10 +1049,8 @@ impl Chat {
             }
             return Ok(());
         }
-        let list = self.newest_jobs_in(in_scope, 40).await?;
-        let list: Vec<_> = list
-            .into_iter()
-            .filter(|j| scope.is_none_or(|c| c.name == j.cluster))
+        let list: Vec<_> = jobs
+            .iter()
             .filter(|j| !matches!(j.state.as_str(), "PROPOSED" | "REJECTED" | "EXPIRED"))
             .collect();
         let failed_asked = asked.failed || (asked.why && asked.topics.contains(&Topic::Jobs));
@@ -1087,19 +1084,11 @@ impl Chat {
 
     /// The newest finished job of each component asked about, on the hosts in question, told
     /// by its output ("is the kafka broker on an-3 running?" → how its last restart went).
-    async fn component_jobs(
-        &self,
-        ans: &mut Answer,
-        asked: &Asked,
-        scope: Option<&ClusterView>,
-        in_scope: &[&HostView],
-    ) -> Result<(), ChatError> {
-        let list = self.newest_jobs_in(in_scope, 100).await?;
+    async fn component_jobs(&self, ans: &mut Answer, asked: &Asked, jobs: &[JobSummary]) -> Result<(), ChatError> {
         for (s, c) in &asked.components {
             let needle = format!(" {s}/{c}");
-            let Some(j) = list
+            let Some(j) = jobs
                 .iter()
-                .filter(|j| scope.is_none_or(|sc| sc.name == j.cluster))
                 .filter(|j| matches!(j.state.as_str(), "SUCCESSFUL" | "FAILED" | "CANCELED"))
                 .find(|j| j.summary.contains(&needle))
             else {

@@ -284,7 +284,17 @@ pub fn resolve(text: &str, cluster: &ClusterView, stack: &Stack, catalog: &Catal
         }
     }
     if r.refusal.is_none() {
-        r.refusal = unaccounted(text, &tw, &r.candidates, r.component_named, cluster, stack, catalog);
+        r.refusal = unaccounted(
+            text,
+            &tw,
+            &r.candidates,
+            r.component_named,
+            On {
+                cluster,
+                stack,
+                catalog,
+            },
+        );
     }
     if let Some(why) = r.refusal.take() {
         r.candidates.clear();
@@ -662,6 +672,14 @@ fn imperatives(text: &str) -> Vec<String> {
     out
 }
 
+/// What a request is resolved against: the cluster, its stack and the whole catalog.
+#[derive(Clone, Copy)]
+struct On<'a> {
+    cluster: &'a ClusterView,
+    stack: &'a Stack,
+    catalog: &'a Catalog,
+}
+
 /// Pronouns that stand for what the request named first ("tomcat is down, bounce IT").
 const PRONOUNS: &[&str] = &[
     "it", "them", "that", "this", "lo", "la", "le", "les", "ihn", "sie", "es", "het",
@@ -669,15 +687,12 @@ const PRONOUNS: &[&str] = &[
 
 /// Why the words ask for more than `candidates` can do: an operation, an object or a
 /// parameter no candidate accounts for. `named` says whether a component was named.
-fn unaccounted(
-    text: &str,
-    tw: &[String],
-    candidates: &[Candidate],
-    named: bool,
-    cluster: &ClusterView,
-    stack: &Stack,
-    catalog: &Catalog,
-) -> Option<String> {
+fn unaccounted(text: &str, tw: &[String], candidates: &[Candidate], named: bool, on: On) -> Option<String> {
+    let On {
+        cluster,
+        stack,
+        catalog,
+    } = on;
     let commands: Vec<&crate::stacks::Command> = candidates.iter().filter_map(|c| c.command(stack)).collect();
     // A word is accounted for by a command when it is its name, a one-word alias, or part of
     // a longer alias that the request says in full ("set up" accounts for "set"; "set" alone
@@ -768,7 +783,7 @@ fn unaccounted(
             }
         }
     }
-    if let Some(unknown) = unknown_object(text, candidates, named, cluster, stack, catalog) {
+    if let Some(unknown) = unknown_object(text, candidates, named, on) {
         return Some(format!("cluster {} has nothing called {unknown:?}", cluster.name));
     }
     None
@@ -843,14 +858,12 @@ fn vocabulary(catalog: &Catalog) -> Vocabulary {
 /// object is read after the last place the request names a candidate command, within its
 /// clause; a pronoun stands for the first words of the request. When the request names a
 /// component, only unknown words beside it in the object count (the rest may be context).
-fn unknown_object(
-    text: &str,
-    candidates: &[Candidate],
-    named: bool,
-    cluster: &ClusterView,
-    stack: &Stack,
-    catalog: &Catalog,
-) -> Option<String> {
+fn unknown_object(text: &str, candidates: &[Candidate], named: bool, on: On) -> Option<String> {
+    let On {
+        cluster,
+        stack,
+        catalog,
+    } = on;
     let v = vocabulary(catalog);
     let mut phrases: Vec<Vec<String>> = vec![];
     for cmd in candidates.iter().filter_map(|c| c.command(stack)) {

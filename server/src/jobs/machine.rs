@@ -1279,6 +1279,17 @@ mod tests {
         }
     }
 
+    /// The acknowledgement sent on host 1's session.
+    fn ack(task_id: i64, attempt: u32, seq: u64, done: bool) -> Vec<(i64, pb::TaskAck)> {
+        let ack = pb::TaskAck {
+            task_id,
+            attempt,
+            seq,
+            done,
+        };
+        vec![(1, ack)]
+    }
+
     fn started() -> pb::task_event::Kind {
         pb::task_event::Kind::Started(pb::TaskStarted { pid: 42 })
     }
@@ -1490,82 +1501,27 @@ mod tests {
             (fx.logs[0].seq, fx.logs[0].stream, fx.logs[0].line.as_str()),
             (2, "stdout", "hello")
         );
-        assert_eq!(
-            fx.acks,
-            vec![(
-                1,
-                pb::TaskAck {
-                    task_id: 10,
-                    attempt: 1,
-                    seq: 2,
-                    done: false
-                }
-            )]
-        );
+        assert_eq!(fx.acks, ack(10, 1, 2, false));
         assert!(matches!(&fx.notices[0], Notice::Log { seq: 2, line, .. } if line == "hello"));
         // A replay is acked up to what is stored, not stored twice.
         let fx = b.report(1, ev(10, 1, 2, line("hello")));
         assert!(fx.logs.is_empty());
         assert_eq!(fx.ignored, 1);
-        assert_eq!(
-            fx.acks,
-            vec![(
-                1,
-                pb::TaskAck {
-                    task_id: 10,
-                    attempt: 1,
-                    seq: 2,
-                    done: false
-                }
-            )]
-        );
+        assert_eq!(fx.acks, ack(10, 1, 2, false));
         // Another attempt's event: the agent may forget it.
         let fx = b.report(1, ev(10, 7, 3, line("old")));
         assert!(fx.logs.is_empty());
-        assert_eq!(
-            fx.acks,
-            vec![(
-                1,
-                pb::TaskAck {
-                    task_id: 10,
-                    attempt: 7,
-                    seq: 3,
-                    done: true
-                }
-            )]
-        );
+        assert_eq!(fx.acks, ack(10, 7, 3, true));
         // A task the engine does not hold: likewise.
         let fx = b.report(1, ev(99, 1, 5, line("?")));
-        assert_eq!(
-            fx.acks,
-            vec![(
-                1,
-                pb::TaskAck {
-                    task_id: 99,
-                    attempt: 1,
-                    seq: 5,
-                    done: true
-                }
-            )]
-        );
+        assert_eq!(fx.acks, ack(99, 1, 5, true));
         // Another host's task: ignored, and not acked on its behalf.
         let fx = b.report(2, ev(10, 1, 9, exited(0)));
         assert!(fx.acks.is_empty() && fx.finished.is_empty());
         assert_eq!(fx.ignored, 1);
         let fx = b.report(1, ev(10, 1, 3, exited(0)));
         assert_eq!(results(&fx), vec![(10, TaskState::Successful, Some(0))]);
-        assert_eq!(
-            fx.acks,
-            vec![(
-                1,
-                pb::TaskAck {
-                    task_id: 10,
-                    attempt: 1,
-                    seq: 3,
-                    done: true
-                }
-            )]
-        );
+        assert_eq!(fx.acks, ack(10, 1, 3, true));
     }
 
     #[test]

@@ -670,6 +670,11 @@ mod tests {
         load_files(&f).unwrap_err()
     }
 
+    /// The error for a component whose commands (`commands`, TOML) all run a script `x.sh`.
+    fn command_err(commands: &str) -> StackError {
+        service_err(commands, &[("s/1.0/services/a/x.sh", "true\n")])
+    }
+
     #[test]
     fn shipped_stacks_load() {
         let cat = load_embedded().expect("shipped stacks are valid");
@@ -725,19 +730,15 @@ mod tests {
 
     #[test]
     fn unknown_risk_names_file_and_line() {
-        let e = service_err(
-            "[components.commands.start]\nscript = \"x.sh\"\ntimeout = 5\nrisk = \"medium\"\n",
-            &[("s/1.0/services/a/x.sh", "true\n")],
-        );
+        let e = command_err("[components.commands.start]\nscript = \"x.sh\"\ntimeout = 5\nrisk = \"medium\"\n");
         assert_eq!((e.file.as_str(), e.line), (SERVICE, Some(7)));
         assert!(e.reason.contains("medium"), "{e}");
     }
 
     #[test]
     fn a_command_declares_the_state_it_leads_to() {
-        let e = service_err(
+        let e = command_err(
             "[components.commands.start]\nscript = \"x.sh\"\ntimeout = 5\nrisk = \"low\"\nleads_to = \"RUNNING\"\n",
-            &[("s/1.0/services/a/x.sh", "true\n")],
         );
         assert_eq!((e.file.as_str(), e.line), (SERVICE, Some(8)));
         assert!(
@@ -797,10 +798,7 @@ mod tests {
 
     #[test]
     fn bad_param_default_is_refused() {
-        let e = service_err(
-            "[components.commands.c]\nscript = \"x.sh\"\ntimeout = 5\nrisk = \"low\"\n[components.commands.c.params.days]\ntype = \"integer\"\nmin = 1\nmax = 10\ndefault = 50\n",
-            &[("s/1.0/services/a/x.sh", "true\n")],
-        );
+        let e = command_err("[components.commands.c]\nscript = \"x.sh\"\ntimeout = 5\nrisk = \"low\"\n[components.commands.c.params.days]\ntype = \"integer\"\nmin = 1\nmax = 10\ndefault = 50\n");
         assert!(e.reason.contains("days") && e.reason.contains("default"), "{e}");
     }
 }

@@ -161,33 +161,29 @@ impl Stack {
 mod tests {
     use super::*;
 
-    /// The agent's `digest` tests pin the same task to the same digest: a change to how
-    /// either side hashes fails one of them.
+    /// The task pinned in `proto/testdata/pinned-task.json`, which the agent's verifier test
+    /// reads too: a change to how either side hashes fails one of them.
     #[test]
     fn the_task_digest_of_a_fixed_task_is_pinned() {
-        let env: BTreeMap<String, String> = [
-            ("STEWARD_PARAM_LINES", "3"),
-            ("STEWARD_HOSTNAME", "h1"),
-            ("STEWARD_TASK_ID", "7"),
-            ("STEWARD_JOB_ID", "2"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        let files = [RenderedFile {
-            path: "app.conf".into(),
-            content: "greeting=hello\n".into(),
-            mode: 0o640,
-        }];
-        let shared = [RenderedFile {
-            path: "lib/common.sh".into(),
-            content: "say() { echo \"$*\"; }\n".into(),
-            mode: 0o644,
-        }];
-        let script = "#!/usr/bin/env bash\necho \"$STEWARD_PARAM_LINES\"\n";
-        assert_eq!(
-            task_digest(script, &env, &files, &shared),
-            "25976b93e4aedf060abfadbb51df1413efebd149725703af8f5b0d9bbcb74625"
-        );
+        let v: serde_json::Value =
+            serde_json::from_str(include_str!("../../../proto/testdata/pinned-task.json")).unwrap();
+        let text = |v: &serde_json::Value| v.as_str().unwrap().to_owned();
+        let env: BTreeMap<String, String> = v["env"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), text(v)))
+            .collect();
+        let files = |key: &str| -> Vec<RenderedFile> {
+            let list = v[key].as_array().unwrap().iter();
+            list.map(|f| RenderedFile {
+                path: text(&f["path"]),
+                content: text(&f["content"]),
+                mode: f["mode"].as_u64().unwrap() as u32,
+            })
+            .collect()
+        };
+        let digest = task_digest(&text(&v["script"]), &env, &files("files"), &files("shared"));
+        assert_eq!(digest, text(&v["digest"]));
     }
 }

@@ -780,6 +780,14 @@ pub fn fake_llm_env<'a>(url: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a 
     env
 }
 
+/// Detectors that watch one thing: `/data` over 90 % (clear below 85), firing at once.
+pub const DATA_DISK_DETECTOR: [(&str, &str); 4] = [
+    ("STEWARD_DETECT_THRESHOLDS", "disk_used_pct{mount=/data}>90:85"),
+    ("STEWARD_DETECT_FOR_SECS", "0"),
+    ("STEWARD_DETECT_ZSCORE_METRICS", ""),
+    ("STEWARD_DETECT_FORECAST_METRICS", ""),
+];
+
 /// A plain-HTTP client whose connections leave from `ip` (any 127.x.y.z on loopback), to act
 /// as a distinct peer address.
 pub fn client_from(ip: &str) -> reqwest::Client {
