@@ -3,8 +3,8 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::Context;
 use futures::StreamExt;
-use steward_client::types::{Channel, NewConversation, NewMessage};
-use steward_client::{ChatEvent, Client, Error};
+use steward_client::types::{Channel, ChatEvent, NewConversation, NewMessage};
+use steward_client::{ChatUpdate, Client, Error};
 
 /// Sends one message and prints the reply as it streams; returns the proposals' ids.
 async fn turn(client: &Client, conv: i64, text: &str) -> anyhow::Result<Vec<i64>> {
@@ -20,12 +20,12 @@ async fn turn(client: &Client, conv: i64, text: &str) -> anyhow::Result<Vec<i64>
             other => other.context("the reply stream broke")?,
         };
         match ev {
-            ChatEvent::Token { text } => {
+            ChatUpdate::Event(ChatEvent::Token { text }) => {
                 print!("{text}");
                 let _ = out.flush();
             }
-            ChatEvent::ToolCall { name, arguments } => eprintln!("  · {name}({arguments})"),
-            ChatEvent::Proposal { job } => {
+            ChatUpdate::Event(ChatEvent::ToolCall { name, arguments }) => eprintln!("  · {name}({arguments})"),
+            ChatUpdate::Event(ChatEvent::Proposal { job }) => {
                 proposals.push(job.id);
                 eprintln!(
                     "  ▶ proposed job {}: {} (risk {}, plan {})",
@@ -35,8 +35,8 @@ async fn turn(client: &Client, conv: i64, text: &str) -> anyhow::Result<Vec<i64>
                     &job.plan_hash[..12.min(job.plan_hash.len())]
                 );
             }
-            ChatEvent::Done(_) => break,
-            ChatEvent::ToolResult { .. } => {}
+            ChatUpdate::Done(_) => break,
+            ChatUpdate::Event(ChatEvent::ToolResult { .. }) => {}
         }
     }
     println!();

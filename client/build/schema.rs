@@ -487,7 +487,19 @@ fn tagged(out: &mut String, name: &str, tag: &str, variants: &[&Value], at: &str
             .as_str()
             .expect("checked by discriminator");
         out.push_str(&doc(v.get("description").and_then(Value::as_str), "    "));
-        let (body, _) = fields(v, &pat, "        ", false, Some(tag));
+        let (mut body, _) = fields(v, &pat, "        ", false, Some(tag));
+        // A variant that carries a whole component (a job) is boxed, so the other variants
+        // (a token of text) do not take its size.
+        for (prop, schema) in v["properties"].as_object().into_iter().flatten() {
+            if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+                let component = ref_name(r, &pat);
+                let (rust_name, _) = field(prop);
+                body = body.replace(
+                    &format!("{rust_name}: {component},"),
+                    &format!("{rust_name}: Box<{component}>,"),
+                );
+            }
+        }
         writeln!(
             out,
             "    #[serde(rename = {})]\n    {} {{\n{body}    }},",

@@ -54,7 +54,7 @@ pub use endpoint::{Answer, Endpoint, Operation};
 pub use error::Error;
 pub use retry::RetryPolicy;
 pub use stream::{
-    decode_chat, decode_feed, decode_stream, decode_task_log, ChatEvent, FeedEvent, LogLine, TaskLogEvent,
+    decode_chat, decode_feed, decode_stream, decode_task_log, ChatUpdate, FeedEvent, LogLine, TaskLogEvent,
 };
 
 /// A string that is none of an enum's values.

@@ -5,7 +5,7 @@ use futures::{Stream, StreamExt};
 use serde::Deserialize;
 
 use crate::operations::{Events, EventsQuery, SendMessage, TaskLogs, TaskLogsQuery};
-use crate::types::{Event, JobView, NewMessage, Reply};
+use crate::types::{ChatEvent, Event, NewMessage, Reply};
 use crate::{Client, Error};
 
 /// An event of the feed (`GET /api/v1/events`).
@@ -32,40 +32,14 @@ pub enum FeedEvent {
     },
 }
 
-/// What a streaming chat turn sends: the reply as it is written, the tools the model calls,
-/// the jobs it proposes, and then the whole reply. A turn that fails ends the stream with
-/// [`Error::Remote`].
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ChatEvent {
-    /// More reply text.
-    Token {
-        /// The text.
-        text: String,
-    },
-    /// The model called a tool.
-    ToolCall {
-        /// Tool name.
-        name: String,
-        /// Arguments as the model wrote them.
-        arguments: String,
-    },
-    /// A tool answered.
-    ToolResult {
-        /// Tool name.
-        name: String,
-        /// Whether it succeeded.
-        ok: bool,
-        /// Source id of the result.
-        source: String,
-    },
-    /// A job was proposed (it waits for approval).
-    Proposal {
-        /// The job.
-        job: Box<JobView>,
-    },
-    /// The turn is over: the whole reply. The last event.
-    #[serde(skip_deserializing)]
+/// What a streaming chat turn sends: the turn's events as they happen (reply text, the tools
+/// the model calls and what they return, the jobs it proposes), then the whole reply. A turn
+/// that fails ends the stream with [`Error::Remote`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatUpdate {
+    /// An event of the turn, as the document's `ChatEvent` schema says.
+    Event(ChatEvent),
+    /// The turn is over: the whole reply. The last item.
     Done(Box<Reply>),
 }
 
@@ -144,10 +118,10 @@ pub fn decode_feed(kind: &str, data: &str) -> Result<Option<FeedEvent>, Error> {
 }
 
 /// The chat event `kind` with `data`; an `error` event is [`Error::Remote`].
-pub fn decode_chat(kind: &str, data: &str) -> Result<Option<ChatEvent>, Error> {
+pub fn decode_chat(kind: &str, data: &str) -> Result<Option<ChatUpdate>, Error> {
     match kind {
-        "token" | "tool_call" | "tool_result" | "proposal" => json(kind, data).map(Some),
-        "done" => Ok(Some(ChatEvent::Done(json(kind, data)?))),
+        "token" | "tool_call" | "tool_result" | "proposal" => json(kind, data).map(|e| Some(ChatUpdate::Event(e))),
+        "done" => Ok(Some(ChatUpdate::Done(json(kind, data)?))),
         "error" => Err(Error::Remote(json::<Message>(kind, data)?.message)),
         _ => Ok(None),
     }
@@ -245,12 +219,13 @@ impl Client {
     }
 
     /// Sends a message to conversation `conversation` and streams the turn: tokens, tool calls
-    /// and results, proposals, then [`ChatEvent::Done`] with the whole reply.
+    /// and results, proposals, then [`ChatUpdate::Done`] with the whole reply.
     ///
     /// ```no_run
     /// use futures::StreamExt;
     /// use steward_client::types::{Channel, NewConversation, NewMessage};
-    /// use steward_client::ChatEvent;
+    /// use steward_client::types::ChatEvent;
+    /// use steward_client::ChatUpdate;
     ///
     /// # async fn example(client: steward_client::Client) -> Result<(), steward_client::Error> {
     /// let conversation = client
@@ -261,9 +236,9 @@ impl Client {
     /// futures::pin_mut!(turn);
     /// while let Some(event) = turn.next().await {
     ///     match event? {
-    ///         ChatEvent::Token { text } => print!("{text}"),
-    ///         ChatEvent::Proposal { job } => println!("\nproposed job {}", job.id),
-    ///         ChatEvent::Done(reply) => println!("\n({} tool calls)", reply.tool_calls.len()),
+    ///         ChatUpdate::Event(ChatEvent::Token { text }) => print!("{text}"),
+    ///         ChatUpdate::Event(ChatEvent::Proposal { job }) => println!("\nproposed job {}", job.id),
+    ///         ChatUpdate::Done(reply) => println!("\n({} tool calls)", reply.tool_calls.len()),
     ///         _ => {}
     ///     }
     /// }
@@ -274,7 +249,7 @@ impl Client {
         &self,
         conversation: i64,
         message: &NewMessage,
-    ) -> Result<impl Stream<Item = Result<ChatEvent, Error>> + Send + 'static, Error> {
+    ) -> Result<impl Stream<Item = Result<ChatUpdate, Error>> + Send + 'static, Error> {
         let op = SendMessage {
             id: conversation,
             body: message,
@@ -283,7 +258,7 @@ impl Client {
         Ok(decode_stream(
             resp.bytes_stream().map(|r| r.map_err(Error::Transport)),
             decode_chat,
-            |e| matches!(e, ChatEvent::Done(_)),
+            |e| matches!(e, ChatUpdate::Done(_)),
         ))
     }
 
@@ -329,7 +304,6 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::Event;
 
     /// The items `text` (an SSE body, cut into `chunks` pieces as a network might) decodes to.
     async fn decode_text<T: Send + 'static>(
@@ -346,6 +320,17 @@ mod tests {
             .await
     }
 
+    /// [`decode_text`]'s items when every one decodes.
+    async fn decode_ok<T: Send + std::fmt::Debug + 'static>(
+        text: &str,
+        chunks: usize,
+        decode: fn(&str, &str) -> Result<Option<T>, Error>,
+        last: fn(&T) -> bool,
+    ) -> Vec<T> {
+        let items = decode_text(text, chunks, decode, last).await;
+        items.into_iter().map(Result::unwrap).collect()
+    }
+
     #[tokio::test]
     async fn the_feed_decodes_every_kind_and_skips_comments_and_unknown_kinds() {
         let text = concat!(
@@ -358,11 +343,7 @@ mod tests {
             "event: lagged\ndata: {\"missed\":3}\n\n",
         );
         for chunks in [1, 7, 40] {
-            let items: Vec<FeedEvent> = decode_text(text, chunks, decode_feed, |_| false)
-                .await
-                .into_iter()
-                .map(Result::unwrap)
-                .collect();
+            let items: Vec<FeedEvent> = decode_ok(text, chunks, decode_feed, |_| false).await;
             assert_eq!(
                 items,
                 vec![
@@ -420,29 +401,25 @@ mod tests {
             "event: done\ndata: {\"conversation_id\":4,\"reply\":\"Two hosts.\",\"proposals\":[],\"tool_calls\":[],\"sources\":[],\"citations\":[]}\n\n",
             "event: token\ndata: {\"type\":\"token\",\"text\":\"after the end\"}\n\n",
         );
-        let items: Vec<ChatEvent> = decode_text(text, 3, decode_chat, |e| matches!(e, ChatEvent::Done(_)))
-            .await
-            .into_iter()
-            .map(Result::unwrap)
-            .collect();
+        let items: Vec<ChatUpdate> = decode_ok(text, 3, decode_chat, |e| matches!(e, ChatUpdate::Done(_))).await;
         assert_eq!(items.len(), 5, "nothing after done: {items:?}");
         assert_eq!(
             items[0],
-            ChatEvent::ToolCall {
+            ChatUpdate::Event(ChatEvent::ToolCall {
                 name: "list_hosts".into(),
                 arguments: "{}".into()
-            }
+            })
         );
         assert_eq!(
             items[1],
-            ChatEvent::ToolResult {
+            ChatUpdate::Event(ChatEvent::ToolResult {
                 name: "list_hosts".into(),
                 ok: true,
                 source: "tool:list_hosts".into()
-            }
+            })
         );
-        assert_eq!(items[3], ChatEvent::Token { text: "hosts.".into() });
-        let ChatEvent::Done(reply) = &items[4] else {
+        assert_eq!(items[3], ChatUpdate::Event(ChatEvent::Token { text: "hosts.".into() }));
+        let ChatUpdate::Done(reply) = &items[4] else {
             panic!("{:?}", items[4])
         };
         assert_eq!((reply.conversation_id, reply.reply.as_str()), (4, "Two hosts."));
@@ -451,7 +428,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_chat_turn_ends_with_the_servers_message() {
         let text = "event: token\ndata: {\"type\":\"token\",\"text\":\"Hm\"}\n\nevent: error\ndata: {\"message\":\"the model timed out\"}\n\n";
-        let items = decode_text(text, 1, decode_chat, |e| matches!(e, ChatEvent::Done(_))).await;
+        let items = decode_text(text, 1, decode_chat, |e| matches!(e, ChatUpdate::Done(_))).await;
         assert_eq!(items.len(), 2);
         assert!(
             matches!(&items[1], Err(Error::Remote(m)) if m == "the model timed out"),
@@ -466,11 +443,8 @@ mod tests {
             "event: log\ndata: {\"seq\":2,\"stream\":\"stderr\",\"line\":\"live\"}\n\n",
             "event: end\ndata: {\"state\":\"FAILED\",\"exit_code\":3,\"error\":null}\n\n",
         );
-        let items: Vec<TaskLogEvent> = decode_text(text, 2, decode_task_log, |e| matches!(e, TaskLogEvent::End { .. }))
-            .await
-            .into_iter()
-            .map(Result::unwrap)
-            .collect();
+        let items: Vec<TaskLogEvent> =
+            decode_ok(text, 2, decode_task_log, |e| matches!(e, TaskLogEvent::End { .. })).await;
         assert_eq!(
             items,
             vec![

@@ -32,7 +32,7 @@ fn every_operation_of_the_document_is_generated() {
         .map(|(m, p, id)| (m.to_string(), p.to_string(), id.to_string()))
         .collect();
     assert_eq!(generated, expected);
-    assert_eq!(OPERATIONS.len(), 46);
+    assert_eq!(OPERATIONS.len(), 50);
 }
 
 #[test]

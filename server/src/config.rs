@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use crate::auth::AuthConfig;
+pub use crate::integrations::{SlackConfig, TelegramConfig, TelegramMode};
 pub use crate::knowledge::KnowledgeConfig;
 pub use crate::telemetry::{TelemetryConfig, ThresholdRule};
 
@@ -63,6 +64,12 @@ pub struct Config {
     pub knowledge: KnowledgeConfig,
     /// Metric collection, storage, detectors and incidents.
     pub telemetry: TelemetryConfig,
+    /// The address people reach this server at, for links in chat messages.
+    pub public_url: Option<String>,
+    /// The Slack bot.
+    pub slack: SlackConfig,
+    /// The Telegram bot.
+    pub telegram: TelegramConfig,
 }
 
 /// The language model the planner uses.
@@ -115,6 +122,9 @@ impl std::fmt::Debug for Config {
             .field("auth", &self.auth)
             .field("knowledge", &self.knowledge)
             .field("telemetry", &self.telemetry)
+            .field("public_url", &self.public_url)
+            .field("slack", &self.slack)
+            .field("telegram", &self.telegram)
             .finish()
     }
 }
@@ -157,6 +167,9 @@ impl Default for Config {
             auth: AuthConfig::default(),
             knowledge: KnowledgeConfig::default(),
             telemetry: TelemetryConfig::default(),
+            public_url: None,
+            slack: SlackConfig::default(),
+            telegram: TelegramConfig::default(),
         }
     }
 }
@@ -258,6 +271,17 @@ pub const KEYS: &[Key] = &[
     key("telemetry.forecast_metrics", "STEWARD_DETECT_FORECAST_METRICS", Kind::List, "Percentage metrics watched by the rate-of-change forecast (comma-separated)."),
     key("telemetry.forecast_horizon_secs", "STEWARD_DETECT_FORECAST_HORIZON_SECS", Kind::Int, "Seconds: a metric forecast to reach 100 % within this fires."),
     key("telemetry.remediate", "STEWARD_REMEDIATE", Kind::Bool, "Whether a new incident asks the planner for a remediation proposal."),
+    key("public_url", "STEWARD_PUBLIC_URL", Kind::Url, "The address people reach this server at (`https://steward.example.com`): chat messages link to job pages below it."),
+    key("slack.signing_secret", "STEWARD_SLACK_SIGNING_SECRET", Kind::Secret, "The Slack app's signing secret: every request from Slack is verified with it."),
+    key("slack.bot_token", "STEWARD_SLACK_BOT_TOKEN", Kind::Secret, "The Slack app's bot token (`xoxb-…`); the Slack bot is on when it is set."),
+    key("slack.app_token", "STEWARD_SLACK_APP_TOKEN", Kind::Secret, "An app-level token (`xapp-…`, scope `connections:write`): Socket Mode, so Slack never has to reach this server."),
+    key("slack.channel", "STEWARD_SLACK_CHANNEL", Kind::Text, "Channel id (`C…`) new proposals and incidents are posted to."),
+    key("slack.api_url", "STEWARD_SLACK_API_URL", Kind::Url, "The Slack Web API's base URL."),
+    key("telegram.bot_token", "STEWARD_TELEGRAM_BOT_TOKEN", Kind::Secret, "The Telegram bot's token (from @BotFather); the Telegram bot is on when it is set."),
+    key("telegram.secret_token", "STEWARD_TELEGRAM_SECRET_TOKEN", Kind::Secret, "The webhook's secret: Telegram sends it in `X-Telegram-Bot-Api-Secret-Token` (required in webhook mode)."),
+    key("telegram.chat_id", "STEWARD_TELEGRAM_CHAT_ID", Kind::Text, "Group chats the bot serves (comma-separated ids); the first gets proposals and incidents. Private chats are always served."),
+    key("telegram.api_url", "STEWARD_TELEGRAM_API_URL", Kind::Url, "The Telegram Bot API's base URL."),
+    key("telegram.mode", "STEWARD_TELEGRAM_MODE", Kind::Text, "`webhook` (Telegram POSTs to `/integrations/telegram/webhook`) or `poll` (long polling, for servers Telegram cannot reach)."),
 ];
 
 /// Where a key's effective value came from.
@@ -312,6 +336,7 @@ impl Config {
             return Err(ConfigError("task_log_max_bytes must be at least 4096".into()));
         }
         self.auth.validate().map_err(ConfigError)?;
+        self.telegram.chats().map_err(ConfigError)?;
         self.telemetry.validate().map_err(ConfigError)
     }
 

@@ -206,7 +206,7 @@ async fn answers(a: AnswerArgs) -> anyhow::Result<()> {
             None => c.question.clone(),
         };
         let t0 = Instant::now();
-        let reply = chat.send(conv, "eval", "chat", &text, None).await;
+        let reply = chat.send(conv, "eval", "chat", &text, None, vec![]).await;
         latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
         let (ok, detail) = match &reply {
             Ok(r) => {
@@ -476,7 +476,7 @@ async fn score(chat: &crate::chat::Chat, cases: &[Case], quiet: bool) -> anyhow:
         let conv = chat.create("eval", "eval").await?;
         let text = format!("[cluster {}] {}", case.cluster, case.request);
         let t0 = Instant::now();
-        let reply = chat.send(conv, "eval", "chat", &text, None).await;
+        let reply = chat.send(conv, "eval", "chat", &text, None, vec![]).await;
         latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
         let (got, bad) = match &reply {
             Ok(r) => {

@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod evals;
 pub mod events;
+pub mod integrations;
 pub mod inventory;
 pub mod jobs;
 pub mod knowledge;

@@ -106,7 +106,7 @@ impl Remediation {
         };
         let conversation = chat.create(ACTOR, "anomaly").await.map_err(|e| e.to_string())?;
         let reply = chat
-            .send_citing(conversation, ACTOR, "anomaly", &request, None, cited)
+            .send(conversation, ACTOR, "anomaly", &request, None, cited)
             .await
             .map_err(|e| format!("the planner failed: {e}"))?;
         // A proposal for an incident acts on the incident's host and nothing else: whatever
@@ -121,7 +121,7 @@ impl Remediation {
                 "incident {id} is on host {} of cluster {cluster_name}; this proposal reaches beyond it",
                 incident.host
             );
-            if let Err(e) = self.jobs.reject(j.id, ACTOR, Some(&comment)).await {
+            if let Err(e) = self.jobs.reject(j.id, ACTOR, Some(&comment), ACTOR).await {
                 tracing::warn!(job = j.id, error = %e, "cannot reject an out-of-scope proposal");
             }
         }
@@ -148,7 +148,7 @@ impl Remediation {
                 "incident {id} already has proposal {}; one proposal per incident",
                 first.id
             );
-            if let Err(e) = self.jobs.reject(extra.id, ACTOR, Some(&comment)).await {
+            if let Err(e) = self.jobs.reject(extra.id, ACTOR, Some(&comment), ACTOR).await {
                 tracing::warn!(job = extra.id, error = %e, "cannot reject a surplus proposal");
             }
         }

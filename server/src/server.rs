@@ -15,6 +15,7 @@ use crate::chat::Chat;
 use crate::config::Config;
 use crate::db;
 use crate::events::Bus;
+use crate::integrations::Integrations;
 use crate::inventory::{self, Presence};
 use crate::jobs::engine::{Engine, EngineConfig};
 use crate::jobs::{ApprovalPolicy, Jobs};
@@ -200,6 +201,22 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         permits: Arc::new(tokio::sync::Semaphore::new(crate::remediation::CONCURRENT_REQUESTS)),
     };
     let (shutdown, _) = watch::channel(false);
+    let integrations = Integrations::new(
+        crate::integrations::Deps {
+            store: store.clone(),
+            auth: auth.clone(),
+            jobs: jobs.clone(),
+            chat: chat.clone(),
+            bus: bus.clone(),
+        },
+        &config.slack,
+        &config.telegram,
+        config.public_url.as_deref(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    if let Some(bots) = integrations.describe() {
+        tracing::info!(%bots, "chat bots on");
+    }
     let (telemetry, telemetry_tasks) = Telemetry::start(
         store.clone(),
         bus,
@@ -222,11 +239,22 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         auth: auth.clone(),
         telemetry: telemetry.clone(),
         audit: audit_checkpoint.clone(),
+        integrations: integrations.clone(),
     };
 
     let mut tasks = JoinSet::new();
-    // Shutdown waits for telemetry's tasks; one that dies before stops the server, loudly.
-    for (name, handle) in telemetry_tasks {
+    // Shutdown waits for telemetry's and the bots' tasks; one that dies before stops the
+    // server, loudly.
+    let background = telemetry_tasks
+        .into_iter()
+        .map(|(name, h)| (format!("telemetry {name}"), h))
+        .chain(
+            integrations
+                .start(shutdown.subscribe())
+                .into_iter()
+                .map(|(name, h)| (name.to_owned(), h)),
+        );
+    for (name, handle) in background {
         let rx = shutdown.subscribe();
         tasks.spawn(async move {
             let r = handle.await;
@@ -234,8 +262,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                 return Ok(());
             }
             match r {
-                Err(e) => anyhow::bail!("the telemetry {name} task panicked: {e}"),
-                Ok(()) => anyhow::bail!("the telemetry {name} task stopped"),
+                Err(e) => anyhow::bail!("the {name} task panicked: {e}"),
+                Ok(()) => anyhow::bail!("the {name} task stopped"),
             }
         });
     }

@@ -116,6 +116,20 @@ impl World {
                 plain(&format!("/api/v1/tokens/{}", t["id"]))
             }
             ("POST", "/api/v1/enrollments") => with(path.into(), json!({"hostname": format!("e{i}")})),
+            ("POST", "/api/v1/chat-identities") => with(
+                path.into(),
+                json!({"provider": "telegram", "external_id": format!("{}", 1000 + i), "username": "viewer"}),
+            ),
+            ("DELETE", "/api/v1/chat-identities/{id}") => {
+                let (_, l) = self
+                    .server
+                    .post(
+                        "/api/v1/chat-identities",
+                        json!({"provider": "telegram", "external_id": format!("{}", 5000 + i), "username": "viewer"}),
+                    )
+                    .await;
+                plain(&format!("/api/v1/chat-identities/{}", l["id"]))
+            }
             ("DELETE", "/api/v1/agent-credentials/{id}") => {
                 plain(&format!("/api/v1/agent-credentials/{}", self.credential_id))
             }
@@ -218,6 +232,10 @@ const EXPECTED_ROLES: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/auth/login", "public"),
     ("POST", "/api/v1/auth/logout", "viewer"),
     ("GET", "/api/v1/auth/me", "viewer"),
+    ("POST", "/api/v1/chat-identities/link-code", "viewer"),
+    ("GET", "/api/v1/chat-identities", "admin"),
+    ("POST", "/api/v1/chat-identities", "admin"),
+    ("DELETE", "/api/v1/chat-identities/{id}", "admin"),
     ("GET", "/api/v1/clusters", "viewer"),
     ("GET", "/api/v1/clusters/{id}", "viewer"),
     ("GET", "/api/v1/hosts", "viewer"),

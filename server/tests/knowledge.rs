@@ -4,6 +4,7 @@ mod common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
+use steward_vector::testing::scribble_over;
 
 use common::*;
 use serde_json::{json, Value};
@@ -295,18 +296,6 @@ async fn a_damaged_or_missing_index_is_rebuilt_from_the_sources_with_a_warning()
     assert!(status["rebuilt_from"].is_null(), "{status}");
 }
 
-/// Overwrites every file under `dir` with bytes that are no index format.
-fn scribble_over(dir: &Path) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            scribble_over(&path);
-        } else {
-            std::fs::write(&path, b"\xde\xad\xbe\xef garbage, not an index \x00\x01\x02").unwrap();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_planner_searches_the_index_and_its_proposal_cites_the_chunks_it_read() {
     use steward_llm::testing::{FakeOpenAi, Reply};
@@ -391,13 +380,7 @@ async fn a_resolved_incident_is_indexed_and_the_next_remediation_quotes_it_with_
         dir.path(),
         &fake_llm_env(
             &url,
-            &[
-                ("STEWARD_DETECT_THRESHOLDS", "disk_used_pct{mount=/data}>90:85"),
-                ("STEWARD_DETECT_FOR_SECS", "0"),
-                ("STEWARD_DETECT_KEEP_FIRING_SECS", "0"),
-                ("STEWARD_DETECT_ZSCORE_METRICS", ""),
-                ("STEWARD_DETECT_FORECAST_METRICS", ""),
-            ],
+            &[&DATA_DISK_DETECTOR[..], &[("STEWARD_DETECT_KEEP_FIRING_SECS", "0")]].concat(),
         ),
     );
     server.cluster("east", &["h1"]).await;

@@ -9,9 +9,9 @@ use common::*;
 use futures::StreamExt;
 use steward_client::operations::{EventsQuery, TaskLogsQuery};
 use steward_client::types::{
-    ApproveRequest, Channel, Event, Login, NewConversation, NewMessage, ProposeRequest, Risk, Role,
+    ApproveRequest, Channel, ChatEvent, Event, Login, NewConversation, NewMessage, ProposeRequest, Risk, Role,
 };
-use steward_client::{ChatEvent, Client, Error, FeedEvent, RetryPolicy, TaskLogEvent};
+use steward_client::{ChatUpdate, Client, Error, FeedEvent, RetryPolicy, TaskLogEvent};
 use steward_llm::testing::{chunk, FakeOpenAi, Reply};
 
 /// An echo of `lines` lines on h1 of cluster `test`.
@@ -192,34 +192,34 @@ async fn a_streamed_chat_turn_yields_typed_events_and_the_whole_reply() {
         text: "echo on h1".into(),
     };
     let turn = client.send_message_stream(conversation.id, &message).await.unwrap();
-    let events: Vec<ChatEvent> = tokio::time::timeout(Duration::from_secs(30), turn.collect::<Vec<_>>())
+    let events: Vec<ChatUpdate> = tokio::time::timeout(Duration::from_secs(30), turn.collect::<Vec<_>>())
         .await
         .expect("the turn ends")
         .into_iter()
         .map(Result::unwrap)
         .collect();
-    let at = |f: fn(&ChatEvent) -> bool| {
+    let at = |f: fn(&ChatUpdate) -> bool| {
         events
             .iter()
             .position(f)
             .unwrap_or_else(|| panic!("missing in {events:?}"))
     };
-    let call = at(|e| matches!(e, ChatEvent::ToolCall { name, .. } if name == "propose_job"));
-    let proposal = at(|e| matches!(e, ChatEvent::Proposal { .. }));
+    let call = at(|e| matches!(e, ChatUpdate::Event(ChatEvent::ToolCall { name, .. }) if name == "propose_job"));
+    let proposal = at(|e| matches!(e, ChatUpdate::Event(ChatEvent::Proposal { .. })));
     assert!(call < proposal && proposal < events.len() - 1, "{events:?}");
     let text: String = events
         .iter()
         .filter_map(|e| match e {
-            ChatEvent::Token { text } => Some(text.as_str()),
+            ChatUpdate::Event(ChatEvent::Token { text }) => Some(text.as_str()),
             _ => None,
         })
         .collect();
     assert!(text.starts_with("Echo is proposed."), "{text}");
-    let ChatEvent::Proposal { job } = &events[proposal] else {
+    let ChatUpdate::Event(ChatEvent::Proposal { job }) = &events[proposal] else {
         unreachable!()
     };
     assert_eq!((job.state.as_str(), job.source.as_str()), ("PROPOSED", "chat"));
-    let Some(ChatEvent::Done(reply)) = events.last() else {
+    let Some(ChatUpdate::Done(reply)) = events.last() else {
         panic!("the turn ends with the whole reply: {events:?}")
     };
     assert_eq!(reply.conversation_id, conversation.id);

@@ -23,6 +23,8 @@ mod point;
 mod query;
 mod server;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use bm25::SparseVector;
 pub use edge::{EdgeStore, DEFAULT_HNSW_EF};

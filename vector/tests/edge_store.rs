@@ -2,6 +2,7 @@
 mod common;
 
 use std::path::Path;
+use steward_vector::testing::scribble_over;
 
 use common::{doc, embed, query, two_clusters, DIM};
 use steward_vector::{EdgeStore, Filter, SearchMode, StoreError, VectorStore};
@@ -119,18 +120,6 @@ async fn assert_corrupt(path: &Path) {
         }
         Err(other) => panic!("expected Corrupt for {}, got {other}", path.display()),
         Ok(_) => panic!("{} opened although it is damaged", path.display()),
-    }
-}
-
-/// Overwrites every file under `dir` with bytes that are no index format.
-fn scribble_over(dir: &Path) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            scribble_over(&path);
-        } else {
-            std::fs::write(&path, b"\xde\xad\xbe\xef garbage, not an index \x00\x01\x02").unwrap();
-        }
     }
 }
 

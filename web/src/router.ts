@@ -30,6 +30,7 @@ const routes: RouteRecordRaw[] = [
   { path: '/incidents', name: 'incidents', component: () => import('./pages/IncidentsPage.vue'), meta: { title: 'Incidents' } },
   { path: '/incidents/:id', name: 'incident', component: () => import('./pages/IncidentPage.vue'), meta: { title: 'Incident' } },
   { path: '/knowledge', name: 'knowledge', component: () => import('./pages/KnowledgePage.vue'), meta: { title: 'Knowledge' } },
+  { path: '/chat-accounts', name: 'chat-accounts', component: () => import('./pages/ChatAccountsPage.vue'), meta: { title: 'Chat accounts' } },
   { path: '/audit', name: 'audit', component: () => import('./pages/AuditPage.vue'), meta: { title: 'Audit', minRole: 'admin' } },
   { path: '/admin/users', name: 'users', component: () => import('./pages/UsersPage.vue'), meta: { title: 'Users', minRole: 'admin' } },
   { path: '/:rest(.*)*', name: 'not-found', component: () => import('./pages/NotFoundPage.vue'), meta: { title: 'Not found' } },

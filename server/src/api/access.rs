@@ -42,6 +42,12 @@ pub const RULES: &[(&str, &str, Access)] = &[
     // Open: liveness, scraping, the API description and how to get a token.
     ("GET", "/healthz", Public),
     ("GET", "/metrics", Public),
+    // Slack and Telegram: each request carries its proof (a signature, a secret token), which
+    // the integrations check before anything else.
+    ("POST", "/integrations/slack/events", Public),
+    ("POST", "/integrations/slack/commands", Public),
+    ("POST", "/integrations/slack/interactions", Public),
+    ("POST", "/integrations/telegram/webhook", Public),
     ("GET", "/", Public),
     ("GET", "/api/v1/openapi.json", Public),
     ("GET", "/api/v1/openapi-ui.json", Public),
@@ -66,6 +72,8 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/hosts/{id}/metrics/series", AtLeast(Viewer)),
     ("GET", "/api/v1/incidents", AtLeast(Viewer)),
     ("GET", "/api/v1/incidents/{id}", AtLeast(Viewer)),
+    // Links the caller's own chat account; the bot still acts only within their role.
+    ("POST", "/api/v1/chat-identities/link-code", AtLeast(Viewer)),
     // Not public like /metrics: it names hosts, mounts and processes. Prometheus scrapes it
     // with a viewer's API token (`authorization: credentials`).
     ("GET", "/metrics/hosts", AtLeast(Viewer)),
@@ -93,6 +101,9 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/tokens", AtLeast(Admin)),
     ("POST", "/api/v1/tokens", AtLeast(Admin)),
     ("DELETE", "/api/v1/tokens/{id}", AtLeast(Admin)),
+    ("GET", "/api/v1/chat-identities", AtLeast(Admin)),
+    ("POST", "/api/v1/chat-identities", AtLeast(Admin)),
+    ("DELETE", "/api/v1/chat-identities/{id}", AtLeast(Admin)),
     ("GET", "/api/v1/enrollments", AtLeast(Admin)),
     ("POST", "/api/v1/enrollments", AtLeast(Admin)),
     ("DELETE", "/api/v1/enrollments/{id}", AtLeast(Admin)),

@@ -168,13 +168,13 @@ pub async fn send_message(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/event-stream"));
     if !streaming {
-        return Ok(Json(chat.send(id, &caller.name, "chat", &m.text, None).await?).into_response());
+        return Ok(Json(chat.send(id, &caller.name, "chat", &m.text, None, vec![]).await?).into_response());
     }
     // Check the conversation before answering 200 with a stream.
     chat.history(id, &caller.name).await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);
     let user = caller.name.clone();
-    let turn = tokio::spawn(async move { chat.send(id, &user, "chat", &m.text, Some(tx)).await });
+    let turn = tokio::spawn(async move { chat.send(id, &user, "chat", &m.text, Some(tx), vec![]).await });
     // When the caller's session ends, the stream closes and the turn stops: nothing more is
     // asked of the model, nor proposed, on behalf of someone no longer signed in.
     let abort = turn.abort_handle();

@@ -159,7 +159,7 @@ pub async fn approve_job(
 ) -> Result<Json<JobView>, ApiError> {
     Ok(Json(
         s.jobs
-            .approve(id, &caller.name, &req.plan_hash, req.comment.as_deref())
+            .approve(id, &caller.name, &req.plan_hash, req.comment.as_deref(), "api")
             .await?,
     ))
 }
@@ -180,7 +180,9 @@ pub async fn reject_job(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.to_string()))?
     };
-    Ok(Json(s.jobs.reject(id, &caller.name, req.comment.as_deref()).await?))
+    Ok(Json(
+        s.jobs.reject(id, &caller.name, req.comment.as_deref(), "api").await?,
+    ))
 }
 
 /// Cancels an approved or running job: pending tasks never run, running ones are killed.

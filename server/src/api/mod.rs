@@ -10,6 +10,7 @@ mod enrollments;
 mod error;
 mod events;
 mod extract;
+mod integrations;
 mod inventory;
 mod jobs;
 mod knowledge;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub telemetry: crate::telemetry::Telemetry,
     /// The audit chain's head, kept outside the database.
     pub audit: crate::audit::Checkpoint,
+    /// The Slack and Telegram bots.
+    pub integrations: crate::integrations::Integrations,
 }
 
 #[derive(OpenApi)]
@@ -65,7 +68,8 @@ pub struct AppState {
         title = "Steward API",
         description = "LLM-assisted operations: proposals that run only after approval."
     ),
-    components(schemas(ErrorBody))
+    // ChatEvent is sent only on the chat stream, which the document cannot name as a body.
+    components(schemas(ErrorBody, crate::chat::ChatEvent))
 )]
 struct ApiDoc;
 
@@ -83,6 +87,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(enrollments::revoke_enrollment))
         .routes(routes!(enrollments::list_credentials))
         .routes(routes!(enrollments::revoke_credential))
+        .routes(routes!(integrations::list_identities, integrations::link_identity))
+        .routes(routes!(integrations::unlink_identity))
+        .routes(routes!(integrations::create_link_code))
         .routes(routes!(audit::list))
         .routes(routes!(audit::verify))
         .routes(routes!(jobs::list_jobs, jobs::propose_job))
@@ -156,6 +163,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         utoipa_swagger_ui::SwaggerUi::new("/docs")
             .external_url_unchecked("/api/v1/openapi-ui.json", ui_doc.as_ref().clone()),
     )
+    .merge(integrations::routes(state.clone()))
     .route("/", get(web::index))
     // After every route: the layer sees the matched path of each.
     .route_layer(axum::middleware::from_fn_with_state(state, access::authorize))

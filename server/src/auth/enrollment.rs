@@ -144,7 +144,7 @@ impl Auth {
         let secret = secrets::generate("enr");
         let now = Utc::now();
         let txn = self.store.begin_write().await?;
-        let row = enrollment::ActiveModel {
+        let new = enrollment::ActiveModel {
             token_hash: Set(secrets::digest(&secret)),
             hostname: Set(req.hostname.clone()),
             cluster: Set(req.cluster.clone()),
@@ -154,9 +154,8 @@ impl Auth {
             used_at: Set(None),
             used_by: Set(None),
             ..Default::default()
-        }
-        .insert(&*txn)
-        .await?;
+        };
+        let row = new.insert(&*txn).await?;
         audit::record(
             &*txn,
             actor,
@@ -178,7 +177,7 @@ impl Auth {
     }
 
     /// The rows `query` selects, as views.
-    async fn views<E, V>(&self, query: sea_orm::Select<E>) -> Result<Vec<V>, AuthError>
+    pub(super) async fn views<E, V>(&self, query: sea_orm::Select<E>) -> Result<Vec<V>, AuthError>
     where
         E: EntityTrait,
         V: From<E::Model>,

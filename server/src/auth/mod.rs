@@ -1,11 +1,13 @@
 //! Identity: users and roles, login sessions and API tokens, agent enrollment and
-//! credentials, and the abuse limits around them.
+//! credentials, the chat accounts bots act for, and the abuse limits around them.
 //!
-//! Owns the `users`, `auth_tokens`, `enrollments` and `agent_credentials` tables. Secrets
+//! Owns the `users`, `auth_tokens`, `enrollments`, `agent_credentials`, `chat_identities` and
+//! `chat_link_codes` tables. Secrets
 //! (passwords, tokens, credentials) are stored only as argon2 hashes or SHA-256 digests and
 //! are shown exactly once, to whoever created them; nothing here logs or audits a secret.
 mod config;
 mod enrollment;
+mod identities;
 mod limits;
 mod passwords;
 mod secrets;
@@ -21,6 +23,7 @@ use crate::db::Store;
 pub use config::AuthConfig;
 
 pub use enrollment::{CredentialView, EnrolledAgent, EnrollmentView, NewEnrollment};
+pub use identities::{ChatIdentityView, LinkCode, NewChatIdentity, Provider};
 pub use limits::Limited;
 pub use passwords::MIN_LEN as MIN_PASSWORD_LEN;
 pub use tokens::{owner_of, NewToken, Session, TokenView, SYSTEM};

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{check_name, passwords, secrets, Auth, AuthError, Role};
 use crate::audit;
-use crate::db::entities::{auth_token, user};
+use crate::db::entities::{auth_token, chat_identity, user};
 
 /// A user as the API shows it (never the password hash).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -105,16 +105,15 @@ impl Auth {
         {
             return Err(AuthError::Conflict(format!("user {username:?} already exists")));
         }
-        let u = user::ActiveModel {
+        let new = user::ActiveModel {
             username: Set(username.to_owned()),
             password_hash: Set(hash),
             role: Set(role.as_str().into()),
             created_at: Set(Utc::now()),
             disabled: Set(false),
             ..Default::default()
-        }
-        .insert(&*txn)
-        .await?;
+        };
+        let u = new.insert(&*txn).await?;
         audit::record(
             &*txn,
             actor,
@@ -231,6 +230,11 @@ impl Auth {
             .exec(&*txn)
             .await?
             .rows_affected;
+        // A chat account linked to them must not act for a later user of the same name.
+        chat_identity::Entity::delete_many()
+            .filter(chat_identity::Column::Username.eq(&u.username))
+            .exec(&*txn)
+            .await?;
         user::Entity::delete_by_id(u.id).exec(&*txn).await?;
         audit::record(
             &*txn,

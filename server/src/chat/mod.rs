@@ -56,8 +56,9 @@ pub enum ChatError {
     Job(#[from] crate::jobs::JobError),
 }
 
-/// Something a streaming client sees during a turn.
-#[derive(Debug, Clone, Serialize)]
+/// Something a streaming client sees during a turn (the `data` of the SSE events `token`,
+/// `tool_call`, `tool_result` and `proposal`; `done` carries the whole `Reply`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ChatEvent {
     /// More reply text.
@@ -515,21 +516,10 @@ impl Chat {
             .render("system.tera", &json!({"clusters": clusters, "services": services}))?)
     }
 
-    /// Answers `text` in conversation `id`; streams events into `events` when given.
+    /// Answers `text` in conversation `id`; streams events into `events` when given. `cited`
+    /// names what the request already draws on (an incident's id, the docs and logs quoted in
+    /// it): a proposal made in this turn records them among its sources.
     pub async fn send(
-        &self,
-        id: i64,
-        user: &str,
-        source: &str,
-        text: &str,
-        events: Option<mpsc::Sender<ChatEvent>>,
-    ) -> Result<Reply, ChatError> {
-        self.send_citing(id, user, source, text, events, vec![]).await
-    }
-
-    /// [`Chat::send`] for a request that already draws on `cited` (an incident's id, the docs
-    /// and logs quoted in it): a proposal made in this turn records them among its sources.
-    pub async fn send_citing(
         &self,
         id: i64,
         user: &str,

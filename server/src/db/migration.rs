@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0005Telemetry),
             Box::new(M0006Console),
             Box::new(M0007FourEyes),
+            Box::new(M0008ChatOps),
         ]
     }
 }
@@ -888,6 +889,137 @@ impl MigrationTrait for M0007FourEyes {
                     .to_owned(),
             )
             .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Slack and Telegram: who a chat account is, one-time link codes, the conversation of each
+/// thread, the messages that show a job (updated as it moves), and the outbox that delivers
+/// them (retried until delivered, so a channel that is down never blocks a job).
+struct M0008ChatOps;
+
+impl MigrationName for M0008ChatOps {
+    fn name(&self) -> &str {
+        "m0008_chatops"
+    }
+}
+
+/// The chat-ops tables, newest last; `down` drops them in reverse.
+const CHATOPS_TABLES: [&str; 5] = [
+    "chat_identities",
+    "chat_link_codes",
+    "chat_threads",
+    "chat_posts",
+    "chat_outbox",
+];
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0008ChatOps {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let a = |name: &str| Alias::new(name.to_owned());
+        let big = |c: &str| ColumnDef::new(a(c)).big_integer().not_null().to_owned();
+        let big_opt = |c: &str| ColumnDef::new(a(c)).big_integer().null().to_owned();
+        let table = |name: &str, cols: Vec<ColumnDef>| {
+            let mut t = Table::create();
+            t.table(a(name)).col(id(a("id")));
+            for mut c in cols {
+                t.col(&mut c);
+            }
+            t.to_owned()
+        };
+        let [identities, codes, threads, posts, outbox] = CHATOPS_TABLES;
+        m.create_table(table(
+            identities,
+            vec![
+                text(a("provider")),
+                text(a("external_id")),
+                text(a("username")),
+                text(a("created_by")),
+                time(a("created_at")),
+            ],
+        ))
+        .await?;
+        m.create_index(index(
+            "ux_chat_identities_external",
+            a(identities),
+            &["provider", "external_id"],
+            true,
+        ))
+        .await?;
+        m.create_table(table(
+            codes,
+            vec![
+                text(a("code_hash")),
+                text(a("username")),
+                time(a("created_at")),
+                time(a("expires_at")),
+                time_opt(a("used_at")),
+            ],
+        ))
+        .await?;
+        m.create_index(index("ux_chat_link_codes_hash", a(codes), &["code_hash"], true))
+            .await?;
+        m.create_table(table(
+            threads,
+            vec![
+                text(a("provider")),
+                text(a("place")),
+                text(a("username")),
+                big("conversation_id"),
+                time(a("created_at")),
+            ],
+        ))
+        .await?;
+        m.create_index(index(
+            "ux_chat_threads_place",
+            a(threads),
+            &["provider", "place", "username"],
+            true,
+        ))
+        .await?;
+        m.create_table(table(
+            posts,
+            vec![
+                text(a("provider")),
+                big("job_id"),
+                text(a("target")),
+                text(a("message_ref")),
+                time(a("created_at")),
+            ],
+        ))
+        .await?;
+        m.create_index(index("ix_chat_posts_job", a(posts), &["job_id"], false))
+            .await?;
+        m.create_table(table(
+            outbox,
+            vec![
+                text(a("provider")),
+                text(a("action")),
+                text(a("target")),
+                text_opt(a("message_ref")),
+                big_opt("job_id"),
+                json(a("body")),
+                ColumnDef::new(a("attempts")).integer().not_null().default(0).to_owned(),
+                time(a("next_at")),
+                text_opt(a("last_error")),
+                ColumnDef::new(a("failed"))
+                    .boolean()
+                    .not_null()
+                    .default(false)
+                    .to_owned(),
+                time(a("created_at")),
+            ],
+        ))
+        .await?;
+        m.create_index(index("ix_chat_outbox_due", a(outbox), &["failed", "next_at"], false))
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for t in CHATOPS_TABLES.iter().rev() {
+            m.drop_table(Table::drop().table(Alias::new(*t)).to_owned()).await?;
         }
         Ok(())
     }

@@ -98,7 +98,7 @@ impl Default for ApprovalPolicy {
 }
 
 /// Sources whose proposals are requested on behalf of the system, not of a person.
-const SYSTEM_SOURCES: &[&str] = &["anomaly", "slack", "telegram"];
+const SYSTEM_SOURCES: &[&str] = &["anomaly"];
 
 /// One approval of a job that needs two, as kept in `jobs.approvals`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -343,12 +343,15 @@ impl Jobs {
     /// the engine. Four-eyes compares persons (an API token stands for its owner); a
     /// high-risk job requested on behalf of the system needs two different persons, and the
     /// first approval is only recorded (`approvals`), the job staying PROPOSED.
+    /// `via` names the channel the decision came through (`api`, `slack`, `telegram`), for the
+    /// audit log.
     pub async fn approve(
         &self,
         id: i64,
         actor: &str,
         plan_hash: &str,
         comment: Option<&str>,
+        via: &str,
     ) -> Result<JobView, JobError> {
         let txn = self.store.begin_write().await?;
         let j = self.decidable(&txn, id).await?;
@@ -386,7 +389,7 @@ impl Jobs {
                 actor,
                 "job.approval_recorded",
                 &format!("job:{id}"),
-                json!({"plan_hash": plan_hash, "comment": comment, "owner": owner, "approvals": approvals.len(), "needed": needed}),
+                json!({"plan_hash": plan_hash, "comment": comment, "owner": owner, "approvals": approvals.len(), "needed": needed, "via": via}),
             )
             .await?;
             txn.commit().await?;
@@ -404,7 +407,7 @@ impl Jobs {
             actor,
             "job.approved",
             &format!("job:{id}"),
-            json!({"plan_hash": plan_hash, "comment": comment, "owner": owner, "approvals": approvals.len()}),
+            json!({"plan_hash": plan_hash, "comment": comment, "owner": owner, "approvals": approvals.len(), "via": via}),
         )
         .await?;
         txn.commit().await?;
@@ -418,7 +421,7 @@ impl Jobs {
     }
 
     /// Rejects a PROPOSED job; it will never run.
-    pub async fn reject(&self, id: i64, actor: &str, comment: Option<&str>) -> Result<JobView, JobError> {
+    pub async fn reject(&self, id: i64, actor: &str, comment: Option<&str>, via: &str) -> Result<JobView, JobError> {
         let txn = self.store.begin_write().await?;
         let j = self.decidable(&txn, id).await?;
         let mut am: job::ActiveModel = j.into();
@@ -432,7 +435,7 @@ impl Jobs {
             actor,
             "job.rejected",
             &format!("job:{id}"),
-            json!({"comment": comment}),
+            json!({"comment": comment, "via": via}),
         )
         .await?;
         txn.commit().await?;

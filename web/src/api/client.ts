@@ -119,5 +119,9 @@ export const api = {
   enrollments: () => unwrap(client.GET('/api/v1/enrollments')),
   createEnrollment: (body: { hostname?: string; cluster?: string; expires_in?: number }) => unwrap(client.POST('/api/v1/enrollments', { body })),
   revokeEnrollment: (id: number) => unwrap(client.DELETE('/api/v1/enrollments/{id}', { params: { path: { id } } })),
+  chatIdentities: () => unwrap(client.GET('/api/v1/chat-identities')),
+  linkChatIdentity: (body: { provider: 'slack' | 'telegram'; external_id: string; username: string }) => unwrap(client.POST('/api/v1/chat-identities', { body })),
+  unlinkChatIdentity: (id: number) => unwrap(client.DELETE('/api/v1/chat-identities/{id}', { params: { path: { id } } })),
+  createLinkCode: () => unwrap(client.POST('/api/v1/chat-identities/link-code')),
 }
 

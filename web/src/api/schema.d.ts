@@ -131,6 +131,64 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/chat-identities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Linked chat accounts, newest first. */
+        get: operations["list_identities"];
+        put?: never;
+        /**
+         * Links a Slack or Telegram account to a user: the bots then act for it with that user's
+         *     role.
+         */
+        post: operations["link_identity"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chat-identities/link-code": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A one-time code (10 minutes) that links the chat account it is sent from to the caller:
+         *     send `link <code>` to the bot.
+         */
+        post: operations["create_link_code"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chat-identities/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Unlinks a chat account: the bots no longer act for it. */
+        delete: operations["unlink_identity"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/chat/conversations": {
         parameters: {
             query?: never;
@@ -724,6 +782,55 @@ export interface components {
          * @enum {string}
          */
         Channel: "web" | "api" | "cli";
+        /**
+         * @description Something a streaming client sees during a turn (the `data` of the SSE events `token`,
+         *     `tool_call`, `tool_result` and `proposal`; `done` carries the whole `Reply`).
+         */
+        ChatEvent: {
+            /** @description The text. */
+            text: string;
+            /** @enum {string} */
+            type: "token";
+        } | {
+            /** @description Arguments as the model wrote them. */
+            arguments: string;
+            /** @description Tool name. */
+            name: string;
+            /** @enum {string} */
+            type: "tool_call";
+        } | {
+            /** @description Tool name. */
+            name: string;
+            /** @description Whether it succeeded. */
+            ok: boolean;
+            /** @description Source id of the result. */
+            source: string;
+            /** @enum {string} */
+            type: "tool_result";
+        } | {
+            /** @description The job. */
+            job: components["schemas"]["JobView"];
+            /** @enum {string} */
+            type: "proposal";
+        };
+        /** @description A linked chat account. */
+        ChatIdentityView: {
+            /** @description RFC 3339. */
+            created_at: string;
+            /** @description Who linked it. */
+            created_by: string;
+            /** @description The provider's id of the account. */
+            external_id: string;
+            /**
+             * Format: int64
+             * @description Id.
+             */
+            id: number;
+            /** @description `slack` or `telegram`. */
+            provider: string;
+            /** @description The Steward user it acts as. */
+            username: string;
+        };
         /** @description One retrieved chunk, with what a citation needs. */
         Chunk: {
             /** @description Cluster (job logs, incidents). */
@@ -1241,6 +1348,13 @@ export interface components {
             /** @description One line. */
             summary: string;
         };
+        /** @description A one-time code that links the chat account it is sent from. */
+        LinkCode: {
+            /** @description Send `link <code>` to the bot. */
+            code: string;
+            /** @description RFC 3339: unusable after. */
+            expires_at: string;
+        };
         /** @description A username and password. */
         Login: {
             /** @description Password. */
@@ -1270,6 +1384,15 @@ export interface components {
              * @description Value.
              */
             value: number;
+        };
+        /** @description An admin's link of a chat account to a user. */
+        NewChatIdentity: {
+            /** @description The provider's id of the account (Slack `U…`, Telegram's numeric id). */
+            external_id: string;
+            /** @description `slack` or `telegram`. */
+            provider: components["schemas"]["Provider"];
+            /** @description The Steward user it acts as. */
+            username: string;
         };
         /** @description A request to create a cluster and place components on its hosts. */
         NewCluster: {
@@ -1399,6 +1522,11 @@ export interface components {
             /** @description The stages of a full plan. Leave out for the shorthand. */
             stages?: components["schemas"]["StageRequest"][] | null;
         };
+        /**
+         * @description A chat service Steward has a bot on.
+         * @enum {string}
+         */
+        Provider: "slack" | "telegram";
         /** @description The answer to a range query. */
         RangeView: {
             /**
@@ -1975,6 +2103,127 @@ export interface operations {
                 };
             };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_identities: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatIdentityView"][];
+                };
+            };
+        };
+    };
+    link_identity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewChatIdentity"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatIdentityView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_link_code: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LinkCode"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    unlink_identity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Chat identity id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -42,6 +42,8 @@ export type UserView = S['UserView']
 export type TokenView = S['TokenView']
 export type NewToken = S['NewToken']
 export type EnrollmentView = S['EnrollmentView']
+export type ChatIdentityView = S['ChatIdentityView']
+export type LinkCode = S['LinkCode']
 export type JobSummaryText = S['JobLogSummary']
 export type Role = S['Role']
 

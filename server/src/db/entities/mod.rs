@@ -2,7 +2,12 @@
 pub mod agent_credential;
 pub mod audit_event;
 pub mod auth_token;
+pub mod chat_identity;
+pub mod chat_link_code;
 pub mod chat_message;
+pub mod chat_outbox;
+pub mod chat_post;
+pub mod chat_thread;
 pub mod cluster;
 pub mod conversation;
 pub mod enrollment;

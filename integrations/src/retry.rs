@@ -1,0 +1,169 @@
+//! When to call a service again, and how long to wait first. The decision is pure (the
+//! jitter is passed in) so it is tested without a clock; [`retrying`] applies it.
+use std::future::Future;
+use std::time::Duration;
+
+use rand::Rng;
+
+/// How the Slack and Telegram clients retry a call, and how the long-lived loops (Socket
+/// Mode, long polling) back off between reconnections.
+///
+/// A call is tried again when the service asked for it (HTTP 429 with `Retry-After`, or
+/// Telegram's `retry_after`), after that wait, and when it failed in a way that may pass
+/// (5xx, a broken connection, Slack's `internal_error`), after a jittered exponential
+/// backoff. Every retry counts against `attempts`. A service that asks for a wait longer
+/// than `max_retry_after` is not waited out: its rate-limit error is returned at once, so a
+/// caller is never stuck for minutes inside one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (1: never retry).
+    pub attempts: u32,
+    /// The backoff before the first retry (before jitter).
+    pub base_delay: Duration,
+    /// The longest backoff.
+    pub max_delay: Duration,
+    /// The longest wait a service may ask for that is still waited out.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 4,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why one attempt failed, as far as retrying goes; carries the error to return if it is
+/// the last.
+#[derive(Debug)]
+pub(crate) enum Failure<E> {
+    /// Trying again cannot help (bad token, unknown channel, malformed answer).
+    Permanent(E),
+    /// It may pass: retry after a backoff.
+    Transient(E),
+    /// The service asked for this wait before the next call.
+    RateLimited(Duration, E),
+}
+
+impl RetryPolicy {
+    /// The backoff before retry number `retry` (1 for the first): exponential from
+    /// `base_delay`, capped at `max_delay`, then drawn from its upper half by `jitter` (in
+    /// `[0, 1]`) so that many clients do not retry in step.
+    pub fn backoff(&self, retry: u32, jitter: f64) -> Duration {
+        let exp = self
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)))
+            .min(self.max_delay);
+        exp / 2 + exp.mul_f64(jitter.clamp(0.0, 1.0) / 2.0)
+    }
+
+    /// Whether to try again after attempt number `attempt` (1 for the first) failed with
+    /// `failure`, and after how long.
+    pub(crate) fn next<E>(&self, attempt: u32, failure: &Failure<E>, jitter: f64) -> Option<Duration> {
+        if attempt >= self.attempts {
+            return None;
+        }
+        match failure {
+            Failure::Permanent(_) => None,
+            Failure::Transient(_) => Some(self.backoff(attempt, jitter)),
+            Failure::RateLimited(wait, _) if *wait > self.max_retry_after => None,
+            Failure::RateLimited(wait, _) => Some(*wait),
+        }
+    }
+}
+
+impl<E> Failure<E> {
+    fn into_error(self) -> E {
+        match self {
+            Failure::Permanent(e) | Failure::Transient(e) | Failure::RateLimited(_, e) => e,
+        }
+    }
+}
+
+/// Runs `attempt` until it succeeds or `policy` says to stop; `what` names the call in logs.
+pub(crate) async fn retrying<T, E, F, Fut>(policy: &RetryPolicy, what: &str, mut attempt: F) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Failure<E>>>,
+{
+    let mut number = 1;
+    loop {
+        let failure = match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(failure) => failure,
+        };
+        let jitter = rand::thread_rng().gen::<f64>();
+        let Some(wait) = policy.next(number, &failure, jitter) else {
+            return Err(failure.into_error());
+        };
+        tracing::debug!(call = what, attempt = number, ?wait, error = %DisplayFailure(&failure), "retrying");
+        tokio::time::sleep(wait).await;
+        number += 1;
+    }
+}
+
+/// Shows the error inside a failure, for the retry log line.
+struct DisplayFailure<'a, E>(&'a Failure<E>);
+
+impl<E: std::fmt::Display> std::fmt::Display for DisplayFailure<'_, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Failure::Permanent(e) | Failure::Transient(e) | Failure::RateLimited(_, e) => e.fmt(f),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            attempts: 4,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(350),
+            max_retry_after: Duration::from_secs(10),
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_jitters_within_its_upper_half() {
+        let p = policy();
+        let ms = |d: Duration| d.as_millis();
+        assert_eq!(ms(p.backoff(1, 0.0)), 50);
+        assert_eq!(ms(p.backoff(1, 1.0)), 100);
+        assert_eq!(ms(p.backoff(2, 1.0)), 200);
+        assert_eq!(ms(p.backoff(3, 0.5)), 262);
+        assert_eq!(ms(p.backoff(3, 1.0)), 350, "400 ms is capped at 350");
+        assert_eq!(ms(p.backoff(40, 1.0)), 350, "no overflow far out");
+    }
+
+    #[test]
+    fn a_requested_wait_is_honoured_unless_it_is_longer_than_allowed() {
+        let p = policy();
+        let limited = |secs| Failure::RateLimited(Duration::from_secs(secs), ());
+        assert_eq!(p.next(1, &limited(3), 0.0), Some(Duration::from_secs(3)));
+        assert_eq!(p.next(1, &limited(11), 0.0), None);
+    }
+
+    #[test]
+    fn permanent_failures_and_the_last_attempt_are_not_retried() {
+        let p = policy();
+        assert_eq!(p.next(1, &Failure::Permanent(()), 1.0), None);
+        assert_eq!(
+            p.next(3, &Failure::Transient(()), 1.0),
+            Some(Duration::from_millis(350))
+        );
+        assert_eq!(p.next(4, &Failure::Transient(()), 1.0), None);
+        let once = RetryPolicy {
+            attempts: 1,
+            ..policy()
+        };
+        assert_eq!(once.next(1, &Failure::Transient(()), 1.0), None);
+    }
+}
