@@ -4,6 +4,7 @@ use std::path::Path;
 use rand::Rng;
 
 use crate::endpoint::{Answer, Endpoint, Operation};
+use crate::retry::Decide;
 use crate::retry::{idempotent, Outcome};
 use crate::{Error, RetryPolicy};
 

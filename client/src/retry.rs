@@ -27,28 +27,7 @@ use std::time::Duration;
 /// # let _ = (client, patient, never);
 /// # Ok::<(), steward_client::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first included (1: never retry).
-    pub max_attempts: u32,
-    /// The wait before the first retry (before jitter).
-    pub base_delay: Duration,
-    /// The longest wait between attempts.
-    pub max_delay: Duration,
-    /// The longest `Retry-After` the client waits out.
-    pub max_retry_after: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(5),
-            max_retry_after: Duration::from_secs(10),
-        }
-    }
-}
+pub use steward_backoff::RetryPolicy;
 
 /// How one attempt ended, as far as retrying goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,28 +40,15 @@ pub(crate) enum Outcome {
     Status { status: u16, retry_after: Option<Duration> },
 }
 
-impl RetryPolicy {
-    /// Never retry.
-    pub fn none() -> Self {
-        RetryPolicy {
-            max_attempts: 1,
-            ..RetryPolicy::default()
-        }
-    }
-
-    /// The wait before retry number `retry` (1 for the first): exponential from `base_delay`,
-    /// capped at `max_delay`, then drawn from its upper half by `jitter` (in `[0, 1]`).
-    pub fn backoff(&self, retry: u32, jitter: f64) -> Duration {
-        let exp = self
-            .base_delay
-            .saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)))
-            .min(self.max_delay);
-        exp / 2 + exp.mul_f64(jitter.clamp(0.0, 1.0) / 2.0)
-    }
-
+/// The client's retry decision, on the shared policy.
+pub(crate) trait Decide {
     /// Whether to try again after attempt number `attempt` (1 for the first) of a request
     /// whose method is `idempotent` or not ended in `outcome`, and after how long.
-    pub(crate) fn next(&self, idempotent: bool, attempt: u32, outcome: Outcome, jitter: f64) -> Option<Duration> {
+    fn next(&self, idempotent: bool, attempt: u32, outcome: Outcome, jitter: f64) -> Option<Duration>;
+}
+
+impl Decide for RetryPolicy {
+    fn next(&self, idempotent: bool, attempt: u32, outcome: Outcome, jitter: f64) -> Option<Duration> {
         if attempt >= self.max_attempts {
             return None;
         }
@@ -117,12 +83,14 @@ pub(crate) fn idempotent(method: &reqwest::Method) -> bool {
 mod tests {
     use super::*;
 
+    /// Four attempts, 100 ms doubling to at most 350 ms, `Retry-After` up to 10 s.
     fn policy() -> RetryPolicy {
+        let (base_delay, max_delay) = (Duration::from_millis(100), Duration::from_millis(350));
         RetryPolicy {
             max_attempts: 4,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_millis(350),
-            max_retry_after: Duration::from_secs(10),
+            base_delay,
+            max_delay,
+            ..RetryPolicy::default()
         }
     }
 
@@ -131,19 +99,6 @@ mod tests {
             status,
             retry_after: retry_after.map(Duration::from_secs),
         }
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap_and_jitters_within_its_upper_half() {
-        let p = policy();
-        let ms = |d: Duration| d.as_millis();
-        assert_eq!(ms(p.backoff(1, 0.0)), 50);
-        assert_eq!(ms(p.backoff(1, 1.0)), 100);
-        assert_eq!(ms(p.backoff(2, 0.0)), 100);
-        assert_eq!(ms(p.backoff(2, 1.0)), 200);
-        assert_eq!(ms(p.backoff(3, 0.5)), 262);
-        assert_eq!(ms(p.backoff(3, 1.0)), 350, "400 ms is capped at 350");
-        assert_eq!(ms(p.backoff(40, 1.0)), 350, "no overflow far out");
     }
 
     #[test]

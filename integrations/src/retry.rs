@@ -11,31 +11,10 @@ use rand::Rng;
 /// A call is tried again when the service asked for it (HTTP 429 with `Retry-After`, or
 /// Telegram's `retry_after`), after that wait, and when it failed in a way that may pass
 /// (5xx, a broken connection, Slack's `internal_error`), after a jittered exponential
-/// backoff. Every retry counts against `attempts`. A service that asks for a wait longer
+/// backoff. Every retry counts against `max_attempts`. A service that asks for a wait longer
 /// than `max_retry_after` is not waited out: its rate-limit error is returned at once, so a
 /// caller is never stuck for minutes inside one call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first included (1: never retry).
-    pub attempts: u32,
-    /// The backoff before the first retry (before jitter).
-    pub base_delay: Duration,
-    /// The longest backoff.
-    pub max_delay: Duration,
-    /// The longest wait a service may ask for that is still waited out.
-    pub max_retry_after: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            attempts: 4,
-            base_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(30),
-            max_retry_after: Duration::from_secs(60),
-        }
-    }
-}
+pub use steward_backoff::RetryPolicy;
 
 /// Why one attempt failed, as far as retrying goes; carries the error to return if it is
 /// the last.
@@ -49,22 +28,16 @@ pub(crate) enum Failure<E> {
     RateLimited(Duration, E),
 }
 
-impl RetryPolicy {
-    /// The backoff before retry number `retry` (1 for the first): exponential from
-    /// `base_delay`, capped at `max_delay`, then drawn from its upper half by `jitter` (in
-    /// `[0, 1]`) so that many clients do not retry in step.
-    pub fn backoff(&self, retry: u32, jitter: f64) -> Duration {
-        let exp = self
-            .base_delay
-            .saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)))
-            .min(self.max_delay);
-        exp / 2 + exp.mul_f64(jitter.clamp(0.0, 1.0) / 2.0)
-    }
-
+/// The retry decision for Slack's and Telegram's failures, on the shared policy.
+pub(crate) trait Decide {
     /// Whether to try again after attempt number `attempt` (1 for the first) failed with
     /// `failure`, and after how long.
-    pub(crate) fn next<E>(&self, attempt: u32, failure: &Failure<E>, jitter: f64) -> Option<Duration> {
-        if attempt >= self.attempts {
+    fn next<E>(&self, attempt: u32, failure: &Failure<E>, jitter: f64) -> Option<Duration>;
+}
+
+impl Decide for RetryPolicy {
+    fn next<E>(&self, attempt: u32, failure: &Failure<E>, jitter: f64) -> Option<Duration> {
+        if attempt >= self.max_attempts {
             return None;
         }
         match failure {
@@ -122,25 +95,15 @@ impl<E: std::fmt::Display> std::fmt::Display for DisplayFailure<'_, E> {
 mod tests {
     use super::*;
 
+    /// Four attempts, fast backoff, waits asked for up to 10 s honoured.
     fn policy() -> RetryPolicy {
+        let fast = Duration::from_millis(100);
         RetryPolicy {
-            attempts: 4,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_millis(350),
-            max_retry_after: Duration::from_secs(10),
+            max_attempts: 4,
+            base_delay: fast,
+            max_delay: fast * 4,
+            ..RetryPolicy::default()
         }
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap_and_jitters_within_its_upper_half() {
-        let p = policy();
-        let ms = |d: Duration| d.as_millis();
-        assert_eq!(ms(p.backoff(1, 0.0)), 50);
-        assert_eq!(ms(p.backoff(1, 1.0)), 100);
-        assert_eq!(ms(p.backoff(2, 1.0)), 200);
-        assert_eq!(ms(p.backoff(3, 0.5)), 262);
-        assert_eq!(ms(p.backoff(3, 1.0)), 350, "400 ms is capped at 350");
-        assert_eq!(ms(p.backoff(40, 1.0)), 350, "no overflow far out");
     }
 
     #[test]
@@ -161,7 +124,7 @@ mod tests {
         );
         assert_eq!(p.next(4, &Failure::Transient(()), 1.0), None);
         let once = RetryPolicy {
-            attempts: 1,
+            max_attempts: 1,
             ..policy()
         };
         assert_eq!(once.next(1, &Failure::Transient(()), 1.0), None);

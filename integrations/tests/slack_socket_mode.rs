@@ -216,7 +216,7 @@ async fn a_connection_that_fails_is_retried_until_slack_answers() {
     ])
     .await;
     let policy = steward_integrations::RetryPolicy {
-        attempts: 1,
+        max_attempts: 1,
         ..fast_retries()
     };
     let api = WebApi::new(&format!("{}/api/", slack.base), "xoxb-bot", policy).unwrap();

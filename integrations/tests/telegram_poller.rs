@@ -65,7 +65,7 @@ async fn updates_arrive_in_order_and_the_offset_confirms_what_was_delivered() {
     let base = serve(app).await;
     // One attempt per call, so the 502 reaches the poller's own backoff.
     let policy = RetryPolicy {
-        attempts: 1,
+        max_attempts: 1,
         ..fast_retries()
     };
     let api = BotApi::new(&base, "123:abc", policy).unwrap();

@@ -121,7 +121,7 @@ pub async fn serve(app: Router) -> String {
 /// Retries quick enough for tests; `Retry-After` up to 5 s is still waited out.
 pub fn fast_retries() -> RetryPolicy {
     RetryPolicy {
-        attempts: 3,
+        max_attempts: 3,
         base_delay: Duration::from_millis(10),
         max_delay: Duration::from_millis(40),
         max_retry_after: Duration::from_secs(5),

@@ -51,6 +51,21 @@ pub(super) enum Failure {
     Permanent(String),
 }
 
+impl Failure {
+    /// A service's refusal: retried (after the wait it asked for, if any) when it may pass.
+    pub fn of(error: impl std::fmt::Display, retryable: bool, asked_wait: Option<Duration>) -> Failure {
+        let error = error.to_string();
+        if retryable {
+            Failure::Retry {
+                error,
+                after: asked_wait,
+            }
+        } else {
+            Failure::Permanent(error)
+        }
+    }
+}
+
 /// A row's destination and what it is about, as the providers deliver it.
 pub(super) struct Outgoing<'a> {
     pub action: Action,
@@ -58,6 +73,20 @@ pub(super) struct Outgoing<'a> {
     pub message_ref: Option<&'a str>,
     pub job_id: Option<i64>,
     pub body: &'a Value,
+}
+
+impl Outgoing<'_> {
+    /// The card of the job a post or edit shows, as the job is now.
+    pub async fn card(&self, ix: &Integrations) -> Result<steward_integrations::ProposalCard, Failure> {
+        let job_id = self
+            .job_id
+            .ok_or_else(|| Failure::Permanent("a card without a job".into()))?;
+        let job = ix.inner.deps.jobs.get(job_id).await.map_err(|e| Failure::Retry {
+            error: e.to_string(),
+            after: None,
+        })?;
+        Ok(ix.card(&job))
+    }
 }
 
 /// Queues `action` at `place` and wakes the sender.

@@ -219,18 +219,11 @@ pub(super) fn start_socket_mode(ix: &Integrations, stop: watch::Receiver<bool>) 
 
 /// What an API error means for the outbox.
 fn failure(e: WebApiError) -> Failure {
-    if e.is_retryable() {
-        let after = match &e {
-            WebApiError::RateLimited { retry_after, .. } => Some(*retry_after),
-            _ => None,
-        };
-        Failure::Retry {
-            error: e.to_string(),
-            after,
-        }
-    } else {
-        Failure::Permanent(e.to_string())
-    }
+    let asked = match &e {
+        WebApiError::RateLimited { retry_after, .. } => Some(*retry_after),
+        _ => None,
+    };
+    Failure::of(&e, e.is_retryable(), asked)
 }
 
 /// Delivers one outbox row to Slack; a post returns its message's `ts`.
@@ -268,14 +261,7 @@ pub(super) async fn deliver(ix: &Integrations, out: &Outgoing<'_>) -> Result<Opt
             Ok(None)
         }
         Action::Post | Action::Update => {
-            let job_id = out
-                .job_id
-                .ok_or_else(|| Failure::Permanent("a card without a job".into()))?;
-            let job = ix.inner.deps.jobs.get(job_id).await.map_err(|e| Failure::Retry {
-                error: e.to_string(),
-                after: None,
-            })?;
-            let card = ix.card(&job);
+            let card = out.card(ix).await?;
             let (text, blocks) = (slack::fallback_text(&card), slack::proposal_blocks(&card));
             if out.action == Action::Update {
                 let ts = out.message_ref.unwrap_or_default();

@@ -159,18 +159,11 @@ pub(super) fn start_polling(ix: &Integrations, stop: watch::Receiver<bool>) -> O
 
 /// What an API error means for the outbox.
 fn failure(e: BotApiError) -> Failure {
-    if e.is_retryable() {
-        let after = match &e {
-            BotApiError::RateLimited { retry_after, .. } => Some(*retry_after),
-            _ => None,
-        };
-        Failure::Retry {
-            error: e.to_string(),
-            after,
-        }
-    } else {
-        Failure::Permanent(e.to_string())
-    }
+    let asked = match &e {
+        BotApiError::RateLimited { retry_after, .. } => Some(*retry_after),
+        _ => None,
+    };
+    Failure::of(&e, e.is_retryable(), asked)
 }
 
 /// Delivers one outbox row to Telegram; a post returns its message's id.
@@ -195,14 +188,7 @@ pub(super) async fn deliver(ix: &Integrations, out: &Outgoing<'_>) -> Result<Opt
             Ok(None)
         }
         Action::Post | Action::Update => {
-            let job_id = out
-                .job_id
-                .ok_or_else(|| Failure::Permanent("a card without a job".into()))?;
-            let job = ix.inner.deps.jobs.get(job_id).await.map_err(|e| Failure::Retry {
-                error: e.to_string(),
-                after: None,
-            })?;
-            let card = ix.card(&job);
+            let card = out.card(ix).await?;
             let (text, keyboard) = (telegram::proposal_text(&card), telegram::proposal_keyboard(&card));
             if out.action == Action::Update {
                 let message_id: i64 = out.message_ref.and_then(|r| r.parse().ok()).unwrap_or_default();
