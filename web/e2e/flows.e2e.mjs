@@ -215,6 +215,36 @@ describe('the web console', { timeout: 150_000 }, () => {
     assert.ok(value >= 0 && value <= 100, `a CPU percentage: ${cpu[0]}`);
   });
 
+  test('chat accounts: a person creates a link code, an admin links and unlinks an account', async () => {
+    const shots = [];
+    for (const [size, viewport] of Object.entries(VIEWPORTS)) {
+      const page = await openPage(viewport);
+      await signIn(page, steward.url, 'admin', ADMIN_PASSWORD);
+      await navigate(page, 'Chat accounts');
+      await page.getByRole('button', { name: 'Create link code' }).click();
+      const command = await visible(page.getByText(/^link [A-Z2-9]{10}$/), 'the link command with its code');
+      assert.match(await command.textContent(), /^link [A-Z2-9]{10}$/);
+      const id = size === 'phone' ? 'U0PHONE' : 'U0DESK';
+      await page.getByRole('textbox', { name: 'Account id' }).fill(id);
+      await page.getByRole('textbox', { name: 'Steward user' }).fill('admin');
+      await page.getByRole('button', { name: 'Link account' }).click();
+      await visible(page.getByRole('cell', { name: id }), 'the linked account in the list');
+      // A bad id is refused with the server's reason, and nothing is added.
+      await page.getByRole('textbox', { name: 'Account id' }).fill('not an id');
+      await page.getByRole('textbox', { name: 'Steward user' }).fill('admin');
+      await page.getByRole('button', { name: 'Link account' }).click();
+      await visible(page.getByRole('alert').getByText(/is not a slack user id/), 'the refusal of a malformed id');
+      shots.push(await screenshot(page, `chat-accounts-${size}`));
+      await page.getByRole('button', { name: `Unlink slack account ${id}` }).click();
+      await waitFor('the account to be unlinked', async () => !(await admin.get('/api/v1/chat-identities')).some((l) => l.external_id === id));
+
+      await navigate(page, 'Hosts');
+      await visible(page.getByRole('link', { name: host.hostname, exact: true }), 'the host in the list');
+      shots.push(await screenshot(page, `hosts-${size}`));
+    }
+    console.log(`# screenshots:\n#   ${shots.join('\n#   ')}`);
+  });
+
   test('screenshots of the main pages at desktop and phone sizes', async () => {
     // Its own data, so that it shows every page filled even when an earlier flow failed: a
     // conversation with a proposal, a job that ran, a proposal waiting in the queue.
