@@ -657,3 +657,48 @@ async fn telegram_long_polling_serves_a_server_telegram_cannot_reach() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_is_announced_in_the_configured_chat_and_a_failed_delivery_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let telegram = FakeTelegram::start().await;
+    let (api_url, chat) = (telegram.api_url(), GROUP.to_string());
+    let mut env = vec![
+        ("STEWARD_TELEGRAM_BOT_TOKEN", TELEGRAM_TOKEN),
+        ("STEWARD_TELEGRAM_SECRET_TOKEN", TELEGRAM_SECRET),
+        ("STEWARD_TELEGRAM_CHAT_ID", chat.as_str()),
+        ("STEWARD_TELEGRAM_API_URL", api_url.as_str()),
+    ];
+    env.extend(DATA_DISK_DETECTOR);
+    let server = testing_server(dir.path(), &env);
+    // Telegram is down for longer than the client's own retries: the notice waits in the
+    // outbox and is sent once Telegram answers again.
+    for _ in 0..3 {
+        let down = json!({"ok": false, "error_code": 502, "description": "Bad Gateway"});
+        telegram.fail_next("sendMessage", 502, None, down);
+    }
+    let tx = raw_agent(&server, "db-1").await;
+    send_disk(&tx, 1, 97.0).await;
+    let notices = || -> Vec<Call> {
+        let sent = telegram.calls_of("sendMessage").into_iter();
+        sent.filter(|c| c.body["chat_id"] == GROUP && text_of(c).starts_with("Incident 1 on host db-1"))
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    while notices().len() < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the notice was not retried: {:#?}",
+            telegram.calls()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let tries = notices();
+    assert!(text_of(&tries[3]).contains("db-1"), "{tries:#?}");
+    assert!(
+        tries.iter().all(|c| c.body == tries[0].body),
+        "the same notice each time: {tries:#?}"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(notices().len(), 4, "delivered once it went through, and not again");
+}

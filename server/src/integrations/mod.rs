@@ -490,6 +490,7 @@ impl Integrations {
     /// show a job are edited as it moves. A lagging listener catches up on every job shown.
     async fn follow_events(self, mut stop: watch::Receiver<bool>) {
         let mut events = self.inner.deps.bus.subscribe();
+        let mut announced = std::collections::HashSet::new();
         loop {
             let event = tokio::select! {
                 _ = stop.wait_for(|v| *v) => return,
@@ -502,9 +503,20 @@ impl Integrations {
                     }
                 }
                 Ok(Event::Job { job_id, .. }) => self.refresh_job(Some(job_id)).await,
-                Ok(Event::Incident { state, summary, .. }) if state == "OPEN" => {
+                // Once per incident: it is published again when a remediation is linked.
+                Ok(Event::Incident {
+                    incident_id,
+                    state,
+                    summary,
+                    ..
+                }) if state == "OPEN" && announced.insert(incident_id) => {
+                    let link = self.inner.public_url.as_ref();
+                    let text = match link.map(|u| format!("{u}/incidents/{incident_id}")) {
+                        Some(url) => format!("{summary} {url}"),
+                        None => summary,
+                    };
                     for place in self.announcement_places() {
-                        self.queue_text(&place, &format!("Incident: {summary}"), None).await;
+                        self.queue_text(&place, &text, None).await;
                     }
                 }
                 Ok(_) => {}
