@@ -8,10 +8,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{any, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::Notify;
@@ -41,6 +42,8 @@ struct Shared {
     calls: Mutex<Vec<Call>>,
     /// Telegram updates waiting for `getUpdates`.
     updates: Mutex<Vec<Value>>,
+    /// Slack Socket Mode envelopes waiting for a connection.
+    envelopes: Mutex<VecDeque<Value>>,
     failures: Mutex<VecDeque<Failure>>,
     changed: Notify,
     next_id: AtomicI64,
@@ -141,7 +144,8 @@ impl FakeSlack {
     pub async fn start() -> FakeSlack {
         let router = Router::new()
             .route("/api/{method}", post(slack_method))
-            .route("/respond/{id}", post(slack_respond));
+            .route("/respond/{id}", post(slack_respond))
+            .route("/socket", any(slack_socket));
         FakeSlack(Fake::start(router).await)
     }
 
@@ -153,6 +157,50 @@ impl FakeSlack {
     /// A response URL, as Slack puts in slash commands and interactions.
     pub fn response_url(&self, id: &str) -> String {
         format!("{}/respond/{id}", self.0.base)
+    }
+
+    /// Sends `envelope` to the app over Socket Mode (now, or when it connects); its
+    /// acknowledgement is recorded as a call of method `socket_ack`.
+    pub fn push_envelope(&self, envelope: Value) {
+        self.0.shared.envelopes.lock().unwrap().push_back(envelope);
+        self.0.shared.changed.notify_waiters();
+    }
+}
+
+/// A Socket Mode connection: `hello`, then the queued envelopes; every frame the app sends
+/// back is recorded.
+async fn slack_socket(ws: WebSocketUpgrade, State(shared): State<Arc<Shared>>) -> Response {
+    ws.on_upgrade(move |socket| serve_socket(socket, shared))
+}
+
+async fn serve_socket(mut socket: WebSocket, shared: Arc<Shared>) {
+    let hello = json!({"type": "hello", "num_connections": 1, "debug_info": {"host": "fake"}});
+    if socket.send(Message::text(hello.to_string())).await.is_err() {
+        return;
+    }
+    loop {
+        let changed = shared.changed.notified();
+        let next = shared.envelopes.lock().unwrap().pop_front();
+        if let Some(envelope) = next {
+            if socket.send(Message::text(envelope.to_string())).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        tokio::select! {
+            _ = changed => {}
+            frame = socket.recv() => match frame {
+                Some(Ok(Message::Text(text))) => {
+                    let body = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
+                    shared.record(Call { method: "socket_ack".into(), body, authorization: None });
+                }
+                Some(Ok(Message::Ping(payload))) => {
+                    let _ = socket.send(Message::Pong(payload)).await;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return,
+            },
+        }
     }
 }
 
@@ -181,13 +229,19 @@ async fn slack_method(
     if !headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("Bearer xox"))
+        .is_some_and(|v| {
+            v.starts_with("Bearer xox") || (method == "apps.connections.open" && v.starts_with("Bearer xapp-"))
+        })
     {
         return Json(json!({"ok": false, "error": "not_authed"})).into_response();
     }
     let channel = body["channel"].clone();
     let ts = format!("1700000000.{:06}", shared.next_id());
     match method.as_str() {
+        "apps.connections.open" => {
+            let port = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or_default();
+            Json(json!({"ok": true, "url": format!("ws://{port}/socket")}))
+        }
         "chat.postMessage" => {
             Json(json!({"ok": true, "channel": channel, "ts": ts, "message": {"text": body["text"], "ts": ts}}))
         }

@@ -702,3 +702,82 @@ async fn an_incident_is_announced_in_the_configured_chat_and_a_failed_delivery_i
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(notices().len(), 4, "delivered once it went through, and not again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_socket_mode_slack_never_reaches_the_server_and_every_envelope_is_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let slack = FakeSlack::start().await;
+    let model = FakeOpenAi::start().await;
+    let (model_url, api_url) = (model.base_url(), slack.api_url());
+    let env = fake_llm_env(
+        &model_url,
+        &[
+            ("STEWARD_SLACK_BOT_TOKEN", BOT_TOKEN),
+            ("STEWARD_SLACK_APP_TOKEN", "xapp-1-A0APP-2187-0b16e4"),
+            ("STEWARD_SLACK_API_URL", &api_url),
+        ],
+    );
+    let server = testing_server(dir.path(), &env);
+    // No signing secret: nothing is taken over HTTP.
+    let (s, body) = slack_post(&server, "/integrations/slack/events", "application/json", "{}", None).await;
+    assert_eq!(s, 404, "{body}");
+    let opened = slack
+        .wait_for(15, "the Socket Mode connection", |c| {
+            c.method == "apps.connections.open"
+        })
+        .await;
+    assert_eq!(opened.authorization.as_deref(), Some("Bearer xapp-1-A0APP-2187-0b16e4"));
+
+    server.user("erin", "operator").await;
+    let (s, v) = server
+        .post(
+            "/api/v1/chat-identities",
+            json!({"provider": "slack", "external_id": "U0ERIN", "username": "erin"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    model.push(Reply::completion("No host has connected yet."));
+    let event = serde_json::from_str::<Value>(&slack_message(
+        "EvSock1",
+        "U0ERIN",
+        "C0OPS",
+        "1700000500.000500",
+        "what hosts are there?",
+        false,
+    ))
+    .unwrap();
+    slack.push_envelope(
+        json!({"envelope_id": "env-1", "type": "events_api", "accepts_response_payload": false, "payload": event}),
+    );
+    let ack = slack
+        .wait_for(15, "the acknowledgement", |c| c.method == "socket_ack")
+        .await;
+    assert_eq!(ack.body, json!({"envelope_id": "env-1"}));
+    let answer = slack
+        .wait_for(30, "the answer in the thread", |c| {
+            c.method == "chat.postMessage" && text_of(c).contains("No host has connected yet")
+        })
+        .await;
+    assert_eq!(
+        (answer.body["channel"].as_str(), answer.body["thread_ts"].as_str()),
+        (Some("C0OPS"), Some("1700000500.000500"))
+    );
+
+    // A slash command over the socket: acknowledged too, answered at its response URL.
+    model.push(Reply::completion("Still no host."));
+    let command = json!({"command": "/steward", "text": "any hosts now?", "user_id": "U0ERIN", "user_name": "erin",
+        "channel_id": "C0OPS", "team_id": "T0TEAM", "trigger_id": "1.2.3", "response_url": slack.response_url("erin")});
+    slack.push_envelope(
+        json!({"envelope_id": "env-2", "type": "slash_commands", "accepts_response_payload": true, "payload": command}),
+    );
+    slack
+        .wait_for(15, "the command's acknowledgement", |c| {
+            c.method == "socket_ack" && c.body["envelope_id"] == "env-2"
+        })
+        .await;
+    slack
+        .wait_for(30, "the command's answer", |c| {
+            c.method == "response_url" && text_of(c).contains("Still no host")
+        })
+        .await;
+}
