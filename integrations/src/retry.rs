@@ -95,13 +95,13 @@ impl<E: std::fmt::Display> std::fmt::Display for DisplayFailure<'_, E> {
 mod tests {
     use super::*;
 
-    /// Four attempts, fast backoff, waits asked for up to 10 s honoured.
+    /// Four attempts, 100 ms doubling to at most 350 ms, waits asked for up to 10 s honoured.
     fn policy() -> RetryPolicy {
-        let fast = Duration::from_millis(100);
+        let ms = Duration::from_millis;
         RetryPolicy {
             max_attempts: 4,
-            base_delay: fast,
-            max_delay: fast * 4,
+            base_delay: ms(100),
+            max_delay: ms(350),
             ..RetryPolicy::default()
         }
     }

@@ -605,6 +605,37 @@ async fn telegram_updates_need_the_secret_and_a_linked_approver_decides_with_the
         2,
         "one answer per press, the redelivery ignored"
     );
+
+    // Four-eyes holds here as in the console: carol cannot approve a high-risk job she asked for.
+    let orphan = json!({"cluster": "test", "service": "app", "component": "worker", "command": "orphan",
+        "hosts": ["h1"], "params": {"pidfile": "/tmp/chatops-orphan.pid"}});
+    let (s, risky) = server
+        .call_as(&carol, reqwest::Method::POST, "/api/v1/jobs", Some(orphan))
+        .await;
+    assert_eq!(s, 201, "{risky}");
+    let risky_id = risky["id"].as_i64().unwrap();
+    let risky_card = telegram
+        .wait_for(10, "the high-risk card", |c| {
+            c.method == "sendMessage" && text_of(c).contains(&format!("#{risky_id}"))
+        })
+        .await;
+    let approve_risky = risky_card.body["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(post(Some(TELEGRAM_SECRET), press(6, 42, &approve_risky)).await, 200);
+    let refused = telegram
+        .wait_for(10, "the four-eyes refusal", |c| {
+            c.method == "answerCallbackQuery" && c.body["callback_query_id"] == "cb6"
+        })
+        .await;
+    assert!(text_of(&refused).contains("was not changed"), "{refused:?}");
+    let (_, still) = server.get(&format!("/api/v1/jobs/{risky_id}")).await;
+    assert_eq!(
+        (still["state"].as_str(), still["approvals"].as_array().map(Vec::len)),
+        (Some("PROPOSED"), Some(0)),
+        "{still}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
