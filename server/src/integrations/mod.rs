@@ -167,12 +167,14 @@ where
     let connection = tokio::spawn(source(tx, shutdown));
     let mut stop = stop;
     tokio::spawn(async move {
+        let mut open = true;
         loop {
             tokio::select! {
                 _ = stop.wait_for(|v| *v) => break,
-                item = rx.recv() => match item {
+                item = rx.recv(), if open => match item {
                     Some(item) => handle(item),
-                    None => break,
+                    // The connection gave up (and said why): the rest of the server goes on.
+                    None => open = false,
                 },
             }
         }
