@@ -812,3 +812,35 @@ async fn over_socket_mode_slack_never_reaches_the_server_and_every_envelope_is_a
         })
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_telegram_token_refused_while_polling_is_reported_and_the_server_keeps_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let telegram = FakeTelegram::start().await;
+    let api_url = telegram.api_url();
+    let revoked = json!({"ok": false, "error_code": 401, "description": "Unauthorized"});
+    telegram.fail_next("deleteWebhook", 401, None, revoked);
+    let env = [
+        ("STEWARD_TELEGRAM_BOT_TOKEN", TELEGRAM_TOKEN),
+        ("STEWARD_TELEGRAM_MODE", "poll"),
+        ("STEWARD_TELEGRAM_API_URL", api_url.as_str()),
+    ];
+    let server = testing_server(dir.path(), &env);
+    telegram
+        .wait_for(10, "the first call", |c| c.method == "deleteWebhook")
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (s, health) = server.get("/healthz").await;
+    assert_eq!(
+        (s, health["status"].as_str()),
+        (200, Some("ok")),
+        "the server is still up"
+    );
+    assert!(
+        telegram.calls_of("getUpdates").is_empty(),
+        "polling stopped: {:#?}",
+        telegram.calls()
+    );
+    let (s, jobs) = server.get("/api/v1/jobs").await;
+    assert_eq!(s, 200, "{jobs}");
+}
