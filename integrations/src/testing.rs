@@ -108,14 +108,26 @@ impl Fake {
 
     /// The first call (in order) that `pred` accepts, waiting up to `secs` for it.
     pub async fn wait_for(&self, secs: u64, what: &str, pred: impl Fn(&Call) -> bool) -> Call {
+        self.wait_for_count(secs, what, 1, pred).await.remove(0)
+    }
+}
+
+impl Fake {
+    /// The calls `pred` accepts, once there are at least `n` of them, waiting up to `secs`.
+    pub async fn wait_for_count(&self, secs: u64, what: &str, n: usize, pred: impl Fn(&Call) -> bool) -> Vec<Call> {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let changed = self.shared.changed.notified();
-            if let Some(c) = self.calls().into_iter().find(|c| pred(c)) {
-                return c;
+            let matching: Vec<Call> = self.calls().into_iter().filter(|c| pred(c)).collect();
+            if matching.len() >= n {
+                return matching;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "no {what} within {secs} s; calls: {:#?}", self.calls());
+            assert!(
+                !left.is_zero(),
+                "not {n} of {what} within {secs} s; calls: {:#?}",
+                self.calls()
+            );
             let _ = tokio::time::timeout(left.min(Duration::from_millis(200)), changed).await;
         }
     }

@@ -393,23 +393,13 @@ async fn slack_requests_are_verified_and_a_linked_approver_chats_and_approves_in
         .propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "params": {"lines": 1}}))
         .await;
     let second_id = second["id"].as_i64().unwrap();
-    let tries = |slack: &FakeSlack| -> Vec<Call> {
-        let cards = slack.calls_of("chat.postMessage").into_iter();
-        cards
-            .filter(|c| c.body["channel"] == PROPOSALS && card_of(c, second_id))
-            .collect()
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while tries(&slack).len() < 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the card was not posted again after the 429"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let is_try = |c: &Call| c.method == "chat.postMessage" && c.body["channel"] == PROPOSALS && card_of(c, second_id);
+    slack
+        .wait_for_count(30, "card posts (the 429, then the retry)", 2, is_try)
+        .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
-        tries(&slack).len(),
+        slack.calls().iter().filter(|c| is_try(c)).count(),
         2,
         "one refused with 429, one delivered, nothing more"
     );
@@ -710,28 +700,21 @@ async fn an_incident_is_announced_in_the_configured_chat_and_a_failed_delivery_i
     }
     let tx = raw_agent(&server, "db-1").await;
     send_disk(&tx, 1, 97.0).await;
-    let notices = || -> Vec<Call> {
-        let sent = telegram.calls_of("sendMessage").into_iter();
-        sent.filter(|c| c.body["chat_id"] == GROUP && text_of(c).starts_with("Incident 1 on host db-1"))
-            .collect()
+    let is_notice = |c: &Call| {
+        c.method == "sendMessage" && c.body["chat_id"] == GROUP && text_of(c).starts_with("Incident 1 on host db-1")
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(40);
-    while notices().len() < 4 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the notice was not retried: {:#?}",
-            telegram.calls()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let tries = notices();
+    let tries = telegram.wait_for_count(40, "notice attempts", 4, is_notice).await;
     assert!(text_of(&tries[3]).contains("db-1"), "{tries:#?}");
     assert!(
         tries.iter().all(|c| c.body == tries[0].body),
         "the same notice each time: {tries:#?}"
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(notices().len(), 4, "delivered once it went through, and not again");
+    assert_eq!(
+        telegram.calls().iter().filter(|c| is_notice(c)).count(),
+        4,
+        "delivered once it went through, and not again"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
