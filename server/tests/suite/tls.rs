@@ -1,12 +1,11 @@
 //! TLS: the server serves its certificate on both listeners, agents and HTTP clients that
 //! trust its CA get through, and everyone else gets nothing usable.
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use serde_json::json;
 

@@ -1,11 +1,10 @@
 //! The web console is served by the `steward` binary itself: the app at `/` and at every
 //! client route, its hashed assets cached for a year and sent gzip-compressed, and anything
 //! that is neither a JSON 404.
-mod common;
 
 use std::io::Read;
 
-use common::*;
+use crate::common::*;
 use reqwest::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 
 fn header(r: &reqwest::Response, name: impl reqwest::header::AsHeaderName) -> String {

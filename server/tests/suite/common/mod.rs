@@ -1,5 +1,4 @@
 //! Test harness: real `steward` and `steward-agent` processes on loopback, driven over HTTP.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -3,11 +3,10 @@
 //! verified before anything happens, accounts linked with a code, chat turns answered in
 //! their thread, proposals posted as cards whose buttons approve as the linked user (and
 //! only as them), cards edited as the job moves, deliveries retried through rate limits.
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;

@@ -1,11 +1,10 @@
 //! Administering people and agents over the real HTTP API and CLI: changing a user's role,
 //! disabling and deleting users (never oneself, never the last enabled admin), and revoking
 //! unused enrollment tokens.
-mod common;
 
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 

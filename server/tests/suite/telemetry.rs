@@ -1,12 +1,11 @@
 //! Telemetry end to end: a real agent's collectors, the server's storage, detectors,
 //! incidents and remediation proposals (the model is the fake OpenAI server).
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use serde_json::{json, Value};

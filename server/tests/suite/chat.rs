@@ -1,9 +1,8 @@
 //! The chat planner against a fake OpenAI-compatible provider (real HTTP, real wire format).
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use serde_json::{json, Value};

@@ -1,11 +1,10 @@
 //! The Rust SDK (`steward-client`) against a real server and agent: log in, read the
 //! inventory, propose, approve and follow a job, typed errors, and a streamed chat turn.
-mod common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use futures::StreamExt;
 use steward_client::operations::{EventsQuery, TaskLogsQuery};
 use steward_client::types::{

@@ -2,9 +2,8 @@
 //! conversation's history complete enough to redraw it, a host's usage and its series, the
 //! job list's filters and paging, four-eyes as the server decides it, stack documents, and
 //! the OpenAPI document the console's types are generated from.
-mod common;
 
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use steward_llm::testing::{FakeOpenAi, Reply};

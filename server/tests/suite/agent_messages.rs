@@ -1,11 +1,10 @@
 //! What an agent sends is checked: replayed, stale and out-of-order task events are ignored
 //! and counted, events for another host's task change nothing, and oversized lines are cut.
 //! The "agent" here is a raw gRPC session, so the test controls every message.
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use steward_proto::v1 as pb;
 use tokio::sync::mpsc;

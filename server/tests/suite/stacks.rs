@@ -1,7 +1,6 @@
 //! The shipped stacks: scripts pass shellcheck, and `essentials host check` runs here.
-mod common;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[test]

@@ -1,10 +1,9 @@
 //! `steward up` brings up server and local agent; the CLI proposes, approves and follows.
-mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::*;
+use crate::common::*;
 
 /// Where the CLI keeps its session in this test (nextest runs each test in its own process).
 static CONFIG_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();

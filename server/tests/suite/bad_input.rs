@@ -1,7 +1,6 @@
 //! Bad input gets a clear JSON error and changes nothing.
-mod common;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 async fn job_count(server: &Server) -> usize {

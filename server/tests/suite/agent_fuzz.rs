@@ -6,12 +6,11 @@
 //!
 //! Random cases come from a seeded generator: the seed is printed, and
 //! `STEWARD_FUZZ_SEED=<n>` replays a run; `STEWARD_FUZZ_ROUNDS` sets how many random calls.
-mod common;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use prost::Message;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -1,12 +1,11 @@
 //! The knowledge index end to end: a real server with the local embedder (all-MiniLM-L6-v2,
 //! fetched by `make test`), real agents running real jobs.
-mod common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 use steward_vector::testing::scribble_over;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// The server environment that turns the index on with the local model.

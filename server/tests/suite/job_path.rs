@@ -1,9 +1,8 @@
 //! The approval-gated job path, end to end: real server, real agents, loopback.
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 #[tokio::test]

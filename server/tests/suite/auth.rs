@@ -1,10 +1,9 @@
 //! Identity over the real HTTP API: every route's role rule, four-eyes, token expiry and
 //! revocation, lockout, rate limits, the audit chain and secrets kept out of logs.
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use steward_llm::testing::{FakeOpenAi, Reply};

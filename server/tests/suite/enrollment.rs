@@ -1,12 +1,11 @@
 //! Agent enrollment over real gRPC: a one-time token becomes a per-host credential kept with
 //! mode 0600; a spent, expired or foreign token is refused; a revoked credential's session is
 //! closed and cannot come back; one agent per host.
-mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 async fn enrollment(server: &Server, body: Value) -> String {
