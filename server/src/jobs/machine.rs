@@ -1269,6 +1269,26 @@ mod tests {
         job(1, vec![stage(100, &[], command, vec![task(10, 1)])])
     }
 
+    /// Job 1: task 10 on host 1, then task 11 on host 1.
+    fn two_stages() -> JobPlan {
+        job(
+            1,
+            vec![
+                stage(100, &[], "echo", vec![task(10, 1)]),
+                stage(101, &[0], "echo", vec![task(11, 1)]),
+            ],
+        )
+    }
+
+    /// What an agent reconnecting with attempt `attempt` of task `task_id` running says.
+    fn running(task_id: i64, attempt: i32) -> KnownTask {
+        KnownTask {
+            task_id,
+            attempt,
+            running: true,
+        }
+    }
+
     fn ev(task_id: i64, attempt: u32, seq: u64, kind: pb::task_event::Kind) -> pb::TaskEvent {
         pb::TaskEvent {
             task_id,
@@ -1398,11 +1418,7 @@ mod tests {
             exit_code: None
         }));
         // A new session of the same agent, holding it: nothing goes twice.
-        let held = KnownTask {
-            task_id: 10,
-            attempt: 1,
-            running: true,
-        };
+        let held = running(10, 1);
         let fx = b.connect(1, 8, &[held]);
         assert!(fx.dispatched.is_empty() && fx.finished.is_empty());
     }
@@ -1681,13 +1697,7 @@ mod tests {
     fn cancel_of_a_running_task_asks_its_agent_and_the_job_ends_with_the_result() {
         let mut b = Bed::new();
         b.connect(1, 1, &[]);
-        b.approve(job(
-            1,
-            vec![
-                stage(100, &[], "echo", vec![task(10, 1)]),
-                stage(101, &[0], "echo", vec![task(11, 1)]),
-            ],
-        ));
+        b.approve(two_stages());
         let fx = b.step(Event::Cancel {
             job_id: 1,
             actor: "alice".into(),
@@ -1739,11 +1749,7 @@ mod tests {
             b.at(20).finished.is_empty(),
             "an agent away for a while may still report"
         );
-        let held = KnownTask {
-            task_id: 10,
-            attempt: 1,
-            running: true,
-        };
+        let held = running(10, 1);
         let fx = b.connect(1, 2, &[held]);
         assert!(fx.finished.is_empty() && fx.cancels.is_empty() && fx.dispatched.is_empty());
         assert_eq!(
@@ -1774,13 +1780,7 @@ mod tests {
     fn an_agent_that_forgot_a_running_task_gets_it_failed_as_lost_not_run_again() {
         let mut b = Bed::new();
         b.connect(1, 1, &[]);
-        b.approve(job(
-            1,
-            vec![
-                stage(100, &[], "echo", vec![task(10, 1)]),
-                stage(101, &[0], "echo", vec![task(11, 1)]),
-            ],
-        ));
+        b.approve(two_stages());
         b.step(Event::Disconnected { host_id: 1, session: 1 });
         let fx = b.connect(1, 2, &[]);
         assert_eq!(results(&fx)[0], (10, TaskState::Failed, None));
@@ -1795,11 +1795,7 @@ mod tests {
         let mut b = Bed::new();
         b.connect(1, 1, &[]);
         b.approve(single("echo"));
-        let stale = KnownTask {
-            task_id: 10,
-            attempt: 5,
-            running: true,
-        };
+        let stale = running(10, 5);
         let fx = b.connect(1, 2, &[stale]);
         assert_eq!(results(&fx), vec![(10, TaskState::Failed, None)]);
         assert_eq!(
@@ -1818,11 +1814,7 @@ mod tests {
             actor: "alice".into(),
         });
         b.step(Event::Disconnected { host_id: 1, session: 1 });
-        let held = KnownTask {
-            task_id: 10,
-            attempt: 1,
-            running: true,
-        };
+        let held = running(10, 1);
         let fx = b.connect(1, 2, &[held]);
         assert_eq!(cancels(&fx), vec![(1, 10, 1, "job canceled by an operator".into())]);
         assert!(fx.finished.is_empty());
@@ -1941,11 +1933,7 @@ mod tests {
         plan.started = true;
         let fx = b.step(Event::Loaded(plan));
         assert!(fx.jobs.is_empty() && fx.stages.is_empty() && fx.dispatched.is_empty());
-        let held = KnownTask {
-            task_id: 10,
-            attempt: 1,
-            running: true,
-        };
+        let held = running(10, 1);
         assert!(b.connect(1, 1, &[held]).dispatched.is_empty(), "not run again");
         assert_eq!(sent(&b.connect(2, 2, &[])), vec![(2, 11, 1)], "the queued one goes");
         assert_eq!(b.report(1, ev(10, 1, 7, line("stored already"))).logs.len(), 0);

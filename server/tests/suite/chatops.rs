@@ -100,27 +100,48 @@ async fn audit_via(server: &Server, action: &str, job: i64) -> Value {
         .unwrap_or_else(|| panic!("no {action} of job {job} in {events}"))
 }
 
+/// A server on a temporary directory whose model is a fake, with the bot settings in `env`;
+/// `with_agent` also connects host `h1` of cluster `test`, for tests that run jobs.
+struct Bed {
+    server: Server,
+    model: FakeOpenAi,
+    _agent: Option<Agent>,
+    _dir: tempfile::TempDir,
+}
+
+impl Bed {
+    async fn start(env: &[(&str, &str)], with_agent: bool) -> Bed {
+        let dir = tempfile::tempdir().unwrap();
+        let model = FakeOpenAi::start().await;
+        let model_url = model.base_url();
+        let server = testing_server(dir.path(), &fake_llm_env(&model_url, env));
+        let mut agent = None;
+        if with_agent {
+            server.cluster("test", &["h1"]).await;
+            agent = Some(start_agent(&server, "h1", &dir.path().join("agent-h1")));
+            server.wait_online("h1").await;
+        }
+        Bed {
+            server,
+            model,
+            _agent: agent,
+            _dir: dir,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slack_requests_are_verified_and_a_linked_approver_chats_and_approves_in_slack() {
-    let dir = tempfile::tempdir().unwrap();
     let slack = FakeSlack::start().await;
-    let model = FakeOpenAi::start().await;
-    let (model_url, api_url) = (model.base_url(), slack.api_url());
-    let env = fake_llm_env(
-        &model_url,
-        &[
-            ("STEWARD_SLACK_SIGNING_SECRET", SIGNING_SECRET),
-            ("STEWARD_SLACK_BOT_TOKEN", BOT_TOKEN),
-            ("STEWARD_SLACK_CHANNEL", PROPOSALS),
-            ("STEWARD_SLACK_API_URL", &api_url),
-            ("STEWARD_PUBLIC_URL", "https://steward.example.com"),
-        ],
-    );
-    let stacks = test_stacks(dir.path());
-    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &env);
-    server.cluster("test", &["h1"]).await;
-    let _agent = start_agent(&server, "h1", &dir.path().join("agent-h1"));
-    server.wait_online("h1").await;
+    let api_url = slack.api_url();
+    let env = [
+        ("STEWARD_SLACK_SIGNING_SECRET", SIGNING_SECRET),
+        ("STEWARD_SLACK_BOT_TOKEN", BOT_TOKEN),
+        ("STEWARD_SLACK_CHANNEL", PROPOSALS),
+        ("STEWARD_SLACK_API_URL", &api_url),
+        ("STEWARD_PUBLIC_URL", "https://steward.example.com"),
+    ];
+    let Bed { server, model, .. } = &Bed::start(&env, true).await;
 
     // Nothing unverified gets in: Slack's own check, then forgeries, stale and replayed requests.
     let challenge =
@@ -128,7 +149,7 @@ async fn slack_requests_are_verified_and_a_linked_approver_chats_and_approves_in
             .to_string();
     let now = chrono::Utc::now().timestamp();
     let (s, body) = slack_post(
-        &server,
+        server,
         "/integrations/slack/events",
         "application/json",
         &challenge,
@@ -140,7 +161,7 @@ async fn slack_requests_are_verified_and_a_linked_approver_chats_and_approves_in
         (200, json!("3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"))
     );
     let (s, body) = slack_post(
-        &server,
+        server,
         "/integrations/slack/events",
         "application/json",
         &challenge,
@@ -150,7 +171,7 @@ async fn slack_requests_are_verified_and_a_linked_approver_chats_and_approves_in
     assert_eq!(s, 401, "a replay is refused: {body}");
     assert!(body.contains("replayed"), "{body}");
     let (s, body) = slack_post(
-        &server,
+        server,
         "/integrations/slack/events",
         "application/json",
         &challenge,
@@ -175,7 +196,7 @@ async fn slack_requests_are_verified_and_a_linked_approver_chats_and_approves_in
         .unwrap();
     assert_eq!(forged.status(), 401);
     let (s, body) = slack_post(
-        &server,
+        server,
         "/integrations/slack/events",
         "application/json",
         "{not json",
@@ -186,7 +207,7 @@ async fn slack_requests_are_verified_and_a_linked_approver_chats_and_approves_in
 
     // An unlinked account is told how to link, privately, and nothing else happens.
     let (s, _) = slack_post(
-        &server,
+        server,
         "/integrations/slack/events",
         "application/json",
         &slack_message("Ev1", "U0MALLORY", "C0OPS", "1700000100.000100", "echo on h1", false),
@@ -217,7 +238,7 @@ async fn slack_requests_are_verified_and_a_linked_approver_chats_and_approves_in
     assert_eq!(s, 201, "{code}");
     let link = format!("link {}", code["code"].as_str().unwrap());
     let (s, _) = slack_post(
-        &server,
+        server,
         "/integrations/slack/events",
         "application/json",
         &slack_message("Ev2", "U0ALICE", "D0ALICE", "1700000200.000200", &link, true),
@@ -238,7 +259,7 @@ async fn slack_requests_are_verified_and_a_linked_approver_chats_and_approves_in
     );
     // The code is spent.
     let (s, _) = slack_post(
-        &server,
+        server,
         "/integrations/slack/events",
         "application/json",
         &slack_message("Ev3", "U0EVE", "D0EVE", "1700000300.000300", &link, true),
@@ -252,9 +273,9 @@ async fn slack_requests_are_verified_and_a_linked_approver_chats_and_approves_in
 
     // Alice asks in a channel thread: the answer lands in that thread, the proposal's card
     // there and in the proposals channel, with the plan hash and a link to the console.
-    propose_echo(&model);
+    propose_echo(model);
     let (s, _) = slack_post(
-        &server,
+        server,
         "/integrations/slack/events",
         "application/json",
         &slack_message("Ev4", "U0ALICE", "C0OPS", "1700000400.000400", "echo on h1", false),
@@ -311,7 +332,7 @@ async fn slack_requests_are_verified_and_a_linked_approver_chats_and_approves_in
     let press = |user: &str| slack_press(&slack, user, "steward_approve", &job);
     let form = "application/x-www-form-urlencoded";
     let (s, _) = slack_post(
-        &server,
+        server,
         "/integrations/slack/interactions",
         form,
         &press("U0MALLORY"),
@@ -333,7 +354,7 @@ async fn slack_requests_are_verified_and_a_linked_approver_chats_and_approves_in
         )
         .await;
     assert_eq!(s, 201, "{v}");
-    let (s, _) = slack_post(&server, "/integrations/slack/interactions", form, &press("U0VIC"), None).await;
+    let (s, _) = slack_post(server, "/integrations/slack/interactions", form, &press("U0VIC"), None).await;
     assert_eq!(s, 200);
     slack
         .wait_for(10, "the viewer's refusal", |c| {
@@ -345,7 +366,7 @@ async fn slack_requests_are_verified_and_a_linked_approver_chats_and_approves_in
 
     // Alice approves; the job runs; every card of it is edited to its end, without buttons.
     let (s, _) = slack_post(
-        &server,
+        server,
         "/integrations/slack/interactions",
         form,
         &press("U0ALICE"),
@@ -361,7 +382,7 @@ async fn slack_requests_are_verified_and_a_linked_approver_chats_and_approves_in
     let done = server.wait_done(id, 30).await;
     assert_eq!(done["state"], "SUCCESSFUL", "{done}");
     assert_eq!(done["decided_by"], "alice");
-    let approved = audit_via(&server, "job.approved", id).await;
+    let approved = audit_via(server, "job.approved", id).await;
     assert_eq!(
         (approved["actor"].as_str(), approved["details"]["via"].as_str()),
         (Some("alice"), Some("slack")),
@@ -406,19 +427,14 @@ async fn slack_requests_are_verified_and_a_linked_approver_chats_and_approves_in
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slash_command_is_acknowledged_at_once_and_answered_through_its_response_url() {
-    let dir = tempfile::tempdir().unwrap();
     let slack = FakeSlack::start().await;
-    let model = FakeOpenAi::start().await;
-    let (model_url, api_url) = (model.base_url(), slack.api_url());
-    let env = fake_llm_env(
-        &model_url,
-        &[
-            ("STEWARD_SLACK_SIGNING_SECRET", SIGNING_SECRET),
-            ("STEWARD_SLACK_BOT_TOKEN", BOT_TOKEN),
-            ("STEWARD_SLACK_API_URL", &api_url),
-        ],
-    );
-    let server = testing_server(dir.path(), &env);
+    let api_url = slack.api_url();
+    let env = [
+        ("STEWARD_SLACK_SIGNING_SECRET", SIGNING_SECRET),
+        ("STEWARD_SLACK_BOT_TOKEN", BOT_TOKEN),
+        ("STEWARD_SLACK_API_URL", &api_url),
+    ];
+    let Bed { server, model, .. } = &Bed::start(&env, false).await;
     let bob = server.user("bob", "operator").await;
     let (_, code) = server
         .call_as(&bob, reqwest::Method::POST, "/api/v1/chat-identities/link-code", None)
@@ -438,7 +454,7 @@ async fn a_slash_command_is_acknowledged_at_once_and_answered_through_its_respon
     };
     let form = "application/x-www-form-urlencoded";
     let (s, ack) = slack_post(
-        &server,
+        server,
         "/integrations/slack/commands",
         form,
         &command(&format!("link {}", code["code"].as_str().unwrap())),
@@ -458,7 +474,7 @@ async fn a_slash_command_is_acknowledged_at_once_and_answered_through_its_respon
     model.push(Reply::completion("There are no hosts yet.").after(Duration::from_millis(3500)));
     let started = std::time::Instant::now();
     let (s, _) = slack_post(
-        &server,
+        server,
         "/integrations/slack/commands",
         form,
         &command("what hosts do we have?"),
@@ -481,21 +497,15 @@ async fn a_slash_command_is_acknowledged_at_once_and_answered_through_its_respon
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn telegram_updates_need_the_secret_and_a_linked_approver_decides_with_the_keyboard() {
-    let dir = tempfile::tempdir().unwrap();
     let telegram = FakeTelegram::start().await;
-    let api_url = telegram.api_url();
-    let chat = GROUP.to_string();
+    let (api_url, chat) = (telegram.api_url(), GROUP.to_string());
     let env = [
         ("STEWARD_TELEGRAM_BOT_TOKEN", TELEGRAM_TOKEN),
         ("STEWARD_TELEGRAM_SECRET_TOKEN", TELEGRAM_SECRET),
         ("STEWARD_TELEGRAM_CHAT_ID", chat.as_str()),
         ("STEWARD_TELEGRAM_API_URL", api_url.as_str()),
     ];
-    let stacks = test_stacks(dir.path());
-    let server = start_server(&dir.path().join("server"), &stacks, "127.0.0.1:0", "127.0.0.1:0", &env);
-    server.cluster("test", &["h1"]).await;
-    let _agent = start_agent(&server, "h1", &dir.path().join("agent-h1"));
-    server.wait_online("h1").await;
+    let Bed { server, .. } = &Bed::start(&env, true).await;
     let post = |secret: Option<&'static str>, update: Value| {
         let mut r = reqwest::Client::new()
             .post(server.url("/integrations/telegram/webhook"))
@@ -577,7 +587,7 @@ async fn telegram_updates_need_the_secret_and_a_linked_approver_decides_with_the
         (done["state"].as_str(), done["decided_by"].as_str()),
         (Some("SUCCESSFUL"), Some("carol"))
     );
-    let approved = audit_via(&server, "job.approved", id).await;
+    let approved = audit_via(server, "job.approved", id).await;
     assert_eq!(approved["details"]["via"], "telegram", "{approved}");
     let edited = telegram
         .wait_for(30, "the card edited to the end", |c| {
@@ -629,19 +639,14 @@ async fn telegram_updates_need_the_secret_and_a_linked_approver_decides_with_the
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn telegram_long_polling_serves_a_server_telegram_cannot_reach() {
-    let dir = tempfile::tempdir().unwrap();
     let telegram = FakeTelegram::start().await;
-    let model = FakeOpenAi::start().await;
-    let (api_url, model_url) = (telegram.api_url(), model.base_url());
-    let env = fake_llm_env(
-        &model_url,
-        &[
-            ("STEWARD_TELEGRAM_BOT_TOKEN", TELEGRAM_TOKEN),
-            ("STEWARD_TELEGRAM_MODE", "poll"),
-            ("STEWARD_TELEGRAM_API_URL", &api_url),
-        ],
-    );
-    let server = testing_server(dir.path(), &env);
+    let api_url = telegram.api_url();
+    let env = [
+        ("STEWARD_TELEGRAM_BOT_TOKEN", TELEGRAM_TOKEN),
+        ("STEWARD_TELEGRAM_MODE", "poll"),
+        ("STEWARD_TELEGRAM_API_URL", &api_url),
+    ];
+    let Bed { server, model, .. } = &Bed::start(&env, false).await;
     let dan = server.user("dan", "operator").await;
     let (_, code) = server
         .call_as(&dan, reqwest::Method::POST, "/api/v1/chat-identities/link-code", None)
@@ -680,7 +685,6 @@ async fn telegram_long_polling_serves_a_server_telegram_cannot_reach() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incident_is_announced_in_the_configured_chat_and_a_failed_delivery_is_retried() {
-    let dir = tempfile::tempdir().unwrap();
     let telegram = FakeTelegram::start().await;
     let (api_url, chat) = (telegram.api_url(), GROUP.to_string());
     let mut env = vec![
@@ -690,14 +694,14 @@ async fn an_incident_is_announced_in_the_configured_chat_and_a_failed_delivery_i
         ("STEWARD_TELEGRAM_API_URL", api_url.as_str()),
     ];
     env.extend(DATA_DISK_DETECTOR);
-    let server = testing_server(dir.path(), &env);
+    let Bed { server, .. } = &Bed::start(&env, false).await;
     // Telegram is down for longer than the client's own retries: the notice waits in the
     // outbox and is sent once Telegram answers again.
     for _ in 0..3 {
         let down = json!({"ok": false, "error_code": 502, "description": "Bad Gateway"});
         telegram.fail_next("sendMessage", 502, None, down);
     }
-    let tx = raw_agent(&server, "db-1").await;
+    let tx = raw_agent(server, "db-1").await;
     send_disk(&tx, 1, 97.0).await;
     let is_notice = |c: &Call| {
         c.method == "sendMessage" && c.body["chat_id"] == GROUP && text_of(c).starts_with("Incident 1 on host db-1")
@@ -718,21 +722,16 @@ async fn an_incident_is_announced_in_the_configured_chat_and_a_failed_delivery_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_socket_mode_slack_never_reaches_the_server_and_every_envelope_is_acknowledged() {
-    let dir = tempfile::tempdir().unwrap();
     let slack = FakeSlack::start().await;
-    let model = FakeOpenAi::start().await;
-    let (model_url, api_url) = (model.base_url(), slack.api_url());
-    let env = fake_llm_env(
-        &model_url,
-        &[
-            ("STEWARD_SLACK_BOT_TOKEN", BOT_TOKEN),
-            ("STEWARD_SLACK_APP_TOKEN", "xapp-1-A0APP-2187-0b16e4"),
-            ("STEWARD_SLACK_API_URL", &api_url),
-        ],
-    );
-    let server = testing_server(dir.path(), &env);
+    let api_url = slack.api_url();
+    let env = [
+        ("STEWARD_SLACK_BOT_TOKEN", BOT_TOKEN),
+        ("STEWARD_SLACK_APP_TOKEN", "xapp-1-A0APP-2187-0b16e4"),
+        ("STEWARD_SLACK_API_URL", &api_url),
+    ];
+    let Bed { server, model, .. } = &Bed::start(&env, false).await;
     // No signing secret: nothing is taken over HTTP.
-    let (s, body) = slack_post(&server, "/integrations/slack/events", "application/json", "{}", None).await;
+    let (s, body) = slack_post(server, "/integrations/slack/events", "application/json", "{}", None).await;
     assert_eq!(s, 404, "{body}");
     let opened = slack
         .wait_for(15, "the Socket Mode connection", |c| {
@@ -797,7 +796,6 @@ async fn over_socket_mode_slack_never_reaches_the_server_and_every_envelope_is_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_telegram_token_refused_while_polling_is_reported_and_the_server_keeps_running() {
-    let dir = tempfile::tempdir().unwrap();
     let telegram = FakeTelegram::start().await;
     let api_url = telegram.api_url();
     let revoked = json!({"ok": false, "error_code": 401, "description": "Unauthorized"});
@@ -807,7 +805,7 @@ async fn a_telegram_token_refused_while_polling_is_reported_and_the_server_keeps
         ("STEWARD_TELEGRAM_MODE", "poll"),
         ("STEWARD_TELEGRAM_API_URL", api_url.as_str()),
     ];
-    let server = testing_server(dir.path(), &env);
+    let Bed { server, .. } = &Bed::start(&env, false).await;
     telegram
         .wait_for(10, "the first call", |c| c.method == "deleteWebhook")
         .await;
