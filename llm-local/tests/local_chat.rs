@@ -11,6 +11,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 use steward_llm::{ChatModel, ChatRequest, Delta, FinishReason, LlmError, Message};
 use steward_llm_local::{model_path_in, LocalChat};
+use steward_stats::Memory;
 use tokio::sync::mpsc;
 
 const COMMANDS: [&str; 3] = ["start", "stop", "restart"];
@@ -131,26 +132,16 @@ fn planner_request(preamble: &str, request: &str) -> ChatRequest {
     }
 }
 
-fn rss_mib() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
-            .unwrap_or(0)
-            / 1024
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 #[tokio::test]
 async fn the_default_model_loads_and_names_itself() {
     let started = Instant::now();
     let model = load(2);
-    let (rss, peak) = rss_mib();
+    let Memory {
+        rss_mib: rss,
+        peak_mib: peak,
+    } = Memory::own();
     eprintln!(
-        "load: {:.2} s, RSS {rss} MiB (peak {peak} MiB)",
+        "load: {:.2} s, RSS {rss:.0} MiB (peak {peak:.0} MiB)",
         started.elapsed().as_secs_f64()
     );
     assert_eq!(model.name(), "local:gemma-3-270m-q4_k_m");
@@ -294,8 +285,11 @@ async fn a_shared_prompt_prefix_is_reused_without_changing_the_answer() {
     assert!(other.reused_prompt_tokens * 10 > other.prompt_tokens * 8, "{other:?}");
     assert!(same.reused_prompt_tokens * 10 > same.prompt_tokens * 9, "{same:?}");
     assert!(fresh.reused_prompt_tokens < 10, "{fresh:?}");
-    let (rss, peak) = rss_mib();
-    eprintln!("RSS {rss} MiB (peak {peak} MiB)");
+    let Memory {
+        rss_mib: rss,
+        peak_mib: peak,
+    } = Memory::own();
+    eprintln!("RSS {rss:.0} MiB (peak {peak:.0} MiB)");
 }
 
 #[tokio::test]

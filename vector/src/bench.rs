@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use crate::{content_hash, EdgeStore, Filter, Kind, Payload, Point, Query, SearchMode, VectorStore};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use steward_stats::{Memory, Percentiles};
 
 const DIM: usize = 384;
 const CLUSTERS: usize = 10;
@@ -144,25 +145,6 @@ fn overlap(hits: &[crate::Hit], truth: &[usize]) -> f64 {
     matched as f64 / truth.len().max(1) as f64
 }
 
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
-    samples.sort();
-    samples[((samples.len() as f64 - 1.0) * p).round() as usize]
-}
-
-/// `VmRSS` and `VmHWM` of this process, in MiB.
-fn memory() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|line| line.starts_with(name))
-            .and_then(|line| line.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 fn dir_size(path: &std::path::Path) -> u64 {
     std::fs::read_dir(path)
         .map(|entries| {
@@ -209,7 +191,7 @@ pub async fn run(args: &SearchBench) -> Result<(), crate::StoreError> {
         drop(store);
 
         // As after a restart: only what the reopened index holds is in memory.
-        let (before, _) = memory();
+        let before = Memory::own().rss_mib;
         let store = EdgeStore::open(&path, DIM).await?.with_hnsw_ef(args.hnsw_ef);
 
         let mut hybrid = Vec::new();
@@ -248,19 +230,23 @@ pub async fn run(args: &SearchBench) -> Result<(), crate::StoreError> {
                 unfiltered_recall += overlap(&hits, &exact(&corpus, &vector, None));
             }
         }
-        let (after, peak) = memory();
-        let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
+        let Memory {
+            rss_mib: after,
+            peak_mib: peak,
+        } = Memory::own();
+        let ms = |p: f64| format!("{:.2} ms", p * 1000.0);
+        let (hybrid, dense, unfiltered) = (seconds(&hybrid), seconds(&dense), seconds(&unfiltered));
         println!(
             "| {size} | {:.1} s | {:.1} s | {} | {} | {} | {} | {:.3} | {} / {} | {:.3} | {:.0} MiB | {:.0} MiB | {:.0} MiB |",
             ingest.as_secs_f64(),
             optimize.as_secs_f64(),
-            ms(percentile(&mut hybrid, 0.5)),
-            ms(percentile(&mut hybrid, 0.99)),
-            ms(percentile(&mut dense, 0.5)),
-            ms(percentile(&mut dense, 0.99)),
+            ms(hybrid.median()),
+            ms(hybrid.at(0.99)),
+            ms(dense.median()),
+            ms(dense.at(0.99)),
             recall / args.queries as f64,
-            ms(percentile(&mut unfiltered, 0.5)),
-            ms(percentile(&mut unfiltered, 0.99)),
+            ms(unfiltered.median()),
+            ms(unfiltered.at(0.99)),
             unfiltered_recall / unfiltered.len().max(1) as f64,
             after - before,
             peak,
@@ -272,4 +258,9 @@ pub async fn run(args: &SearchBench) -> Result<(), crate::StoreError> {
         args.queries, args.hnsw_ef
     );
     Ok(())
+}
+
+/// The sample of durations, in seconds.
+fn seconds(samples: &[Duration]) -> Percentiles {
+    Percentiles::new(samples.iter().map(Duration::as_secs_f64))
 }

@@ -15,6 +15,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use serde_json::{json, Value};
 use steward_proto::v1 as pb;
+use steward_stats::{Memory, Percentiles};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -121,17 +122,6 @@ pub(super) fn start_server(extra_env: &[(&str, &str)]) -> anyhow::Result<ServerP
         grpc: format!("http://{grpc}"),
         _dir: dir,
     })
-}
-
-pub(super) fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
 }
 
 /// Opens an agent session as `hostname` with the shared token; returns the sender (room for
@@ -241,14 +231,6 @@ async fn post(http: &reqwest::Client, url: String, body: Value) -> anyhow::Resul
     Ok(v)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
 async fn wait_finished(record: &Mutex<Record>, n: usize) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(300);
     while record.lock().expect("lock").finished < n {
@@ -287,7 +269,7 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
         "steward bench dispatch: {} agents, {} sequential jobs, {} burst jobs, SQLite, server pid {pid}",
         a.agents, a.jobs, a.burst
     );
-    let rss_empty = rss_mib(pid);
+    let rss_empty = Memory::of(pid).rss_mib;
 
     let record = Arc::new(Mutex::new(Record::default()));
     let channel = tonic::transport::Endpoint::from_shared(server.grpc.clone())?
@@ -349,7 +331,6 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
                     .map(|t| t.duration_since(t0).as_secs_f64() * 1000.0),
             );
         }
-        latencies.sort_by(f64::total_cmp);
 
         let mut burst = vec![];
         for _ in 0..a.burst {
@@ -375,18 +356,10 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
         println!();
         println!("| measure | value |");
         println!("|---|---|");
-        println!(
-            "| approve → task-started p50 | {:.2} ms |",
-            percentile(&latencies, 0.50)
-        );
-        println!(
-            "| approve → task-started p99 | {:.2} ms |",
-            percentile(&latencies, 0.99)
-        );
-        println!(
-            "| approve → task-started max | {:.2} ms |",
-            latencies.last().copied().unwrap_or(f64::NAN)
-        );
+        let latency = Percentiles::new(latencies.iter().copied());
+        println!("| approve → task-started p50 | {:.2} ms |", latency.median());
+        println!("| approve → task-started p99 | {:.2} ms |", latency.at(0.99));
+        println!("| approve → task-started max | {:.2} ms |", latency.max());
         println!(
             "| latency samples | {} ({} jobs × {} tasks) |",
             latencies.len(),
@@ -397,7 +370,7 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
             "| sustained throughput | {:.0} tasks/s ({tasks} tasks in {elapsed:.2} s) |",
             tasks as f64 / elapsed
         );
-        println!("| server RSS after the run | {:.1} MiB |", rss_mib(pid));
+        println!("| server RSS after the run | {:.1} MiB |", Memory::of(pid).rss_mib);
     }
 
     if a.idle_agents > 0 {
@@ -410,7 +383,7 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
             json!({"name": "idle", "stack": "essentials", "hosts": hosts}),
         )
         .await?;
-        let before = rss_mib(pid);
+        let before = Memory::of(pid).rss_mib;
         // Separate HTTP/2 connections, as real agents on separate hosts would have.
         for i in 0..a.idle_agents {
             let endpoint = tonic::transport::Endpoint::from_shared(server.grpc.clone())?;
@@ -435,7 +408,7 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
         println!(
             "| {} connected, 10 s idle | {:.1} MiB |",
             a.agents + a.idle_agents,
-            rss_mib(pid)
+            Memory::of(pid).rss_mib
         );
     }
     Ok(())

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use clap::Args;
 use steward_llm::Embedder;
+use steward_stats::Percentiles;
 
 use crate::knowledge::chunk;
 
@@ -83,7 +84,7 @@ async fn embedding(a: &KnowledgeArgs) -> anyhow::Result<()> {
         embedder.embed(&[q.to_string()]).await?;
         single.push(t.elapsed().as_secs_f64() * 1000.0);
     }
-    single.sort_by(f64::total_cmp);
+    let single = Percentiles::new(single);
     println!(
         "Local embeddings (all-MiniLM-L6-v2, {} threads):",
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -95,8 +96,8 @@ async fn embedding(a: &KnowledgeArgs) -> anyhow::Result<()> {
     );
     println!(
         "  one short query: p50 {:.1} ms, p99 {:.1} ms (added to every search through the API)",
-        single[single.len() / 2],
-        single[single.len() * 99 / 100]
+        single.median(),
+        single.at(0.99)
     );
     Ok(())
 }

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use steward_proto::v1 as pb;
 
-use super::dispatch::{open_session, rss_mib, start_server};
+use super::dispatch::{open_session, start_server};
+use steward_stats::{Memory, Percentiles};
 
 /// Options of the telemetry benchmark.
 #[derive(Debug, Args)]
@@ -158,25 +159,23 @@ pub async fn run(args: TelemetryArgs) -> anyhow::Result<()> {
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     let samples = totals.samples.load(Ordering::Relaxed) as f64;
     let batches = totals.batches.load(Ordering::Relaxed) as f64;
-    let mut lat = std::mem::take(&mut *totals.latencies_us.lock().expect("lock"));
-    lat.sort_unstable();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0) as f64
-            / 1000.0
-    };
+    let lat = std::mem::take(&mut *totals.latencies_us.lock().expect("lock"));
+    let ack_ms = Percentiles::new(lat.into_iter().map(|us| us as f64 / 1000.0));
     println!(
         "telemetry ingest: {} agents x {} series, window {}, {:.1} s measured",
         args.agents, args.series, args.window, elapsed
     );
     println!("  stored samples/s: {:.0}", samples / elapsed);
     println!("  batches/s:        {:.0}", batches / elapsed);
-    println!("  ack latency:      p50 {:.1} ms, p99 {:.1} ms", pct(0.5), pct(0.99));
+    println!(
+        "  ack latency:      p50 {:.1} ms, p99 {:.1} ms",
+        ack_ms.median(),
+        ack_ms.at(0.99)
+    );
     println!(
         "  server CPU:       {:.0} % of one core",
         100.0 * ticks as f64 / hz / elapsed
     );
-    println!("  server RSS:       {:.1} MiB", rss_mib(pid));
+    println!("  server RSS:       {:.1} MiB", Memory::of(pid).rss_mib);
     Ok(())
 }
