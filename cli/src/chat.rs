@@ -26,12 +26,12 @@ async fn turn(client: &Client, conv: i64, text: &str) -> anyhow::Result<Vec<i64>
             }
             ChatUpdate::Event(ChatEvent::ToolCall { name, arguments }) => eprintln!("  · {name}({arguments})"),
             ChatUpdate::Event(ChatEvent::Proposal { job }) => {
-                proposals.push(job.id);
+                proposals.push(job.job_summary.id);
                 eprintln!(
                     "  ▶ proposed job {}: {} (risk {}, plan {})",
-                    job.id,
-                    job.summary,
-                    job.risk,
+                    job.job_summary.id,
+                    job.job_summary.summary,
+                    job.job_summary.risk,
                     &job.plan_hash[..12.min(job.plan_hash.len())]
                 );
             }

@@ -177,7 +177,7 @@ pub async fn run(client: &Client, cmd: JobsCmd, json_out: bool) -> anyhow::Resul
                 print_job(&job);
                 println!(
                     "\nProposed; nothing runs until approved:  steward jobs approve {}",
-                    job.id
+                    job.job_summary.id
                 );
             }
         }
@@ -233,13 +233,17 @@ pub async fn run(client: &Client, cmd: JobsCmd, json_out: bool) -> anyhow::Resul
 }
 
 fn print_job(v: &JobView) {
-    println!("Job {}  {}  risk {}  cluster {}", v.id, v.state, v.risk, v.cluster);
-    println!("  {}", v.summary);
+    let job = &v.job_summary;
+    println!(
+        "Job {}  {}  risk {}  cluster {}",
+        job.id, job.state, job.risk, job.cluster
+    );
+    println!("  {}", job.summary);
     if !v.rationale.is_empty() {
         println!("  rationale: {}", v.rationale);
     }
     println!("  plan hash: {}", v.plan_hash);
-    println!("  requested by {} at {}", v.requested_by, when(Some(&v.created_at)));
+    println!("  requested by {} at {}", job.requested_by, when(Some(&job.created_at)));
     if let Some(e) = &v.error {
         println!("  error: {e}");
     }
@@ -303,7 +307,7 @@ async fn logs(client: &Client, id: i64, only: Option<i64>, follow: bool) -> anyh
     let tty = std::io::stderr().is_terminal();
     let started = Instant::now();
     let mut states: HashMap<i64, String> = HashMap::new();
-    let mut job_state = job.state.clone();
+    let mut job_state = job.job_summary.state.clone();
     let progress = |states: &HashMap<i64, String>, job_state: &str| {
         let done = states
             .values()

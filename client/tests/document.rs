@@ -40,14 +40,14 @@ fn a_job_as_the_server_writes_it_decodes_into_the_generated_types() {
     // Written by hand in the server's own shape (key order, nulls and all).
     let job = r#"{
         "id": 3, "cluster": "local", "state": "SUCCESSFUL", "source": "api",
-        "summary": "check host/host on h1", "risk": "low", "rationale": "", "sources": ["doc:essentials/1.0/services/redis/docs/redis.md#memory"],
+        "summary": "check host/host on h1", "risk": "low", "requested_by": "admin", "created_at": "2025-01-02T03:04:05Z",
+        "expires_at": "2025-01-02T04:04:05Z", "finished_at": null, "host_count": 1, "four_eyes": false,
+        "rationale": "", "sources": ["doc:essentials/1.0/services/redis/docs/redis.md#memory"],
         "plan": {"cluster": "local", "stack": "essentials", "stack_version": "1.0", "stages": [
             {"name": "host-host-check", "service": "host", "component": "host", "command": "check",
              "risk": "low", "params": {}, "depends_on": [], "tasks": [{"host": "h1", "digest": "ab"}]}]},
-        "plan_hash": "0123", "requested_by": "admin", "decided_by": "admin", "decision_comment": null,
-        "four_eyes": false, "approvals": [], "created_at": "2025-01-02T03:04:05Z",
-        "expires_at": "2025-01-02T04:04:05Z", "approved_at": "2025-01-02T03:04:06Z",
-        "started_at": null, "finished_at": null, "error": null,
+        "plan_hash": "0123", "approvals": [], "decided_by": "admin", "decision_comment": null,
+        "error": null, "approved_at": "2025-01-02T03:04:06Z", "started_at": null,
         "stages": [{"idx": 0, "name": "host-host-check", "service": "host", "component": "host",
             "command": "check", "state": "SUCCESSFUL", "depends_on": [], "script": "echo ok",
             "shared_files": [], "started_at": null, "finished_at": null,
@@ -59,6 +59,7 @@ fn a_job_as_the_server_writes_it_decodes_into_the_generated_types() {
     assert_eq!(job.plan.stages[0].risk, steward_client::types::Risk::Low);
     assert_eq!(job.stages[0].tasks[0].exit_code, Some(0));
     assert_eq!(job.decision_comment, None);
+    assert_eq!((job.job_summary.id, job.job_summary.host_count), (3, 1));
 }
 
 #[test]

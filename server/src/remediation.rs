@@ -112,17 +112,16 @@ impl Remediation {
         // A proposal for an incident acts on the incident's host and nothing else: whatever
         // the model was led to (a doc or log line quoted into its request could ask for
         // more), a wider proposal is rejected here, by the server.
-        let (scoped, wider): (Vec<&JobView>, Vec<&JobView>) = reply
-            .proposals
-            .iter()
-            .partition(|j| j.cluster == cluster_name && plan_host_names(&j.plan).iter().all(|h| *h == incident.host));
+        let (scoped, wider): (Vec<&JobView>, Vec<&JobView>) = reply.proposals.iter().partition(|j| {
+            j.job.cluster == cluster_name && plan_host_names(&j.plan).iter().all(|h| *h == incident.host)
+        });
         for j in &wider {
             let comment = format!(
                 "incident {id} is on host {} of cluster {cluster_name}; this proposal reaches beyond it",
                 incident.host
             );
-            if let Err(e) = self.jobs.reject(j.id, ACTOR, Some(&comment), ACTOR).await {
-                tracing::warn!(job = j.id, error = %e, "cannot reject an out-of-scope proposal");
+            if let Err(e) = self.jobs.reject(j.job.id, ACTOR, Some(&comment), ACTOR).await {
+                tracing::warn!(job = j.job.id, error = %e, "cannot reject an out-of-scope proposal");
             }
         }
         let mut proposals = scoped.into_iter();
@@ -130,7 +129,7 @@ impl Remediation {
             if !wider.is_empty() {
                 let note = format!(
                     "the planner proposed job {} beyond the incident's host {}; it was rejected",
-                    wider[0].id, incident.host
+                    wider[0].job.id, incident.host
                 );
                 incidents::record_remediation(&self.store, &self.bus, id, None, Some(conversation), &note)
                     .await
@@ -146,17 +145,17 @@ impl Remediation {
         for extra in proposals {
             let comment = format!(
                 "incident {id} already has proposal {}; one proposal per incident",
-                first.id
+                first.job.id
             );
-            if let Err(e) = self.jobs.reject(extra.id, ACTOR, Some(&comment), ACTOR).await {
-                tracing::warn!(job = extra.id, error = %e, "cannot reject a surplus proposal");
+            if let Err(e) = self.jobs.reject(extra.job.id, ACTOR, Some(&comment), ACTOR).await {
+                tracing::warn!(job = extra.job.id, error = %e, "cannot reject a surplus proposal");
             }
         }
         incidents::record_remediation(
             &self.store,
             &self.bus,
             id,
-            Some(first.id),
+            Some(first.job.id),
             Some(conversation),
             &reply.reply,
         )
@@ -164,7 +163,7 @@ impl Remediation {
         .map_err(|e| e.to_string())?;
         tracing::info!(
             incident = id,
-            job = first.id,
+            job = first.job.id,
             "remediation proposed; it waits for approval"
         );
         Ok(())
@@ -196,7 +195,7 @@ impl Remediation {
         let Some(chat) = &self.chat else { return Ok(()) };
         let job = self.jobs.get(job_id).await.map_err(|e| e.to_string())?;
         let [stage] = job.stages.as_slice() else { return Ok(()) };
-        if job.requested_by != ACTOR || job.state != "SUCCESSFUL" || stage.command != "disk-usage" {
+        if job.job.requested_by != ACTOR || job.job.state != "SUCCESSFUL" || stage.command != "disk-usage" {
             return Ok(());
         }
         let Some(incident_id) = job
@@ -223,7 +222,7 @@ impl Remediation {
             .find(|t| t.host == incident.host)
             .map(|t| largest_directories(&t.output))
             .unwrap_or_default();
-        let cluster = inventory::cluster_view(self.store.read(), &job.cluster, None)
+        let cluster = inventory::cluster_view(self.store.read(), &job.job.cluster, None)
             .await
             .map_err(|e| e.to_string())?;
         let clean = chat
@@ -256,7 +255,7 @@ impl Remediation {
                 .map_err(|e| e.to_string());
         };
         let req = ProposeRequest {
-            cluster: job.cluster.clone(),
+            cluster: job.job.cluster.clone(),
             stages: None,
             service: Some("host".into()),
             component: Some("host".into()),
@@ -277,9 +276,9 @@ impl Remediation {
             .map_err(|e| format!("the cleanup was not proposed: {e}"))?;
         let note = format!(
             "Investigated with job {job_id}: {path} takes {size}. Proposed job {} (clean-tmp on {path}); it waits for approval.",
-            cleanup.id
+            cleanup.job.id
         );
-        incidents::record_remediation(&self.store, &self.bus, incident_id, Some(cleanup.id), None, &note)
+        incidents::record_remediation(&self.store, &self.bus, incident_id, Some(cleanup.job.id), None, &note)
             .await
             .map_err(|e| e.to_string())
     }

@@ -134,7 +134,7 @@ pub async fn events(
         if let Some(job_id) = q.job {
             // Replay what is stored, then go live; dedupe by seq per task.
             let Ok(job) = jobs.get(job_id).await else { return };
-            yield Ok::<_, Infallible>(sse("job", &Event::Job { job_id, state: job.state.clone(), finished: job.finished_at.is_some() }));
+            yield Ok::<_, Infallible>(sse("job", &Event::Job { job_id, state: job.job.state.clone(), finished: job.job.finished_at.is_some() }));
             for st in &job.stages {
                 for t in &st.tasks {
                     yield Ok(sse("task", &Event::Task { job_id, task_id: t.id, host: t.host.clone(), state: t.state.clone(), exit_code: t.exit_code }));
@@ -153,7 +153,7 @@ pub async fn events(
                     last.insert(t.id, after);
                 }
             }
-            if job.finished_at.is_some() {
+            if job.job.finished_at.is_some() {
                 return;
             }
         }

@@ -642,7 +642,7 @@ impl Chat {
         } else {
             let list: Vec<String> = proposals
                 .iter()
-                .map(|j| format!("job {} ({}, risk {})", j.id, j.summary, j.risk))
+                .map(|j| format!("job {} ({}, risk {})", j.job.id, j.job.summary, j.job.risk))
                 .collect();
             format!("Proposed {}. It awaits approval; nothing has run.", list.join("; "))
         };
@@ -658,7 +658,7 @@ impl Chat {
             },
         )
         .await;
-        let ids: Vec<i64> = proposals.iter().map(|j| j.id).collect();
+        let ids: Vec<i64> = proposals.iter().map(|j| j.job.id).collect();
         let notes = Annotations {
             proposals: &ids,
             traces: Some(&traces),

@@ -50,9 +50,9 @@ impl JobHead {
     /// The head of `job`.
     pub fn of(job: &JobView) -> Self {
         JobHead {
-            id: job.id,
-            summary: job.summary.clone(),
-            state: job.state.clone(),
+            id: job.job.id,
+            summary: job.job.summary.clone(),
+            state: job.job.state.clone(),
         }
     }
 }
@@ -532,7 +532,7 @@ impl Chat {
                     output.push_str(&l.line);
                     output.push('\n');
                 }
-                sources.push(format!("job:{}/task:{}", job.id, t.id));
+                sources.push(format!("job:{}/task:{}", job.job.id, t.id));
                 tasks.push(TaskOutput {
                     host: t.host.clone(),
                     command: format!("{}/{} {}", st.service, st.component, st.command),
@@ -576,7 +576,7 @@ impl Chat {
             }
         }
         Ok(JobSummary {
-            job_id: job.id,
+            job_id: job.job.id,
             summary,
             sources,
             model,

@@ -294,7 +294,7 @@ pub async fn call(state: &Chat, actor: &str, source: &str, tc: &ToolCall, cited:
                 .into_iter()
                 .map(|t| json!({"source": t.source, "host": t.host, "command": t.command, "state": t.state, "exit_code": t.exit_code, "untrusted_output": t.lines}))
                 .collect();
-            Outcome::ok(source, json!({"job": job.id, "state": job.state, "tasks": out}))
+            Outcome::ok(source, json!({"job": job.job.id, "state": job.job.state, "tasks": out}))
         }
         "stack_docs" => {
             let args: DocsArgs = match parse(tc) {
@@ -428,10 +428,10 @@ pub async fn call(state: &Chat, actor: &str, source: &str, tc: &ToolCall, cited:
             }
             match state.jobs.propose(actor, source, &req).await {
                 Ok(job) => {
-                    let v = json!({"proposed_job": job.id, "state": job.state, "summary": job.summary, "risk": job.risk, "note": "waiting for an operator's approval; nothing has run"});
+                    let v = json!({"proposed_job": job.job.id, "state": job.job.state, "summary": job.job.summary, "risk": job.job.risk, "note": "waiting for an operator's approval; nothing has run"});
                     Outcome {
                         result: v.to_string(),
-                        source: format!("job:{}", job.id),
+                        source: format!("job:{}", job.job.id),
                         proposal: Some(job),
                         error: false,
                         citations: vec![],
@@ -492,7 +492,7 @@ pub async fn task_tails(state: &Chat, job: &JobView, n: usize) -> Result<Vec<Tas
         for t in &st.tasks {
             let lines = state.jobs.log_tail(t.id, n as u64).await?;
             out.push(TaskTail {
-                source: format!("job:{}/task:{}", job.id, t.id),
+                source: format!("job:{}/task:{}", job.job.id, t.id),
                 host: t.host.clone(),
                 command: format!("{}/{} {}", st.service, st.component, st.command),
                 state: t.state.clone(),

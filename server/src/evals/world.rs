@@ -187,13 +187,13 @@ pub async fn seed(state: &AppState, world: &World) -> anyhow::Result<()> {
             .col_expr(job::Column::ApprovedAt, Some(finished - Duration::minutes(1)).into())
             .col_expr(job::Column::StartedAt, Some(finished - Duration::minutes(1)).into())
             .col_expr(job::Column::FinishedAt, Some(finished).into())
-            .filter(job::Column::Id.eq(view.id))
+            .filter(job::Column::Id.eq(view.job.id))
             .exec(&*txn)
             .await?;
         stage::Entity::update_many()
             .col_expr(stage::Column::State, j.state.clone().into())
             .col_expr(stage::Column::FinishedAt, Some(finished).into())
-            .filter(stage::Column::JobId.eq(view.id))
+            .filter(stage::Column::JobId.eq(view.job.id))
             .exec(&*txn)
             .await?;
         for t in view.stages.iter().flat_map(|s| s.tasks.iter()) {

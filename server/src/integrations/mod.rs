@@ -357,7 +357,7 @@ impl Integrations {
             Ok(reply) => {
                 self.answer(&m, &reply.reply).await;
                 for job in &reply.proposals {
-                    self.show_job(&m.place, job.id).await;
+                    self.show_job(&m.place, job.job.id).await;
                 }
             }
             Err(e) => {
@@ -446,12 +446,12 @@ impl Integrations {
             jobs.reject(job_id, &user.username, None, via).await
         };
         match decided {
-            Ok(j) if j.state == "PROPOSED" => Ok(format!(
+            Ok(j) if j.job.state == "PROPOSED" => Ok(format!(
                 "Your approval of job {job_id} is recorded; it needs another approver."
             )),
             Ok(j) => Ok(format!(
                 "Job {job_id} is {} by {}.",
-                j.state.to_lowercase(),
+                j.job.state.to_lowercase(),
                 user.username
             )),
             Err(e) => Err(format!("Job {job_id} was not changed: {e}")),
@@ -461,7 +461,7 @@ impl Integrations {
     /// What a card shows of `job`.
     fn card(&self, job: &JobView) -> ProposalCard {
         let hosts = plan_host_names(&job.plan).into_iter().map(str::to_owned).collect();
-        let outcome = job.finished_at.as_ref().map(|_| outcome(job));
+        let outcome = job.job.finished_at.as_ref().map(|_| outcome(job));
         let decided_by = match job.approvals.as_slice() {
             [] => job.decided_by.clone(),
             first => Some(
@@ -474,17 +474,21 @@ impl Integrations {
             ),
         };
         ProposalCard {
-            job_id: job.id,
-            summary: job.summary.clone(),
-            cluster: job.cluster.clone(),
+            job_id: job.job.id,
+            summary: job.job.summary.clone(),
+            cluster: job.job.cluster.clone(),
             hosts,
-            risk: job.risk.clone(),
+            risk: job.job.risk.clone(),
             plan_hash: job.plan_hash.clone(),
-            link: self.inner.public_url.as_ref().map(|u| format!("{u}/jobs/{}", job.id)),
-            state: job.state.clone(),
+            link: self
+                .inner
+                .public_url
+                .as_ref()
+                .map(|u| format!("{u}/jobs/{}", job.job.id)),
+            state: job.job.state.clone(),
             decided_by,
             outcome,
-            actionable: job.state == "PROPOSED",
+            actionable: job.job.state == "PROPOSED",
         }
     }
 
@@ -585,7 +589,7 @@ fn outcome(job: &JobView) -> String {
         .collect();
     let mut text = format!(
         "{} — {} task{}: {}.",
-        job.state,
+        job.job.state,
         tasks.len(),
         if tasks.len() == 1 { "" } else { "s" },
         counts.join(", ")

@@ -328,13 +328,13 @@ impl Jobs {
         });
         let view = self.get(job.id).await?;
         self.bus.publish(Event::Proposal {
-            job_id: view.id,
-            cluster: view.cluster.clone(),
-            summary: view.summary.clone(),
-            risk: view.risk.clone(),
-            source: view.source.clone(),
-            requested_by: view.requested_by.clone(),
-            expires_at: view.expires_at.clone(),
+            job_id: view.job.id,
+            cluster: view.job.cluster.clone(),
+            summary: view.job.summary.clone(),
+            risk: view.job.risk.clone(),
+            source: view.job.source.clone(),
+            requested_by: view.job.requested_by.clone(),
+            expires_at: view.job.expires_at.clone(),
         });
         Ok(view)
     }
@@ -549,7 +549,7 @@ impl Jobs {
             .map(|j| {
                 let c = names.get(&j.cluster_id).cloned().unwrap_or_default();
                 let four_eyes = self.approval.four_eyes(&j).is_some();
-                JobSummary::from_model(j, c, four_eyes)
+                JobSummary::from_model(&j, c, four_eyes)
             })
             .collect();
         Ok((list, total))

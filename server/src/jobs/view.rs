@@ -40,16 +40,16 @@ pub struct JobSummary {
 
 impl JobSummary {
     /// From a stored job; `four_eyes` as the server's approval policy decides it.
-    pub fn from_model(j: job::Model, cluster: String, four_eyes: bool) -> Self {
+    pub fn from_model(j: &job::Model, cluster: String, four_eyes: bool) -> Self {
         JobSummary {
             id: j.id,
             cluster,
             host_count: plan_hosts(&j.plan),
-            state: j.state,
-            source: j.source,
-            summary: j.summary,
-            risk: j.risk,
-            requested_by: j.requested_by,
+            state: j.state.clone(),
+            source: j.source.clone(),
+            summary: j.summary.clone(),
+            risk: j.risk.clone(),
+            requested_by: j.requested_by.clone(),
             created_at: j.created_at.to_rfc3339(),
             expires_at: j.expires_at.to_rfc3339(),
             finished_at: ts(j.finished_at),
@@ -74,21 +74,12 @@ pub fn plan_host_names(plan: &Value) -> std::collections::BTreeSet<&str> {
         .collect()
 }
 
-/// A job with everything an approver needs to decide.
+/// A job with everything an approver needs to decide: its list entry and the rest.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobView {
-    /// Id.
-    pub id: i64,
-    /// Cluster name.
-    pub cluster: String,
-    /// Lifecycle state.
-    pub state: String,
-    /// Where it came from.
-    pub source: String,
-    /// One line.
-    pub summary: String,
-    /// `low` or `high`.
-    pub risk: String,
+    /// What a list shows of it.
+    #[serde(flatten)]
+    pub job: JobSummary,
     /// Why it was proposed.
     pub rationale: String,
     /// What the proposal cites.
@@ -99,11 +90,6 @@ pub struct JobView {
     pub plan: Value,
     /// SHA-256 of the canonical plan; approvals must quote it.
     pub plan_hash: String,
-    /// Who proposed it.
-    pub requested_by: String,
-    /// Whether someone other than `requested_by` must approve it (high risk, more hosts than
-    /// the server's limit, or self-approval turned off): the rule approval enforces.
-    pub four_eyes: bool,
     /// Who approved so far, on a job that needs two approvers (the last one is `decided_by`).
     pub approvals: Vec<String>,
     /// Who approved or rejected it.
@@ -113,15 +99,9 @@ pub struct JobView {
     /// Why it failed, when it did.
     pub error: Option<String>,
     /// RFC 3339.
-    pub created_at: String,
-    /// A proposal not decided by then expires.
-    pub expires_at: String,
-    /// RFC 3339.
     pub approved_at: Option<String>,
     /// RFC 3339.
     pub started_at: Option<String>,
-    /// RFC 3339.
-    pub finished_at: Option<String>,
     /// Stages in plan order with their tasks.
     pub stages: Vec<StageView>,
 }
@@ -270,33 +250,24 @@ impl JobView {
                 stage_views[i].tasks.push(view);
             }
         }
+        let approvals = j
+            .approvals
+            .as_ref()
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|x| x["by"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
         JobView {
-            id: j.id,
-            cluster,
-            state: j.state,
-            source: j.source,
-            summary: j.summary,
-            risk: j.risk,
+            job: JobSummary::from_model(&j, cluster, four_eyes),
             rationale: j.rationale,
             sources: j.sources,
             plan: j.plan,
             plan_hash: j.plan_hash,
-            requested_by: j.requested_by,
-            four_eyes,
-            approvals: j
-                .approvals
-                .as_ref()
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|x| x["by"].as_str().map(str::to_owned)).collect())
-                .unwrap_or_default(),
+            approvals,
             decided_by: j.decided_by,
             decision_comment: j.decision_comment,
             error: j.error,
-            created_at: j.created_at.to_rfc3339(),
-            expires_at: j.expires_at.to_rfc3339(),
             approved_at: ts(j.approved_at),
             started_at: ts(j.started_at),
-            finished_at: ts(j.finished_at),
             stages: stage_views,
         }
     }

@@ -173,7 +173,7 @@ impl Knowledge {
             .get(job_id)
             .await
             .map_err(|e| KnowledgeError::Source(format!("job {job_id}: {e}")))?;
-        if job.finished_at.is_none() || job.started_at.is_none() {
+        if job.job.finished_at.is_none() || job.started_at.is_none() {
             return Ok(0);
         }
         let _w = self.inner.writer.lock().await;
@@ -195,10 +195,10 @@ impl Knowledge {
                 .await
                 .map_err(|e| KnowledgeError::Source(format!("job {job_id} task {}: {e}", task.id)))?;
             let log = TaskLog {
-                source: format!("job:{}/task:{}", job.id, task.id),
-                job: job.id.to_string(),
-                job_state: job.state.clone(),
-                cluster: job.cluster.clone(),
+                source: format!("job:{}/task:{}", job.job.id, task.id),
+                job: job.job.id.to_string(),
+                job_state: job.job.state.clone(),
+                cluster: job.job.cluster.clone(),
                 service: stage.service.clone(),
                 component: stage.component.clone(),
                 command: stage.command.clone(),
@@ -206,7 +206,7 @@ impl Knowledge {
                 state: task.state.clone(),
                 exit_code: task.exit_code,
                 error: task.error.clone().or_else(|| job.error.clone()),
-                finished_at: task.finished_at.clone().or_else(|| job.finished_at.clone()),
+                finished_at: task.finished_at.clone().or_else(|| job.job.finished_at.clone()),
                 lines: lines.into_iter().map(|l| l.line).collect(),
             };
             embedded += self.replace_source(&log.source, log.chunks(), None).await?.embedded;

@@ -63,17 +63,22 @@ async fn the_sdk_logs_in_reads_the_inventory_and_follows_an_approved_job_to_its_
     assert_eq!(h1.host_view.components[0].component, "worker");
 
     let job = client.propose_job(&echo(3)).await.unwrap();
-    assert_eq!(job.state, "PROPOSED");
+    assert_eq!(job.job_summary.state, "PROPOSED");
     let task = job.stages[0].tasks[0].id;
     let approval = ApproveRequest {
         plan_hash: job.plan_hash.clone(),
         comment: Some("the SDK test".into()),
     };
-    let approved = client.approve_job(job.id, &approval).await.unwrap();
+    let approved = client.approve_job(job.job_summary.id, &approval).await.unwrap();
     assert_eq!(approved.decided_by.as_deref(), Some("admin"));
 
     // The job's feed replays what is stored and goes on live until the job ends.
-    let events = client.event_stream(&EventsQuery { job: Some(job.id) }).await.unwrap();
+    let events = client
+        .event_stream(&EventsQuery {
+            job: Some(job.job_summary.id),
+        })
+        .await
+        .unwrap();
     let events: Vec<FeedEvent> = tokio::time::timeout(Duration::from_secs(60), events.collect::<Vec<_>>())
         .await
         .expect("the feed ends when the job does")
@@ -98,9 +103,12 @@ async fn the_sdk_logs_in_reads_the_inventory_and_follows_an_approved_job_to_its_
     };
     assert_eq!((state.as_str(), *finished), ("SUCCESSFUL", Some(true)));
 
-    let text = client.task_logs(job.id, task, &TaskLogsQuery::default()).await.unwrap();
+    let text = client
+        .task_logs(job.job_summary.id, task, &TaskLogsQuery::default())
+        .await
+        .unwrap();
     assert!(text.contains("line 3\n"), "{text}");
-    let follow = client.follow_task_logs(job.id, task).await.unwrap();
+    let follow = client.follow_task_logs(job.job_summary.id, task).await.unwrap();
     let followed: Vec<TaskLogEvent> = tokio::time::timeout(Duration::from_secs(10), follow.collect::<Vec<_>>())
         .await
         .unwrap()
@@ -138,7 +146,7 @@ async fn api_errors_arrive_as_typed_errors_with_the_servers_code() {
         plan_hash: "0".repeat(64),
         comment: None,
     };
-    let e = client.approve_job(job.id, &wrong).await.unwrap_err();
+    let e = client.approve_job(job.job_summary.id, &wrong).await.unwrap_err();
     assert_eq!((e.status(), e.code()), (Some(409), Some("plan_hash_mismatch")), "{e:?}");
 
     let e = client.with_token(None).list_hosts().await.unwrap_err();
@@ -217,15 +225,18 @@ async fn a_streamed_chat_turn_yields_typed_events_and_the_whole_reply() {
     let ChatUpdate::Event(ChatEvent::Proposal { job }) = &events[proposal] else {
         unreachable!()
     };
-    assert_eq!((job.state.as_str(), job.source.as_str()), ("PROPOSED", "chat"));
+    assert_eq!(
+        (job.job_summary.state.as_str(), job.job_summary.source.as_str()),
+        ("PROPOSED", "chat")
+    );
     let Some(ChatUpdate::Done(reply)) = events.last() else {
         panic!("the turn ends with the whole reply: {events:?}")
     };
     assert_eq!(reply.conversation_id, conversation.id);
     assert_eq!(reply.proposals.len(), 1);
-    assert_eq!(reply.proposals[0].id, job.id);
+    assert_eq!(reply.proposals[0].job_summary.id, job.job_summary.id);
 
     // What the turn stored reads back typed too.
     let stored = client.list_messages(conversation.id).await.unwrap();
-    assert!(stored.iter().any(|m| m.proposals == [job.id]), "{stored:?}");
+    assert!(stored.iter().any(|m| m.proposals == [job.job_summary.id]), "{stored:?}");
 }

@@ -1295,58 +1295,30 @@ export interface components {
             /** @description One line: what it does where. */
             summary: string;
         };
-        /** @description A job with everything an approver needs to decide. */
-        JobView: {
+        /** @description A job with everything an approver needs to decide: its list entry and the rest. */
+        JobView: components["schemas"]["JobSummary"] & {
             /** @description Who approved so far, on a job that needs two approvers (the last one is `decided_by`). */
             approvals: string[];
             /** @description RFC 3339. */
             approved_at?: string | null;
-            /** @description Cluster name. */
-            cluster: string;
-            /** @description RFC 3339. */
-            created_at: string;
             /** @description Who approved or rejected it. */
             decided_by?: string | null;
             /** @description The decision's comment. */
             decision_comment?: string | null;
             /** @description Why it failed, when it did. */
             error?: string | null;
-            /** @description A proposal not decided by then expires. */
-            expires_at: string;
-            /** @description RFC 3339. */
-            finished_at?: string | null;
-            /**
-             * @description Whether someone other than `requested_by` must approve it (high risk, more hosts than
-             *     the server's limit, or self-approval turned off): the rule approval enforces.
-             */
-            four_eyes: boolean;
-            /**
-             * Format: int64
-             * @description Id.
-             */
-            id: number;
             /** @description The canonical plan. */
             plan: components["schemas"]["Plan"];
             /** @description SHA-256 of the canonical plan; approvals must quote it. */
             plan_hash: string;
             /** @description Why it was proposed. */
             rationale: string;
-            /** @description Who proposed it. */
-            requested_by: string;
-            /** @description `low` or `high`. */
-            risk: string;
-            /** @description Where it came from. */
-            source: string;
             /** @description What the proposal cites. */
             sources: string[];
             /** @description Stages in plan order with their tasks. */
             stages: components["schemas"]["StageView"][];
             /** @description RFC 3339. */
             started_at?: string | null;
-            /** @description Lifecycle state. */
-            state: string;
-            /** @description One line. */
-            summary: string;
         };
         /** @description A one-time code that links the chat account it is sent from. */
         LinkCode: {

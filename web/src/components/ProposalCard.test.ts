@@ -12,6 +12,7 @@ const job: JobView = {
   source: 'chat',
   summary: 'restart redis/server on web-1',
   risk: 'high',
+  host_count: 1,
   rationale: 'Memory is **full**.',
   // The document types `params` and `env` as free-form objects.
   sources: ['doc:essentials/1.0/services/redis/docs/redis.md#memory'],
