@@ -49,6 +49,18 @@ async fn slack_post(
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
+/// [`slack_post`] of a JSON body to the Events API endpoint.
+async fn slack_event(server: &Server, body: &str, signed_at: Option<i64>) -> (u16, String) {
+    slack_post(
+        server,
+        "/integrations/slack/events",
+        "application/json",
+        body,
+        signed_at,
+    )
+    .await
+}
+
 /// An Events API callback for a message from `user` in `channel` (a mention unless `im`).
 fn slack_message(event_id: &str, user: &str, channel: &str, ts: &str, text: &str, im: bool) -> String {
     let event = if im {
@@ -148,36 +160,15 @@ async fn slack_requests_are_verified_and_a_linked_approver_chats_and_approves_in
         json!({"type": "url_verification", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"})
             .to_string();
     let now = chrono::Utc::now().timestamp();
-    let (s, body) = slack_post(
-        server,
-        "/integrations/slack/events",
-        "application/json",
-        &challenge,
-        Some(now),
-    )
-    .await;
+    let (s, body) = slack_event(server, &challenge, Some(now)).await;
     assert_eq!(
         (s, serde_json::from_str::<Value>(&body).unwrap()["challenge"].clone()),
         (200, json!("3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"))
     );
-    let (s, body) = slack_post(
-        server,
-        "/integrations/slack/events",
-        "application/json",
-        &challenge,
-        Some(now),
-    )
-    .await;
+    let (s, body) = slack_event(server, &challenge, Some(now)).await;
     assert_eq!(s, 401, "a replay is refused: {body}");
     assert!(body.contains("replayed"), "{body}");
-    let (s, body) = slack_post(
-        server,
-        "/integrations/slack/events",
-        "application/json",
-        &challenge,
-        Some(now - 301),
-    )
-    .await;
+    let (s, body) = slack_event(server, &challenge, Some(now - 301)).await;
     assert_eq!(s, 401, "a stale request is refused: {body}");
     let forged = reqwest::Client::new()
         .post(server.url("/integrations/slack/events"))
@@ -195,21 +186,12 @@ async fn slack_requests_are_verified_and_a_linked_approver_chats_and_approves_in
         .await
         .unwrap();
     assert_eq!(forged.status(), 401);
-    let (s, body) = slack_post(
-        server,
-        "/integrations/slack/events",
-        "application/json",
-        "{not json",
-        None,
-    )
-    .await;
+    let (s, body) = slack_event(server, "{not json", None).await;
     assert_eq!(s, 400, "{body}");
 
     // An unlinked account is told how to link, privately, and nothing else happens.
-    let (s, _) = slack_post(
+    let (s, _) = slack_event(
         server,
-        "/integrations/slack/events",
-        "application/json",
         &slack_message("Ev1", "U0MALLORY", "C0OPS", "1700000100.000100", "echo on h1", false),
         None,
     )
@@ -237,10 +219,8 @@ async fn slack_requests_are_verified_and_a_linked_approver_chats_and_approves_in
         .await;
     assert_eq!(s, 201, "{code}");
     let link = format!("link {}", code["code"].as_str().unwrap());
-    let (s, _) = slack_post(
+    let (s, _) = slack_event(
         server,
-        "/integrations/slack/events",
-        "application/json",
         &slack_message("Ev2", "U0ALICE", "D0ALICE", "1700000200.000200", &link, true),
         None,
     )
@@ -258,10 +238,8 @@ async fn slack_requests_are_verified_and_a_linked_approver_chats_and_approves_in
         (Some("alice"), Some("alice"))
     );
     // The code is spent.
-    let (s, _) = slack_post(
+    let (s, _) = slack_event(
         server,
-        "/integrations/slack/events",
-        "application/json",
         &slack_message("Ev3", "U0EVE", "D0EVE", "1700000300.000300", &link, true),
         None,
     )
@@ -274,10 +252,8 @@ async fn slack_requests_are_verified_and_a_linked_approver_chats_and_approves_in
     // Alice asks in a channel thread: the answer lands in that thread, the proposal's card
     // there and in the proposals channel, with the plan hash and a link to the console.
     propose_echo(model);
-    let (s, _) = slack_post(
+    let (s, _) = slack_event(
         server,
-        "/integrations/slack/events",
-        "application/json",
         &slack_message("Ev4", "U0ALICE", "C0OPS", "1700000400.000400", "echo on h1", false),
         None,
     )
@@ -731,7 +707,7 @@ async fn over_socket_mode_slack_never_reaches_the_server_and_every_envelope_is_a
     ];
     let Bed { server, model, .. } = &Bed::start(&env, false).await;
     // No signing secret: nothing is taken over HTTP.
-    let (s, body) = slack_post(server, "/integrations/slack/events", "application/json", "{}", None).await;
+    let (s, body) = slack_event(server, "{}", None).await;
     assert_eq!(s, 404, "{body}");
     let opened = slack
         .wait_for(15, "the Socket Mode connection", |c| {
