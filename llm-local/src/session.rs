@@ -13,11 +13,9 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use steward_llm::{FinishReason, LlmError};
 
+use crate::model::BATCH_TOKENS;
 use crate::sampler::GreedySampler;
 use crate::utf8::Utf8Pieces;
-
-/// Tokens evaluated per llama.cpp batch (the context's `n_batch`).
-const BATCH_TOKENS: usize = 512;
 
 /// A context plus the tokens its KV cache holds.
 pub(crate) struct Session<'m> {
@@ -56,7 +54,7 @@ impl<'m> Session<'m> {
             model,
             ctx,
             cached: Vec::new(),
-            batch: LlamaBatch::new(BATCH_TOKENS, 1),
+            batch: LlamaBatch::new(BATCH_TOKENS as usize, 1),
         }
     }
 
@@ -157,7 +155,7 @@ impl<'m> Session<'m> {
 
     /// Evaluates `tokens` after the cached ones, in batches; the last one's logits are kept.
     fn feed(&mut self, tokens: &[LlamaToken]) -> Result<(), LlmError> {
-        for chunk in tokens.chunks(BATCH_TOKENS) {
+        for chunk in tokens.chunks(BATCH_TOKENS as usize) {
             self.batch.clear();
             for (i, &token) in chunk.iter().enumerate() {
                 let position = i32::try_from(self.cached.len() + i).unwrap_or(i32::MAX);
