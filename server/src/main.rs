@@ -236,8 +236,32 @@ async fn readiness(state: &steward_server::api::AppState, agent: Option<&str>) {
     );
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    tune_allocator();
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::from(70)
+        }
+    }
+}
+
+/// Keeps glibc's malloc from holding on to memory the server has freed: by default every
+/// thread that contends gets an arena of its own, and freed memory stays in them. Measured
+/// on `steward up` (debug build) after indexing and one model turn: 820 MiB RSS by default,
+/// 658 MiB with two arenas, 585 MiB when free memory over 1 MiB is also given back.
+/// Must run before the runtime starts its threads.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes malloc's tunables; no other thread exists yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 20);
+    }
+}
+
+async fn run() -> ExitCode {
     let cli = Cli::parse();
     steward_server::tls::install_crypto_provider();
     let result: anyhow::Result<u8> = match cli.command {
