@@ -27,8 +27,9 @@
 //!     })
 //!     .await?;
 //! let approval = ApproveRequest { plan_hash: job.plan_hash.clone(), comment: None };
-//! match client.approve_job(job.id, &approval).await {
-//!     Ok(job) => println!("job {} is {}", job.id, job.state),
+//! // A job's list fields (id, state, risk, …) are its `job_summary`.
+//! match client.approve_job(job.job_summary.id, &approval).await {
+//!     Ok(job) => println!("job {} is {}", job.job_summary.id, job.job_summary.state),
 //!     // Errors carry the API's stable code.
 //!     Err(e) if e.code() == Some("four_eyes") => println!("someone else must approve it"),
 //!     Err(e) => return Err(e),

@@ -237,7 +237,7 @@ impl Client {
     /// while let Some(event) = turn.next().await {
     ///     match event? {
     ///         ChatUpdate::Event(ChatEvent::Token { text }) => print!("{text}"),
-    ///         ChatUpdate::Event(ChatEvent::Proposal { job }) => println!("\nproposed job {}", job.id),
+    ///         ChatUpdate::Event(ChatEvent::Proposal { job }) => println!("\nproposed job {}", job.job_summary.id),
     ///         ChatUpdate::Done(reply) => println!("\n({} tool calls)", reply.tool_calls.len()),
     ///         _ => {}
     ///     }
