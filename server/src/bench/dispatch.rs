@@ -1,10 +1,11 @@
 //! `steward bench dispatch`: simulated agents over real gRPC against a real server process.
 //!
 //! The server runs as a child process (so its RSS is its own) with SQLite in a temporary
-//! directory. The simulated agents live in this process: each opens the same gRPC session a
-//! real agent does, answers every run-task at once with started and finished events, and
-//! records when the run-task arrived. Latency is measured from just before the approve
-//! request to the arrival of each of the job's run-tasks.
+//! directory. The simulated agents live in this process, each on its own connection: each
+//! opens the same gRPC session a real agent does, answers every run-task at once with started
+//! and finished events, and records when the run-task arrived. Latency is measured from just
+//! before the approve request to the arrival of each of the job's run-tasks; throughput until
+//! the event feed says the last job ended, that is, once the server committed its results.
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
