@@ -319,7 +319,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         grpc_server
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .add_service(service.into_server())
-            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(grpc), async move {
+            .serve_with_incoming_shutdown(agent_connections(grpc), async move {
                 let _ = rx.wait_for(|v| *v).await;
             })
             .await
@@ -413,5 +413,38 @@ pub fn raise_fd_limit() {
             l.rlim_cur = l.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &l);
         }
+    }
+}
+
+/// Agent connections as they are accepted, with Nagle's algorithm off. The server writes small
+/// frames (run-tasks, acks) that must leave at once, and tonic turns TCP_NODELAY on only for
+/// sockets it binds itself, not for an incoming stream like this one.
+fn agent_connections(
+    listener: tokio::net::TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
+        let stream = accepted?;
+        if let Err(error) = stream.set_nodelay(true) {
+            // Only slower, not wrong: keep the connection.
+            tracing::debug!(%error, "cannot turn Nagle's algorithm off for an agent connection");
+        }
+        Ok(stream)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_stream::StreamExt;
+
+    #[tokio::test]
+    async fn accepted_agent_connections_have_nagles_algorithm_off() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut incoming = std::pin::pin!(agent_connections(listener));
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let accepted = incoming.next().await.unwrap().unwrap();
+        assert!(accepted.nodelay().unwrap());
     }
 }
