@@ -36,10 +36,19 @@ pub async fn serve(
                 .await
         }
         None => {
+            let listener = listener.tap_io(|tcp: &mut TcpStream| no_delay(tcp));
             axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
                 .with_graceful_shutdown(shutdown)
                 .await
         }
+    }
+}
+
+/// Turns Nagle's algorithm off: a response's last small write must not wait for the client's
+/// acknowledgement of the one before.
+fn no_delay(stream: &TcpStream) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "cannot turn Nagle's algorithm off for an HTTP connection");
     }
 }
 
@@ -77,6 +86,7 @@ impl axum::serve::Listener for TlsListener {
             tokio::select! {
                 accepted = self.tcp.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        no_delay(&stream);
                         let acceptor = self.acceptor.clone();
                         self.handshakes.spawn(async move {
                             (tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await, peer)
