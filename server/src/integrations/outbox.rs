@@ -40,6 +40,13 @@ impl Action {
             Action::Text => "text",
         }
     }
+
+    /// The action a stored row names; `None` for a name this version does not know.
+    fn parse(name: &str) -> Option<Action> {
+        [Action::Post, Action::Update, Action::Text]
+            .into_iter()
+            .find(|a| a.as_str() == name)
+    }
 }
 
 /// Why a delivery did not happen.
@@ -208,27 +215,29 @@ async fn pass(ix: &Integrations) -> Result<bool, DbErr> {
         .await?;
     let full = due.len() as u64 == BATCH;
     for row in due {
-        let action = match row.action.as_str() {
-            "post" => Action::Post,
-            "update" => Action::Update,
-            _ => Action::Text,
-        };
-        let out = Outgoing {
-            action,
-            target: &row.target,
-            message_ref: row.message_ref.as_deref(),
-            job_id: row.job_id,
-            body: &row.body,
-        };
-        let delivered = match row.provider.as_str() {
-            "slack" => slack::deliver(ix, &out).await,
-            "telegram" => telegram::deliver(ix, &out).await,
-            other => Err(Failure::Permanent(format!("unknown provider {other:?}"))),
+        let action = Action::parse(&row.action);
+        let delivered = match action {
+            // Never guessed as another action: a row written by a newer version stays for it.
+            None => Err(Failure::Permanent(format!("unknown action {:?}", row.action))),
+            Some(action) => {
+                let out = Outgoing {
+                    action,
+                    target: &row.target,
+                    message_ref: row.message_ref.as_deref(),
+                    job_id: row.job_id,
+                    body: &row.body,
+                };
+                match row.provider.as_str() {
+                    "slack" => slack::deliver(ix, &out).await,
+                    "telegram" => telegram::deliver(ix, &out).await,
+                    other => Err(Failure::Permanent(format!("unknown provider {other:?}"))),
+                }
+            }
         };
         let txn = store.begin_write().await?;
         match delivered {
             Ok(posted) => {
-                if let (Action::Post, Some(job_id), Some(message_ref)) = (action, row.job_id, posted) {
+                if let (Some(Action::Post), Some(job_id), Some(message_ref)) = (action, row.job_id, posted) {
                     let post = chat_post::ActiveModel {
                         provider: Set(row.provider.clone()),
                         job_id: Set(job_id),
@@ -273,6 +282,15 @@ fn backoff(attempts: i32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_action_reads_back_and_an_unknown_one_is_not_guessed() {
+        for a in [Action::Post, Action::Update, Action::Text] {
+            assert_eq!(Action::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(Action::parse("delete"), None);
+        assert_eq!(Action::parse(""), None);
+    }
 
     #[test]
     fn backoff_doubles_then_holds() {
