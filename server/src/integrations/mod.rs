@@ -496,7 +496,7 @@ impl Integrations {
     /// show a job are edited as it moves. A lagging listener catches up on every job shown.
     async fn follow_events(self, mut stop: watch::Receiver<bool>) {
         let mut events = self.inner.deps.bus.subscribe();
-        let mut announced = std::collections::HashSet::new();
+        let mut open = OpenIncidents::default();
         loop {
             let event = tokio::select! {
                 _ = stop.wait_for(|v| *v) => return,
@@ -515,7 +515,7 @@ impl Integrations {
                     state,
                     summary,
                     ..
-                }) if state == "OPEN" && announced.insert(incident_id) => {
+                }) if open.first_news(incident_id, &state) => {
                     let link = self.inner.public_url.as_ref();
                     let text = match link.map(|u| format!("{u}/incidents/{incident_id}")) {
                         Some(url) => format!("{summary} {url}"),
@@ -609,9 +609,40 @@ fn outcome(job: &JobView) -> String {
     text
 }
 
+/// The incidents announced and not yet resolved: what makes each announced once, and no more
+/// than the incidents open at a time (a resolved one is forgotten; it is not opened again).
+#[derive(Debug, Default)]
+struct OpenIncidents(std::collections::HashSet<i64>);
+
+impl OpenIncidents {
+    /// Whether an incident event in `state` is news to announce: the first `OPEN` of it.
+    fn first_news(&mut self, incident_id: i64, state: &str) -> bool {
+        match state {
+            "OPEN" => self.0.insert(incident_id),
+            _ => {
+                self.0.remove(&incident_id);
+                false
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_incident_is_news_once_and_forgotten_when_resolved() {
+        let mut open = OpenIncidents::default();
+        assert!(open.first_news(7, "OPEN"));
+        assert!(
+            !open.first_news(7, "OPEN"),
+            "published again when a remediation is linked"
+        );
+        assert!(open.first_news(8, "OPEN"));
+        assert!(!open.first_news(7, "RESOLVED"));
+        assert_eq!(open.0.len(), 1, "only incident 8 is still held");
+    }
 
     #[test]
     fn addressing_is_stripped_from_what_is_asked() {
