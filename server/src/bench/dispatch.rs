@@ -149,6 +149,21 @@ pub(super) async fn open_session(
     Ok((tx, client.session(req).await?.into_inner()))
 }
 
+/// Runs a simulated agent on a connection of its own, as agents on separate hosts have;
+/// what ends it is reported, not returned.
+fn spawn_sim_agent(grpc: &str, hostname: String, record: Option<Arc<Mutex<Record>>>) {
+    let grpc = grpc.to_owned();
+    tokio::spawn(async move {
+        let session = async {
+            let channel = tonic::transport::Endpoint::from_shared(grpc)?.connect().await?;
+            sim_agent(channel, hostname.clone(), record).await
+        };
+        if let Err(e) = session.await {
+            report(format!("simulated agent {hostname}"), e);
+        }
+    });
+}
+
 /// One simulated agent session; answers run-tasks immediately when `record` is given.
 async fn sim_agent(
     channel: tonic::transport::Channel,
@@ -326,18 +341,8 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
             json!({"name": "bench", "stack": "essentials", "hosts": hosts}),
         )
         .await?;
-        // Each on its own HTTP/2 connection, as agents on separate hosts are.
         for i in 0..a.agents {
-            let (endpoint, r) = (
-                tonic::transport::Endpoint::from_shared(server.grpc.clone())?,
-                record.clone(),
-            );
-            tokio::spawn(async move {
-                let session = async { sim_agent(endpoint.connect().await?, format!("sim-{i:05}"), Some(r)).await };
-                if let Err(e) = session.await {
-                    report(format!("simulated agent {i}"), e);
-                }
-            });
+            spawn_sim_agent(&server.grpc, format!("sim-{i:05}"), Some(record.clone()));
         }
         wait_online(&http, &base, a.agents).await?;
     }
@@ -439,19 +444,8 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
         )
         .await?;
         let before = Memory::of(pid).rss_mib;
-        // Separate HTTP/2 connections, as real agents on separate hosts would have.
         for i in 0..a.idle_agents {
-            let endpoint = tonic::transport::Endpoint::from_shared(server.grpc.clone())?;
-            tokio::spawn(async move {
-                match endpoint.connect().await {
-                    Ok(ch) => {
-                        if let Err(e) = sim_agent(ch, format!("idle-{i:05}"), None).await {
-                            report(format!("idle agent {i}"), e);
-                        }
-                    }
-                    Err(e) => report(format!("idle agent {i}"), e),
-                }
-            });
+            spawn_sim_agent(&server.grpc, format!("idle-{i:05}"), None);
         }
         wait_online(&http, &base, a.agents + a.idle_agents).await?;
         tokio::time::sleep(Duration::from_secs(10)).await;
