@@ -425,10 +425,7 @@ fn agent_connections(
     use tokio_stream::StreamExt;
     tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
         let stream = accepted?;
-        if let Err(error) = stream.set_nodelay(true) {
-            // Only slower, not wrong: keep the connection.
-            tracing::debug!(%error, "cannot turn Nagle's algorithm off for an agent connection");
-        }
+        crate::tls::http::no_delay(&stream);
         Ok(stream)
     })
 }

@@ -44,11 +44,12 @@ pub async fn serve(
     }
 }
 
-/// Turns Nagle's algorithm off: a response's last small write must not wait for the client's
-/// acknowledgement of the one before.
-fn no_delay(stream: &TcpStream) {
+/// Turns Nagle's algorithm off on an accepted connection: a small write (a response's last
+/// part, an SSE event, a run-task) must not wait for the peer's acknowledgement of the one
+/// before. Failing is only slower, not wrong, so the connection is kept.
+pub(crate) fn no_delay(stream: &TcpStream) {
     if let Err(error) = stream.set_nodelay(true) {
-        tracing::debug!(%error, "cannot turn Nagle's algorithm off for an HTTP connection");
+        tracing::debug!(%error, "cannot turn Nagle's algorithm off for a connection");
     }
 }
 
