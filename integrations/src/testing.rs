@@ -110,9 +110,7 @@ impl Fake {
     pub async fn wait_for(&self, secs: u64, what: &str, pred: impl Fn(&Call) -> bool) -> Call {
         self.wait_for_count(secs, what, 1, pred).await.remove(0)
     }
-}
 
-impl Fake {
     /// The calls `pred` accepts, once there are at least `n` of them, waiting up to `secs`.
     pub async fn wait_for_count(&self, secs: u64, what: &str, n: usize, pred: impl Fn(&Call) -> bool) -> Vec<Call> {
         let deadline = Instant::now() + Duration::from_secs(secs);
