@@ -51,10 +51,14 @@ export async function signIn(page, base, username, password) {
 /** Follows the navigation link `name`, opening the `Menu` first on a narrow screen. */
 export async function navigate(page, name) {
   const link = page.getByRole('link', { name, exact: true });
-  if (!(await link.first().isVisible())) {
+  const viaMenu = !(await link.first().isVisible());
+  if (viaMenu) {
     await page.getByRole('button', { name: 'Menu', exact: true }).click();
   }
   await link.first().click();
+  // On a phone the menu slides away after the click: wait until it is gone, so that what
+  // follows (a screenshot, a click) meets the page and not the closing drawer.
+  if (viaMenu) await page.locator('.n-drawer').waitFor({ state: 'detached' });
 }
 
 /** Waits until `locator` is visible, with a message naming what was awaited. */
