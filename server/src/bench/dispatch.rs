@@ -220,7 +220,7 @@ async fn sim_agent(
     Ok(())
 }
 
-async fn wait_online(http: &reqwest::Client, base: &str, n: usize) -> anyhow::Result<()> {
+pub(super) async fn wait_online(http: &reqwest::Client, base: &str, n: usize) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let hosts: Value = http.get(format!("{base}/api/v1/hosts")).send().await?.json().await?;
@@ -237,7 +237,7 @@ async fn wait_online(http: &reqwest::Client, base: &str, n: usize) -> anyhow::Re
     }
 }
 
-async fn post(http: &reqwest::Client, url: String, body: Value) -> anyhow::Result<Value> {
+pub(super) async fn post(http: &reqwest::Client, url: String, body: Value) -> anyhow::Result<Value> {
     let r = http.post(url).json(&body).send().await?;
     let status = r.status();
     let v: Value = r.json().await?;
@@ -302,7 +302,7 @@ async fn wait_finished(record: &Mutex<Record>, n: usize) -> anyhow::Result<()> {
 }
 
 /// A client that sends the admin's session token on every request.
-async fn admin_client(base: &str) -> anyhow::Result<reqwest::Client> {
+pub(super) async fn admin_client(base: &str) -> anyhow::Result<reqwest::Client> {
     let v: Value = reqwest::Client::new()
         .post(format!("{base}/api/v1/auth/login"))
         .json(&serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}))
