@@ -19,7 +19,7 @@ use tokio::{
 use crate::{
     digest,
     journal::Journal,
-    lines::{self, Line},
+    lines::{self, Chunk},
     process_group,
     tasks::StopReason,
     workdir::{self, SCRIPT_NAME},
@@ -72,7 +72,8 @@ pub(crate) async fn execute(task: RunTask, work_dir: &Path, mut journal: Journal
     journal.started(pid);
     tracing::info!(pid, "task started");
 
-    let (sender, mut lines) = mpsc::channel::<Line>(256);
+    // A few chunks in flight: up to 64 KiB each, and the pipe holds the rest.
+    let (sender, mut lines) = mpsc::channel::<Chunk>(4);
     if let Some(stdout) = child.stdout.take() {
         tokio::spawn(lines::forward(stdout, LogStream::Stdout, sender.clone()));
     }
@@ -128,7 +129,7 @@ async fn supervise(
     pgid: i32,
     timeout_secs: u32,
     mut stop: oneshot::Receiver<StopReason>,
-    lines: &mut mpsc::Receiver<Line>,
+    lines: &mut mpsc::Receiver<Chunk>,
     journal: &mut Journal,
 ) -> (std::io::Result<ExitStatus>, Option<Kill>) {
     // A timeout of 0 means the command has none.
@@ -168,7 +169,7 @@ async fn supervise(
             }
             status = child.wait() => break status,
             line = lines.recv(), if lines_open => match line {
-                Some((stream, line)) => journal.log(stream, line),
+                Some((stream, text)) => journal.output(stream, text),
                 None => lines_open = false,
             },
         }
@@ -184,24 +185,24 @@ fn terminate(pgid: i32, sigkill: std::pin::Pin<&mut tokio::time::Sleep>, armed: 
 }
 
 /// Collects what is left of the output, for at most [`OUTPUT_DRAIN`].
-async fn drain_output(lines: &mut mpsc::Receiver<Line>, journal: &mut Journal) {
+async fn drain_output(lines: &mut mpsc::Receiver<Chunk>, journal: &mut Journal) {
     let until = Instant::now() + OUTPUT_DRAIN;
     loop {
         match timeout_at(until, lines.recv()).await {
-            Ok(Some((stream, line))) => journal.log(stream, line),
+            Ok(Some((stream, text))) => journal.output(stream, text),
             Ok(None) => return,
             Err(_) => break,
         }
     }
     // Lines already read are kept; the readers go on draining the pipes into the void.
     lines.close();
-    while let Ok((stream, line)) = lines.try_recv() {
-        journal.log(stream, line);
+    while let Ok((stream, text)) = lines.try_recv() {
+        journal.output(stream, text);
     }
     tracing::info!("a background process still holds the script's output open; no longer collecting it");
-    journal.log(
+    journal.output(
         LogStream::Stderr,
-        "[steward-agent] stopped collecting output: a background process started by the script still holds its stdout/stderr open".into(),
+        "[steward-agent] stopped collecting output: a background process started by the script still holds its stdout/stderr open\n".into(),
     );
 }
 

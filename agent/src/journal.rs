@@ -1,13 +1,14 @@
 //! Numbers a task's events and makes the ones that matter durable before anyone sees them.
 //!
-//! Each attempt's events carry seq 1, 2, 3…: started first, one per log line, finished last.
+//! Each attempt's events carry seq 1, 2, 3…: started first, one per log line, finished last;
+//! a chunk of n lines takes n seqs and carries its last.
 //! The on-disk record is written before the started event is queued (so a restarted agent
 //! can always find the process group) and before the finished event is queued (so the result
 //! survives a restart until the server acknowledges it).
 
 use std::sync::Arc;
 
-use steward_proto::v1::{task_event::Kind, LogStream, TaskEvent, TaskLog, TaskOutcome, TaskStarted};
+use steward_proto::v1::{task_event::Kind, LogStream, TaskEvent, TaskOutcome, TaskOutput, TaskStarted};
 
 use crate::{
     clock::now_ms,
@@ -16,8 +17,8 @@ use crate::{
     tasks::{TaskKey, TaskTable},
 };
 
-/// How many seqs the record reserves at a time: the record is rewritten once per this many
-/// log lines rather than once per line.
+/// How many seqs the record reserves beyond the last one used: the record is rewritten once
+/// per this many log lines rather than once per chunk.
 const SEQ_RESERVE: u64 = 1000;
 
 /// The event writer of one attempt.
@@ -52,14 +53,18 @@ impl Journal {
         self.emit(Kind::Started(TaskStarted { pid }));
     }
 
-    /// Queues one line of the script's output.
-    pub(crate) fn log(&mut self, stream: LogStream, line: String) {
-        if self.record.pgid.is_some() && self.next_seq > self.record.last_seq {
-            self.reserve_seqs();
+    /// Queues lines of the script's output: `text` is one or more lines, each ending in `\n`.
+    pub(crate) fn output(&mut self, stream: LogStream, text: String) {
+        let lines = text.bytes().filter(|&b| b == b'\n').count().max(1) as u64;
+        let last = self.next_seq + lines - 1;
+        if self.record.pgid.is_some() && last > self.record.last_seq {
+            self.record.last_seq = last + SEQ_RESERVE;
+            self.persist();
         }
-        self.emit(Kind::Log(TaskLog {
+        self.next_seq = last;
+        self.emit(Kind::Output(TaskOutput {
             stream: stream as i32,
-            line,
+            text,
         }));
     }
 

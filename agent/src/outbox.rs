@@ -1,12 +1,12 @@
 //! One task's unacknowledged events, in seq order, kept until the server says they are durable.
 //!
 //! The buffer is bounded so a chatty script cannot exhaust the agent's memory while the server
-//! is away: past the limits the oldest log lines give way to one marker line saying how many
-//! were dropped. The started and finished events are never dropped: they are the task's fate.
+//! is away: past the limits the oldest chunks of output give way to one marker line saying how
+//! many lines were dropped. The started and finished events are never dropped: they are the task's fate.
 
 use std::collections::VecDeque;
 
-use steward_proto::v1::{task_event::Kind, LogStream, TaskEvent, TaskLog};
+use steward_proto::v1::{task_event::Kind, LogStream, TaskEvent, TaskOutput};
 
 /// Most events one task may hold unacknowledged.
 pub(crate) const MAX_EVENTS: usize = 10_000;
@@ -80,10 +80,11 @@ impl Outbox {
         self.events.range(start..)
     }
 
-    /// Drops the oldest log line, folding it into the marker; false if no line is left to drop.
+    /// Drops the oldest chunk of output, folding it into the marker; false if none is left to
+    /// drop.
     ///
-    /// Lines are always dropped from the front, so the marker sits just before the surviving
-    /// lines and takes the seq of the last line it replaced: seqs stay unique and increasing,
+    /// Chunks are always dropped from the front, so the marker sits just before the surviving
+    /// output and takes the seq of the last line it replaced: seqs stay unique and increasing,
     /// and the server sees a gap where the dropped lines were.
     fn drop_oldest_line(&mut self) -> bool {
         let Some(first) = self.events.iter().position(is_log) else {
@@ -100,14 +101,15 @@ impl Outbox {
             return false;
         };
         self.bytes -= cost(&dropped);
+        let lines = line_count(&dropped);
         let count = match self.marker {
-            Some((_, count)) if marker_here => count + 1,
-            _ => 1,
+            Some((_, count)) if marker_here => count + lines,
+            _ => lines,
         };
         let marker = TaskEvent {
-            kind: Some(Kind::Log(TaskLog {
+            kind: Some(Kind::Output(TaskOutput {
                 stream: LogStream::Stderr as i32,
-                line: format!("[steward-agent] {count} log lines dropped"),
+                text: format!("[steward-agent] {count} log lines dropped\n"),
             })),
             ..dropped
         };
@@ -124,12 +126,20 @@ impl Outbox {
 }
 
 fn is_log(event: &TaskEvent) -> bool {
-    matches!(event.kind, Some(Kind::Log(_)))
+    matches!(event.kind, Some(Kind::Output(_)))
+}
+
+/// How many lines a chunk of output holds.
+fn line_count(event: &TaskEvent) -> u64 {
+    match &event.kind {
+        Some(Kind::Output(output)) => output.text.bytes().filter(|&b| b == b'\n').count() as u64,
+        _ => 0,
+    }
 }
 
 fn cost(event: &TaskEvent) -> usize {
     let text = match &event.kind {
-        Some(Kind::Log(log)) => log.line.len(),
+        Some(Kind::Output(output)) => output.text.len(),
         Some(Kind::Finished(finished)) => finished.error.len(),
         _ => 0,
     };
@@ -155,19 +165,19 @@ mod tests {
     fn line(seq: u64) -> TaskEvent {
         event(
             seq,
-            Kind::Log(TaskLog {
+            Kind::Output(TaskOutput {
                 stream: LogStream::Stdout as i32,
-                line: format!("line {seq}"),
+                text: format!("line {seq}\n"),
             }),
         )
     }
 
     fn text(event: &TaskEvent) -> String {
         match &event.kind {
-            Some(Kind::Log(log)) => log.line.clone(),
+            Some(Kind::Output(output)) => output.text.trim_end().to_owned(),
             Some(Kind::Started(_)) => "started".into(),
             Some(Kind::Finished(_)) => "finished".into(),
-            None => "?".into(),
+            Some(Kind::Log(_)) | None => "?".into(),
         }
     }
 
@@ -231,13 +241,38 @@ mod tests {
 
     #[test]
     fn the_byte_bound_applies_too() {
-        let mut outbox = Outbox::with_limits(usize::MAX, 10 * (EVENT_OVERHEAD + 8));
+        let mut outbox = Outbox::with_limits(usize::MAX, 10 * (EVENT_OVERHEAD + 9));
         for seq in 1..=1000 {
             outbox.push(line(seq));
         }
-        assert!(outbox.bytes <= 10 * (EVENT_OVERHEAD + 8));
+        assert!(outbox.bytes <= 10 * (EVENT_OVERHEAD + 9));
         let seqs: Vec<u64> = outbox.after(0).map(|e| e.seq).collect();
         assert!(seqs.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(seqs.last(), Some(&1000));
+    }
+
+    #[test]
+    fn a_dropped_chunk_counts_all_its_lines_in_the_marker() {
+        let mut outbox = Outbox::with_limits(2, usize::MAX);
+        let chunk = |seq: u64, text: &str| {
+            event(
+                seq,
+                Kind::Output(TaskOutput {
+                    stream: LogStream::Stdout as i32,
+                    text: text.into(),
+                }),
+            )
+        };
+        outbox.push(chunk(3, "a\nb\nc\n"));
+        outbox.push(chunk(5, "d\ne\n"));
+        outbox.push(chunk(6, "f\n"));
+        let kept: Vec<(u64, String)> = outbox.after(0).map(|e| (e.seq, text(e))).collect();
+        assert_eq!(
+            kept,
+            [
+                (5, "[steward-agent] 5 log lines dropped".to_owned()),
+                (6, "f".to_owned())
+            ]
+        );
     }
 }

@@ -126,9 +126,12 @@ fn lines(events: &[TaskEvent], stream: LogStream) -> Vec<String> {
     events
         .iter()
         .filter_map(|event| match &event.kind {
-            Some(Kind::Log(log)) if log.stream == stream as i32 => Some(log.line.clone()),
+            Some(Kind::Output(output)) if output.stream == stream as i32 => {
+                Some(output.text.lines().map(str::to_owned))
+            }
             _ => None,
         })
+        .flatten()
         .collect()
 }
 
@@ -176,8 +179,15 @@ async fn output_lines_arrive_in_order_with_increasing_seq_and_the_exit_code_is_r
     let events = agent.finished(key(1)).await;
 
     assert!(pid(&events) > 1);
-    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
-    assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>());
+    // A seq per line: a chunk carries the seq of its last line.
+    let mut seq = 0;
+    for event in &events {
+        seq += match &event.kind {
+            Some(Kind::Output(output)) => output.text.lines().count() as u64,
+            _ => 1,
+        };
+        assert_eq!(event.seq, seq);
+    }
     assert!(events.iter().all(|e| e.task_id == 1 && e.attempt == 1 && e.at_ms > 0));
     assert_eq!(
         lines(&events, LogStream::Stdout),

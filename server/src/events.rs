@@ -60,6 +60,21 @@ pub enum Event {
         /// The line.
         line: String,
     },
+    /// Lines of a task's output as the bus carries them: one event per chunk, which the
+    /// event streams turn into a `log` event per line (see [`Event::lines`]). Never sent as is.
+    #[serde(skip)]
+    Output {
+        /// Job id.
+        job_id: i64,
+        /// Task id.
+        task_id: i64,
+        /// The position of the first line in the task's output.
+        first_seq: i64,
+        /// `stdout` or `stderr`.
+        stream: &'static str,
+        /// The lines, each ending in `\n`; shared by every subscriber.
+        text: std::sync::Arc<str>,
+    },
     /// An incident opened, changed (a remediation proposal was linked) or resolved.
     Incident {
         /// Incident id.
@@ -93,7 +108,8 @@ impl Event {
             Event::Job { job_id, .. }
             | Event::Proposal { job_id, .. }
             | Event::Task { job_id, .. }
-            | Event::Log { job_id, .. } => Some(*job_id),
+            | Event::Log { job_id, .. }
+            | Event::Output { job_id, .. } => Some(*job_id),
             Event::Incident { job_id, .. } => *job_id,
         }
     }
@@ -104,9 +120,33 @@ impl Event {
             Event::Job { .. } => "job",
             Event::Proposal { .. } => "proposal",
             Event::Task { .. } => "task",
-            Event::Log { .. } => "log",
+            Event::Log { .. } | Event::Output { .. } => "log",
             Event::Incident { .. } => "incident",
         }
+    }
+}
+
+impl Event {
+    /// The `log` events of an output chunk, one per line, with their seqs; nothing for any
+    /// other event.
+    pub fn lines(&self) -> impl Iterator<Item = Event> + '_ {
+        let (job_id, task_id, first_seq, stream, text) = match self {
+            Event::Output {
+                job_id,
+                task_id,
+                first_seq,
+                stream,
+                text,
+            } => (*job_id, *task_id, *first_seq, *stream, &text[..]),
+            _ => (0, 0, 0, "", ""),
+        };
+        text.lines().zip(first_seq..).map(move |(line, seq)| Event::Log {
+            job_id,
+            task_id,
+            seq,
+            stream: stream.into(),
+            line: line.into(),
+        })
     }
 }
 

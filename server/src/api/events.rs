@@ -45,17 +45,7 @@ pub async fn task_logs(
 ) -> Result<Response, ApiError> {
     s.jobs.task(job_id, task_id).await?;
     if !q.follow {
-        let mut text = String::new();
-        let mut after = 0;
-        loop {
-            let page = s.jobs.logs(task_id, after, 10_000).await?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            for l in &page {
-                text.push_str(&l.line);
-                text.push('\n');
-            }
-        }
+        let text = s.jobs.log_text(task_id).await?;
         return Ok(([("content-type", "text/plain; charset=utf-8")], text).into_response());
     }
     let stream = while_session_lives(s.auth.clone(), caller, follow_task(s.jobs.clone(), job_id, task_id));
@@ -84,9 +74,13 @@ fn follow_task(jobs: Jobs, job_id: i64, task_id: i64) -> impl Stream<Item = Resu
             }
             loop {
                 match rx.recv().await {
-                    Ok(Event::Log { task_id: t, seq, stream, line, .. }) if t == task_id && seq > last => {
-                        last = seq;
-                        yield Ok(sse("log", &serde_json::json!({"seq": seq, "stream": stream, "line": line})));
+                    Ok(chunk @ Event::Output { task_id: t, .. }) if t == task_id => {
+                        for l in chunk.lines() {
+                            let Event::Log { seq, stream, line, .. } = l else { continue };
+                            if seq <= last { continue; }
+                            last = seq;
+                            yield Ok(sse("log", &serde_json::json!({"seq": seq, "stream": stream, "line": line})));
+                        }
                     }
                     Ok(Event::Task { task_id: t, state, .. }) if t == task_id && TaskState::parse(&state).is_some_and(|s| s.is_final()) => {
                         // Logs are committed with the final state: read any we skipped, then end.
@@ -161,11 +155,16 @@ pub async fn events(
             match rx.recv().await {
                 Ok(e) => {
                     if q.job.is_some_and(|j| Some(j) != e.job_id()) { continue; }
-                    if let Event::Log { task_id, seq, .. } = &e {
+                    if let Event::Output { task_id, .. } = &e {
                         if !logs { continue; }
                         let l = last.entry(*task_id).or_insert(0);
-                        if *seq <= *l { continue; }
-                        *l = *seq;
+                        for line in e.lines() {
+                            let Event::Log { seq, .. } = line else { continue };
+                            if seq <= *l { continue; }
+                            *l = seq;
+                            yield Ok(sse("log", &line));
+                        }
+                        continue;
                     }
                     let end = matches!(e, Event::Job { finished: true, .. }) && q.job.is_some();
                     yield Ok(sse(e.kind(), &e));

@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0006Console),
             Box::new(M0007FourEyes),
             Box::new(M0008ChatOps),
+            Box::new(M0009TaskOutput),
         ]
     }
 }
@@ -1022,5 +1023,186 @@ impl MigrationTrait for M0008ChatOps {
             m.drop_table(Table::drop().table(Alias::new(*t)).to_owned()).await?;
         }
         Ok(())
+    }
+}
+
+/// Task output in compressed chunks (`task_output`) instead of a row per line (`task_logs`).
+struct M0009TaskOutput;
+
+impl MigrationName for M0009TaskOutput {
+    fn name(&self) -> &str {
+        "m0009_task_output"
+    }
+}
+
+#[derive(DeriveIden)]
+enum TaskOutput {
+    Table,
+    Id,
+    TaskId,
+    FirstSeq,
+    LastSeq,
+    Stream,
+    Data,
+    At,
+}
+
+/// Lines of `task_logs` moved per query.
+const MOVE_PAGE: u64 = 10_000;
+/// A moved chunk ends once it holds this many bytes.
+const MOVE_CHUNK_BYTES: usize = 64 * 1024;
+
+/// A chunk being assembled from `task_logs` rows.
+struct Moving {
+    task_id: i64,
+    first_seq: i64,
+    last_seq: i64,
+    stream: String,
+    text: String,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+impl M0009TaskOutput {
+    /// Moves every stored line into chunks: consecutive lines of one task and stream.
+    async fn move_lines(&self, m: &SchemaManager<'_>) -> Result<(), DbErr> {
+        let db = m.get_connection();
+        let backend = m.get_database_backend();
+        let mut after = (0i64, 0i64);
+        let mut open: Option<Moving> = None;
+        loop {
+            let page = Query::select()
+                .columns([
+                    TaskLogs::TaskId,
+                    TaskLogs::Seq,
+                    TaskLogs::Stream,
+                    TaskLogs::Line,
+                    TaskLogs::At,
+                ])
+                .from(TaskLogs::Table)
+                .cond_where(
+                    Cond::any().add(Expr::col(TaskLogs::TaskId).gt(after.0)).add(
+                        Expr::col(TaskLogs::TaskId)
+                            .eq(after.0)
+                            .and(Expr::col(TaskLogs::Seq).gt(after.1)),
+                    ),
+                )
+                .order_by(TaskLogs::TaskId, Order::Asc)
+                .order_by(TaskLogs::Seq, Order::Asc)
+                .limit(MOVE_PAGE)
+                .to_owned();
+            let rows = db.query_all(backend.build(&page)).await?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in rows {
+                let task_id: i64 = row.try_get("", "task_id")?;
+                let seq: i64 = row.try_get("", "seq")?;
+                let stream: String = row.try_get("", "stream")?;
+                let line: String = row.try_get("", "line")?;
+                let at: chrono::DateTime<chrono::Utc> = row.try_get("", "at")?;
+                after = (task_id, seq);
+                let joins = open.as_ref().is_some_and(|c| {
+                    c.task_id == task_id
+                        && c.stream == stream
+                        && c.last_seq + 1 == seq
+                        && c.text.len() < MOVE_CHUNK_BYTES
+                });
+                if !joins {
+                    if let Some(done) = open.take() {
+                        insert_chunk(m, done).await?;
+                    }
+                    open = Some(Moving {
+                        task_id,
+                        first_seq: seq,
+                        last_seq: seq - 1,
+                        stream,
+                        text: String::new(),
+                        at,
+                    });
+                }
+                let c = open.as_mut().expect("opened above");
+                c.last_seq = seq;
+                c.text.push_str(&line);
+                c.text.push('\n');
+                c.at = at;
+            }
+        }
+        if let Some(done) = open {
+            insert_chunk(m, done).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn insert_chunk(m: &SchemaManager<'_>, c: Moving) -> Result<(), DbErr> {
+    let insert = Query::insert()
+        .into_table(TaskOutput::Table)
+        .columns([
+            TaskOutput::TaskId,
+            TaskOutput::FirstSeq,
+            TaskOutput::LastSeq,
+            TaskOutput::Stream,
+            TaskOutput::Data,
+            TaskOutput::At,
+        ])
+        .values_panic([
+            c.task_id.into(),
+            c.first_seq.into(),
+            c.last_seq.into(),
+            c.stream.into(),
+            crate::db::output::compress(&c.text).into(),
+            c.at.into(),
+        ])
+        .to_owned();
+    m.get_connection()
+        .execute(m.get_database_backend().build(&insert))
+        .await?;
+    Ok(())
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0009TaskOutput {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(TaskOutput::Table)
+                .col(id(TaskOutput::Id))
+                .col(ColumnDef::new(TaskOutput::TaskId).big_integer().not_null())
+                .col(ColumnDef::new(TaskOutput::FirstSeq).big_integer().not_null())
+                .col(ColumnDef::new(TaskOutput::LastSeq).big_integer().not_null())
+                .col(text(TaskOutput::Stream))
+                .col(ColumnDef::new(TaskOutput::Data).blob().not_null())
+                .col(time(TaskOutput::At))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "ux_task_output",
+            TaskOutput::Table,
+            &["task_id", "first_seq"],
+            true,
+        ))
+        .await?;
+        self.move_lines(m).await?;
+        m.drop_table(Table::drop().table(TaskLogs::Table).to_owned()).await
+    }
+
+    /// The old table comes back empty: output stored in chunks is not split back into rows.
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(TaskLogs::Table)
+                .col(id(TaskLogs::Id))
+                .col(ColumnDef::new(TaskLogs::TaskId).big_integer().not_null())
+                .col(ColumnDef::new(TaskLogs::Seq).big_integer().not_null())
+                .col(text(TaskLogs::Stream))
+                .col(text(TaskLogs::Line))
+                .col(time(TaskLogs::At))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("ux_task_logs", TaskLogs::Table, &["task_id", "seq"], true))
+            .await?;
+        m.drop_table(Table::drop().table(TaskOutput::Table).to_owned()).await
     }
 }

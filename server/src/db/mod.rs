@@ -1,6 +1,7 @@
 //! Storage: the connection (SQLite in WAL mode by default, PostgreSQL by URL) and migrations.
 pub mod entities;
 mod migration;
+pub mod output;
 
 use std::time::Duration;
 
@@ -161,6 +162,68 @@ mod tests {
             .try_get::<i64>("", "n")
             .unwrap();
         assert_eq!(n, 1);
+    }
+
+    /// Lines stored one per row before output moved in chunks become chunks of consecutive
+    /// lines of one stream, every line kept, and the old table goes.
+    #[tokio::test]
+    async fn stored_lines_move_into_chunks() {
+        use sea_orm_migration::MigratorTrait;
+        let dir = tempfile::tempdir().unwrap();
+        let db = super::open(&super::sqlite_url(dir.path()), super::Role::Writer, 1)
+            .await
+            .unwrap();
+        let before = super::migration::Migrator::migrations().len() as u32 - 1;
+        super::migration::Migrator::up(&db, Some(before)).await.unwrap();
+        let rows = [
+            (1, 1, "stdout", "one"),
+            (1, 2, "stdout", "two"),
+            (1, 3, "stderr", "oops"),
+            (1, 4, "stdout", "[… output truncated here …]"),
+            (1, 9, "stdout", "nine"),
+            (2, 1, "stdout", "other task"),
+        ];
+        for (task, seq, stream, line) in rows {
+            db.execute_unprepared(&format!(
+                "INSERT INTO task_logs (task_id, seq, stream, line, at) VALUES ({task}, {seq}, '{stream}', '{line}', '2026-12-03T00:00:00+00:00')"
+            ))
+            .await
+            .unwrap();
+        }
+        super::migration::Migrator::up(&db, None).await.unwrap();
+        let chunks: Vec<(i64, i64, i64, String, String)> = db
+            .query_all(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT task_id, first_seq, last_seq, stream, data FROM task_output ORDER BY task_id, first_seq",
+            ))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                let data: Vec<u8> = r.try_get("", "data").unwrap();
+                (
+                    r.try_get("", "task_id").unwrap(),
+                    r.try_get("", "first_seq").unwrap(),
+                    r.try_get("", "last_seq").unwrap(),
+                    r.try_get("", "stream").unwrap(),
+                    super::output::decompress(&data).unwrap(),
+                )
+            })
+            .collect();
+        let expected = [
+            (1, 1, 2, "stdout", "one\ntwo\n"),
+            (1, 3, 3, "stderr", "oops\n"),
+            (1, 4, 4, "stdout", "[… output truncated here …]\n"),
+            (1, 9, 9, "stdout", "nine\n"),
+            (2, 1, 1, "stdout", "other task\n"),
+        ];
+        let got: Vec<(i64, i64, i64, &str, &str)> = chunks
+            .iter()
+            .map(|(t, f, l, s, d)| (*t, *f, *l, s.as_str(), d.as_str()))
+            .collect();
+        assert_eq!(got, expected);
+        let old = db.execute_unprepared("SELECT 1 FROM task_logs").await;
+        assert!(old.is_err(), "task_logs is dropped");
     }
 
     /// No module opens a transaction or a connection of its own: every write goes through

@@ -12,7 +12,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::Deserialize;
 
 use crate::api::AppState;
-use crate::db::entities::{incident, job, stage, task, task_log};
+use crate::db::entities::{incident, job, stage, task, task_output};
+use crate::db::output;
 use crate::inventory;
 use crate::jobs::ProposeRequest;
 use crate::telemetry::ingest::Sample;
@@ -208,12 +209,14 @@ pub async fn seed(state: &AppState, world: &World) -> anyhow::Result<()> {
                 .filter(task::Column::Id.eq(t.id))
                 .exec(&*txn)
                 .await?;
-            for (n, line) in w.output.lines().enumerate() {
-                task_log::ActiveModel {
+            let text: String = w.output.lines().map(|l| format!("{l}\n")).collect();
+            if !text.is_empty() {
+                task_output::ActiveModel {
                     task_id: Set(t.id),
-                    seq: Set(n as i64 + 1),
+                    first_seq: Set(1),
+                    last_seq: Set(text.lines().count() as i64),
                     stream: Set("stdout".into()),
-                    line: Set(line.to_owned()),
+                    data: Set(output::compress(&text)),
                     at: Set(finished),
                     ..Default::default()
                 }

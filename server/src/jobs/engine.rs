@@ -24,7 +24,8 @@ pub use super::machine::{EngineConfig, KnownTask};
 use super::state::{JobState, StageState, TaskState};
 use super::JobError;
 use crate::audit;
-use crate::db::entities::{job, stage, task, task_log};
+use crate::db::entities::{job, stage, task, task_output};
+use crate::db::output;
 use crate::db::Store;
 use crate::events::{Bus, Event};
 use crate::inventory;
@@ -338,12 +339,12 @@ impl Engine {
             .collect();
         let mut last_seqs: HashMap<i64, i64> = HashMap::new();
         if !running_ids.is_empty() {
-            let rows: Vec<(i64, Option<i64>)> = task_log::Entity::find()
+            let rows: Vec<(i64, Option<i64>)> = task_output::Entity::find()
                 .select_only()
-                .column(task_log::Column::TaskId)
-                .column_as(task_log::Column::Seq.max(), "m")
-                .filter(task_log::Column::TaskId.is_in(running_ids))
-                .group_by(task_log::Column::TaskId)
+                .column(task_output::Column::TaskId)
+                .column_as(task_output::Column::LastSeq.max(), "m")
+                .filter(task_output::Column::TaskId.is_in(running_ids))
+                .group_by(task_output::Column::TaskId)
                 .into_tuple()
                 .all(self.store.read())
                 .await?;
@@ -444,21 +445,22 @@ impl Engine {
         if b.writes() {
             let txn = self.store.begin_write().await?;
             let now = Utc::now();
-            let logs: Vec<task_log::ActiveModel> = std::mem::take(&mut b.logs)
+            let logs: Vec<task_output::ActiveModel> = std::mem::take(&mut b.logs)
                 .into_iter()
-                .map(|l| task_log::ActiveModel {
+                .map(|l| task_output::ActiveModel {
                     task_id: Set(l.task_id),
-                    seq: Set(l.seq),
+                    first_seq: Set(l.first_seq),
+                    last_seq: Set(l.last_seq),
                     stream: Set(l.stream.into()),
-                    line: Set(l.line),
+                    data: Set(output::compress(&l.text)),
                     at: Set(now),
                     ..Default::default()
                 })
                 .collect();
-            for chunk in logs.chunks(400) {
-                task_log::Entity::insert_many(chunk.to_vec())
+            for chunk in logs.chunks(100) {
+                task_output::Entity::insert_many(chunk.to_vec())
                     .on_conflict(
-                        OnConflict::columns([task_log::Column::TaskId, task_log::Column::Seq])
+                        OnConflict::columns([task_output::Column::TaskId, task_output::Column::FirstSeq])
                             .do_nothing()
                             .to_owned(),
                     )
@@ -468,17 +470,20 @@ impl Engine {
             let half = self.config.task_log_max_bytes / 2;
             for cut in &b.log_cuts {
                 if let Some(seq) = cut.mark {
-                    task_log::Entity::update_many()
-                        .col_expr(task_log::Column::Line, Expr::value(logcap::marker(half, half)))
-                        .filter(task_log::Column::TaskId.eq(cut.task_id))
-                        .filter(task_log::Column::Seq.eq(seq))
+                    task_output::Entity::update_many()
+                        .col_expr(
+                            task_output::Column::Data,
+                            Expr::value(output::compress(&logcap::marker(half, half))),
+                        )
+                        .filter(task_output::Column::TaskId.eq(cut.task_id))
+                        .filter(task_output::Column::FirstSeq.eq(seq))
                         .exec(&*txn)
                         .await?;
                 }
                 for chunk in cut.delete.chunks(500) {
-                    task_log::Entity::delete_many()
-                        .filter(task_log::Column::TaskId.eq(cut.task_id))
-                        .filter(task_log::Column::Seq.is_in(chunk.to_vec()))
+                    task_output::Entity::delete_many()
+                        .filter(task_output::Column::TaskId.eq(cut.task_id))
+                        .filter(task_output::Column::FirstSeq.is_in(chunk.to_vec()))
                         .exec(&*txn)
                         .await?;
                 }
@@ -705,15 +710,15 @@ fn bus_event(n: Notice) -> Event {
         Notice::Log {
             job_id,
             task_id,
-            seq,
+            first_seq,
             stream,
-            line,
-        } => Event::Log {
+            text,
+        } => Event::Output {
             job_id,
             task_id,
-            seq,
-            stream: stream.into(),
-            line,
+            first_seq,
+            stream,
+            text: text.into(),
         },
     }
 }

@@ -1,11 +1,15 @@
 //! Bounds a task's stored output: its first and its last bytes are kept, the middle is cut
 //! and one line marks where. A runaway script cannot fill the database, and what an operator
 //! reads first (how it began) and last (how it ended) survives.
+//!
+//! Output is stored in chunks (rows), and the cap works on them: the chunk that fills the head
+//! is split at a line, and the tail drops whole chunks, so the stored output stays within one
+//! chunk (at most 80 KiB from an agent) of the cap.
 use std::collections::VecDeque;
 
-/// The text that replaces the first line cut.
+/// The text that replaces the first chunk cut.
 pub fn marker(head: usize, tail: usize) -> String {
-    format!("[… output truncated here: only the first {head} and the last {tail} bytes of it are stored …]")
+    format!("[… output truncated here: only the first {head} and the last {tail} bytes of it are stored …]\n")
 }
 
 /// One task's stored output, as far as the cap is concerned.
@@ -13,20 +17,24 @@ pub fn marker(head: usize, tail: usize) -> String {
 pub struct LogCap {
     head_left: usize,
     head_full: bool,
+    /// The tail's chunks: first seq and bytes.
     tail: VecDeque<(i64, usize)>,
     tail_bytes: usize,
     tail_max: usize,
     marked: bool,
 }
 
-/// What to do with stored lines when a new one arrives.
+/// What to do with stored chunks when new output arrives.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Cut {
-    /// Line numbers (seqs) to delete.
+    /// Chunks (by first seq) to delete.
     pub delete: Vec<i64>,
-    /// The line to replace with the [`marker`] (the first one cut).
+    /// The chunk (by first seq) to replace with the [`marker`]: the first one cut.
     pub mark: Option<i64>,
 }
+
+/// A chunk to store: its first seq and its text (whole lines).
+pub type Piece<'a> = (i64, &'a str);
 
 impl LogCap {
     /// Keeps `head` bytes from the start and `tail` bytes from the end.
@@ -41,17 +49,29 @@ impl LogCap {
         }
     }
 
-    /// Line `seq` of `len` bytes is stored: what to cut from what was stored before it.
-    pub fn push(&mut self, seq: i64, len: usize) -> Cut {
-        let mut cut = Cut::default();
-        if !self.head_full && len <= self.head_left {
-            self.head_left -= len;
-            return cut;
+    /// Lines `text` (each ending in `\n`), the first numbered `first`, arrive: the chunks to
+    /// store them as, and what to cut from what was stored before.
+    pub fn push<'a>(&mut self, first: i64, text: &'a str) -> (Vec<Piece<'a>>, Cut) {
+        let mut pieces = Vec::with_capacity(2);
+        let mut rest = (first, text);
+        if !self.head_full {
+            // The lines that still fit the head stay there for good.
+            let fits = fitting_prefix(text, self.head_left);
+            self.head_left -= fits;
+            if fits > 0 {
+                pieces.push((first, &text[..fits]));
+            }
+            if fits == text.len() {
+                return (pieces, Cut::default());
+            }
+            self.head_full = true;
+            rest = (first + lines(&text[..fits]), &text[fits..]);
         }
-        self.head_full = true;
-        self.tail.push_back((seq, len));
-        self.tail_bytes += len;
-        // The newest line always stays, however long.
+        pieces.push(rest);
+        let mut cut = Cut::default();
+        self.tail.push_back((rest.0, rest.1.len()));
+        self.tail_bytes += rest.1.len();
+        // The newest chunk always stays, however long.
         while self.tail_bytes > self.tail_max && self.tail.len() > 1 {
             let (s, l) = self.tail.pop_front().expect("more than one");
             self.tail_bytes -= l;
@@ -62,46 +82,69 @@ impl LogCap {
                 cut.mark = Some(s);
             }
         }
-        cut
+        (pieces, cut)
     }
+}
+
+/// The length of the longest run of whole lines at the start of `text` within `max` bytes.
+fn fitting_prefix(text: &str, max: usize) -> usize {
+    if text.len() <= max {
+        return text.len();
+    }
+    text.as_bytes()[..max]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1)
+}
+
+/// How many lines `text` holds.
+pub fn lines(text: &str) -> i64 {
+    text.bytes().filter(|&b| b == b'\n').count() as i64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// `n` lines of 10 bytes.
+    fn text(n: usize) -> String {
+        "123456789\n".repeat(n)
+    }
+
     #[test]
-    fn the_head_and_the_tail_stay_and_the_first_cut_line_becomes_the_marker() {
+    fn the_head_and_the_tail_stay_and_the_first_cut_chunk_becomes_the_marker() {
         let mut c = LogCap::new(20, 20);
-        // Lines of 10 bytes: 1 and 2 fill the head.
-        assert_eq!(c.push(1, 10), Cut::default());
-        assert_eq!(c.push(2, 10), Cut::default());
-        assert_eq!(c.push(3, 10), Cut::default());
-        assert_eq!(c.push(4, 10), Cut::default());
+        let t = text(1);
+        // Lines 1 and 2 fill the head.
+        assert_eq!(c.push(1, &t), (vec![(1, t.as_str())], Cut::default()));
+        assert_eq!(c.push(2, &t), (vec![(2, t.as_str())], Cut::default()));
+        assert_eq!(c.push(3, &t).1, Cut::default());
+        assert_eq!(c.push(4, &t).1, Cut::default());
         assert_eq!(
-            c.push(5, 10),
+            c.push(5, &t).1,
             Cut {
                 delete: vec![],
                 mark: Some(3)
             }
         );
         assert_eq!(
-            c.push(6, 10),
+            c.push(6, &t).1,
             Cut {
                 delete: vec![4],
                 mark: None
             }
         );
+        let long = text(3);
         assert_eq!(
-            c.push(7, 25),
+            c.push(7, &long).1,
             Cut {
                 delete: vec![5, 6],
                 mark: None
             }
         );
-        // A line longer than the tail is kept alone.
+        // A chunk longer than the tail is kept alone.
         assert_eq!(
-            c.push(8, 5),
+            c.push(10, &t).1,
             Cut {
                 delete: vec![7],
                 mark: None
@@ -110,12 +153,23 @@ mod tests {
     }
 
     #[test]
-    fn a_line_that_does_not_fit_the_head_ends_it() {
-        let mut c = LogCap::new(15, 100);
-        assert_eq!(c.push(1, 10), Cut::default());
-        assert_eq!(c.push(2, 10), Cut::default());
-        // It went to the tail: line 3, though it would fit the head's 5 bytes, does too.
-        assert_eq!(c.push(3, 5), Cut::default());
+    fn the_chunk_that_fills_the_head_is_split_at_a_line() {
+        let mut c = LogCap::new(25, 100);
+        let t = text(5);
+        let (pieces, cut) = c.push(1, &t);
+        // Two lines (20 bytes) fit the head's 25; lines 3 to 5 go to the tail.
+        assert_eq!(pieces, vec![(1, &t[..20]), (3, &t[20..])]);
+        assert_eq!(cut, Cut::default());
+        // The head is over: a line that would fit its 5 bytes left goes to the tail too.
+        assert_eq!(c.push(6, "abc\n").0, vec![(6, "abc\n")]);
         assert_eq!(c.tail.len(), 2);
+    }
+
+    #[test]
+    fn a_first_line_longer_than_the_head_leaves_the_head_empty() {
+        let mut c = LogCap::new(5, 100);
+        let t = text(2);
+        assert_eq!(c.push(1, &t).0, vec![(1, t.as_str())]);
+        assert!(c.head_full);
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_json::json;
 use steward_proto::v1 as pb;
 
-use super::logcap::LogCap;
+use super::logcap::{self, LogCap};
 use super::state::{JobState, StageState, TaskState};
 
 /// The actor of the records the engine makes on its own.
@@ -187,27 +187,29 @@ pub struct Dispatch {
     pub message: pb::RunTask,
 }
 
-/// A line of a task's output to store.
+/// A chunk of a task's output to store.
 #[derive(Debug, Clone)]
 pub struct LogRow {
     /// Task id.
     pub task_id: i64,
-    /// Its position in the task's output.
-    pub seq: i64,
+    /// The position of its first line in the task's output.
+    pub first_seq: i64,
+    /// The position of its last line.
+    pub last_seq: i64,
     /// `stdout` or `stderr`.
     pub stream: &'static str,
-    /// The line.
-    pub line: String,
+    /// The lines, each ending in `\n`.
+    pub text: String,
 }
 
-/// Stored lines of a task that the output cap cuts.
+/// Stored chunks of a task that the output cap cuts.
 #[derive(Debug, Clone)]
 pub struct LogCut {
     /// Task id.
     pub task_id: i64,
-    /// Lines (seqs) to delete.
+    /// Chunks (by first seq) to delete.
     pub delete: Vec<i64>,
-    /// The line to replace with the truncation marker.
+    /// The chunk (by first seq) to replace with the truncation marker.
     pub mark: Option<i64>,
 }
 
@@ -288,25 +290,25 @@ pub enum Notice {
         /// Exit code, once it exited.
         exit_code: Option<i32>,
     },
-    /// A line of a task's output.
+    /// Lines of a task's output.
     Log {
         /// Job id.
         job_id: i64,
         /// Task id.
         task_id: i64,
-        /// Position in the task's output.
-        seq: i64,
+        /// The position of the first line in the task's output.
+        first_seq: i64,
         /// `stdout` or `stderr`.
         stream: &'static str,
-        /// The line.
-        line: String,
+        /// The lines, each ending in `\n`.
+        text: String,
     },
 }
 
 /// What steps decided: rows to write in one transaction, then messages and notices to send.
 #[derive(Debug, Default)]
 pub struct Effects {
-    /// Lines of output to store.
+    /// Chunks of output to store.
     pub logs: Vec<LogRow>,
     /// Stored lines the output cap cuts.
     pub log_cuts: Vec<LogCut>,
@@ -374,6 +376,61 @@ impl Effects {
             && self.audit.is_empty()
             && !self.expire)
     }
+}
+
+/// Stores a chunk of output whose last line is `seq`, as far as the cap allows, and publishes
+/// it. Lines at or below `previous` (the last seq applied) are dropped: a chunk must not
+/// restate what is stored, whatever it claims.
+fn output_chunk(fx: &mut Effects, t: &mut RunTask, task_id: i64, previous: i64, seq: i64, o: pb::TaskOutput) {
+    let stream = if o.stream == pb::LogStream::Stderr as i32 {
+        "stderr"
+    } else {
+        "stdout"
+    };
+    let mut text = o.text;
+    if text.is_empty() {
+        return;
+    }
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    let mut first = seq - logcap::lines(&text) + 1;
+    if first <= previous {
+        let skip = (previous - first + 1) as usize;
+        let cut = text
+            .match_indices('\n')
+            .nth(skip - 1)
+            .map_or(text.len(), |(i, _)| i + 1);
+        text.drain(..cut);
+        first = previous + 1;
+        if text.is_empty() {
+            return;
+        }
+    }
+    let (pieces, cut) = t.log.push(first, &text);
+    if !cut.delete.is_empty() || cut.mark.is_some() {
+        fx.log_cuts.push(LogCut {
+            task_id,
+            delete: cut.delete,
+            mark: cut.mark,
+        });
+    }
+    for (first_seq, piece) in pieces {
+        fx.logs.push(LogRow {
+            task_id,
+            first_seq,
+            last_seq: first_seq + logcap::lines(piece) - 1,
+            stream,
+            text: piece.to_owned(),
+        });
+    }
+    fx.notices.push(Notice::Log {
+        job_id: t.job_id,
+        task_id,
+        first_seq: first,
+        stream,
+        text,
+    });
 }
 
 struct RunTask {
@@ -864,6 +921,7 @@ impl Machine {
             ack(fx, t.last_seq as u64, false);
             return;
         }
+        let previous = t.last_seq;
         t.last_seq = e.seq as i64;
         let job_id = t.job_id;
         match e.kind {
@@ -872,32 +930,16 @@ impl Machine {
                 ack(fx, e.seq, false);
             }
             Some(pb::task_event::Kind::Log(l)) => {
-                let stream = if l.stream == pb::LogStream::Stderr as i32 {
-                    "stderr"
-                } else {
-                    "stdout"
+                // An agent from before output moved in chunks: a chunk of one line.
+                let output = pb::TaskOutput {
+                    stream: l.stream,
+                    text: l.line + "\n",
                 };
-                let cut = t.log.push(e.seq as i64, l.line.len());
-                if !cut.delete.is_empty() || cut.mark.is_some() {
-                    fx.log_cuts.push(LogCut {
-                        task_id,
-                        delete: cut.delete,
-                        mark: cut.mark,
-                    });
-                }
-                fx.logs.push(LogRow {
-                    task_id,
-                    seq: e.seq as i64,
-                    stream,
-                    line: l.line.clone(),
-                });
-                fx.notices.push(Notice::Log {
-                    job_id,
-                    task_id,
-                    seq: e.seq as i64,
-                    stream,
-                    line: l.line,
-                });
+                output_chunk(fx, t, task_id, previous, e.seq as i64, output);
+                ack(fx, e.seq, false);
+            }
+            Some(pb::task_event::Kind::Output(o)) => {
+                output_chunk(fx, t, task_id, previous, e.seq as i64, o);
                 ack(fx, e.seq, false);
             }
             Some(pb::task_event::Kind::Finished(f)) => {
@@ -1514,11 +1556,16 @@ mod tests {
         let fx = b.report(1, ev(10, 1, 2, line("hello")));
         assert_eq!(fx.logs.len(), 1);
         assert_eq!(
-            (fx.logs[0].seq, fx.logs[0].stream, fx.logs[0].line.as_str()),
-            (2, "stdout", "hello")
+            (
+                fx.logs[0].first_seq,
+                fx.logs[0].last_seq,
+                fx.logs[0].stream,
+                fx.logs[0].text.as_str()
+            ),
+            (2, 2, "stdout", "hello\n")
         );
         assert_eq!(fx.acks, ack(10, 1, 2, false));
-        assert!(matches!(&fx.notices[0], Notice::Log { seq: 2, line, .. } if line == "hello"));
+        assert!(matches!(&fx.notices[0], Notice::Log { first_seq: 2, text, .. } if text == "hello\n"));
         // A replay is acked up to what is stored, not stored twice.
         let fx = b.report(1, ev(10, 1, 2, line("hello")));
         assert!(fx.logs.is_empty());
@@ -1540,19 +1587,61 @@ mod tests {
         assert_eq!(fx.acks, ack(10, 1, 3, true));
     }
 
+    fn chunk(text: &str) -> pb::task_event::Kind {
+        pb::task_event::Kind::Output(pb::TaskOutput {
+            stream: pb::LogStream::Stderr as i32,
+            text: text.into(),
+        })
+    }
+
+    #[test]
+    fn a_chunk_takes_a_seq_per_line_and_lines_already_applied_are_dropped() {
+        let mut b = Bed::new();
+        b.connect(1, 1, &[]);
+        b.approve(single("echo"));
+        b.report(1, ev(10, 1, 1, started()));
+        // Three lines ending at seq 4: seqs 2, 3 and 4, acked as one.
+        let fx = b.report(1, ev(10, 1, 4, chunk("a\nb\nc\n")));
+        let rows: Vec<_> = fx
+            .logs
+            .iter()
+            .map(|l| (l.first_seq, l.last_seq, l.stream, l.text.as_str()))
+            .collect();
+        assert_eq!(rows, [(2, 4, "stderr", "a\nb\nc\n")]);
+        assert_eq!(fx.acks, ack(10, 1, 4, false));
+        // A chunk claiming seqs 3 to 6 restates 3 and 4: only 5 and 6 are new. A missing
+        // final newline is supplied.
+        let fx = b.report(1, ev(10, 1, 6, chunk("b\nc\nd\ne")));
+        let rows: Vec<_> = fx
+            .logs
+            .iter()
+            .map(|l| (l.first_seq, l.last_seq, l.text.as_str()))
+            .collect();
+        assert_eq!(rows, [(5, 6, "d\ne\n")]);
+        assert!(matches!(&fx.notices[0], Notice::Log { first_seq: 5, text, .. } if text == "d\ne\n"));
+        // Likewise when it starts before the first line: only seq 7 is new.
+        let fx = b.report(1, ev(10, 1, 7, chunk("x\ny\nz\n")));
+        assert_eq!(fx.logs.iter().map(|l| l.first_seq).collect::<Vec<_>>(), [7]);
+        assert_eq!(fx.logs[0].text, "z\n");
+        // No text: nothing stored, still acked.
+        let fx = b.report(1, ev(10, 1, 8, chunk("")));
+        assert!(fx.logs.is_empty() && fx.notices.is_empty());
+        assert_eq!(fx.acks, ack(10, 1, 8, false));
+    }
+
     #[test]
     fn output_past_the_cap_cuts_its_middle() {
         let mut b = Bed::new();
         b.connect(1, 1, &[]);
         b.approve(single("echo"));
-        // 20 bytes of head, 20 of tail; lines of 10 bytes.
+        // 20 bytes of head, 20 of tail; lines of 10 bytes with their newline.
         let mut cuts = vec![];
         for seq in 2..=6 {
-            cuts.extend(b.report(1, ev(10, 1, seq, line("0123456789"))).log_cuts);
+            cuts.extend(b.report(1, ev(10, 1, seq, line("012345678"))).log_cuts);
         }
         assert_eq!(cuts.len(), 1);
         assert_eq!((cuts[0].mark, cuts[0].delete.clone()), (Some(4), vec![]));
-        let cuts = b.report(1, ev(10, 1, 7, line("0123456789"))).log_cuts;
+        let cuts = b.report(1, ev(10, 1, 7, line("012345678"))).log_cuts;
         assert_eq!((cuts[0].mark, cuts[0].delete.clone()), (None, vec![5]));
     }
 
@@ -2310,7 +2399,7 @@ mod properties {
             }
             for l in &fx.logs {
                 let t = self.task(l.task_id).expect("a task of the world");
-                t.last_seq = t.last_seq.max(l.seq);
+                t.last_seq = t.last_seq.max(l.last_seq);
             }
             for f in &fx.finished {
                 let t = self.task(f.task_id).expect("a task of the world");

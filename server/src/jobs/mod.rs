@@ -1,6 +1,6 @@
 //! Jobs: proposals, decisions, the plan model, and the engine that runs approved plans.
 //!
-//! Owns the `jobs`, `stages`, `tasks` and `task_logs` tables. Handlers call the functions of
+//! Owns the `jobs`, `stages`, `tasks` and `task_output` tables. Handlers call the functions of
 //! [`Jobs`]; only [`engine`] sends anything to agents, and it loads only approved jobs.
 pub mod engine;
 mod logcap;
@@ -20,13 +20,17 @@ use serde_json::json;
 
 use crate::audit;
 use crate::auth;
-use crate::db::entities::{job, stage, task, task_log};
+use crate::db::entities::{job, stage, task, task_output};
+use crate::db::output;
 use crate::db::Store;
 use crate::events::{Bus, Event};
 use crate::inventory::{self, InventoryError};
 use crate::stacks::Catalog;
 
 pub use engine::EngineHandle;
+
+/// Stored output chunks read per query (up to 80 KiB of text each).
+const CHUNKS_PER_READ: u64 = 16;
 pub use plan::{plan_hash, Plan, PlanError, PlanStage, PlanTask, ProposeRequest, StageRequest};
 pub use state::{JobState, StageState, TaskState};
 pub use view::{plan_host_names, JobSummary, JobView, LogLine, StageView, TaskView};
@@ -564,28 +568,94 @@ impl Jobs {
             .ok_or_else(|| JobError::NotFound(format!("task {task_id} of job {job_id} not found")))
     }
 
-    /// A task's stored log lines with `seq > after`, in order.
+    /// A task's stored log lines with `seq > after`, in order, at most `limit`.
     pub async fn logs(&self, task_id: i64, after: i64, limit: u64) -> Result<Vec<LogLine>, JobError> {
-        let rows = task_log::Entity::find()
-            .filter(task_log::Column::TaskId.eq(task_id))
-            .filter(task_log::Column::Seq.gt(after))
-            .order_by_asc(task_log::Column::Seq)
-            .limit(limit)
-            .all(self.store.read())
-            .await?;
-        Ok(rows.into_iter().map(LogLine::from).collect())
+        let mut lines = Vec::new();
+        self.each_line(task_id, after, |seq, row, line| {
+            lines.push(LogLine {
+                seq,
+                stream: row.stream.clone(),
+                line: line.to_owned(),
+                at: row.at.to_rfc3339(),
+            });
+            (lines.len() as u64) < limit
+        })
+        .await?;
+        Ok(lines)
+    }
+
+    /// A task's whole stored output as text, a line per line.
+    pub async fn log_text(&self, task_id: i64) -> Result<String, JobError> {
+        let mut text = String::new();
+        self.each_line(task_id, 0, |_, _, line| {
+            text.push_str(line);
+            text.push('\n');
+            true
+        })
+        .await?;
+        Ok(text)
     }
 
     /// The last `n` stored log lines of a task, in order.
     pub async fn log_tail(&self, task_id: i64, n: u64) -> Result<Vec<LogLine>, JobError> {
-        let mut rows = task_log::Entity::find()
-            .filter(task_log::Column::TaskId.eq(task_id))
-            .order_by_desc(task_log::Column::Seq)
-            .limit(n)
-            .all(self.store.read())
-            .await?;
-        rows.reverse();
-        Ok(rows.into_iter().map(LogLine::from).collect())
+        // Chunks from the newest back until they hold n lines; then read forward from there.
+        let mut from = 0;
+        let mut held = 0;
+        let mut pages = task_output::Entity::find()
+            .filter(task_output::Column::TaskId.eq(task_id))
+            .order_by_desc(task_output::Column::FirstSeq)
+            .paginate(self.store.read(), CHUNKS_PER_READ);
+        'back: while let Some(rows) = pages.fetch_and_next().await? {
+            for row in rows {
+                from = row.first_seq - 1;
+                held += row.last_seq - row.first_seq + 1;
+                if held >= n as i64 {
+                    break 'back;
+                }
+            }
+        }
+        let mut lines = self.logs(task_id, from, u64::MAX).await?;
+        let extra = lines.len().saturating_sub(n as usize);
+        lines.drain(..extra);
+        Ok(lines)
+    }
+
+    /// Calls `each` with every stored line with `seq > after` (its seq, its chunk, the line),
+    /// in order, until it returns false. Where chunks overlap (a task's later attempt), a seq
+    /// is read once.
+    async fn each_line(
+        &self,
+        task_id: i64,
+        after: i64,
+        mut each: impl FnMut(i64, &task_output::Model, &str) -> bool,
+    ) -> Result<(), JobError> {
+        let mut last = after;
+        loop {
+            let rows = task_output::Entity::find()
+                .filter(task_output::Column::TaskId.eq(task_id))
+                .filter(task_output::Column::LastSeq.gt(last))
+                .order_by_asc(task_output::Column::FirstSeq)
+                .limit(CHUNKS_PER_READ)
+                .all(self.store.read())
+                .await?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            for row in &rows {
+                let text = output::decompress(&row.data)?;
+                for (line, seq) in text.lines().zip(row.first_seq..) {
+                    if seq <= last {
+                        continue;
+                    }
+                    last = seq;
+                    if !each(seq, row, line) {
+                        return Ok(());
+                    }
+                }
+                // A truncation marker stands for more seqs than it has lines.
+                last = last.max(row.last_seq);
+            }
+        }
     }
 
     /// The event bus, for followers.

@@ -2,7 +2,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::db::entities::{job, stage, task, task_log};
+use crate::db::entities::{job, stage, task};
 
 fn ts(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<String> {
     t.map(|t| t.to_rfc3339())
@@ -178,17 +178,6 @@ pub struct LogLine {
     pub line: String,
     /// RFC 3339.
     pub at: String,
-}
-
-impl From<task_log::Model> for LogLine {
-    fn from(l: task_log::Model) -> Self {
-        LogLine {
-            seq: l.seq,
-            stream: l.stream,
-            line: l.line,
-            at: l.at.to_rfc3339(),
-        }
-    }
 }
 
 /// The `path`s of a stored JSON array of files.

@@ -129,11 +129,34 @@ async fn approved_job_streams_its_logs_in_order_and_complete() {
 }
 
 #[tokio::test]
+async fn a_bulk_output_is_stored_whole_and_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents) = testbed(dir.path(), 1).await;
+    let job = server
+        .propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "params": {"lines": 100000}}))
+        .await;
+    let id = job["id"].as_i64().unwrap();
+    let tid = tasks(&job)[0]["id"].as_i64().unwrap();
+    server.approve(&job).await;
+    let done = server.wait_done(id, 120).await;
+    assert_eq!(done["state"], "SUCCESSFUL", "{done}");
+    let text = server.text(&format!("/api/v1/jobs/{id}/tasks/{tid}/logs")).await;
+    let stdout: Vec<&str> = text.lines().filter(|l| *l != "to stderr").collect();
+    let expected: Vec<String> = (1..=100_000).map(|i| format!("line {i}")).collect();
+    assert!(
+        stdout == expected,
+        "{} lines of stdout stored, expected 100000",
+        stdout.len()
+    );
+    assert_eq!(text.lines().filter(|l| *l == "to stderr").count(), 1);
+}
+
+#[tokio::test]
 async fn a_runaway_output_is_stored_as_its_head_and_tail_with_the_cut_marked() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, _agents) = testbed_with(dir.path(), 1, &[("STEWARD_TASK_LOG_MAX_BYTES", "8192")]).await;
+    let (server, _agents) = testbed_with(dir.path(), 1, &[("STEWARD_TASK_LOG_MAX_BYTES", "65536")]).await;
     let job = server
-        .propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "params": {"lines": 20000}}))
+        .propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "params": {"lines": 100000}}))
         .await;
     let id = job["id"].as_i64().unwrap();
     let tid = tasks(&job)[0]["id"].as_i64().unwrap();
@@ -142,12 +165,13 @@ async fn a_runaway_output_is_stored_as_its_head_and_tail_with_the_cut_marked() {
     assert_eq!(done["state"], "SUCCESSFUL", "{done}");
     let text = server.text(&format!("/api/v1/jobs/{id}/tasks/{tid}/logs")).await;
     let lines: Vec<&str> = text.lines().collect();
-    // About 200 KB were printed; 8 KiB are kept: 4 KiB from the start, 4 KiB from the end.
-    let stored: usize = lines.iter().map(|l| l.len()).sum();
-    assert!(stored < 8192 + 200, "{stored} bytes stored");
+    // About 1.2 MB were printed; 32 KiB are kept from the start, and from the end 32 KiB or
+    // the last chunk the agent sent (at most 80 KiB), whichever is more.
+    let stored: usize = lines.iter().map(|l| l.len() + 1).sum();
+    assert!(stored <= 32768 + 81920 + 200, "{stored} bytes stored");
     assert_eq!(lines[0], "line 1", "the head is kept");
     assert!(
-        lines.contains(&"line 20000"),
+        lines.contains(&"line 100000"),
         "the tail is kept: {:?}",
         &lines[lines.len() - 3..]
     );

@@ -17,5 +17,5 @@ pub mod incident;
 pub mod job;
 pub mod stage;
 pub mod task;
-pub mod task_log;
+pub mod task_output;
 pub mod user;
