@@ -29,7 +29,8 @@ pub(crate) type Chunk = (LogStream, String);
 pub(crate) async fn forward<R: AsyncRead + Unpin>(output: R, stream: LogStream, chunks: mpsc::Sender<Chunk>) {
     let mut reader = BufReader::with_capacity(MAX_CHUNK_BYTES, output);
     let mut line: Vec<u8> = Vec::with_capacity(256);
-    let mut chunk = String::new();
+    // Room for a full chunk and the line that tips it over, so the buffer never doubles.
+    let mut chunk = String::with_capacity(MAX_CHUNK_BYTES + MAX_LINE_BYTES);
     let mut collecting = true;
     loop {
         // Output already waiting joins the chunk; the chunk goes as soon as reading would wait.
@@ -79,10 +80,13 @@ pub(crate) async fn forward<R: AsyncRead + Unpin>(output: R, stream: LogStream, 
 
 /// Sends the chunk, if any; whether the receiver still collects.
 async fn send(chunks: &mpsc::Sender<Chunk>, stream: LogStream, chunk: &mut String, collecting: bool) -> bool {
-    let text = std::mem::take(chunk);
-    if !collecting || text.is_empty() {
+    if !collecting || chunk.is_empty() {
+        chunk.clear();
         return collecting;
     }
+    // The text leaves at its own size; the buffer stays for the next chunk.
+    let text = chunk.as_str().to_owned();
+    chunk.clear();
     chunks.send((stream, text)).await.is_ok()
 }
 

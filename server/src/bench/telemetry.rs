@@ -6,6 +6,12 @@
 //! each batch), keeping `--window` batches unacknowledged at most, as fast as the server
 //! acknowledges them. The server acknowledges a batch only after it is committed, so
 //! acknowledged samples per second is stored samples per second.
+//!
+//! Run that way the server is saturated, and a batch's wait for its ack is, by Little's law,
+//! the samples in flight (agents × window × series) over the throughput: it measures the
+//! benchmark's window as much as the server. With `--interval-ms` each agent instead sends a
+//! batch every that many milliseconds (as a real agent does, every 5 s by default), and the
+//! ack latency is what an agent waits under that load.
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -29,6 +35,9 @@ pub struct TelemetryArgs {
     /// Batches each agent may have unacknowledged.
     #[arg(long, default_value_t = 4)]
     window: usize,
+    /// Send a batch every this many milliseconds per agent instead of as fast as acks allow.
+    #[arg(long)]
+    interval_ms: Option<u64>,
     /// Seconds measured, after 3 s of warm-up.
     #[arg(long, default_value_t = 20)]
     secs: u64,
@@ -72,28 +81,61 @@ fn batch(host: usize, series: usize, seq: u64, at_ms: i64) -> pb::MetricBatch {
     }
 }
 
+/// Sends batch `next` and notes when.
+async fn send_batch(
+    tx: &tokio::sync::mpsc::Sender<pb::AgentMessage>,
+    host: usize,
+    series: usize,
+    t0: i64,
+    next: &mut u64,
+    sent: &mut HashMap<u64, Instant>,
+) -> anyhow::Result<()> {
+    let b = batch(host, series, *next, t0 + *next as i64);
+    tx.send(pb::AgentMessage {
+        msg: Some(pb::agent_message::Msg::Metrics(b)),
+    })
+    .await?;
+    sent.insert(*next, Instant::now());
+    *next += 1;
+    Ok(())
+}
+
 async fn sim_agent(grpc: String, host: usize, args: Arc<TelemetryArgs>, totals: Arc<Totals>) -> anyhow::Result<()> {
     let channel = tonic::transport::Endpoint::from_shared(grpc)?.connect().await?;
     let (tx, mut inbound) = open_session(channel, format!("tb-{host}"), args.window + 4).await?;
-    let msg = |m| pb::AgentMessage { msg: Some(m) };
     // Timestamps start a minute ago and advance 1 ms per batch: inside the raw window.
     let t0 = chrono::Utc::now().timestamp_millis() - 60_000;
     let mut sent: HashMap<u64, Instant> = HashMap::new();
     let mut next = 1u64;
     let mut acked = 0u64;
+    // Paced agents start spread over one interval, as a fleet's timers are.
+    let mut pace = args.interval_ms.map(|ms| {
+        let period = Duration::from_millis(ms.max(1));
+        let offset = period.mul_f64(host as f64 / args.agents as f64);
+        tokio::time::interval_at(tokio::time::Instant::now() + offset, period)
+    });
+    let window = args.window as u64;
     loop {
-        while next - acked <= args.window as u64 {
-            tx.send(msg(pb::agent_message::Msg::Metrics(batch(
-                host,
-                args.series,
-                next,
-                t0 + next as i64,
-            ))))
-            .await?;
-            sent.insert(next, Instant::now());
-            next += 1;
+        if pace.is_none() {
+            while next - acked <= window {
+                send_batch(&tx, host, args.series, t0, &mut next, &mut sent).await?;
+            }
         }
-        let Some(m) = inbound.message().await? else {
+        let m = match pace.as_mut() {
+            Some(timer) => tokio::select! {
+                _ = timer.tick() => {
+                    // A batch due while the window is full waits for the next tick, as a
+                    // real agent's buffer holds it.
+                    if next - acked <= window {
+                        send_batch(&tx, host, args.series, t0, &mut next, &mut sent).await?;
+                    }
+                    continue;
+                }
+                m = inbound.message() => m?,
+            },
+            None => inbound.message().await?,
+        };
+        let Some(m) = m else {
             return Ok(());
         };
         if let Some(pb::server_message::Msg::Ack(a)) = m.msg {
@@ -161,8 +203,12 @@ pub async fn run(args: TelemetryArgs) -> anyhow::Result<()> {
     let batches = totals.batches.load(Ordering::Relaxed) as f64;
     let lat = std::mem::take(&mut *totals.latencies_us.lock().expect("lock"));
     let ack_ms = Percentiles::new(lat.into_iter().map(|us| us as f64 / 1000.0));
+    let pacing = match args.interval_ms {
+        Some(ms) => format!("a batch every {ms} ms per agent"),
+        None => "as fast as acknowledged".to_owned(),
+    };
     println!(
-        "telemetry ingest: {} agents x {} series, window {}, {:.1} s measured",
+        "telemetry ingest: {} agents x {} series, window {}, {pacing}, {:.1} s measured",
         args.agents, args.series, args.window, elapsed
     );
     println!("  stored samples/s: {:.0}", samples / elapsed);
