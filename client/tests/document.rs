@@ -6,7 +6,10 @@ use serde_json::Value;
 use steward_client::operations::OPERATIONS;
 
 fn document() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../web/src/api/openapi.json");
+    // The directory at run time, not the one compiled in: a target directory shared by two
+    // clones keeps whichever clone built this binary first.
+    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+    let path = format!("{dir}/../web/src/api/openapi.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

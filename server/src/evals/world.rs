@@ -112,7 +112,6 @@ pub async fn seed(state: &AppState, world: &World) -> anyhow::Result<()> {
             .enumerate()
             .map(|(i, v)| Sample {
                 series: key.id(),
-                key: key.clone(),
                 at_ms: now.timestamp_millis() - (n - 1 - i as i64) * s.every_s * 1000,
                 value: *v,
             })

@@ -21,19 +21,36 @@ const MAX_LABEL_VALUE: usize = 256;
 const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
 
 /// One sample that passed the checks.
+/// A valid sample, as small as it can be: it waits in the writer's queue, so the series is
+/// only its id string (name and canonical labels) until the writer needs the parts.
 #[derive(Debug, Clone)]
 pub struct Sample {
-    /// The series it belongs to (without the host).
-    pub key: SeriesKey,
-    /// The series as one string (`SeriesKey::id`), computed once: the writer's map key.
+    /// The series id: name, US, canonical labels JSON (see [`SeriesKey::id`]).
     pub series: String,
-    /// Milliseconds since the Unix epoch.
     pub at_ms: i64,
-    /// A finite value.
     pub value: f64,
 }
 
-/// A Prometheus-compatible name: `[a-zA-Z_][a-zA-Z0-9_]*`, at most `MAX_NAME` bytes.
+impl Sample {
+    /// The metric name.
+    pub fn name(&self) -> &str {
+        self.series.split_once('\u{1f}').map_or(&self.series, |(name, _)| name)
+    }
+
+    /// The labels as canonical JSON.
+    pub fn labels_json(&self) -> &str {
+        self.series.split_once('\u{1f}').map_or("{}", |(_, labels)| labels)
+    }
+
+    /// The series' name and labels.
+    pub fn key(&self) -> SeriesKey {
+        SeriesKey {
+            name: self.name().to_owned(),
+            labels: serde_json::from_str(self.labels_json()).unwrap_or_default(),
+        }
+    }
+}
+
 pub fn valid_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
@@ -72,13 +89,9 @@ pub fn validate(batch: pb::MetricBatch, now_ms: i64, oldest_ms: i64) -> Vec<Samp
         } else if s.at_ms < oldest_ms {
             "too_old"
         } else {
-            let key = SeriesKey {
-                name: s.name,
-                labels: s.labels.into_iter().collect::<BTreeMap<_, _>>(),
-            };
+            let labels: BTreeMap<&str, &str> = s.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             out.push(Sample {
-                series: key.id(),
-                key,
+                series: SeriesKey::id_of(&s.name, &labels),
                 at_ms: s.at_ms,
                 value: s.value,
             });
@@ -118,7 +131,7 @@ mod tests {
         };
         let got: Vec<(String, String)> = validate(batch, now, 0)
             .into_iter()
-            .map(|s| (s.key.labels_json(), s.series.replace('\u{1f}', "|")))
+            .map(|s| (s.labels_json().to_owned(), s.series.replace('\u{1f}', "|")))
             .collect();
         assert_eq!(
             got,
@@ -159,9 +172,9 @@ mod tests {
             dropped: 0,
         };
         let ok = validate(batch, now, now - 5_000);
-        let names: Vec<&str> = ok.iter().map(|s| s.key.name.as_str()).collect();
+        let names: Vec<&str> = ok.iter().map(|s| s.name()).collect();
         assert_eq!(names, ["disk_used_pct", "load1"]);
-        assert_eq!(ok[0].key.labels["mount"], "/");
+        assert_eq!(ok[0].key().labels["mount"], "/");
     }
 
     #[test]

@@ -59,9 +59,15 @@ impl SeriesKey {
 
     /// Name and canonical labels in one string, unique per series: `name` + US + labels JSON.
     pub fn id(&self) -> String {
-        let labels = self.labels_json();
-        let mut id = String::with_capacity(self.name.len() + 1 + labels.len());
-        id.push_str(&self.name);
+        let labels: BTreeMap<&str, &str> = self.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Self::id_of(&self.name, &labels)
+    }
+
+    /// [`SeriesKey::id`] of a name and labels not gathered into a key.
+    pub fn id_of(name: &str, labels: &BTreeMap<&str, &str>) -> String {
+        let labels = serde_json::to_string(labels).unwrap_or_default();
+        let mut id = String::with_capacity(name.len() + 1 + labels.len());
+        id.push_str(name);
         id.push('\u{1f}');
         id.push_str(&labels);
         id
@@ -627,15 +633,15 @@ async fn writer(
                         Some(_) => {}
                         None => {
                             let l = Latest {
-                                key: s.key.clone(),
+                                key: s.key(),
                                 value: s.value,
                                 at_ms: s.at_ms,
                             };
                             host.insert(s.series.clone(), l);
                         }
                     }
-                    if watched.contains(&s.key.name) {
-                        observations.push((host_id, s.key, s.at_ms, s.value));
+                    if watched.contains(s.name()) {
+                        observations.push((host_id, s.key(), s.at_ms, s.value));
                     }
                 }
             }

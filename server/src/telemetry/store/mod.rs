@@ -47,7 +47,7 @@ impl SeriesIds {
                 .columns([Alias::new("host_id"), Alias::new("name"), Alias::new("labels")])
                 .on_conflict(OnConflict::new().do_nothing().to_owned());
             for (h, s) in chunk {
-                q.values_panic([(*h).into(), s.key.name.clone().into(), s.key.labels_json().into()]);
+                q.values_panic([(*h).into(), s.name().into(), s.labels_json().into()]);
             }
             txn.execute(backend.build(&q)).await?;
         }

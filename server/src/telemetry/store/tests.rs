@@ -45,7 +45,6 @@ fn samples(k: &SeriesKey, points: &[(i64, f64)]) -> Vec<Sample> {
     points
         .iter()
         .map(|(at_ms, value)| Sample {
-            key: k.clone(),
             series: k.id(),
             at_ms: *at_ms,
             value: *value,
