@@ -3,7 +3,7 @@ use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
@@ -65,7 +65,11 @@ pub(crate) fn context(model: &LlamaModel, threads: usize) -> Result<LlamaContext
         // Gemma 3 uses sliding-window attention. With a window-sized cache llama.cpp drops
         // old positions, and then a cached prompt prefix cannot be extended; a full-size
         // cache keeps every position so prefix reuse always works.
-        .with_swa_full(true);
+        .with_swa_full(true)
+        // 8-bit keys and values: half the cache's memory (72 → 38 MiB at 4,096 cells). A
+        // quantised V needs flash attention, which llama.cpp turns on for the CPU by itself.
+        .with_type_k(KvCacheType::Q8_0)
+        .with_type_v(KvCacheType::Q8_0);
     model
         .new_context(backend()?, params)
         .map_err(|e| LlmError::Unavailable(format!("cannot create a llama.cpp context: {e}")))
