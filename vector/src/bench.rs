@@ -160,6 +160,47 @@ fn dir_size(path: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// Stores the corpus in a new index at `path` and optimizes it: how long each took.
+async fn build(
+    path: &std::path::Path,
+    corpus: &Corpus,
+    rng: &mut StdRng,
+) -> Result<(Duration, Duration), crate::StoreError> {
+    let started = Instant::now();
+    let store = EdgeStore::open(path, DIM).await?;
+    let size = corpus.vectors.len();
+    for start in (0..size).step_by(BATCH) {
+        let points = (start..(start + BATCH).min(size))
+            .map(|i| point(corpus, i, rng))
+            .collect();
+        store.upsert(points).await?;
+    }
+    let ingest = started.elapsed();
+    let started = Instant::now();
+    store.optimize().await?;
+    Ok((ingest, started.elapsed()))
+}
+
+/// Builds an optimized index of `size` synthetic chunks at `path` (the corpus [`run`] searches)
+/// for a server to open, and returns `queries` searches for it: five words of a stored chunk
+/// and the cluster to filter to.
+pub async fn populate(
+    path: &std::path::Path,
+    size: usize,
+    queries: usize,
+) -> Result<Vec<(String, String)>, crate::StoreError> {
+    let mut rng = StdRng::seed_from_u64(size as u64);
+    let corpus = corpus(size, &mut rng);
+    build(path, &corpus, &mut rng).await?;
+    Ok((0..queries)
+        .map(|_| {
+            let target = rng.gen_range(0..size);
+            let words: Vec<u16> = (0..5).map(|_| corpus.words[target][rng.gen_range(0..150)]).collect();
+            (text(&words), format!("cluster-{}", corpus.clusters[target]))
+        })
+        .collect())
+}
+
 /// Runs the benchmark, printing a Markdown table row per size as it finishes.
 pub async fn run(args: &SearchBench) -> Result<(), crate::StoreError> {
     println!(
@@ -176,19 +217,7 @@ pub async fn run(args: &SearchBench) -> Result<(), crate::StoreError> {
         })?;
         let path = dir.path().join("index");
 
-        let started = Instant::now();
-        let store = EdgeStore::open(&path, DIM).await?;
-        for start in (0..size).step_by(BATCH) {
-            let points = (start..(start + BATCH).min(size))
-                .map(|i| point(&corpus, i, &mut rng))
-                .collect();
-            store.upsert(points).await?;
-        }
-        let ingest = started.elapsed();
-        let started = Instant::now();
-        store.optimize().await?;
-        let optimize = started.elapsed();
-        drop(store);
+        let (ingest, optimize) = build(&path, &corpus, &mut rng).await?;
 
         // As after a restart: only what the reopened index holds is in memory.
         let before = Memory::own().rss_mib;

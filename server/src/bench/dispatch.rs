@@ -73,7 +73,11 @@ fn report(who: String, e: impl std::fmt::Display) {
 
 /// Starts `steward serve` as a child process with `extra_env`, and waits until it listens.
 pub(super) fn start_server(extra_env: &[(&str, &str)]) -> anyhow::Result<ServerProc> {
-    let dir = tempfile::tempdir()?;
+    start_server_in(tempfile::tempdir()?, extra_env)
+}
+
+/// [`start_server`] on a data directory prepared beforehand; it goes with the server.
+pub(super) fn start_server_in(dir: tempfile::TempDir, extra_env: &[(&str, &str)]) -> anyhow::Result<ServerProc> {
     let mut child = Command::new(std::env::current_exe()?)
         .args(["serve", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())

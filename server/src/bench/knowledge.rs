@@ -1,6 +1,8 @@
 //! `steward bench knowledge`: local embedding throughput on the real stack docs, query
 //! embedding latency, and filtered hybrid-search latency, recall and memory of the embedded
-//! index at 10k and 100k chunks (`steward_vector::bench`).
+//! index at 10k and 100k chunks (`steward_vector::bench`); with `--api-size`, the search an
+//! operator makes: `GET /api/v1/knowledge/search` of a real server whose index holds that many
+//! chunks, the question embedded by the server.
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -25,6 +27,9 @@ pub struct KnowledgeArgs {
     /// Doc chunks to embed for the throughput figure (the built-in docs, repeated as needed; 0 to skip).
     #[arg(long, default_value_t = 128)]
     embed_chunks: usize,
+    /// Also search through the HTTP API of a server whose index holds this many chunks (0: not).
+    #[arg(long, default_value_t = 0)]
+    api_size: usize,
     /// The local embedding model directory (default: STEWARD_EMBED_MODEL_DIR, else ./data/models/all-minilm-l6-v2).
     #[arg(long)]
     model_dir: Option<PathBuf>,
@@ -45,6 +50,103 @@ pub async fn run(a: KnowledgeArgs) -> anyhow::Result<()> {
         })
         .await?;
     }
+    if a.api_size > 0 {
+        through_the_api(&a).await?;
+    }
+    Ok(())
+}
+
+/// Search latency through the HTTP API: a real server, its index prepared with `api_size`
+/// synthetic chunks, each question embedded by the server (the synthetic vectors are not the
+/// model's, so this measures time, not relevance).
+async fn through_the_api(a: &KnowledgeArgs) -> anyhow::Result<()> {
+    use steward_llm::Embedder as _;
+    let model_dir = match &a.model_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::var_os("STEWARD_EMBED_MODEL_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| steward_embed_local::model_dir_in(std::path::Path::new("data"))),
+    };
+    let model_id = crate::knowledge::load_checkout_embedder(Some(model_dir.clone()))?.model_id();
+    let data = tempfile::tempdir()?;
+    let index = data
+        .path()
+        .join("knowledge")
+        .join(crate::knowledge::dir_name(&model_id));
+    println!(
+        "\nSearch through the HTTP API: building an index of {} synthetic chunks…",
+        a.api_size
+    );
+    let started = Instant::now();
+    let queries = steward_vector::bench::populate(&index, a.api_size, a.queries).await?;
+    println!("  built and optimized in {:.0} s", started.elapsed().as_secs_f64());
+    let model = model_dir.canonicalize()?;
+    let server = super::dispatch::start_server_in(
+        data,
+        &[
+            ("STEWARD_EMBEDDER", "local"),
+            ("STEWARD_EMBED_MODEL_DIR", model.to_str().unwrap_or_default()),
+        ],
+    )?;
+    let base = server.http.clone();
+    let http = super::dispatch::admin_client(&base).await?;
+    // The server indexes the built-in docs beside the synthetic chunks first.
+    let deadline = Instant::now() + std::time::Duration::from_secs(600);
+    loop {
+        let status: serde_json::Value = http
+            .get(format!("{base}/api/v1/knowledge/status"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        if status["state"] == "ready" {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the index was not ready in 10 minutes: {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let mut total = vec![];
+    let mut server_side = vec![];
+    for (i, (words, cluster)) in queries.iter().enumerate() {
+        // Distinct questions, so no answer could come from a cache.
+        let q = format!("why did the job fail on {cluster} {words} {i}");
+        let started = Instant::now();
+        let r: serde_json::Value = http
+            .get(format!("{base}/api/v1/knowledge/search"))
+            .query(&[
+                ("q", q.as_str()),
+                ("cluster", cluster.as_str()),
+                ("kind", "job_log"),
+                ("limit", "10"),
+            ])
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        total.push(started.elapsed().as_secs_f64() * 1000.0);
+        server_side.push(r["took_ms"].as_f64().unwrap_or(f64::NAN));
+    }
+    let total = Percentiles::new(total);
+    let server_side = Percentiles::new(server_side);
+    println!(
+        "  {} hybrid searches (job logs of one cluster, 10 hits), one at a time:",
+        a.queries
+    );
+    println!(
+        "  through the API: p50 {:.1} ms, p99 {:.1} ms; of which the server's search with the embedding: p50 {:.1} ms, p99 {:.1} ms",
+        total.median(),
+        total.at(0.99),
+        server_side.median(),
+        server_side.at(0.99)
+    );
+    println!(
+        "  server RSS after the searches: {:.0} MiB",
+        steward_stats::Memory::of(server.child.id()).rss_mib
+    );
     Ok(())
 }
 

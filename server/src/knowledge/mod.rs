@@ -442,7 +442,7 @@ pub fn load_checkout_embedder(dir: Option<PathBuf>) -> anyhow::Result<steward_em
 }
 
 /// `local:all-minilm-l6-v2` → `local-all-minilm-l6-v2`: a safe directory or collection name.
-fn dir_name(model_id: &str) -> String {
+pub(crate) fn dir_name(model_id: &str) -> String {
     model_id
         .chars()
         .map(|c| {
