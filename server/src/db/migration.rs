@@ -190,20 +190,7 @@ impl MigrationTrait for M0001JobPath {
             .await?;
         m.create_index(index("ix_tasks_host_state", Tasks::Table, &["host_id", "state"], false))
             .await?;
-        m.create_table(
-            Table::create()
-                .table(TaskLogs::Table)
-                .col(id(TaskLogs::Id))
-                .col(ColumnDef::new(TaskLogs::TaskId).big_integer().not_null())
-                .col(ColumnDef::new(TaskLogs::Seq).big_integer().not_null())
-                .col(text(TaskLogs::Stream))
-                .col(text(TaskLogs::Line))
-                .col(time(TaskLogs::At))
-                .to_owned(),
-        )
-        .await?;
-        m.create_index(index("ux_task_logs", TaskLogs::Table, &["task_id", "seq"], true))
-            .await?;
+        create_task_logs(m).await?;
         m.create_table(
             Table::create()
                 .table(AuditEvents::Table)
@@ -335,6 +322,24 @@ enum Tasks {
     DispatchedAt,
     StartedAt,
     FinishedAt,
+}
+
+/// The line-per-row output table of m0001, which m0009 replaced (and its `down` restores).
+async fn create_task_logs(m: &SchemaManager<'_>) -> Result<(), DbErr> {
+    m.create_table(
+        Table::create()
+            .table(TaskLogs::Table)
+            .col(id(TaskLogs::Id))
+            .col(ColumnDef::new(TaskLogs::TaskId).big_integer().not_null())
+            .col(ColumnDef::new(TaskLogs::Seq).big_integer().not_null())
+            .col(text(TaskLogs::Stream))
+            .col(text(TaskLogs::Line))
+            .col(time(TaskLogs::At))
+            .to_owned(),
+    )
+    .await?;
+    m.create_index(index("ux_task_logs", TaskLogs::Table, &["task_id", "seq"], true))
+        .await
 }
 
 #[derive(DeriveIden)]
@@ -1189,20 +1194,7 @@ impl MigrationTrait for M0009TaskOutput {
 
     /// The old table comes back empty: output stored in chunks is not split back into rows.
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.create_table(
-            Table::create()
-                .table(TaskLogs::Table)
-                .col(id(TaskLogs::Id))
-                .col(ColumnDef::new(TaskLogs::TaskId).big_integer().not_null())
-                .col(ColumnDef::new(TaskLogs::Seq).big_integer().not_null())
-                .col(text(TaskLogs::Stream))
-                .col(text(TaskLogs::Line))
-                .col(time(TaskLogs::At))
-                .to_owned(),
-        )
-        .await?;
-        m.create_index(index("ux_task_logs", TaskLogs::Table, &["task_id", "seq"], true))
-            .await?;
+        create_task_logs(m).await?;
         m.drop_table(Table::drop().table(TaskOutput::Table).to_owned()).await
     }
 }

@@ -128,19 +128,24 @@ async fn approved_job_streams_its_logs_in_order_and_complete() {
     assert_eq!(text.lines().collect::<Vec<_>>(), followed);
 }
 
-#[tokio::test]
-async fn a_bulk_output_is_stored_whole_and_in_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let (server, _agents) = testbed(dir.path(), 1).await;
+/// Runs the test stack's `echo` of `lines` lines on the one host and returns its stored log.
+async fn echo_log(server: &Server, lines: u32) -> String {
     let job = server
-        .propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "params": {"lines": 100000}}))
+        .propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "params": {"lines": lines}}))
         .await;
     let id = job["id"].as_i64().unwrap();
     let tid = tasks(&job)[0]["id"].as_i64().unwrap();
     server.approve(&job).await;
     let done = server.wait_done(id, 120).await;
     assert_eq!(done["state"], "SUCCESSFUL", "{done}");
-    let text = server.text(&format!("/api/v1/jobs/{id}/tasks/{tid}/logs")).await;
+    server.text(&format!("/api/v1/jobs/{id}/tasks/{tid}/logs")).await
+}
+
+#[tokio::test]
+async fn a_bulk_output_is_stored_whole_and_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents) = testbed(dir.path(), 1).await;
+    let text = echo_log(&server, 100_000).await;
     let stdout: Vec<&str> = text.lines().filter(|l| *l != "to stderr").collect();
     let expected: Vec<String> = (1..=100_000).map(|i| format!("line {i}")).collect();
     assert!(
@@ -155,15 +160,7 @@ async fn a_bulk_output_is_stored_whole_and_in_order() {
 async fn a_runaway_output_is_stored_as_its_head_and_tail_with_the_cut_marked() {
     let dir = tempfile::tempdir().unwrap();
     let (server, _agents) = testbed_with(dir.path(), 1, &[("STEWARD_TASK_LOG_MAX_BYTES", "65536")]).await;
-    let job = server
-        .propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "echo", "params": {"lines": 100000}}))
-        .await;
-    let id = job["id"].as_i64().unwrap();
-    let tid = tasks(&job)[0]["id"].as_i64().unwrap();
-    server.approve(&job).await;
-    let done = server.wait_done(id, 60).await;
-    assert_eq!(done["state"], "SUCCESSFUL", "{done}");
-    let text = server.text(&format!("/api/v1/jobs/{id}/tasks/{tid}/logs")).await;
+    let text = echo_log(&server, 100_000).await;
     let lines: Vec<&str> = text.lines().collect();
     // About 1.2 MB were printed; 32 KiB are kept from the start, and from the end 32 KiB or
     // the last chunk the agent sent (at most 80 KiB), whichever is more.
