@@ -352,6 +352,7 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
     }
 
     let mut latencies = vec![];
+    let mut answered = vec![];
     let propose = |http: reqwest::Client, base: String| async move {
         post(
             &http,
@@ -377,6 +378,7 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
                 json!({"plan_hash": job["plan_hash"]}),
             )
             .await?;
+            answered.push(t0.elapsed().as_secs_f64() * 1000.0);
             expected += ids.len();
             wait_finished(&record, expected).await?;
             let r = record.lock().expect("lock");
@@ -423,6 +425,12 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
         println!("| approve → task-started p50 | {:.2} ms |", latency.median());
         println!("| approve → task-started p99 | {:.2} ms |", latency.at(0.99));
         println!("| approve → task-started max | {:.2} ms |", latency.max());
+        let answered = Percentiles::new(answered.iter().copied());
+        println!(
+            "| … of which the approve request, p50 / p99 | {:.2} / {:.2} ms |",
+            answered.median(),
+            answered.at(0.99)
+        );
         println!(
             "| latency samples | {} ({} jobs × {} tasks) |",
             latencies.len(),
