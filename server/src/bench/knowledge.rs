@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use anyhow::Context;
 use clap::Args;
 use steward_llm::Embedder;
 use steward_stats::Percentiles;
@@ -27,6 +28,10 @@ pub struct KnowledgeArgs {
     /// Doc chunks to embed for the throughput figure (the built-in docs, repeated as needed; 0 to skip).
     #[arg(long, default_value_t = 128)]
     embed_chunks: usize,
+    /// Write the texts embedded for the throughput figure to this file (a JSON array), for the
+    /// reference (`scripts/embed-reference.sh`) to embed the same ones.
+    #[arg(long)]
+    texts_out: Option<PathBuf>,
     /// Also search through the HTTP API of a server whose index holds this many chunks (0: not).
     #[arg(long, default_value_t = 0)]
     api_size: usize,
@@ -167,6 +172,10 @@ async fn embedding(a: &KnowledgeArgs) -> anyhow::Result<()> {
     let texts: Vec<String> = (0..a.embed_chunks)
         .map(|i| format!("{} [{i}]", sections[i % sections.len()]))
         .collect();
+    if let Some(path) = &a.texts_out {
+        std::fs::write(path, serde_json::to_string(&texts)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let mean_bytes = texts.iter().map(String::len).sum::<usize>() / texts.len();
     embedder.embed(&texts[..texts.len().min(8)]).await?; // warm-up
     let started = Instant::now();
