@@ -28,12 +28,12 @@ use crate::inventory::{self, InventoryError};
 use crate::stacks::Catalog;
 
 pub use engine::EngineHandle;
-
-/// Stored output chunks read per query (up to 80 KiB of text each).
-const CHUNKS_PER_READ: u64 = 16;
 pub use plan::{plan_hash, Plan, PlanError, PlanStage, PlanTask, ProposeRequest, StageRequest};
 pub use state::{JobState, StageState, TaskState};
 pub use view::{plan_host_names, JobSummary, JobView, LogLine, StageView, TaskView};
+
+/// Stored output chunks read per query (up to 80 KiB of text each).
+const CHUNKS_PER_READ: u64 = 16;
 
 /// Jobs one list returns by default.
 pub const LIST_DEFAULT: u64 = 50;
