@@ -55,7 +55,7 @@ impl Journal {
 
     /// Queues lines of the script's output: `text` is one or more lines, each ending in `\n`.
     pub(crate) fn output(&mut self, stream: LogStream, text: String) {
-        let lines = text.bytes().filter(|&b| b == b'\n').count().max(1) as u64;
+        let lines = crate::lines::count(&text).max(1);
         let last = self.next_seq + lines - 1;
         if self.record.pgid.is_some() && last > self.record.last_seq {
             self.record.last_seq = last + SEQ_RESERVE;

@@ -78,6 +78,11 @@ pub(crate) async fn forward<R: AsyncRead + Unpin>(output: R, stream: LogStream, 
     send(&chunks, stream, &mut chunk, collecting).await;
 }
 
+/// How many lines a chunk holds: its newlines.
+pub(crate) fn count(text: &str) -> u64 {
+    text.bytes().filter(|&b| b == b'\n').count() as u64
+}
+
 /// Sends the chunk, if any; whether the receiver still collects.
 async fn send(chunks: &mpsc::Sender<Chunk>, stream: LogStream, chunk: &mut String, collecting: bool) -> bool {
     if !collecting || chunk.is_empty() {

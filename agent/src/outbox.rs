@@ -49,7 +49,7 @@ impl Outbox {
         self.bytes += cost(&event);
         self.events.push_back(event);
         while self.events.len() > self.max_events || self.bytes > self.max_bytes {
-            if !self.drop_oldest_line() {
+            if !self.drop_oldest_chunk() {
                 break;
             }
         }
@@ -86,15 +86,15 @@ impl Outbox {
     /// Chunks are always dropped from the front, so the marker sits just before the surviving
     /// output and takes the seq of the last line it replaced: seqs stay unique and increasing,
     /// and the server sees a gap where the dropped lines were.
-    fn drop_oldest_line(&mut self) -> bool {
-        let Some(first) = self.events.iter().position(is_log) else {
+    fn drop_oldest_chunk(&mut self) -> bool {
+        let Some(first) = self.events.iter().position(is_output) else {
             return false;
         };
         let marker_here = self
             .marker
             .is_some_and(|(marker_seq, _)| self.events[first].seq == marker_seq);
         let victim = if marker_here { first + 1 } else { first };
-        if !self.events.get(victim).is_some_and(is_log) {
+        if !self.events.get(victim).is_some_and(is_output) {
             return false;
         }
         let Some(dropped) = self.events.remove(victim) else {
@@ -125,14 +125,14 @@ impl Outbox {
     }
 }
 
-fn is_log(event: &TaskEvent) -> bool {
+fn is_output(event: &TaskEvent) -> bool {
     matches!(event.kind, Some(Kind::Output(_)))
 }
 
 /// How many lines a chunk of output holds.
 fn line_count(event: &TaskEvent) -> u64 {
     match &event.kind {
-        Some(Kind::Output(output)) => output.text.bytes().filter(|&b| b == b'\n').count() as u64,
+        Some(Kind::Output(output)) => crate::lines::count(&output.text),
         _ => 0,
     }
 }

@@ -65,13 +65,7 @@ pub async fn run(a: KnowledgeArgs) -> anyhow::Result<()> {
 /// synthetic chunks, each question embedded by the server (the synthetic vectors are not the
 /// model's, so this measures time, not relevance).
 async fn through_the_api(a: &KnowledgeArgs) -> anyhow::Result<()> {
-    use steward_llm::Embedder as _;
-    let model_dir = match &a.model_dir {
-        Some(dir) => dir.clone(),
-        None => std::env::var_os("STEWARD_EMBED_MODEL_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| steward_embed_local::model_dir_in(std::path::Path::new("data"))),
-    };
+    let model_dir = crate::knowledge::checkout_model_dir(a.model_dir.clone());
     let model_id = crate::knowledge::load_checkout_embedder(Some(model_dir.clone()))?.model_id();
     let data = tempfile::tempdir()?;
     let index = data

@@ -432,13 +432,19 @@ async fn embedder(k: &KnowledgeConfig, data_dir: &std::path::Path) -> anyhow::Re
 /// `steward bench knowledge`): from `dir`, else `STEWARD_EMBED_MODEL_DIR`, else
 /// `./data/models/all-minilm-l6-v2` where `make` fetched it.
 pub fn load_checkout_embedder(dir: Option<PathBuf>) -> anyhow::Result<steward_embed_local::LocalEmbedder> {
-    let dir = dir.unwrap_or_else(|| {
+    let dir = checkout_model_dir(dir);
+    steward_embed_local::LocalEmbedder::load(&dir)
+        .with_context(|| format!("cannot load the embedding model in {}", dir.display()))
+}
+
+/// Where [`load_checkout_embedder`] looks: `dir`, else `STEWARD_EMBED_MODEL_DIR`, else
+/// `./data/models/all-minilm-l6-v2`.
+pub fn checkout_model_dir(dir: Option<PathBuf>) -> PathBuf {
+    dir.unwrap_or_else(|| {
         std::env::var_os("STEWARD_EMBED_MODEL_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| steward_embed_local::model_dir_in(Path::new("data")))
-    });
-    steward_embed_local::LocalEmbedder::load(&dir)
-        .with_context(|| format!("cannot load the embedding model in {}", dir.display()))
+    })
 }
 
 /// `local:all-minilm-l6-v2` → `local-all-minilm-l6-v2`: a safe directory or collection name.

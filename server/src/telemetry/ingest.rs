@@ -20,14 +20,15 @@ const MAX_LABEL_VALUE: usize = 256;
 /// How far ahead of the server's clock a sample may be (clock skew).
 const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
 
-/// One sample that passed the checks.
-/// A valid sample, as small as it can be: it waits in the writer's queue, so the series is
+/// A sample that passed the checks, as small as it can be: it waits in the writer's queue, so the series is
 /// only its id string (name and canonical labels) until the writer needs the parts.
 #[derive(Debug, Clone)]
 pub struct Sample {
     /// The series id: name, US, canonical labels JSON (see [`SeriesKey::id`]).
     pub series: String,
+    /// Milliseconds since the Unix epoch.
     pub at_ms: i64,
+    /// A finite value.
     pub value: f64,
 }
 
@@ -51,6 +52,7 @@ impl Sample {
     }
 }
 
+/// A Prometheus-compatible name: `[a-zA-Z_][a-zA-Z0-9_]*`, at most `MAX_NAME` bytes.
 pub fn valid_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')

@@ -59,18 +59,12 @@ impl SeriesKey {
 
     /// Name and canonical labels in one string, unique per series: `name` + US + labels JSON.
     pub fn id(&self) -> String {
-        let labels: BTreeMap<&str, &str> = self.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        Self::id_of(&self.name, &labels)
+        series_id(&self.name, &self.labels_json())
     }
 
     /// [`SeriesKey::id`] of a name and labels not gathered into a key.
     pub fn id_of(name: &str, labels: &BTreeMap<&str, &str>) -> String {
-        let labels = serde_json::to_string(labels).unwrap_or_default();
-        let mut id = String::with_capacity(name.len() + 1 + labels.len());
-        id.push_str(name);
-        id.push('\u{1f}');
-        id.push_str(&labels);
-        id
+        series_id(name, &serde_json::to_string(labels).unwrap_or_default())
     }
 
     /// `disk_used_pct{mount="/var"}`: the signal an incident is about.
@@ -81,6 +75,15 @@ impl SeriesKey {
         let labels: Vec<String> = self.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
         format!("{}{{{}}}", self.name, labels.join(","))
     }
+}
+
+/// `name` + US + `labels_json`: a series' id.
+fn series_id(name: &str, labels_json: &str) -> String {
+    let mut id = String::with_capacity(name.len() + 1 + labels_json.len());
+    id.push_str(name);
+    id.push('\u{1f}');
+    id.push_str(labels_json);
+    id
 }
 
 /// The latest value of a series.
