@@ -352,6 +352,8 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
     }
 
     let mut latencies = vec![];
+    // Per job: when its first and its last run-task arrived, to tell a late start from a slow fan-out.
+    let (mut firsts, mut lasts) = (vec![], vec![]);
     let mut answered = vec![];
     let propose = |http: reqwest::Client, base: String| async move {
         post(
@@ -382,11 +384,14 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
             expected += ids.len();
             wait_finished(&record, expected).await?;
             let r = record.lock().expect("lock");
-            latencies.extend(
-                ids.iter()
-                    .filter_map(|id| r.arrivals.get(id))
-                    .map(|t| t.duration_since(t0).as_secs_f64() * 1000.0),
-            );
+            let job: Vec<f64> = ids
+                .iter()
+                .filter_map(|id| r.arrivals.get(id))
+                .map(|t| t.duration_since(t0).as_secs_f64() * 1000.0)
+                .collect();
+            firsts.extend(job.iter().copied().reduce(f64::min));
+            lasts.extend(job.iter().copied().reduce(f64::max));
+            latencies.extend(job);
         }
 
         let mut burst = vec![];
@@ -430,6 +435,12 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
             "| … of which the approve request, p50 / p99 | {:.2} / {:.2} ms |",
             answered.median(),
             answered.at(0.99)
+        );
+        let (firsts, lasts) = (Percentiles::new(firsts), Percentiles::new(lasts));
+        println!(
+            "| … a job's first / last run-task arrives, p50 | {:.2} / {:.2} ms |",
+            firsts.median(),
+            lasts.median()
         );
         println!(
             "| latency samples | {} ({} jobs × {} tasks) |",
