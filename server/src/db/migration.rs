@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0007FourEyes),
             Box::new(M0008ChatOps),
             Box::new(M0009TaskOutput),
+            Box::new(M0010TaskStageIndex),
         ]
     }
 }
@@ -1196,5 +1197,28 @@ impl MigrationTrait for M0009TaskOutput {
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         create_task_logs(m).await?;
         m.drop_table(Table::drop().table(TaskOutput::Table).to_owned()).await
+    }
+}
+
+/// Tasks found by their stage: a proposal reads back the ids of the rows it just inserted,
+/// which without this index scanned every task ever stored, holding the writer lock.
+struct M0010TaskStageIndex;
+
+impl MigrationName for M0010TaskStageIndex {
+    fn name(&self) -> &str {
+        "m0010_task_stage_index"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for M0010TaskStageIndex {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_index(index("ix_tasks_stage", Tasks::Table, &["stage_id"], false))
+            .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_index(Index::drop().name("ix_tasks_stage").table(Tasks::Table).to_owned())
+            .await
     }
 }
