@@ -8,12 +8,13 @@
 //! effect, and a busy engine writes in large transactions while an idle one answers within
 //! one round trip. When a commit fails, memory is ahead of the database: the task ends with
 //! [`EngineFailed`], and the server stops so that a restart recovers from the database.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use serde::Deserialize;
 use serde_json::json;
 use steward_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot};
@@ -38,7 +39,10 @@ pub type SessionTx = mpsc::Sender<pb::ServerMessage>;
 type Reply = oneshot::Sender<Result<(), JobError>>;
 
 enum Msg {
-    Approved(i64),
+    Approved {
+        job_id: i64,
+        reply: Reply,
+    },
     Cancel {
         job_id: i64,
         actor: String,
@@ -78,9 +82,16 @@ impl std::fmt::Debug for Msg {
 pub struct EngineStopped;
 
 impl EngineHandle {
-    /// Tells the engine a job was approved (after the approval committed).
+    /// Tells the engine a job was approved (after the approval committed); returns once the
+    /// engine has stored what it did with it, so the caller reads the job dispatched (or
+    /// queued behind others) rather than merely approved.
     pub async fn approved(&self, job_id: i64) -> Result<(), EngineStopped> {
-        self.tx.send(Msg::Approved(job_id)).await.map_err(|_| EngineStopped)
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Approved { job_id, reply })
+            .await
+            .map_err(|_| EngineStopped)?;
+        rx.await.map_err(|_| EngineStopped)?.map_err(|_| EngineStopped)
     }
 
     /// Cancels an approved or running job.
@@ -255,7 +266,10 @@ impl Engine {
 
     fn apply(&mut self, m: Msg, fx: &mut Effects, replies: &mut Replies) {
         match m {
-            Msg::Approved(job_id) => fx.append(self.step(machine::Event::Approved { job_id })),
+            Msg::Approved { job_id, reply } => {
+                fx.append(self.step(machine::Event::Approved { job_id }));
+                replies.push((reply, Ok(())));
+            }
             Msg::Cancel { job_id, actor, reply } => {
                 let mut out = self.step(machine::Event::Cancel { job_id, actor });
                 // Answer after the commit, so the caller reads the canceled state back.
@@ -359,9 +373,8 @@ impl Engine {
         let index: HashMap<i64, usize> = stages.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
         // The stack file says what each command leads its component to; a stack no longer
         // served (removed since approval) says nothing, and the recorded state stays.
-        let plan: Option<super::Plan> = serde_json::from_value(j.plan.clone()).ok();
-        let stack = plan
-            .as_ref()
+        let stack = StackRef::deserialize(&j.plan)
+            .ok()
             .and_then(|p| self.catalog.stack(&p.stack, &p.stack_version));
         let mut plans: Vec<StagePlan> = stages
             .into_iter()
@@ -382,7 +395,7 @@ impl Engine {
                 }
             })
             .collect();
-        for row in tasks {
+        for mut row in tasks {
             let Some(&si) = index.get(&row.stage_id) else {
                 continue;
             };
@@ -391,7 +404,7 @@ impl Engine {
             let message = if state.is_final() {
                 pb::RunTask::default()
             } else {
-                run_task(&row, &stage_content[si])
+                run_task(&mut row, &stage_content[si])
             };
             let running_for = row
                 .dispatched_at
@@ -511,7 +524,11 @@ impl Engine {
                         .await?;
                 }
             }
-            for chunk in b.started.chunks(500) {
+            // A task that started and finished within the batch is written once, by its result.
+            let began: HashSet<i64> = b.started.iter().copied().collect();
+            let finished: HashSet<i64> = b.finished.iter().map(|f| f.task_id).collect();
+            let only_started: Vec<i64> = b.started.iter().copied().filter(|id| !finished.contains(id)).collect();
+            for chunk in only_started.chunks(500) {
                 task::Entity::update_many()
                     .col_expr(task::Column::StartedAt, Expr::value(now))
                     .filter(task::Column::Id.is_in(chunk.to_vec()))
@@ -519,23 +536,25 @@ impl Engine {
                     .await?;
             }
             // Most tasks of a batch end the same way: one statement per distinct outcome.
-            let mut groups: HashMap<(TaskState, Option<i32>, Option<String>), Vec<i64>> = HashMap::new();
+            type Outcome = (TaskState, Option<i32>, Option<String>, bool);
+            let mut groups: HashMap<Outcome, Vec<i64>> = HashMap::new();
             for f in &b.finished {
                 groups
-                    .entry((f.state, f.exit_code, f.error.clone()))
+                    .entry((f.state, f.exit_code, f.error.clone(), began.contains(&f.task_id)))
                     .or_default()
                     .push(f.task_id);
             }
-            for ((s, code, err), ids) in groups {
+            for ((s, code, err, began), ids) in groups {
                 for chunk in ids.chunks(500) {
-                    task::Entity::update_many()
+                    let mut q = task::Entity::update_many()
                         .col_expr(task::Column::State, Expr::value(s.as_str()))
                         .col_expr(task::Column::ExitCode, Expr::value(code))
                         .col_expr(task::Column::Error, Expr::value(err.clone()))
-                        .col_expr(task::Column::FinishedAt, Expr::value(now))
-                        .filter(task::Column::Id.is_in(chunk.to_vec()))
-                        .exec(&*txn)
-                        .await?;
+                        .col_expr(task::Column::FinishedAt, Expr::value(now));
+                    if began {
+                        q = q.col_expr(task::Column::StartedAt, Expr::value(now));
+                    }
+                    q.filter(task::Column::Id.is_in(chunk.to_vec())).exec(&*txn).await?;
                 }
             }
             for (id, s) in &b.stages {
@@ -751,9 +770,17 @@ fn task_files(v: &serde_json::Value) -> Vec<pb::TaskFile> {
 
 /// The run-task message of a stored task and its stage's script and shared files
 /// (attempt set at dispatch).
-fn run_task(r: &task::Model, (script, shared): &(String, Vec<pb::TaskFile>)) -> pb::RunTask {
+/// The stack a plan was built from: all the engine needs of the stored plan.
+#[derive(serde::Deserialize)]
+struct StackRef {
+    stack: String,
+    stack_version: String,
+}
+
+/// The run-task message of a task row; takes the row's environment instead of copying it.
+fn run_task(r: &mut task::Model, (script, shared): &(String, Vec<pb::TaskFile>)) -> pb::RunTask {
     // The stored environment already names the job and task: the digest covers it whole.
-    let env: HashMap<String, String> = serde_json::from_value(r.env.clone()).unwrap_or_default();
+    let env: HashMap<String, String> = serde_json::from_value(r.env.take()).unwrap_or_default();
     let mut files = task_files(&r.files);
     let own = files.len() as u32;
     files.extend(shared.iter().cloned());

@@ -126,6 +126,11 @@ async fn replayed_stale_and_foreign_task_events_are_ignored_and_counted() {
     }
     let done = server.wait_done(job["id"].as_i64().unwrap(), 20).await;
     assert_eq!(done["state"], "SUCCESSFUL", "{done}");
+    // Started and finished arrive back to back, usually in one engine batch, which writes
+    // the task once: both times must still be stored.
+    let task = &done["stages"][0]["tasks"][0];
+    let (started, finished) = (task["started_at"].as_str(), task["finished_at"].as_str());
+    assert!(started.is_some() && finished.is_some() && started <= finished, "{task}");
     // A barrier, not a sleep: one stream's messages are handled in order, so once a metric
     // sent after "after the end" is visible, that line has been handled too.
     send_disk(&tx, 1, 12.5).await;
