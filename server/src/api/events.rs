@@ -128,7 +128,12 @@ pub async fn events(
         if let Some(job_id) = q.job {
             // Replay what is stored, then go live; dedupe by seq per task.
             let Ok(job) = jobs.get(job_id).await else { return };
-            yield Ok::<_, Infallible>(sse("job", &Event::Job { job_id, state: job.job.state.clone(), finished: job.job.finished_at.is_some() }));
+            // A live job's feed starts with its state; a finished job's ends with it, as a
+            // live feed ends with the job's end.
+            let state = Event::Job { job_id, state: job.job.state.clone(), finished: job.job.finished_at.is_some() };
+            if job.job.finished_at.is_none() {
+                yield Ok::<_, Infallible>(sse("job", &state));
+            }
             for st in &job.stages {
                 for t in &st.tasks {
                     yield Ok(sse("task", &Event::Task { job_id, task_id: t.id, host: t.host.clone(), state: t.state.clone(), exit_code: t.exit_code }));
@@ -148,6 +153,7 @@ pub async fn events(
                 }
             }
             if job.job.finished_at.is_some() {
+                yield Ok(sse("job", &state));
                 return;
             }
         }

@@ -502,6 +502,11 @@ async fn the_event_feed_replays_a_bounded_tail_of_a_long_log() {
     assert_eq!(logs, 5000, "the replay is bounded");
     assert_eq!(body.matches("event: truncated\n").count(), 1, "and says so");
     assert!(body.contains("line 6000"), "it is the tail that is replayed");
+    let last = body.trim_end().rsplit("\n\n").next().unwrap_or_default();
+    assert!(
+        last.starts_with("event: job\n") && last.contains(r#""finished":true"#),
+        "the feed ends with the job's end: {last}"
+    );
     // The whole log is still there.
     let task = tasks(&server.wait_done(id, 1).await)[0]["id"].as_i64().unwrap();
     let all = server.text(&format!("/api/v1/jobs/{id}/tasks/{task}/logs")).await;
