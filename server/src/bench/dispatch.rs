@@ -355,6 +355,7 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
     // Per job: when its first and its last run-task arrived, to tell a late start from a slow fan-out.
     let (mut firsts, mut lasts) = (vec![], vec![]);
     let mut answered = vec![];
+    let mut proposed = vec![];
     let propose = |http: reqwest::Client, base: String| async move {
         post(
             &http,
@@ -366,7 +367,9 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
     let mut expected = 0;
     if a.agents > 0 {
         for _ in 0..a.jobs {
+            let t0 = Instant::now();
             let job = propose(http.clone(), base.clone()).await?;
+            proposed.push(t0.elapsed().as_secs_f64() * 1000.0);
             let ids: Vec<i64> = job["stages"][0]["tasks"]
                 .as_array()
                 .into_iter()
@@ -435,6 +438,13 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
             "| … of which the approve request, p50 / p99 | {:.2} / {:.2} ms |",
             answered.median(),
             answered.at(0.99)
+        );
+        let proposed = Percentiles::new(proposed);
+        println!(
+            "| the propose request ({} tasks), p50 / p99 | {:.2} / {:.2} ms |",
+            a.agents,
+            proposed.median(),
+            proposed.at(0.99)
         );
         let (firsts, lasts) = (Percentiles::new(firsts), Percentiles::new(lasts));
         println!(

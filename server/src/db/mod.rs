@@ -266,6 +266,58 @@ mod tests {
         }
     }
 
+    /// How many migrations come before `name`.
+    fn before(name: &str) -> u32 {
+        use sea_orm_migration::MigratorTrait;
+        super::migration::Migrator::migrations()
+            .iter()
+            .position(|m| m.name() == name)
+            .unwrap() as u32
+    }
+
+    /// A task's env, files and digest move to `task_specs` and back again, unchanged.
+    #[tokio::test]
+    async fn task_specs_move_out_of_tasks_and_back() {
+        use sea_orm_migration::MigratorTrait;
+        let dir = tempfile::tempdir().unwrap();
+        let db = super::open(&super::sqlite_url(dir.path()), super::Role::Writer, 1)
+            .await
+            .unwrap();
+        super::migration::Migrator::up(&db, Some(before("m0011_task_specs")))
+            .await
+            .unwrap();
+        db.execute_unprepared(
+            "INSERT INTO tasks (job_id, stage_id, host_id, hostname, state, attempt, env, files, digest, timeout_secs) \
+             VALUES (7, 3, 1, 'h1', 'PENDING', 0, '{\"A\":\"1\"}', '[{\"path\":\"a.conf\"}]', 'abc', 30)",
+        )
+        .await
+        .unwrap();
+        let read = |sql: &'static str| {
+            let db = &db;
+            async move {
+                let row = db
+                    .query_one(sea_orm::Statement::from_string(sea_orm::DatabaseBackend::Sqlite, sql))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                (0..4)
+                    .map(|i| row.try_get_by_index::<String>(i).unwrap())
+                    .collect::<Vec<String>>()
+            }
+        };
+        super::migration::Migrator::up(&db, Some(1)).await.unwrap();
+        let spec = read("SELECT CAST(job_id AS TEXT), env, files, digest FROM task_specs WHERE task_id = 1").await;
+        assert_eq!(spec, ["7", r#"{"A":"1"}"#, r#"[{"path":"a.conf"}]"#, "abc"]);
+        let gone = db
+            .execute_unprepared("SELECT env FROM tasks")
+            .await
+            .expect_err("env is no longer a column of tasks");
+        assert!(gone.to_string().contains("no such column"), "{gone}");
+        super::migration::Migrator::down(&db, Some(1)).await.unwrap();
+        let back = read("SELECT hostname, env, files, digest FROM tasks WHERE id = 1").await;
+        assert_eq!(back, ["h1", r#"{"A":"1"}"#, r#"[{"path":"a.conf"}]"#, "abc"]);
+    }
+
     /// Lines stored one per row before output moved in chunks become chunks of consecutive
     /// lines of one stream, every line kept, and the old table goes.
     #[tokio::test]
@@ -275,11 +327,9 @@ mod tests {
         let db = super::open(&super::sqlite_url(dir.path()), super::Role::Writer, 1)
             .await
             .unwrap();
-        let before = super::migration::Migrator::migrations()
-            .iter()
-            .position(|m| m.name() == "m0009_task_output")
-            .unwrap() as u32;
-        super::migration::Migrator::up(&db, Some(before)).await.unwrap();
+        super::migration::Migrator::up(&db, Some(before("m0009_task_output")))
+            .await
+            .unwrap();
         let rows = [
             (1, 1, "stdout", "one"),
             (1, 2, "stdout", "two"),

@@ -25,7 +25,7 @@ pub use super::machine::{EngineConfig, KnownTask};
 use super::state::{JobState, StageState, TaskState};
 use super::JobError;
 use crate::audit;
-use crate::db::entities::{job, stage, task, task_output};
+use crate::db::entities::{job, stage, task, task_output, task_spec};
 use crate::db::output;
 use crate::db::Store;
 use crate::events::{Bus, Event};
@@ -346,6 +346,13 @@ impl Engine {
             .order_by_asc(task::Column::Id)
             .all(self.store.read())
             .await?;
+        let mut specs: HashMap<i64, task_spec::Model> = task_spec::Entity::find()
+            .filter(task_spec::Column::JobId.eq(j.id))
+            .all(self.store.read())
+            .await?
+            .into_iter()
+            .map(|s| (s.task_id, s))
+            .collect();
         let running_ids: Vec<i64> = tasks
             .iter()
             .filter(|t| t.state == TaskState::Running.as_str())
@@ -395,16 +402,24 @@ impl Engine {
                 }
             })
             .collect();
-        for mut row in tasks {
+        for row in tasks {
             let Some(&si) = index.get(&row.stage_id) else {
                 continue;
             };
             let state = TaskState::parse(&row.state).unwrap_or(TaskState::Failed);
-            // A final task is never sent again: only the others need their message.
+            // A final task is never sent again: only the others need their message. A task
+            // whose spec is missing goes without a digest, which its agent refuses to run.
             let message = if state.is_final() {
                 pb::RunTask::default()
             } else {
-                run_task(&mut row, &stage_content[si])
+                let spec = specs.remove(&row.id).unwrap_or_else(|| task_spec::Model {
+                    task_id: row.id,
+                    job_id: row.job_id,
+                    env: json!({}),
+                    files: json!([]),
+                    digest: String::new(),
+                });
+                run_task(&row, spec, &stage_content[si])
             };
             let running_for = row
                 .dispatched_at
@@ -777,11 +792,11 @@ struct StackRef {
     stack_version: String,
 }
 
-/// The run-task message of a task row; takes the row's environment instead of copying it.
-fn run_task(r: &mut task::Model, (script, shared): &(String, Vec<pb::TaskFile>)) -> pb::RunTask {
+/// The run-task message of a task row and its spec.
+fn run_task(r: &task::Model, spec: task_spec::Model, (script, shared): &(String, Vec<pb::TaskFile>)) -> pb::RunTask {
     // The stored environment already names the job and task: the digest covers it whole.
-    let env: HashMap<String, String> = serde_json::from_value(r.env.take()).unwrap_or_default();
-    let mut files = task_files(&r.files);
+    let env: HashMap<String, String> = serde_json::from_value(spec.env).unwrap_or_default();
+    let mut files = task_files(&spec.files);
     let own = files.len() as u32;
     files.extend(shared.iter().cloned());
     pb::RunTask {
@@ -794,7 +809,7 @@ fn run_task(r: &mut task::Model, (script, shared): &(String, Vec<pb::TaskFile>))
         label: format!("job {} task {}", r.job_id, r.id),
         // The approved digest, from the task row: the agent checks what it received against
         // it, so a script or file changed after approval is refused, not run.
-        digest: r.digest.clone(),
+        digest: spec.digest,
         task_files: own,
     }
 }

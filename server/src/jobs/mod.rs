@@ -20,7 +20,7 @@ use serde_json::json;
 
 use crate::audit;
 use crate::auth;
-use crate::db::entities::{job, stage, task, task_output};
+use crate::db::entities::{job, stage, task, task_output, task_spec};
 use crate::db::output;
 use crate::db::Store;
 use crate::events::{Bus, Event};
@@ -266,9 +266,6 @@ impl Jobs {
                     hostname: Set(pt.host.clone()),
                     state: Set(TaskState::Pending.as_str().into()),
                     attempt: Set(0),
-                    env: Set(json!({})),
-                    files: Set(json!(r.files)),
-                    digest: Set(String::new()),
                     timeout_secs: Set(r.timeout_secs as i32),
                     exit_code: Set(None),
                     error: Set(None),
@@ -296,16 +293,26 @@ impl Jobs {
                 .collect();
             task_ids.push(tasks.iter().map(|(host_id, _)| by_host[host_id]).collect::<Vec<i64>>());
         }
+        // The environment names the job and task, so what each task runs is stored once
+        // their ids are known.
         let hash = built.bind(job.id, &task_ids);
-        for (tasks, ids) in built.rendered.iter().zip(&task_ids) {
-            for ((_, r), id) in tasks.iter().zip(ids) {
-                task::Entity::update_many()
-                    .col_expr(task::Column::Env, Expr::value(json!(r.env)))
-                    .col_expr(task::Column::Digest, Expr::value(r.digest.clone()))
-                    .filter(task::Column::Id.eq(*id))
-                    .exec(&*txn)
-                    .await?;
-            }
+        let specs: Vec<task_spec::ActiveModel> = built
+            .rendered
+            .iter()
+            .zip(&task_ids)
+            .flat_map(|(tasks, ids)| tasks.iter().zip(ids))
+            .map(|((_, r), id)| task_spec::ActiveModel {
+                task_id: Set(*id),
+                job_id: Set(job.id),
+                env: Set(json!(r.env)),
+                files: Set(json!(r.files)),
+                digest: Set(r.digest.clone()),
+            })
+            .collect();
+        for chunk in specs.chunks(500) {
+            task_spec::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(&*txn)
+                .await?;
         }
         job::Entity::update_many()
             .col_expr(
@@ -508,9 +515,13 @@ impl Jobs {
             .order_by_asc(task::Column::Id)
             .all(self.store.read())
             .await?;
+        let specs = task_spec::Entity::find()
+            .filter(task_spec::Column::JobId.eq(id))
+            .all(self.store.read())
+            .await?;
         let cluster = inventory::cluster_name(self.store.read(), j.cluster_id).await?;
         let four_eyes = self.approval.four_eyes(&j).is_some();
-        Ok(JobView::build(j, cluster, four_eyes, stages, tasks))
+        Ok(JobView::build(j, cluster, four_eyes, stages, tasks, specs))
     }
 
     /// Jobs, newest first, optionally in one state.

@@ -1,8 +1,10 @@
 //! How jobs look from outside: the JSON shapes of the API and the CLI.
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::db::entities::{job, stage, task};
+use crate::db::entities::{job, stage, task, task_spec};
 
 fn ts(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<String> {
     t.map(|t| t.to_rfc3339())
@@ -199,7 +201,9 @@ impl JobView {
         four_eyes: bool,
         stages: Vec<stage::Model>,
         tasks: Vec<task::Model>,
+        specs: Vec<task_spec::Model>,
     ) -> Self {
+        let mut specs: HashMap<i64, task_spec::Model> = specs.into_iter().map(|s| (s.task_id, s)).collect();
         let stage_ids: Vec<i64> = stages.iter().map(|s| s.id).collect();
         let mut stage_views: Vec<StageView> = stages
             .into_iter()
@@ -219,7 +223,11 @@ impl JobView {
             })
             .collect();
         for t in tasks {
-            let files = file_paths(&t.files);
+            // Every task has its spec; a missing one shows as empty rather than failing the view.
+            let spec = specs.remove(&t.id);
+            let (digest, env, files) = spec
+                .map(|s| (s.digest, s.env, file_paths(&s.files)))
+                .unwrap_or_else(|| (String::new(), Value::Object(Default::default()), vec![]));
             let view = TaskView {
                 id: t.id,
                 host: t.hostname,
@@ -228,8 +236,8 @@ impl JobView {
                 exit_code: t.exit_code,
                 error: t.error,
                 timeout_secs: t.timeout_secs,
-                digest: t.digest,
-                env: t.env,
+                digest,
+                env,
                 files,
                 dispatched_at: ts(t.dispatched_at),
                 started_at: ts(t.started_at),

@@ -467,7 +467,7 @@ async fn an_agent_refuses_an_environment_changed_after_approval() {
     let row = db
         .query_one(sea_orm::Statement::from_string(
             db.get_database_backend(),
-            format!("SELECT env FROM tasks WHERE job_id = {id}"),
+            format!("SELECT env FROM task_specs WHERE job_id = {id}"),
         ))
         .await
         .unwrap()
@@ -475,7 +475,7 @@ async fn an_agent_refuses_an_environment_changed_after_approval() {
     let mut env: serde_json::Value = row.try_get("", "env").unwrap();
     assert_eq!(env["STEWARD_TASK_ID"], tasks(&job)[0]["id"].to_string());
     env["STEWARD_TASK_ID"] = json!("999999");
-    db.execute_unprepared(&format!("UPDATE tasks SET env = '{env}' WHERE job_id = {id}"))
+    db.execute_unprepared(&format!("UPDATE task_specs SET env = '{env}' WHERE job_id = {id}"))
         .await
         .unwrap();
     server.approve(&job).await;

@@ -18,4 +18,5 @@ pub mod job;
 pub mod stage;
 pub mod task;
 pub mod task_output;
+pub mod task_spec;
 pub mod user;

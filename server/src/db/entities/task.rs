@@ -1,4 +1,4 @@
-//! A task: one command of one component on one host, rendered at proposal time.
+//! A task: one command of one component on one host; what it runs is its `task_specs` row.
 use sea_orm::entity::prelude::*;
 
 /// A row of `tasks`.
@@ -13,12 +13,6 @@ pub struct Model {
     pub hostname: String,
     pub state: String,
     pub attempt: i32,
-    /// Environment for the script (a JSON object of strings).
-    pub env: Json,
-    /// Rendered templates for this host: a JSON array of `{path, content, mode}`.
-    pub files: Json,
-    /// SHA-256 of script, env, files and shared files; part of the plan hash.
-    pub digest: String,
     pub timeout_secs: i32,
     pub exit_code: Option<i32>,
     pub error: Option<String>,
