@@ -176,7 +176,11 @@ impl World {
                 with(format!("/api/v1/jobs/{}/reject", j["id"]), json!({}))
             }
             ("POST", "/api/v1/jobs/{id}/cancel") => {
-                let j = self.proposed().await;
+                // Still running when the cancel comes: approve answers once it is dispatched.
+                let j = self
+                    .server
+                    .propose(json!({"cluster": "test", "service": "app", "component": "worker", "command": "slow", "hosts": ["h1"], "params": {"ticks": 50}}))
+                    .await;
                 self.server.approve(&j).await;
                 with(format!("/api/v1/jobs/{}/cancel", j["id"]), json!({}))
             }
