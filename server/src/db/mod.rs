@@ -266,13 +266,18 @@ mod tests {
         }
     }
 
-    /// How many migrations come before `name`.
-    fn before(name: &str) -> u32 {
+    /// A fresh database in `dir`, migrated up to just before the migration `name`.
+    async fn migrated_before(dir: &std::path::Path, name: &str) -> sea_orm::DatabaseConnection {
         use sea_orm_migration::MigratorTrait;
-        super::migration::Migrator::migrations()
+        let db = super::open(&super::sqlite_url(dir), super::Role::Writer, 1)
+            .await
+            .unwrap();
+        let before = super::migration::Migrator::migrations()
             .iter()
             .position(|m| m.name() == name)
-            .unwrap() as u32
+            .unwrap();
+        super::migration::Migrator::up(&db, Some(before as u32)).await.unwrap();
+        db
     }
 
     /// A task's env, files and digest move to `task_specs` and back again, unchanged.
@@ -280,12 +285,7 @@ mod tests {
     async fn task_specs_move_out_of_tasks_and_back() {
         use sea_orm_migration::MigratorTrait;
         let dir = tempfile::tempdir().unwrap();
-        let db = super::open(&super::sqlite_url(dir.path()), super::Role::Writer, 1)
-            .await
-            .unwrap();
-        super::migration::Migrator::up(&db, Some(before("m0011_task_specs")))
-            .await
-            .unwrap();
+        let db = migrated_before(dir.path(), "m0011_task_specs").await;
         db.execute_unprepared(
             "INSERT INTO tasks (job_id, stage_id, host_id, hostname, state, attempt, env, files, digest, timeout_secs) \
              VALUES (7, 3, 1, 'h1', 'PENDING', 0, '{\"A\":\"1\"}', '[{\"path\":\"a.conf\"}]', 'abc', 30)",
@@ -324,12 +324,7 @@ mod tests {
     async fn stored_lines_move_into_chunks() {
         use sea_orm_migration::MigratorTrait;
         let dir = tempfile::tempdir().unwrap();
-        let db = super::open(&super::sqlite_url(dir.path()), super::Role::Writer, 1)
-            .await
-            .unwrap();
-        super::migration::Migrator::up(&db, Some(before("m0009_task_output")))
-            .await
-            .unwrap();
+        let db = migrated_before(dir.path(), "m0009_task_output").await;
         let rows = [
             (1, 1, "stdout", "one"),
             (1, 2, "stdout", "two"),
