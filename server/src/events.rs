@@ -61,7 +61,7 @@ pub enum Event {
         line: String,
     },
     /// Lines of a task's output as the bus carries them: one event per chunk, which the
-    /// event streams turn into a `log` event per line (see [`Event::lines`]). Never sent as is.
+    /// event streams turn into a `log` event per line (see [`Event::lines_after`]). Never sent as is.
     #[serde(skip)]
     Output {
         /// Job id.
@@ -127,9 +127,10 @@ impl Event {
 }
 
 impl Event {
-    /// The `log` events of an output chunk, one per line, with their seqs; nothing for any
-    /// other event.
-    pub fn lines(&self) -> impl Iterator<Item = Event> + '_ {
+    /// The `log` events of an output chunk whose seq is past `after`, one per line, in
+    /// order; nothing for any other event. A follower passes the last seq it sent, so lines a
+    /// chunk restates (a replay it has already read) are not sent twice.
+    pub fn lines_after(&self, after: i64) -> impl Iterator<Item = Event> + '_ {
         let (job_id, task_id, first_seq, stream, text) = match self {
             Event::Output {
                 job_id,
@@ -140,13 +141,16 @@ impl Event {
             } => (*job_id, *task_id, *first_seq, *stream, &text[..]),
             _ => (0, 0, 0, "", ""),
         };
-        text.lines().zip(first_seq..).map(move |(line, seq)| Event::Log {
-            job_id,
-            task_id,
-            seq,
-            stream: stream.into(),
-            line: line.into(),
-        })
+        text.lines()
+            .zip(first_seq..)
+            .filter(move |(_, seq)| *seq > after)
+            .map(move |(line, seq)| Event::Log {
+                job_id,
+                task_id,
+                seq,
+                stream: stream.into(),
+                line: line.into(),
+            })
     }
 }
 

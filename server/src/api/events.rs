@@ -75,9 +75,8 @@ fn follow_task(jobs: Jobs, job_id: i64, task_id: i64) -> impl Stream<Item = Resu
             loop {
                 match rx.recv().await {
                     Ok(chunk @ Event::Output { task_id: t, .. }) if t == task_id => {
-                        for l in chunk.lines() {
+                        for l in chunk.lines_after(last) {
                             let Event::Log { seq, stream, line, .. } = l else { continue };
-                            if seq <= last { continue; }
                             last = seq;
                             yield Ok(sse("log", &serde_json::json!({"seq": seq, "stream": stream, "line": line})));
                         }
@@ -164,9 +163,8 @@ pub async fn events(
                     if let Event::Output { task_id, .. } = &e {
                         if !logs { continue; }
                         let l = last.entry(*task_id).or_insert(0);
-                        for line in e.lines() {
+                        for line in e.lines_after(*l) {
                             let Event::Log { seq, .. } = line else { continue };
-                            if seq <= *l { continue; }
                             *l = seq;
                             yield Ok(sse("log", &line));
                         }
