@@ -251,6 +251,29 @@ pub(super) async fn post(http: &reqwest::Client, url: String, body: Value) -> an
     Ok(v)
 }
 
+/// Creates cluster `name` of `stack` with a host of each name, every one carrying
+/// `component` (`service/component`).
+pub(super) async fn create_cluster(
+    http: &reqwest::Client,
+    base: &str,
+    name: &str,
+    stack: &str,
+    hostnames: &[String],
+    component: &str,
+) -> anyhow::Result<()> {
+    let hosts: Vec<Value> = hostnames
+        .iter()
+        .map(|h| json!({"hostname": h, "components": [component]}))
+        .collect();
+    post(
+        http,
+        format!("{base}/api/v1/clusters"),
+        json!({"name": name, "stack": stack, "hosts": hosts}),
+    )
+    .await?;
+    Ok(())
+}
+
 /// The server's event feed, subscribed: events published from now on arrive on it.
 async fn events_feed(
     http: &reqwest::Client,
@@ -336,17 +359,10 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
 
     let record = Arc::new(Mutex::new(Record::default()));
     if a.agents > 0 {
-        let hosts: Vec<Value> = (0..a.agents)
-            .map(|i| json!({"hostname": format!("sim-{i:05}"), "components": ["host/host"]}))
-            .collect();
-        post(
-            &http,
-            format!("{base}/api/v1/clusters"),
-            json!({"name": "bench", "stack": "essentials", "hosts": hosts}),
-        )
-        .await?;
-        for i in 0..a.agents {
-            spawn_sim_agent(&server.grpc, format!("sim-{i:05}"), Some(record.clone()));
+        let names: Vec<String> = (0..a.agents).map(|i| format!("sim-{i:05}")).collect();
+        create_cluster(&http, &base, "bench", "essentials", &names, "host/host").await?;
+        for name in names {
+            spawn_sim_agent(&server.grpc, name, Some(record.clone()));
         }
         wait_online(&http, &base, a.agents).await?;
     }
@@ -467,18 +483,11 @@ pub async fn run(a: DispatchArgs) -> anyhow::Result<()> {
     }
 
     if a.idle_agents > 0 {
-        let hosts: Vec<Value> = (0..a.idle_agents)
-            .map(|i| json!({"hostname": format!("idle-{i:05}"), "components": ["host/host"]}))
-            .collect();
-        post(
-            &http,
-            format!("{base}/api/v1/clusters"),
-            json!({"name": "idle", "stack": "essentials", "hosts": hosts}),
-        )
-        .await?;
+        let names: Vec<String> = (0..a.idle_agents).map(|i| format!("idle-{i:05}")).collect();
+        create_cluster(&http, &base, "idle", "essentials", &names, "host/host").await?;
         let before = Memory::of(pid).rss_mib;
-        for i in 0..a.idle_agents {
-            spawn_sim_agent(&server.grpc, format!("idle-{i:05}"), None);
+        for name in names {
+            spawn_sim_agent(&server.grpc, name, None);
         }
         wait_online(&http, &base, a.agents + a.idle_agents).await?;
         tokio::time::sleep(Duration::from_secs(10)).await;

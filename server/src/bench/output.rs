@@ -18,7 +18,7 @@ use clap::Args;
 use serde_json::{json, Value};
 use steward_stats::{Memory, Percentiles};
 
-use super::dispatch::{admin_client, post, start_server, wait_online, TOKEN};
+use super::dispatch::{admin_client, create_cluster, post, start_server, wait_online, TOKEN};
 
 /// Options of the output benchmark.
 #[derive(Debug, Args)]
@@ -130,16 +130,7 @@ pub async fn run(a: OutputArgs) -> anyhow::Result<()> {
     );
 
     let names: Vec<String> = (0..a.hosts).map(|i| format!("bulk-{i:03}")).collect();
-    let hosts: Vec<Value> = names
-        .iter()
-        .map(|h| json!({"hostname": h, "components": ["bulk/bulk"]}))
-        .collect();
-    post(
-        &http,
-        format!("{base}/api/v1/clusters"),
-        json!({"name": "bulk", "stack": "bench", "hosts": hosts}),
-    )
-    .await?;
+    create_cluster(&http, &base, "bulk", "bench", &names, "bulk/bulk").await?;
     let mut agents = Agents(vec![]);
     for name in &names {
         let data = dir.path().join("agents").join(name);
