@@ -1,13 +1,16 @@
-//! Runs one attempt of a task: prepares its work dir, runs `bash script.sh` as the leader of
-//! a new process group, streams its output, enforces its timeout, obeys cancel and shutdown,
-//! and reports how it ended.
+//! Runs one attempt of a task: prepares its work dir, runs `script.sh` in bash as the leader
+//! of a new process group, streams its output, enforces its timeout, obeys cancel and
+//! shutdown, and reports how it ended.
+//!
+//! The script waits at a gate until its process group is on disk: an agent killed between
+//! the spawn and that write would otherwise leave a running script no restart can find.
 //!
 //! Killing is always done to the whole process group (SIGTERM, a grace period, SIGKILL), so
 //! the children a script forked die with it. After a script *exits on its own* the group is
 //! deliberately left alone: start scripts legitimately leave daemons behind, and those may
 //! not all detach with `setsid`. Only a timeout, a cancel or an agent shutdown kills.
 
-use std::{path::Path, process::ExitStatus, time::Duration};
+use std::{io::Write, path::Path, process::ExitStatus, time::Duration};
 
 use steward_proto::v1::{LogStream, RunTask, TaskOutcome};
 use tokio::{
@@ -30,6 +33,9 @@ pub(crate) const KILL_GRACE: Duration = Duration::from_secs(5);
 /// How long output is still collected after the script exits; a daemon it started without
 /// redirecting its output keeps the pipes open forever.
 pub(crate) const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
+/// Waits for the agent's go on stdin, gives the script /dev/null as stdin, and sources it
+/// without a PATH search (`sourcepath` off), so `script.sh` names the work dir's file.
+const GATED_SCRIPT: &str = "read -r -n 1 _ || exit 125; exec </dev/null; shopt -u sourcepath; . \"$0\"";
 /// The PATH every script starts with; the task's env may override it.
 const BASE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -53,8 +59,9 @@ pub(crate) async fn execute(task: RunTask, work_dir: &Path, mut journal: Journal
         journal.finished(TaskOutcome::Error, -1, error.to_string());
         return;
     }
-    let mut child = match command(&task, work_dir).spawn() {
-        Ok(child) => child,
+    let spawned = std::io::pipe().and_then(|(gate, open)| Ok((command(&task, work_dir, gate).spawn()?, open)));
+    let (mut child, mut gate) = match spawned {
+        Ok(spawned) => spawned,
         Err(error) => {
             tracing::warn!(%error, "task could not start");
             journal.finished(TaskOutcome::Error, -1, format!("cannot start bash: {error}"));
@@ -70,6 +77,10 @@ pub(crate) async fn execute(task: RunTask, work_dir: &Path, mut journal: Journal
         return;
     };
     journal.started(pid);
+    // One byte into an empty pipe never blocks. If the script is already gone, the supervisor
+    // reports its exit.
+    let _ = gate.write_all(b"\n");
+    drop(gate);
     tracing::info!(pid, "task started");
 
     // A few chunks in flight: up to 64 KiB each, and the pipe holds the rest.
@@ -94,11 +105,18 @@ pub(crate) async fn execute(task: RunTask, work_dir: &Path, mut journal: Journal
     journal.finished(outcome, exit_code, error);
 }
 
-/// `bash script.sh` in the work dir, with a minimal environment, leading its own group.
-fn command(task: &RunTask, work_dir: &Path) -> Command {
+/// Bash running `script.sh` in the work dir, with a minimal environment, leading its own group,
+/// once a byte arrives on `gate` (its stdin until then).
+///
+/// The script is sourced from `bash -c` rather than started as `bash script.sh`, which would
+/// cost a second exec per task; `$0`, `BASH_SOURCE`, line numbers and exit codes are the same.
+/// If the gate closes without the byte (the agent died), the script never runs: exit 125.
+pub(crate) fn command(task: &RunTask, work_dir: &Path, gate: std::io::PipeReader) -> Command {
     let home = std::env::var_os("HOME").unwrap_or_else(|| work_dir.as_os_str().to_owned());
     let mut command = Command::new(bash());
     command
+        .arg("-c")
+        .arg(GATED_SCRIPT)
         .arg(SCRIPT_NAME)
         .current_dir(work_dir)
         .env_clear()
@@ -106,7 +124,7 @@ fn command(task: &RunTask, work_dir: &Path) -> Command {
         .env("HOME", home)
         .env("LANG", "C.UTF-8")
         .envs(&task.env)
-        .stdin(std::process::Stdio::null())
+        .stdin(gate)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .process_group(0);

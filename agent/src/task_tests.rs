@@ -521,3 +521,41 @@ async fn a_task_that_does_not_match_its_digest_is_refused_before_anything_is_wri
         "it was written"
     );
 }
+
+#[tokio::test]
+async fn a_script_runs_only_once_the_gate_opens_and_never_if_it_closes() {
+    // The agent opens the gate once the process group is on disk; an agent that dies before
+    // that closes it unopened, and the script must not run unseen.
+    let dir = tempfile::tempdir().unwrap();
+    let script = "touch ran\ncat\necho \"$0 ${BASH_SOURCE[0]} $LINENO\"\nexit 7\n";
+    fs::write(dir.path().join(crate::workdir::SCRIPT_NAME), script).unwrap();
+    let run = task(15, script);
+
+    let (gate, open) = std::io::pipe().unwrap();
+    let mut child = crate::executor::command(&run, dir.path(), gate).spawn().unwrap();
+    sleep(Duration::from_millis(200)).await;
+    assert!(
+        !dir.path().join("ran").exists(),
+        "the script ran before the gate opened"
+    );
+    drop(open);
+    assert_eq!(child.wait().await.unwrap().code(), Some(125));
+    assert!(
+        !dir.path().join("ran").exists(),
+        "the script ran though the gate closed"
+    );
+
+    let (gate, mut open) = std::io::pipe().unwrap();
+    let mut command = crate::executor::command(&run, dir.path(), gate);
+    let child = command.spawn().unwrap();
+    std::io::Write::write_all(&mut open, b"\n").unwrap();
+    // Held open: the script's stdin is not the gate, or `cat` would wait on it forever.
+    let output = tokio::time::timeout(Duration::from_secs(9), child.wait_with_output())
+        .await
+        .expect("the script read its stdin from the gate")
+        .unwrap();
+    drop(open);
+    assert_eq!(output.status.code(), Some(7));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "script.sh script.sh 3\n");
+    assert!(dir.path().join("ran").exists());
+}
