@@ -9,11 +9,15 @@ fn main() {
 
 /// The console's built assets (`web/dist`), or a one-page stand-in when they are not built, so
 /// `cargo build` works without Node and the page says what to run instead of failing.
+///
+/// The built assets are named relative to this crate (rust-embed resolves it from the manifest
+/// dir): two checkouts sharing a target dir share this script's output, and an absolute path
+/// would send the second to the first's copy, which may be gone.
 fn web_dir() -> PathBuf {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let dist = manifest.join("../web/dist");
-    if dist.join("index.html").is_file() {
-        return dist.canonicalize().expect("web/dist resolves");
+    let dist = Path::new("../web/dist");
+    if manifest.join(dist).join("index.html").is_file() {
+        return dist.to_owned();
     }
     let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("web-missing");
     std::fs::create_dir_all(&out).expect("OUT_DIR is writable");
