@@ -9,10 +9,11 @@ use tokio::sync::Semaphore;
 use crate::model::MiniLm;
 use crate::{default_model_dir, DIMENSION, MODEL_ID};
 
-/// Texts per forward pass unless changed with [`LocalEmbedder::with_batch_size`]: big enough to
-/// keep the matrix kernels busy, small enough that a batch of 256-token chunks stays around
-/// 100 MB of activations.
-pub const DEFAULT_BATCH_SIZE: usize = 32;
+/// Texts per forward pass unless changed with [`LocalEmbedder::with_batch_size`]. Eight
+/// 256-token chunks already keep the matrix kernels busy, and their attention scores (25 MB)
+/// stay under glibc's mmap ceiling, so the heap reuses them instead of faulting in fresh pages
+/// each layer: 32 was slower (BENCHMARKS.md) and peaked at 700 MiB instead of 270.
+pub const DEFAULT_BATCH_SIZE: usize = 8;
 
 /// all-MiniLM-L6-v2 run in-process on the CPU.
 ///

@@ -28,6 +28,9 @@ pub struct KnowledgeArgs {
     /// Doc chunks to embed for the throughput figure (the built-in docs, repeated as needed; 0 to skip).
     #[arg(long, default_value_t = 128)]
     embed_chunks: usize,
+    /// Texts per forward pass of the local embedder.
+    #[arg(long, default_value_t = steward_embed_local::DEFAULT_BATCH_SIZE)]
+    embed_batch: usize,
     /// Write the texts embedded for the throughput figure to this file (a JSON array), for the
     /// reference (`scripts/embed-reference.sh`) to embed the same ones.
     #[arg(long)]
@@ -151,7 +154,7 @@ async fn through_the_api(a: &KnowledgeArgs) -> anyhow::Result<()> {
 
 async fn embedding(a: &KnowledgeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let embedder = crate::knowledge::load_checkout_embedder(a.model_dir.clone())?;
+    let embedder = crate::knowledge::load_checkout_embedder(a.model_dir.clone())?.with_batch_size(a.embed_batch);
     let load = started.elapsed().as_secs_f64();
     let catalog = crate::server::load_catalog(None)?;
     let sections: Vec<String> = catalog
@@ -191,8 +194,9 @@ async fn embedding(a: &KnowledgeArgs) -> anyhow::Result<()> {
     }
     let single = Percentiles::new(single);
     println!(
-        "Local embeddings (all-MiniLM-L6-v2, {} threads):",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        "Local embeddings (all-MiniLM-L6-v2, {} threads, batches of {}):",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        a.embed_batch
     );
     println!(
         "  {} doc chunks (mean {mean_bytes} bytes) in {secs:.1} s: {:.1} chunks/s; model load {load:.2} s",
